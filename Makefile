@@ -1,0 +1,24 @@
+# mes-edge — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+
+.PHONY: deps run test lint bench clean
+
+deps:
+	@./scripts/install-deps.sh
+
+run: deps  ## the whole platform on embedded defaults (Ctrl-C stops everything)
+	$(PY) -m devstack run
+
+test: deps lint  ## installs what it needs, runs every test
+	$(PY) -m pytest
+
+lint: deps
+	.venv/bin/ruff check .
+	.venv/bin/mypy gateway legacy_sim telemetry devstack bench
+
+bench: deps  ## gateway vs nginx vs bare aiohttp, printed side by side with ratios
+	$(PY) -m bench.proxy
+
+clean:
+	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

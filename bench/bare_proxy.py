@@ -1,0 +1,127 @@
+"""The Python ceiling: a bare aiohttp + uvloop pass-through proxy, no filters, no logging.
+
+    python -m bench.bare_proxy --port 8080 --endpoint http://127.0.0.1:9001 [--workers 2]
+
+One shared ClientSession per process, round-robin over the endpoints, the body
+streamed, status and headers copied minus hop-by-hop ones. ``--workers N`` forks N
+processes sharing the port with SO_REUSEPORT. ``--admin-port`` adds ``GET /readyz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing
+import signal
+import sys
+from collections.abc import Mapping
+
+import uvloop
+from aiohttp import ClientSession, DummyCookieJar, TCPConnector, web
+from multidict import CIMultiDict
+from yarl import URL
+
+# hop-by-hop headers (RFC 9110 7.6.1), plus Host: the client sets it for the endpoint
+NOT_COPIED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+
+
+def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_COPIED)
+
+
+async def serve(port: int, endpoints: list[str], admin_port: int | None) -> None:
+    # no cookie jar: a proxy must not carry one client's cookies to another
+    session = ClientSession(
+        connector=TCPConnector(limit=256), auto_decompress=False, cookie_jar=DummyCookieJar()
+    )
+    next_endpoint = itertools.cycle(endpoints).__next__
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        url = URL(next_endpoint() + request.raw_path, encoded=True)
+        body = request.content if request.body_exists else None
+        async with session.request(
+            request.method,
+            url,
+            headers=_end_to_end(request.headers),
+            data=body,
+            allow_redirects=False,
+        ) as upstream:
+            response = web.StreamResponse(
+                status=upstream.status, reason=upstream.reason, headers=_end_to_end(upstream.headers)
+            )
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+    async def readyz(request: web.Request) -> web.Response:
+        return web.Response(text="ready")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
+    admin_runner = None
+    if admin_port is not None:
+        admin = web.Application()
+        admin.router.add_get("/readyz", readyz)
+        admin_runner = web.AppRunner(admin, access_log=None)
+        await admin_runner.setup()
+        await web.TCPSite(admin_runner, "127.0.0.1", admin_port, reuse_port=True).start()
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for r in (admin_runner, runner):
+        if r is not None:
+            await r.cleanup()
+    await session.close()
+
+
+def run_worker(port: int, endpoints: list[str], admin_port: int | None) -> None:
+    uvloop.run(serve(port, endpoints, admin_port))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--endpoint", action="append", required=True, help="repeatable")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--admin-port", type=int)
+    args = parser.parse_args(argv)
+    worker_args = (args.port, [e.rstrip("/") for e in args.endpoint], args.admin_port)
+    if args.workers == 1:
+        run_worker(*worker_args)
+        return
+    workers = [multiprocessing.Process(target=run_worker, args=worker_args) for _ in range(args.workers)]
+    for worker in workers:
+        worker.start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        for worker in workers:
+            worker.join()
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.join(5)
+
+
+if __name__ == "__main__":
+    main()

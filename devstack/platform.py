@@ -1,0 +1,144 @@
+"""`make run`: the whole platform on embedded defaults, under ``.run/``; one Ctrl-C stops it.
+
+Starts, in order: a private PostgreSQL and Redis, the legacy MES x2 (sharing one
+database) and CRM stand-ins, then the gateway; prints the URLs and curl lines.
+Everything is stopped by PID, in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.ports import wait_for_port
+from devstack.postgres import PostgresServer
+from devstack.process import ServerProcess
+from devstack.redis import RedisServer
+
+
+@dataclass
+class Ports:
+    postgres: int = int(os.environ.get("MES_EDGE_PG_PORT", "55432"))
+    redis: int = int(os.environ.get("MES_EDGE_REDIS_PORT", "56379"))
+    mes: tuple[int, ...] = (9101, 9102)
+    crm: int = 9201
+    external: int = 8080
+    internal: int = 8081
+    admin: int = 9901
+
+
+@dataclass
+class Platform:
+    root: Path
+    ports: Ports = field(default_factory=Ports)
+    price_delay: float = float(os.environ.get("MES_PRICE_DELAY", "2"))
+    started: list[tuple[str, PostgresServer | RedisServer | ServerProcess]] = field(default_factory=list)
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def _python(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        proc = ServerProcess([sys.executable, *args], log_path=self.logs / f"{name}.log",
+                             env={**os.environ, **(env or {})})
+        proc.start()
+        self.started.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        pg = PostgresServer(self.root / "postgres", port=self.ports.postgres, database="mes").start()
+        self.started.append(("postgres", pg))
+        redis = RedisServer(self.root / "redis", port=self.ports.redis, persistent=True).start()
+        self.started.append(("redis", redis))
+        for i, port in enumerate(self.ports.mes, start=1):
+            args = ["-m", "legacy_sim", "mes", "--host", "127.0.0.1", "--port", str(port), "--dsn", pg.dsn,
+                    "--instance-id", f"mes-{i}", "--price-delay", str(self.price_delay),
+                    "--consume-crm", "--redis-url", redis.url]
+            self._python(f"mes-{i}", *args, env={"LOG_FILE": str(self.logs / f"mes-{i}.json.log")})
+        self._python("crm", "-m", "legacy_sim", "crm", "--host", "127.0.0.1", "--port", str(self.ports.crm),
+                     "--redis-url", redis.url, env={"LOG_FILE": str(self.logs / "crm.json.log")})
+        for port in (*self.ports.mes, self.ports.crm):
+            wait_for_port(port, timeout=30)
+        gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
+                  "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
+                  "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics")}
+        workers = os.environ.get("GATEWAY_WORKERS", "2")
+        self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml", "--workers", workers,
+                     env=gw_env)
+        self._wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz")
+
+    def _wait_ready(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback URL we built)
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            for name, proc in self.started:
+                if isinstance(proc, ServerProcess) and not proc.alive():
+                    raise RuntimeError(f"{name} exited:\n{proc.log_tail()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"gateway not ready after {timeout:.0f} s ({url})")
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.started):
+            print(f"  stopping {name} (pid {proc.pid})", flush=True)
+            proc.stop()
+        self.started.clear()
+
+    def banner(self) -> str:
+        p = self.ports
+        return f"""
+mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
+
+  external (partners)  http://127.0.0.1:{p.external}/partner/v1/orders
+  internal (operators) http://127.0.0.1:{p.internal}/orders
+  admin                http://127.0.0.1:{p.admin}/metrics  /healthz  /readyz  /config  /upstreams
+  legacy MES           http://127.0.0.1:{p.mes[0]}  http://127.0.0.1:{p.mes[1]}   CRM http://127.0.0.1:{p.crm}
+
+Try:
+  curl -s 'http://127.0.0.1:{p.internal}/orders?per_page=5'
+  curl -s -X POST http://127.0.0.1:{p.internal}/orders -H 'Content-Type: application/json' \\
+       -d '{{"customer": "ACME", "material": "PLA", "quantity": 2, "model_name": "bracket.stl"}}'
+  curl -s -X POST http://127.0.0.1:{p.internal}/crm/orders -H 'Content-Type: application/json' \\
+       -d '{{"customer": "ACME", "material": "PETG", "quantity": 1, "model_name": "housing.stl"}}'
+  curl -s http://127.0.0.1:{p.external}/orders        # 404 problem+json: internal routes are not external
+  curl -s http://127.0.0.1:{p.admin}/upstreams
+  .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 100000
+"""
+
+
+def run() -> int:
+    platform = Platform(root=Path(os.environ.get("MES_EDGE_RUN_DIR", ".run")).resolve())
+    stop = False
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        platform.start()
+        print(platform.banner(), flush=True)
+        while not stop:
+            for name, proc in platform.started:
+                if isinstance(proc, ServerProcess) and not proc.alive():
+                    print(f"{name} exited unexpectedly; see {proc.log_path}:\n{proc.log_tail()}", flush=True)
+                    stop = True
+            time.sleep(0.5)
+    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"make run failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("\nstopping mes-edge …", flush=True)
+        platform.stop()
+    return 0

@@ -1,0 +1,77 @@
+"""Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+from gateway.keys import STATE_KEY
+from gateway.problem import problem_response
+from telemetry.redaction import redact_value
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = generate_latest(_registry())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "pid": os.getpid()})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if state.ready:
+        return web.json_response({"status": "ready"})
+    missing = sorted({r.cluster for r in state.config.routes
+                      if state.clusters.get(r.cluster).healthy_endpoints == 0})
+    detail = "draining" if state.draining else f"no healthy endpoint in: {', '.join(missing)}"
+    return problem_response(status=503, title="Not ready", type_slug="not-ready", detail=detail,
+                            request_id=None, extra={"clusters_without_healthy_endpoint": missing})
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    return value
+
+
+async def config_handler(request: web.Request) -> web.Response:
+    """The effective configuration after defaults and overrides, secrets redacted."""
+    state = request.app[STATE_KEY]
+    data = redact_value("config", _jsonable(state.config))
+    return web.json_response(data, dumps=lambda d: json.dumps(d, indent=2, default=str))
+
+
+async def upstreams_handler(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].clusters.snapshot(),
+                             dumps=lambda d: json.dumps(d, indent=2, default=str))
+
+
+def build_admin_app(state: Any) -> web.Application:
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/config", config_handler)
+    app.router.add_get("/upstreams", upstreams_handler)
+    return app

@@ -1,0 +1,217 @@
+"""Gateway configuration: one YAML file parsed once into frozen, validated objects.
+
+A bad key fails fast with a message naming its full path, e.g.
+``routes[2].cluster: unknown cluster 'mse'``. Secrets come from environment
+variables referenced as ``${NAME}`` in the YAML; they are never printed by the
+admin ``/config`` endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway.errors import ConfigError
+from gateway.routing import ALL_METHODS, Route
+from gateway.upstreams import ClusterConfig, merge_retry, merge_timeouts, parse_cluster
+
+LISTENER_NAMES = ("external", "internal")
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ListenerConfig:
+    """A client-facing listener. Only ``internal`` may trust inbound X-Forwarded-*/X-Request-ID."""
+
+    name: str
+    host: str = "0.0.0.0"
+    port: int = 0
+    trust_forwarded: bool = False
+    keepalive_timeout: float = 75.0
+    max_body_bytes: int = 1024 * 1024
+    body_timeout: float = 10.0
+    max_header_bytes: int = 8190
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AdminConfig:
+    host: str = "127.0.0.1"
+    port: int = 9901
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    access_log: str | None = None  # None → stdout; a path → that file (rotated)
+    app_log: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GatewayConfig:
+    listeners: Mapping[str, ListenerConfig]
+    admin: AdminConfig
+    logging: LoggingConfig
+    clusters: Mapping[str, ClusterConfig]
+    routes: tuple[Route, ...]
+    drain_timeout: float = 20.0
+    source: str = field(default="<memory>")
+
+    def routes_for(self, listener: str) -> tuple[Route, ...]:
+        return tuple(r for r in self.routes if r.listener == listener)
+
+
+def _check_keys(data: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: must be a mapping, got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    return data
+
+
+def _typed(data: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(key, default)
+    if value is default:
+        return value
+    if kind in (int, float) or kind == (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}.{key}: must be a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(f"{path}.{key}: must be >= 0, got {value!r}")
+        return int(value) if kind is int else float(value)
+    if not isinstance(value, kind):
+        raise ConfigError(f"{path}.{key}: must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _listener(name: str, data: Any) -> ListenerConfig:
+    path = f"listeners.{name}"
+    d = _check_keys(data, path, set(ListenerConfig.__slots__) - {"name"})
+    base = ListenerConfig(name=name)
+    cfg = ListenerConfig(
+        name=name,
+        host=_typed(d, "host", path, str, base.host),
+        port=_typed(d, "port", path, int, base.port),
+        trust_forwarded=_typed(d, "trust_forwarded", path, bool, base.trust_forwarded),
+        keepalive_timeout=_typed(d, "keepalive_timeout", path, float, base.keepalive_timeout),
+        max_body_bytes=_typed(d, "max_body_bytes", path, int, base.max_body_bytes),
+        body_timeout=_typed(d, "body_timeout", path, float, base.body_timeout),
+        max_header_bytes=_typed(d, "max_header_bytes", path, int, base.max_header_bytes),
+    )
+    if name == "external" and cfg.trust_forwarded:
+        raise ConfigError(f"{path}.trust_forwarded: the external listener never trusts X-Forwarded-*")
+    if cfg.port > 65535:
+        raise ConfigError(f"{path}.port: must be <= 65535, got {cfg.port}")
+    return cfg
+
+
+def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
+           clusters: Mapping[str, ClusterConfig]) -> Route:
+    path = f"routes[{i}]"
+    allowed = {"name", "listener", "prefix", "methods", "cluster", "rewrite_prefix", "timeouts", "retry",
+               "max_body_bytes", "body_timeout"}
+    d = _check_keys(data, path, allowed)
+    for required in ("listener", "prefix", "cluster"):
+        if required not in d:
+            raise ConfigError(f"{path}.{required}: is required")
+    listener = _typed(d, "listener", path, str, None)
+    if listener not in listeners:
+        raise ConfigError(f"{path}.listener: unknown listener {listener!r} (have: {', '.join(listeners)})")
+    cluster_name = _typed(d, "cluster", path, str, None)
+    if cluster_name not in clusters:
+        raise ConfigError(f"{path}.cluster: unknown cluster {cluster_name!r} (have: {', '.join(clusters)})")
+    prefix = _typed(d, "prefix", path, str, None)
+    if not prefix.startswith("/"):
+        raise ConfigError(f"{path}.prefix: must start with '/', got {prefix!r}")
+    if listener == "external" and not prefix.startswith("/partner/"):
+        raise ConfigError(f"{path}.prefix: external routes must live under /partner/, got {prefix!r}")
+    methods_raw = d.get("methods", sorted(ALL_METHODS))
+    if not isinstance(methods_raw, list) or not methods_raw:
+        raise ConfigError(f"{path}.methods: must be a non-empty list")
+    methods = frozenset(str(m).upper() for m in methods_raw)
+    if bad := sorted(methods - ALL_METHODS):
+        raise ConfigError(f"{path}.methods: unknown method {bad[0]!r}")
+    cluster = clusters[cluster_name]
+    lst = listeners[listener]
+    rewrite = _typed(d, "rewrite_prefix", path, str, None)
+    if rewrite is not None and not rewrite.startswith("/"):
+        raise ConfigError(f"{path}.rewrite_prefix: must start with '/', got {rewrite!r}")
+    return Route(
+        name=_typed(d, "name", path, str, prefix),
+        listener=listener,
+        prefix=prefix,
+        methods=methods,
+        cluster=cluster_name,
+        rewrite_prefix=rewrite,
+        timeouts=merge_timeouts(cluster.timeouts, d.get("timeouts"), f"{path}.timeouts"),
+        retry=merge_retry(cluster.retry, d.get("retry"), f"{path}.retry"),
+        max_body_bytes=_typed(d, "max_body_bytes", path, int, lst.max_body_bytes),
+        body_timeout=_typed(d, "body_timeout", path, float, lst.body_timeout),
+    )
+
+
+def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
+    """Replace ``${NAME}`` / ``${NAME:-default}``; a missing variable without default is an error."""
+    env = os.environ if env is None else env
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) in env:
+            return env[m.group(1)]
+        if m.group(2) is not None:
+            return m.group(2)
+        raise ConfigError(f"environment variable {m.group(1)} is referenced by the config but not set")
+
+    return _ENV_REF.sub(repl, text)
+
+
+def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
+    """Validate a YAML document (already loaded) into a GatewayConfig."""
+    top = _check_keys(data, "<root>", {"listeners", "admin", "logging", "clusters", "routes",
+                                       "drain_timeout"})
+    listeners_raw = _check_keys(top.get("listeners"), "listeners", set(LISTENER_NAMES))
+    listeners = {name: _listener(name, listeners_raw.get(name)) for name in LISTENER_NAMES
+                 if name in listeners_raw}
+    if not listeners:
+        raise ConfigError("listeners: at least one of external/internal is required")
+    admin_raw = _check_keys(top.get("admin"), "admin", {"host", "port"})
+    admin = AdminConfig(host=_typed(admin_raw, "host", "admin", str, "127.0.0.1"),
+                        port=_typed(admin_raw, "port", "admin", int, 9901))
+    log_raw = _check_keys(top.get("logging"), "logging", {"level", "access_log", "app_log"})
+    logging_cfg = LoggingConfig(level=_typed(log_raw, "level", "logging", str, "INFO"),
+                                access_log=_typed(log_raw, "access_log", "logging", str, None),
+                                app_log=_typed(log_raw, "app_log", "logging", str, None))
+    clusters_raw = top.get("clusters") or {}
+    if not isinstance(clusters_raw, Mapping) or not clusters_raw:
+        raise ConfigError("clusters: at least one cluster is required")
+    clusters = {str(name): parse_cluster(str(name), spec) for name, spec in clusters_raw.items()}
+    routes_raw = top.get("routes") or []
+    if not isinstance(routes_raw, list):
+        raise ConfigError("routes: must be a list")
+    routes = tuple(_route(i, r, listeners, clusters) for i, r in enumerate(routes_raw))
+    names = [r.name for r in routes]
+    if dup := sorted({n for n in names if names.count(n) > 1}):
+        raise ConfigError(f"routes: duplicate route name {dup[0]!r}")
+    return GatewayConfig(listeners=listeners, admin=admin, logging=logging_cfg, clusters=clusters,
+                         routes=routes, drain_timeout=_typed(top, "drain_timeout", "<root>", float, 20.0),
+                         source=source)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read, substitute ``${ENV}`` references, parse and validate the YAML file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(substitute_env(text, env))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return parse_config(data, source=str(path))

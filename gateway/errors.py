@@ -1,0 +1,122 @@
+"""One exception tree for the gateway, ordered by failure phase.
+
+Every error a client can see maps to exactly one RFC 9457 problem type via
+``status`` / ``title`` / ``type_slug``; library errors (aiohttp, asyncio) are
+translated into these at the edge (``gateway.upstreams``) and never leak out.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class of every error the gateway raises on purpose."""
+
+    status: int = 500
+    title: str = "Internal gateway error"
+    type_slug: str = "internal"
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.retry_after = retry_after
+
+
+class ConfigError(GatewayError):
+    """The configuration is invalid; the message names the offending key."""
+
+    title = "Invalid configuration"
+    type_slug = "config"
+
+
+class RequestError(GatewayError):
+    """The client's request is unacceptable."""
+
+    status = 400
+    title = "Bad request"
+    type_slug = "bad-request"
+
+
+class RouteNotFound(RequestError):
+    """No route on this listener matches the path."""
+
+    status = 404
+    title = "Not found"
+    type_slug = "not-found"
+
+
+class MethodNotAllowed(RequestError):
+    """A route matches the path but not the method."""
+
+    status = 405
+    title = "Method not allowed"
+    type_slug = "method-not-allowed"
+
+
+class PayloadTooLarge(RequestError):
+    """The request body exceeds the route's limit."""
+
+    status = 413
+    title = "Payload too large"
+    type_slug = "payload-too-large"
+
+
+class RequestTimeout(RequestError):
+    """The client did not send its request body in time."""
+
+    status = 408
+    title = "Request timeout"
+    type_slug = "request-timeout"
+
+
+class UpstreamError(GatewayError):
+    """Something went wrong between the gateway and a cluster endpoint."""
+
+    status = 502
+    title = "Bad gateway"
+    type_slug = "upstream-error"
+
+
+class UpstreamConnectError(UpstreamError):
+    """No connection could be made to the endpoint."""
+
+    title = "Upstream connection failed"
+    type_slug = "upstream-connect"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The endpoint did not answer within the per-try or overall timeout."""
+
+    status = 504
+    title = "Upstream timeout"
+    type_slug = "upstream-timeout"
+
+
+class ConnectTimeout(UpstreamTimeout):
+    """The connection to the endpoint was not established in time."""
+
+    title = "Upstream connect timeout"
+    type_slug = "upstream-connect-timeout"
+
+
+class NoHealthyEndpoint(UpstreamError):
+    """Every endpoint of the cluster is unhealthy or ejected."""
+
+    status = 503
+    title = "No healthy upstream"
+    type_slug = "no-healthy-upstream"
+
+
+class CircuitOpen(UpstreamError):
+    """The cluster's circuit breaker rejected the request (too many in flight/pending)."""
+
+    status = 503
+    title = "Upstream overloaded"
+    type_slug = "circuit-open"
+
+
+class ShuttingDown(GatewayError):
+    """The gateway is draining and no longer accepts new requests."""
+
+    status = 503
+    title = "Shutting down"
+    type_slug = "shutting-down"

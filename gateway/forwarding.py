@@ -1,0 +1,61 @@
+"""Header rewriting between client and cluster: hop-by-hop removal and X-Forwarded-*.
+
+X-Forwarded-For/Proto/Host are always set by us. From the external listener
+anything the client sent under those names is dropped (never trusted); the
+internal listener, when ``trust_forwarded`` is on, appends to the chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+# RFC 9110 §7.6.1 connection-specific fields, plus the framing we redo ourselves
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade", "content-length", "host",
+})
+_FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
+                        "x-real-ip", "x-request-id"})
+
+
+def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
+    tokens: set[str] = set()
+    for value in headers.getall("Connection", ()):
+        tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def _copy_without(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str]) -> CIMultiDict[str]:
+    dropped = frozenset(drop)
+    out: CIMultiDict[str] = CIMultiDict()
+    for key, value in headers.items():
+        if key.lower() not in dropped:
+            out.add(key, value)
+    return out
+
+
+def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str | None, scheme: str,
+                             host: str | None, request_id: str, trusted: bool) -> CIMultiDict[str]:
+    """Headers to send to the cluster for one client request."""
+    drop = HOP_BY_HOP | _FORWARDED
+    if "Connection" in headers:
+        drop = drop | _connection_tokens(headers)
+    out = _copy_without(headers, drop)
+    chain = headers.get("X-Forwarded-For") if trusted else None
+    out["X-Forwarded-For"] = f"{chain}, {client_ip}" if chain else (client_ip or "")
+    out["X-Forwarded-Proto"] = (headers.get("X-Forwarded-Proto") if trusted else None) or scheme
+    fwd_host = (headers.get("X-Forwarded-Host") if trusted else None) or host
+    if fwd_host:
+        out["X-Forwarded-Host"] = fwd_host
+    out["X-Request-ID"] = request_id
+    return out
+
+
+def client_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """Headers to return to the client from a cluster response."""
+    drop = HOP_BY_HOP | {"server", "date"}
+    if "Connection" in headers:
+        drop = drop | _connection_tokens(headers)
+    return _copy_without(headers, drop)

@@ -1,0 +1,16 @@
+"""Typed keys through which filters pass data to each other (and nothing else)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.routing import Route
+    from gateway.state import GatewayState
+
+STATE_KEY: web.AppKey[GatewayState] = web.AppKey("gateway_state")
+LISTENER_KEY: web.AppKey[str] = web.AppKey("listener_name")
+REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("request_id")
+ROUTE_KEY: web.RequestKey[Route] = web.RequestKey("route")

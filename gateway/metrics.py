@@ -1,0 +1,161 @@
+"""Every Prometheus metric of the gateway, created once on the default registry.
+
+Works unchanged in ``prometheus_client`` multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``
+set before import): every Gauge names its ``multiprocess_mode`` explicitly.
+Label values are bounded: listener/route names come from config (route *template*,
+never a raw path), ``endpoint`` is a configured endpoint URL, ``cluster`` a
+configured cluster name, and ``status_class``/``reason``/``outcome`` are small
+fixed sets. Each metric is documented in ``docs/metrics-gateway.md``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CIRCUIT_BREAKER_REJECTIONS",
+    "CONFIG_LAST_RELOAD",
+    "CONFIG_RELOADS",
+    "HEALTH_CHECKS",
+    "REQUESTS",
+    "REQUESTS_IN_FLIGHT",
+    "REQUEST_BODY_REJECTED",
+    "REQUEST_DURATION",
+    "UPSTREAM_ACTIVE_REQUESTS",
+    "UPSTREAM_EJECTIONS",
+    "UPSTREAM_ENDPOINT_EJECTED",
+    "UPSTREAM_ENDPOINT_HEALTHY",
+    "UPSTREAM_HEALTHY_ENDPOINTS",
+    "UPSTREAM_PENDING_REQUESTS",
+    "UPSTREAM_REQUESTS",
+    "UPSTREAM_REQUEST_DURATION",
+    "UPSTREAM_RETRIES",
+    "UPSTREAM_RETRY_BUDGET_EXHAUSTED",
+    "status_class",
+]
+
+#: Latency buckets shared by the front and upstream histograms (seconds). The MES
+#: answers list queries in milliseconds but proxied slow calls take up to 30 s.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)
+
+# Precomputed so the hot path does no string formatting.
+_STATUS_CLASSES: tuple[str, ...] = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def status_class(status: int) -> str:
+    """Map an HTTP status to its bounded label value ``"2xx"`` … ``"5xx"``."""
+    index = status // 100
+    return _STATUS_CLASSES[index] if 0 <= index <= 5 else "other"
+
+
+# ---------------------------------------------------------------- front side (listeners)
+
+REQUESTS = Counter(
+    "gateway_requests_total",
+    "Requests answered by the gateway.",
+    ("listener", "route", "method", "status_class"),
+)
+REQUEST_DURATION = Histogram(
+    "gateway_request_duration_seconds",
+    "Time from request received to response finished, as seen by the gateway.",
+    ("listener", "route"),
+    buckets=DURATION_BUCKETS,
+)
+REQUESTS_IN_FLIGHT = Gauge(
+    "gateway_requests_in_flight",
+    "Requests currently being handled.",
+    ("listener",),
+    multiprocess_mode="livesum",
+)
+REQUEST_BODY_REJECTED = Counter(
+    "gateway_request_body_rejected_total",
+    "Requests rejected because of their body (too large, too slow, malformed).",
+    ("listener", "reason"),
+)
+RESPONSES_ABORTED = Counter(
+    "gateway_responses_aborted_total",
+    "Responses cut after their headers were sent because the upstream failed mid-body.",
+    ("listener",),
+)
+CONFIG_RELOADS = Counter(
+    "gateway_config_reloads_total",
+    "Configuration reload attempts by outcome (success|failure).",
+    ("outcome",),
+)
+CONFIG_LAST_RELOAD = Gauge(
+    "gateway_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration load or reload.",
+    multiprocess_mode="max",
+)
+
+# ---------------------------------------------------------------- cluster manager
+
+UPSTREAM_REQUESTS = Counter(
+    "gateway_upstream_requests_total",
+    "Attempts sent to an endpoint (retries count separately), by outcome.",
+    ("cluster", "endpoint", "status_class"),
+)
+UPSTREAM_REQUEST_DURATION = Histogram(
+    "gateway_upstream_request_duration_seconds",
+    "Per attempt: time from sending to the endpoint's response headers (or the error).",
+    ("cluster",),
+    buckets=DURATION_BUCKETS,
+)
+UPSTREAM_ENDPOINT_HEALTHY = Gauge(
+    "gateway_upstream_endpoint_healthy",
+    "1 if the endpoint passes active health checks, else 0.",
+    ("cluster", "endpoint"),
+    # min over worker processes: one worker seeing it down is worth showing.
+    multiprocess_mode="livemin",
+)
+UPSTREAM_ENDPOINT_EJECTED = Gauge(
+    "gateway_upstream_endpoint_ejected",
+    "1 if passive outlier detection currently ejects the endpoint, else 0.",
+    ("cluster", "endpoint"),
+    multiprocess_mode="livemax",
+)
+UPSTREAM_HEALTHY_ENDPOINTS = Gauge(
+    "gateway_upstream_healthy_endpoints",
+    "Endpoints eligible for traffic (healthy and not ejected).",
+    ("cluster",),
+    multiprocess_mode="livemin",
+)
+UPSTREAM_EJECTIONS = Counter(
+    "gateway_upstream_ejections_total",
+    "Outlier ejections of an endpoint.",
+    ("cluster", "endpoint"),
+)
+UPSTREAM_RETRIES = Counter(
+    "gateway_upstream_retries_total",
+    "Retries sent, by the reason of the failed attempt.",
+    ("cluster", "reason"),
+)
+UPSTREAM_RETRY_BUDGET_EXHAUSTED = Counter(
+    "gateway_upstream_retry_budget_exhausted_total",
+    "Retries that were wanted but refused by the retry budget.",
+    ("cluster",),
+)
+CIRCUIT_BREAKER_REJECTIONS = Counter(
+    "gateway_circuit_breaker_rejections_total",
+    "Requests rejected by the cluster's circuit breaker (max_requests|max_pending|pending_timeout).",
+    ("cluster", "reason"),
+)
+UPSTREAM_ACTIVE_REQUESTS = Gauge(
+    "gateway_upstream_active_requests",
+    "Requests admitted by the cluster's breaker and not yet finished.",
+    ("cluster",),
+    multiprocess_mode="livesum",
+)
+UPSTREAM_PENDING_REQUESTS = Gauge(
+    "gateway_upstream_pending_requests",
+    "Requests waiting for the cluster's breaker to admit them.",
+    ("cluster",),
+    multiprocess_mode="livesum",
+)
+HEALTH_CHECKS = Counter(
+    "gateway_health_checks_total",
+    "Active health check probes by outcome (success|failure).",
+    ("cluster", "endpoint", "outcome"),
+)

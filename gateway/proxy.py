@@ -1,0 +1,128 @@
+"""The innermost handler: send the request to the route's cluster and relay the answer.
+
+Small bodies (known length up to ``BUFFER_LIMIT``) are read whole, which lets
+the cluster retry idempotent requests; larger or chunked bodies are streamed
+in both directions under the route's size limit and body timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import ClientResponse, web
+
+from gateway import metrics
+from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
+from gateway.forwarding import client_response_headers, upstream_request_headers
+from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
+from gateway.routing import Route
+
+BUFFER_LIMIT = 64 * 1024
+RESPONSE_BUFFER_LIMIT = 256 * 1024
+SERVER_HEADER = "mes-edge"
+
+
+class _BodyStream:
+    """Streams the client body to the cluster, enforcing the route's size limit and idle timeout."""
+
+    def __init__(self, request: web.Request, route: Route) -> None:
+        self.request = request
+        self.route = route
+        self.error: Exception | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        while True:
+            try:
+                async with asyncio.timeout(self.route.body_timeout):
+                    chunk = await self.request.content.readany()
+            except TimeoutError:
+                self.error = RequestTimeout(f"request body not received within {self.route.body_timeout} s")
+                raise self.error from None
+            if not chunk:
+                return
+            received += len(chunk)
+            if received > self.route.max_body_bytes:
+                self.error = PayloadTooLarge(f"request body exceeds {self.route.max_body_bytes} bytes")
+                raise self.error
+            yield chunk
+
+
+def _reject(listener: str, reason: str, exc: Exception) -> Exception:
+    metrics.REQUEST_BODY_REJECTED.labels(listener=listener, reason=reason).inc()
+    return exc
+
+
+async def _request_body(request: web.Request, route: Route, listener: str) -> bytes | _BodyStream | None:
+    if not request.body_exists:
+        return None
+    length = request.content_length
+    if length is not None and length > route.max_body_bytes:
+        raise _reject(listener, "too_large",
+                      PayloadTooLarge(f"request body of {length} bytes exceeds {route.max_body_bytes}"))
+    if length is None or length > BUFFER_LIMIT:
+        return _BodyStream(request, route)
+    try:
+        async with asyncio.timeout(route.body_timeout):
+            return await request.content.readexactly(length)
+    except TimeoutError:
+        raise _reject(listener, "timeout",
+                      RequestTimeout(f"request body not received within {route.body_timeout} s")) from None
+    except asyncio.IncompleteReadError:
+        raise _reject(listener, "incomplete", RequestTimeout("request body ended early")) from None
+
+
+async def _relay(request: web.Request, upstream: ClientResponse,
+                 streaming: list[web.StreamResponse]) -> web.StreamResponse:
+    headers = client_response_headers(upstream.headers)
+    headers["Server"] = SERVER_HEADER
+    length = upstream.content_length
+    if request.method == "HEAD" or upstream.status in (204, 304):
+        return web.Response(status=upstream.status, headers=headers)
+    if length is not None and length <= RESPONSE_BUFFER_LIMIT:
+        return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
+    response = web.StreamResponse(status=upstream.status, headers=headers)
+    if length is not None:
+        response.content_length = length
+    await response.prepare(request)
+    streaming.append(response)
+    async for chunk in upstream.content.iter_any():
+        await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+def _abort(request: web.Request, response: web.StreamResponse, listener: str) -> web.StreamResponse:
+    """Headers are already on the wire, so a problem+json answer is impossible: cut the connection
+    (as Envoy resets the stream); the client sees a truncated body, never a wrong complete one."""
+    metrics.RESPONSES_ABORTED.labels(listener=listener).inc()
+    if request.transport is not None:
+        request.transport.abort()
+    return response
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    """Forward to the matched route's cluster (balancing, retries and timeouts live in the cluster)."""
+    route = request[ROUTE_KEY]
+    state = request.app[STATE_KEY]
+    listener = request.app[LISTENER_KEY]
+    trusted = state.config.listeners[listener].trust_forwarded
+    body = await _request_body(request, route, listener)
+    headers = upstream_request_headers(request.headers, client_ip=request.remote, scheme=request.scheme,
+                                       host=request.host, request_id=request[REQUEST_ID_KEY],
+                                       trusted=trusted)
+    cluster = state.clusters.get(route.cluster)
+    streaming: list[web.StreamResponse] = []
+    try:
+        async with cluster.request(request.method, route.upstream_path(request.raw_path), headers=headers,
+                                   body=body, timeouts=route.timeouts, retry=route.retry) as upstream:
+            return await _relay(request, upstream, streaming)
+    except (UpstreamError, aiohttp.ClientError, TimeoutError):
+        if streaming:
+            return _abort(request, streaming[0], listener)
+        raise
+    except (PayloadTooLarge, RequestTimeout) as exc:  # raised by _BodyStream, passed through the cluster
+        reason = "too_large" if isinstance(exc, PayloadTooLarge) else "timeout"
+        raise _reject(listener, reason, exc) from None

@@ -1,0 +1,68 @@
+"""The route table: path prefix + method → cluster and per-route policy.
+
+Each listener has its own table; an external client can never match a route
+declared for the internal listener because that route is not in its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.errors import MethodNotAllowed, RouteNotFound
+from gateway.upstreams import RetryPolicy, TimeoutPolicy
+
+ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Route:
+    """One row of the route table (see ``routes:`` in the gateway YAML)."""
+
+    name: str
+    listener: str
+    prefix: str
+    methods: frozenset[str]
+    cluster: str
+    rewrite_prefix: str | None
+    timeouts: TimeoutPolicy
+    retry: RetryPolicy
+    max_body_bytes: int
+    body_timeout: float
+
+    def upstream_path(self, path_qs: str) -> str:
+        """Path (with query) to send upstream, after the optional prefix rewrite."""
+        if self.rewrite_prefix is None:
+            return path_qs
+        rest = path_qs[len(self.prefix):]
+        if rest and rest[0] not in "/?":
+            rest = "/" + rest
+        return (self.rewrite_prefix.rstrip("/") + rest) or "/"
+
+    def matches_path(self, path: str) -> bool:
+        """Prefix match on whole path segments: ``/orders`` matches ``/orders/1``, not ``/ordersX``."""
+        if not path.startswith(self.prefix):
+            return False
+        return len(path) == len(self.prefix) or self.prefix.endswith("/") or path[len(self.prefix)] == "/"
+
+
+class RouteTable:
+    """Longest-prefix-first matching with a per-path cache of candidate routes."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes: tuple[Route, ...] = tuple(sorted(routes, key=lambda r: len(r.prefix), reverse=True))
+        self._cache: dict[str, tuple[Route, ...]] = {}
+
+    def match(self, method: str, path: str) -> Route:
+        """The route for ``method path``; RouteNotFound (404) or MethodNotAllowed (405)."""
+        candidates = self._cache.get(path)
+        if candidates is None:
+            candidates = tuple(r for r in self.routes if r.matches_path(path))
+            if len(self._cache) < 4096:  # bounded: raw paths are client-controlled
+                self._cache[path] = candidates
+        for route in candidates:
+            if method in route.methods:
+                return route
+        if candidates:
+            raise MethodNotAllowed(f"{method} is not allowed on {path}")
+        raise RouteNotFound(f"no route for {path}")

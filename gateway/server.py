@@ -1,0 +1,110 @@
+"""Runs one gateway process: listeners + admin, graceful drain, SIGHUP reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway import metrics
+from gateway.access_log import AccessLog
+from gateway.admin import build_admin_app
+from gateway.app import build_listener_app
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError
+from gateway.state import GatewayState
+from gateway.upstreams import ClusterManager
+
+log = logging.getLogger("gateway.server")
+
+
+async def reload_config(state: GatewayState, path: str | Path) -> bool:
+    """Load, validate and apply ``path``; on any error keep the running config and say why."""
+    try:
+        new = load_config(path)
+    except ConfigError as exc:
+        metrics.CONFIG_RELOADS.labels(outcome="rejected").inc()
+        log.error("config reload rejected, keeping the running config: %s", exc,
+                  extra={"event.action": "config-reload", "event.outcome": "failure"})
+        return False
+    old = state.config
+    if new.listeners != old.listeners or new.admin != old.admin:
+        log.warning("listener/admin address changes take effect only after a restart",
+                    extra={"event.action": "config-reload"})
+        new = GatewayConfig(listeners=old.listeners, admin=old.admin, logging=new.logging,
+                            clusters=new.clusters, routes=tuple(r for r in new.routes
+                                                                if r.listener in old.listeners),
+                            drain_timeout=new.drain_timeout, source=new.source)
+    await state.clusters.reload(new.clusters)
+    state.apply(new)
+    state.reloads += 1
+    metrics.CONFIG_RELOADS.labels(outcome="success").inc()
+    metrics.CONFIG_LAST_RELOAD.set(time.time())
+    log.info("config reloaded from %s", path, extra={"event.action": "config-reload",
+                                                      "event.outcome": "success"})
+    return True
+
+
+async def _start_site(app: web.Application, host: str, port: int, *, reuse_port: bool,
+                      config: GatewayConfig, keepalive: float, max_field: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive,
+                           max_field_size=max_field, max_line_size=max_field,
+                           shutdown_timeout=config.drain_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
+    await site.start()
+    return runner
+
+
+async def serve(config_path: str | Path, *, reuse_port: bool = False,
+                started: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); then drain in-flight requests and exit."""
+    config = load_config(config_path)
+    access_log = AccessLog(service_name="gateway", path=config.logging.access_log)
+    access_log.start()
+    clusters = ClusterManager(config.clusters)
+    await clusters.start()
+    state = GatewayState(config=config, clusters=clusters)
+    state.apply(config)
+    runners: list[web.AppRunner] = []
+    for name, lst in config.listeners.items():
+        app = build_listener_app(state, name, access_log=access_log)
+        runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
+                                         keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes))
+    admin = await _start_site(build_admin_app(state), config.admin.host, config.admin.port,
+                              reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloading: set[asyncio.Task[bool]] = set()
+
+    def on_hup() -> None:
+        task = loop.create_task(reload_config(state, config_path))
+        reloading.add(task)
+        task.add_done_callback(reloading.discard)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    log.info("gateway listening", extra={"event.action": "start", "gateway.listeners": {
+        n: f"{lst.host}:{lst.port}" for n, lst in config.listeners.items()},
+        "gateway.admin": f"{config.admin.host}:{config.admin.port}"})
+    if started is not None:
+        started.set()
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        state.draining = True
+        log.info("draining in-flight requests", extra={"event.action": "drain",
+                                                       "gateway.drain_timeout": config.drain_timeout})
+        # cleanup() stops accepting, then waits for in-flight handlers up to shutdown_timeout
+        await asyncio.gather(*(r.cleanup() for r in runners))
+        await clusters.aclose()
+        await admin.cleanup()
+        await access_log.aclose()
+        log.info("gateway stopped", extra={"event.action": "stop"})

@@ -1,0 +1,33 @@
+"""The live gateway state shared by listeners and admin; replaced as a whole on reload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.config import GatewayConfig
+from gateway.routing import RouteTable
+from gateway.upstreams import ClusterManager
+
+
+@dataclass(kw_only=True)
+class GatewayState:
+    """Mutable holder: ``config``/``tables`` are swapped atomically by a SIGHUP reload."""
+
+    config: GatewayConfig
+    clusters: ClusterManager
+    tables: dict[str, RouteTable] = field(default_factory=dict)
+    draining: bool = False
+    reloads: int = 0
+
+    def apply(self, config: GatewayConfig) -> None:
+        """Install a validated config's route tables (clusters are reloaded separately)."""
+        self.config = config
+        self.tables = {name: RouteTable(config.routes_for(name)) for name in config.listeners}
+
+    @property
+    def ready(self) -> bool:
+        """Ready = config loaded, not draining, every routed cluster has a healthy endpoint."""
+        if self.draining:
+            return False
+        needed = {route.cluster for route in self.config.routes}
+        return all(self.clusters.get(name).healthy_endpoints > 0 for name in needed)

@@ -1,0 +1,270 @@
+"""A cluster: endpoints, one pooled ClientSession, balancer, health, outlier, breaker, budget.
+
+``Cluster.request`` is the only call the proxy handler makes; the per-request
+state machine (admission, pick, attempts, retries) lives in ``request.py``. This
+module owns the shared state those requests read and the bookkeeping they report.
+
+No panic mode: when no endpoint is eligible (all unhealthy or ejected) requests
+fail fast with ``NoHealthyEndpoint`` (503) instead of Envoy's "send to everyone
+below 50% healthy". Outlier ejection can never empty a cluster (max_ejection_percent),
+so this only happens when active health checks fail everywhere -- and then
+sending traffic to endpoints we *know* fail their checks would only add load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+
+from gateway import metrics
+from gateway.errors import NoHealthyEndpoint
+from gateway.upstreams.balancers import Balancer, make_balancer
+from gateway.upstreams.breaker import CircuitBreaker
+from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
+from gateway.upstreams.endpoint import Endpoint
+from gateway.upstreams.health import HealthChecker
+from gateway.upstreams.outlier import OutlierDetector
+from gateway.upstreams.request import UpstreamRequest
+from gateway.upstreams.retry_budget import RetryBudget
+
+__all__ = ["Cluster"]
+
+#: Latency fed to the EWMA for a failed attempt: a fast "connection refused" or
+#: 503 must not make an endpoint look attractive to the latency-aware balancer.
+FAILURE_PENALTY_SECONDS = 1.0
+
+# A proxy forwards the client's headers as they are: never add our own
+# User-Agent/Accept/Accept-Encoding (with auto_decompress=False an added
+# Accept-Encoding would hand gzip to clients that did not ask) or Content-Type.
+_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+class Cluster:
+    """One named group of interchangeable endpoints behind a single pooled session."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.endpoints: tuple[Endpoint, ...] = tuple(Endpoint(url) for url in config.endpoints)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._balancer: Balancer = make_balancer(config.balancer, self.endpoints)
+        self._breaker = CircuitBreaker(self.name, config.breaker)
+        self._budget = RetryBudget(config.retry_budget)
+        self._outlier = OutlierDetector(self.name, config.outlier, self.endpoints)
+        self.health: HealthChecker | None = None
+        if config.health_check is not None:
+            self.health = HealthChecker(
+                self.name, config.health_check, self.endpoints, on_change=self._refresh_eligible
+            )
+        self._eligible: tuple[Endpoint, ...] = self.endpoints
+        self._publish = True
+        # Pre-built per-policy ClientTimeouts and pre-bound metric children keep
+        # allocation and registry lock traffic off the per-request path.
+        self._client_timeouts: dict[TimeoutPolicy, aiohttp.ClientTimeout] = {}
+        self._attempt_counters: dict[str, dict[str, Any]] = {ep.url: {} for ep in self.endpoints}
+        self._duration = metrics.UPSTREAM_REQUEST_DURATION.labels(self.name)
+        self._active_gauge = metrics.UPSTREAM_ACTIVE_REQUESTS.labels(self.name)
+        self._pending_gauge = metrics.UPSTREAM_PENDING_REQUESTS.labels(self.name)
+        self._retry_counters: dict[str, Any] = {}
+        self._budget_exhausted = metrics.UPSTREAM_RETRY_BUDGET_EXHAUSTED.labels(self.name)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the shared session, publish endpoint gauges and start health checks."""
+        if self._session is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._balancer = make_balancer(self.config.balancer, self.endpoints, clock=self._loop.time)
+        cfg = self.config
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=0,  # the breaker bounds the total; the pool bounds each endpoint
+                limit_per_host=cfg.breaker.max_connections_per_endpoint,
+                keepalive_timeout=cfg.keepalive_timeout,
+                ttl_dns_cache=10,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            timeout=self.client_timeout(cfg.timeouts),
+            trust_env=False,
+        )
+        for ep in self.endpoints:
+            metrics.UPSTREAM_ENDPOINT_HEALTHY.labels(self.name, ep.url).set(1 if ep.healthy else 0)
+            metrics.UPSTREAM_ENDPOINT_EJECTED.labels(self.name, ep.url).set(1 if ep.ejected else 0)
+        self._refresh_eligible()
+        if self.health is not None:
+            await self.health.start()
+
+    async def drain(self, grace_seconds: float) -> bool:
+        """Stop publishing and wait up to ``grace_seconds`` for in-flight requests; True if idle."""
+        self.retire()
+        try:
+            async with asyncio.timeout(grace_seconds):
+                await self._breaker.wait_idle()
+        except TimeoutError:
+            return False
+        return True
+
+    def retire(self) -> None:
+        """Stop writing gauges (a replacement cluster with the same name now owns them)."""
+        self._publish = self._outlier.publish = False
+        if self.health is not None:
+            self.health.publish = False
+
+    async def aclose(self) -> None:
+        """Stop health checks and close the session (in-flight responses are cut)."""
+        if self.health is not None:
+            await self.health.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ------------------------------------------------------------ the proxy's API
+
+    def request(
+        self,
+        method: str,
+        path_qs: str,
+        *,
+        headers: Mapping[str, str] | CIMultiDict[str],
+        body: bytes | AsyncIterable[bytes] | None,
+        timeouts: TimeoutPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        hash_key: str | None = None,
+    ) -> UpstreamRequest:
+        """Send ``method path_qs`` to an endpoint; ``async with`` yields the ClientResponse.
+
+        ``path_qs`` is appended to the endpoint's base URL as is (already encoded).
+        ``timeouts``/``retry`` override the cluster's (per-route policy). See
+        ``UpstreamRequest`` for retry rules, raised errors and the overall deadline.
+        """
+        return UpstreamRequest(
+            self,
+            method,
+            path_qs,
+            headers,
+            body,
+            timeouts or self.config.timeouts,
+            retry or self.config.retry,
+            hash_key,
+        )
+
+    @property
+    def healthy_endpoints(self) -> int:
+        """Endpoints currently eligible for traffic (healthy and not ejected)."""
+        self.pick_candidates()
+        return len(self._eligible)
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state for the admin ``/upstreams`` endpoint."""
+        now = self.now()
+        self.pick_candidates()
+        return {
+            "name": self.name,
+            "balancer": self.config.balancer,
+            "healthy_endpoints": len(self._eligible),
+            "in_flight": self._breaker.in_flight,
+            "pending": self._breaker.pending,
+            "active_retries": self._budget.active_retries,
+            "active_health_checks": self.health is not None,
+            "endpoints": [
+                {
+                    "url": ep.url,
+                    "healthy": ep.healthy,
+                    "ejected": ep.ejected,
+                    "ejected_for_seconds": round(max(0.0, ep.ejected_until - now), 3) if ep.ejected else 0.0,
+                    "times_ejected": ep.times_ejected,
+                    "consecutive_failures": ep.consecutive_failures,
+                    "active_requests": ep.active,
+                    "ewma_latency_ms": round(ep.ewma_cost * 1000.0, 3),
+                }
+                for ep in self.endpoints
+            ],
+        }
+
+    # ------------------------------------------------------------ used by UpstreamRequest
+
+    def now(self) -> float:
+        """The loop's monotonic clock (what deadlines and ejections are measured in)."""
+        return self._loop.time() if self._loop is not None else time.monotonic()
+
+    def client_timeout(self, policy: TimeoutPolicy) -> aiohttp.ClientTimeout:
+        """aiohttp timeouts for one attempt, built once per distinct policy.
+
+        ``sock_connect`` bounds the TCP/TLS connect; ``connect`` (which would also
+        count waiting for a pooled connection) stays unset, because a busy pool is
+        not the endpoint's fault and must not feed outlier detection -- the overall
+        deadline bounds that wait. ``sock_read`` bounds the wait for the response
+        headers and each later read; ``total`` is the overall deadline's job.
+        """
+        timeout = self._client_timeouts.get(policy)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=policy.connect, sock_read=policy.per_try
+            )
+            self._client_timeouts[policy] = timeout
+        return timeout
+
+    def pick_candidates(self) -> tuple[Endpoint, ...]:
+        """Eligible endpoints, returning lazily any whose ejection has expired."""
+        outlier = self._outlier
+        if outlier.ejected_count and self.now() >= outlier.next_expiry and outlier.uneject_due(self.now()):
+            self._refresh_eligible()
+        return self._eligible
+
+    def pick(self, hash_key: str | None, tried: list[Endpoint]) -> Endpoint:
+        """Choose the endpoint for the next attempt, avoiding ``tried`` when possible."""
+        endpoint = self._balancer.pick(self.pick_candidates(), hash_key=hash_key, exclude=tried)
+        if endpoint is None:
+            unhealthy = sum(not ep.healthy for ep in self.endpoints)
+            raise NoHealthyEndpoint(
+                f"cluster {self.name!r}: no eligible endpoint of {len(self.endpoints)} "
+                f"({unhealthy} unhealthy, {self._outlier.ejected_count} ejected)"
+            )
+        return endpoint
+
+    def record_attempt(
+        self, endpoint: Endpoint, outcome: str, started: float, *, failed: bool, gateway: bool
+    ) -> None:
+        """Report one attempt: metrics, EWMA and outlier detection (``outcome`` is the label)."""
+        now = self.now()
+        latency = now - started
+        if self._publish:
+            self._duration.observe(latency)
+            counters = self._attempt_counters[endpoint.url]
+            counter = counters.get(outcome)
+            if counter is None:
+                counter = metrics.UPSTREAM_REQUESTS.labels(self.name, endpoint.url, outcome)
+                counters[outcome] = counter
+            counter.inc()
+        if failed:
+            endpoint.observe_latency(max(latency, FAILURE_PENALTY_SECONDS), now)
+            if self._outlier.record_failure(endpoint, gateway=gateway, now=now):
+                self._refresh_eligible()
+        else:
+            endpoint.observe_latency(latency, now)
+            if endpoint.consecutive_failures:
+                self._outlier.record_success(endpoint)
+
+    def count_retry(self, reason: str) -> None:
+        """Count one retry by the reason of the attempt that failed."""
+        counter = self._retry_counters.get(reason)
+        if counter is None:
+            counter = self._retry_counters[reason] = metrics.UPSTREAM_RETRIES.labels(self.name, reason)
+        counter.inc()
+
+    def _refresh_eligible(self) -> None:
+        self._eligible = tuple(ep for ep in self.endpoints if ep.eligible)
+        if self._publish:
+            metrics.UPSTREAM_HEALTHY_ENDPOINTS.labels(self.name).set(len(self._eligible))
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.name!r}, endpoints={len(self.endpoints)}, eligible={len(self._eligible)})"

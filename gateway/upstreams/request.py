@@ -1,0 +1,317 @@
+"""One proxied request: admission, endpoint choice, attempts, retries, release.
+
+Usage (the proxy handler)::
+
+    async with cluster.request("GET", "/orders?page=2", headers=h, body=b"") as resp:
+        async for chunk in resp.content.iter_any():
+            await downstream.write(chunk)
+
+Deadline: ``__aenter__`` enters ``asyncio.timeout_at(deadline)`` and ``__aexit__``
+leaves it, so the overall timeout covers admission, every attempt, backoff *and*
+the caller's streaming of the body inside the ``async with`` block; expiry raises
+``UpstreamTimeout`` from the ``async with``. ``deadline`` (loop time) is exposed
+for callers that want to bound other work by it. Enter and exit in the same task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway import metrics
+from gateway.errors import (
+    CircuitOpen,
+    ConnectTimeout,
+    GatewayError,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
+from gateway.upstreams.endpoint import Endpoint
+
+if TYPE_CHECKING:
+    from gateway.upstreams.cluster import Cluster
+
+__all__ = ["IDEMPOTENT_METHODS", "UpstreamRequest"]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+class _BodySource:
+    """Wraps a streamed request body to remember an error raised by the *source*.
+
+    aiohttp reports a failing body iterator as a connection error of the upstream
+    request; without this we could not tell "the client sent too much / too
+    slowly / went away" from "the endpoint reset the connection", and would
+    eject a healthy endpoint for a client's fault.
+    """
+
+    __slots__ = ("error", "source")
+
+    def __init__(self, source: AsyncIterable[bytes]) -> None:
+        self.source = source
+        self.error: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.source:
+                yield chunk
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def _classify(exc: BaseException, endpoint: Endpoint) -> tuple[str, str, GatewayError]:
+    """(retry_on name, metric outcome, gateway error) for a failed attempt."""
+    where = f"endpoint {endpoint.url}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect-failure", "timeout", ConnectTimeout(f"{where}: connect timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect-failure", "connect_error", UpstreamConnectError(f"{where}: {exc.os_error}")
+    if isinstance(exc, TimeoutError):  # includes aiohttp.ServerTimeoutError (sock_read)
+        return "timeout", "timeout", UpstreamTimeout(f"{where}: no response within the per-try timeout")
+    return "reset", "reset", UpstreamError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+class UpstreamRequest:
+    """Async context manager returned by ``Cluster.request``; yields the ClientResponse.
+
+    Retries happen only for idempotent methods with a ``bytes`` (or no) body, when
+    the failure kind is in ``retry.retry_on``, attempts and time remain and the
+    retry budget allows; each retry prefers an endpoint not tried yet and waits a
+    fully jittered exponential backoff. A retryable status on the last attempt is
+    returned as is. Raises ``CircuitOpen``, ``NoHealthyEndpoint``,
+    ``UpstreamConnectError``, ``ConnectTimeout``, ``UpstreamTimeout`` or
+    ``UpstreamError``; aiohttp/asyncio/OS errors never escape ``__aenter__``.
+    On exit, body-read failures (``ClientPayloadError``, ``ServerDisconnectedError``,
+    read timeouts) become ``UpstreamError``/``UpstreamTimeout``; a
+    ``ClientConnectionResetError`` is left alone because aiohttp also raises it
+    when the *downstream* client went away while the handler was writing. If a
+    streamed request ``body`` raises (e.g. the proxy's size or idle limit), that
+    very exception propagates unchanged and the endpoint is not blamed.
+    """
+
+    __slots__ = (
+        "_admitted", "_body", "_cluster", "_hash_key", "_headers", "_holding", "_method",
+        "_path_qs", "_response", "_retry", "_retry_slot", "_timeout", "_timeouts",
+        "attempts", "deadline", "endpoint",
+    )
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        method: str,
+        path_qs: str,
+        headers: Mapping[str, str] | CIMultiDict[str],
+        body: bytes | AsyncIterable[bytes] | None,
+        timeouts: TimeoutPolicy,
+        retry: RetryPolicy,
+        hash_key: str | None,
+    ) -> None:
+        self._cluster = cluster
+        self._method = method.upper()
+        self._path_qs = path_qs
+        self._headers = headers
+        self._body: bytes | _BodySource | None = (
+            body if body is None or isinstance(body, bytes) else _BodySource(body)
+        )
+        self._timeouts = timeouts
+        self._retry = retry
+        self._hash_key = hash_key
+        self._timeout: asyncio.Timeout | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self._holding: Endpoint | None = None  # endpoint whose ``active`` we incremented
+        self._admitted = False
+        self._retry_slot = False
+        #: Loop time at which the overall timeout expires (set on enter).
+        self.deadline = 0.0
+        #: The endpoint that produced the response (or the last one tried).
+        self.endpoint: Endpoint | None = None
+        #: Attempts made so far (1 + retries).
+        self.attempts = 0
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        cluster = self._cluster
+        self.deadline = cluster.now() + self._timeouts.overall
+        self._timeout = timeout = asyncio.timeout_at(self.deadline)
+        await timeout.__aenter__()
+        try:
+            breaker = cluster._breaker
+            if not breaker.try_acquire():
+                cluster._pending_gauge.inc()
+                try:
+                    await breaker.wait()
+                finally:
+                    cluster._pending_gauge.dec()
+            self._admitted = True
+            cluster._active_gauge.inc()
+            return await self._send()
+        except BaseException as exc:
+            self._finish()
+            try:
+                await timeout.__aexit__(type(exc), exc, exc.__traceback__)
+            except TimeoutError:
+                raise self._overall_timeout_error() from exc
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._finish()
+        assert self._timeout is not None
+        try:
+            await self._timeout.__aexit__(exc_type, exc, tb)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"cluster {self._cluster.name!r}: overall timeout {self._timeouts.overall}s "
+                "exceeded while streaming the response"
+            ) from exc
+        if isinstance(exc, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeout(f"endpoint {self._endpoint_url()}: body read timed out") from exc
+        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+            raise UpstreamError(f"endpoint {self._endpoint_url()}: response body failed: {exc}") from exc
+
+    # ------------------------------------------------------------ attempts
+
+    async def _send(self) -> aiohttp.ClientResponse:
+        cluster = self._cluster
+        session = cluster._session
+        if session is None:
+            raise RuntimeError(f"cluster {cluster.name!r} is not started (or already closed)")
+        # A stream cannot be replayed, and a non-idempotent method must not run twice.
+        replayable = self._body is None or isinstance(self._body, bytes)
+        retryable = replayable and self._method in IDEMPOTENT_METHODS
+        max_attempts = self._retry.attempts + 1 if retryable else 1
+        client_timeout = cluster.client_timeout(self._timeouts)
+        hash_key = self._hash_key
+        if hash_key is None and cluster.config.balancer == "consistent_hash":
+            hash_key = self._default_hash_key()
+        tried: list[Endpoint] = []
+        while True:
+            endpoint = cluster.pick(hash_key, tried)
+            self.endpoint = endpoint
+            self.attempts += 1
+            endpoint.active += 1
+            self._holding = endpoint
+            started = cluster.now()
+            try:
+                resp = await session.request(
+                    self._method,
+                    URL(endpoint.url + self._path_qs, encoded=True),
+                    headers=self._headers,
+                    data=self._body,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                )
+            except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError
+                self._release_endpoint()
+                if isinstance(self._body, _BodySource) and self._body.error is not None:
+                    # The client's body failed (too large, too slow, disconnected): not the
+                    # endpoint's fault, so no outlier/metric record; re-raise the source's error.
+                    raise self._body.error from None
+                kind, outcome, error = _classify(exc, endpoint)
+                cluster.record_attempt(endpoint, outcome, started, failed=True, gateway=True)
+                delay = self._retry_delay(kind, max_attempts)
+                if delay is None:
+                    raise error from exc
+                tried.append(endpoint)
+                if delay > 0.0:
+                    await asyncio.sleep(delay)
+                continue
+            except asyncio.CancelledError:
+                if self._timeout is not None and self._timeout.expired():
+                    cluster.record_attempt(endpoint, "timeout", started, failed=True, gateway=True)
+                raise
+            status = resp.status
+            if status < 500:
+                outcome = metrics.status_class(status)
+                cluster.record_attempt(endpoint, outcome, started, failed=False, gateway=False)
+                self._response = resp
+                return resp
+            gateway = status in _GATEWAY_STATUSES
+            cluster.record_attempt(endpoint, "5xx", started, failed=True, gateway=gateway)
+            delay = self._retry_delay("gateway-error" if gateway else "5xx", max_attempts)
+            if delay is None:
+                self._response = resp  # last attempt: the client sees the endpoint's 5xx
+                return resp
+            resp.release()  # before the backoff, so a deadline during it leaks nothing
+            self._release_endpoint()
+            tried.append(endpoint)
+            if delay > 0.0:
+                await asyncio.sleep(delay)
+
+    def _retry_delay(self, kind: str, max_attempts: int) -> float | None:
+        """Backoff before a retry, or None if no retry. ``kind`` is an Envoy retry_on name.
+
+        Saying yes takes a retry budget slot (once per request) and counts the retry.
+        """
+        policy = self._retry
+        if self.attempts >= max_attempts:
+            return None
+        retry_on = policy.retry_on
+        if kind not in retry_on and not (kind == "gateway-error" and "5xx" in retry_on):
+            return None
+        cluster = self._cluster
+        ceiling = min(policy.backoff_max, policy.backoff_base * (1 << min(self.attempts - 1, 16)))
+        delay = random.uniform(0.0, ceiling)
+        if self.deadline - cluster.now() <= delay:
+            return None  # no time left for another attempt
+        if not self._retry_slot:
+            if not cluster._budget.try_acquire(cluster._breaker.in_flight):
+                cluster._budget_exhausted.inc()
+                return None
+            self._retry_slot = True
+        cluster.count_retry(kind)
+        return delay
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _default_hash_key(self) -> str:
+        """consistent_hash without an explicit key: the configured header, else the path."""
+        header = self._cluster.config.hash_header
+        if header is not None:
+            value = self._headers.get(header)
+            if value is not None:
+                return value
+        return self._path_qs.partition("?")[0]
+
+    def _release_endpoint(self) -> None:
+        if self._holding is not None:
+            self._holding.active -= 1
+            self._holding = None
+
+    def _finish(self) -> None:
+        """Release the response, the endpoint, the retry slot and the breaker slot (idempotent)."""
+        if self._response is not None:
+            self._response.release()
+            self._response = None
+        self._release_endpoint()
+        cluster = self._cluster
+        if self._retry_slot:
+            cluster._budget.release()
+            self._retry_slot = False
+        if self._admitted:
+            cluster._breaker.release()
+            cluster._active_gauge.dec()
+            self._admitted = False
+
+    def _overall_timeout_error(self) -> GatewayError:
+        name = self._cluster.name
+        if self.attempts == 0:  # still queued at the breaker: that is overload, not a slow endpoint
+            metrics.CIRCUIT_BREAKER_REJECTIONS.labels(name, "pending_timeout").inc()
+            return CircuitOpen(
+                f"cluster {name!r}: no breaker slot before the overall deadline", retry_after=1.0
+            )
+        return UpstreamTimeout(f"cluster {name!r}: overall timeout {self._timeouts.overall}s exceeded")
+
+    def _endpoint_url(self) -> str:
+        return self.endpoint.url if self.endpoint is not None else "?"

@@ -1,0 +1,73 @@
+"""What each CLI sub-command does once its arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import redis.asyncio as aioredis
+
+from legacy_sim.serve import run_async, serve_until_signal
+
+
+async def _mes(args: argparse.Namespace) -> None:
+    from legacy_sim.mes import MesConfig, build_mes_app
+
+    config = MesConfig(dsn=args.dsn, instance_id=args.instance_id, pool_min_size=args.pool_min,
+                       pool_max_size=args.pool_max, statement_timeout_s=args.statement_timeout,
+                       price_delay_s=args.price_delay, price_delay_per_ktri_s=args.price_delay_per_ktri,
+                       price_slots=args.price_slots, max_model_bytes=int(args.max_model_mb * 1024 * 1024))
+    app = build_mes_app(config, crm_redis_url=args.redis_url if args.consume_crm else None)
+    await serve_until_signal(app, args.host, args.port, name=f"legacy MES {args.instance_id}")
+
+
+async def _crm(args: argparse.Namespace) -> None:
+    from legacy_sim.crm import CrmConfig, build_crm_app
+
+    await serve_until_signal(build_crm_app(CrmConfig(redis_url=args.redis_url)), args.host, args.port,
+                             name="legacy CRM")
+
+
+async def _crm_consumer(args: argparse.Namespace) -> None:
+    import signal
+
+    from legacy_sim.mes import MesConfig
+    from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
+    from legacy_sim.mes.db import open_pool
+
+    pool = await open_pool(MesConfig(dsn=args.dsn, instance_id=args.instance_id))
+    client = aioredis.Redis.from_url(args.redis_url)
+    consumer = CrmConsumer(client, pool, ConsumerConfig(consumer=args.instance_id,
+                                                        reclaim_idle_ms=int(args.reclaim_idle * 1000)))
+    task = asyncio.create_task(consumer.run())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await client.aclose()
+        await pool.close()
+
+
+async def _seed(args: argparse.Namespace) -> None:
+    from legacy_sim.seed import seed
+
+    report = await seed(args.dsn, orders=args.orders, active=args.active, seed_value=args.seed,
+                        append=args.append)
+    print(json.dumps({"counts": report.counts, "history_rows": report.history_rows,
+                      "seconds": {"orders": round(report.seconds_orders, 2),
+                                  "history": round(report.seconds_history, 2),
+                                  "analyze": round(report.seconds_analyze, 2)}}, indent=2))
+
+
+_COMMANDS = {"mes": _mes, "crm": _crm, "crm-consumer": _crm_consumer, "seed": _seed}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sub-command named by ``args.command`` to completion."""
+    run_async(lambda: _COMMANDS[args.command](args))
+    return 0

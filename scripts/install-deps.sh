@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what mes-edge needs on a fresh Debian 12 machine: Debian binaries (as root)
+# and the project's virtualenv with pinned Python dependencies. Idempotent and quick
+# when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v psql >/dev/null || need+=(postgresql-client)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v wrk >/dev/null || need+=(wrk)
+command -v runuser >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+  # Debian starts the packaged services; we run private instances instead
+  for svc in redis-server postgresql nginx; do
+    if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
+  done
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [[ ! -x .venv/bin/python ]]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.deps-stamp
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  touch "$stamp"
+fi

@@ -1,0 +1,65 @@
+"""Session-wide real servers: PostgreSQL and Redis on ephemeral ports in temp dirs.
+
+They are started once per test session by `devstack` (the same code `make run`
+uses) and stopped by PID at the end. Tests needing isolation use the
+per-test fixtures (`pg_dsn` gives a fresh database, `redis_url` a flushed db).
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import PostgresServer, RedisServer
+from devstack.postgres import pg_bin
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mes-edge-tests-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def pg_server(session_tmp: Path) -> Iterator[PostgresServer]:
+    server = PostgresServer(session_tmp / "postgres", fast=True, database="postgres")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(session_tmp: Path) -> Iterator[RedisServer]:
+    server = RedisServer(session_tmp / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PostgresServer) -> str:
+    """DSN of a fresh, empty database on the session's PostgreSQL."""
+    name = f"test_{next(_db_counter)}"
+    subprocess.run([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_server.port), "-U", "postgres",
+                    "-d", "postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True,
+                   capture_output=True)
+    return f"postgresql://postgres@127.0.0.1:{pg_server.port}/{name}"
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's Redis with logical db 0 flushed before the test."""
+    subprocess.run(["redis-cli", "-p", str(redis_server.port), "FLUSHALL"], check=True,
+                   capture_output=True)
+    return redis_server.url

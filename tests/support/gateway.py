@@ -1,0 +1,117 @@
+"""Run the real gateway for a test: in this event loop, or as a `python -m gateway` process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from devstack.ports import free_port
+
+
+@dataclass
+class GatewayUnderTest:
+    external: str
+    internal: str
+    admin: str
+    config_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def gateway_config(tmp_path: Path, *, clusters: dict[str, Any], routes: list[dict[str, Any]],
+                   **top: Any) -> dict[str, Any]:
+    """A full gateway config on free loopback ports; logs go to files under ``tmp_path``."""
+    return {
+        "admin": {"host": "127.0.0.1", "port": free_port()},
+        "logging": {"access_log": str(tmp_path / "access.log"), "app_log": str(tmp_path / "gateway.log")},
+        "listeners": {"external": {"host": "127.0.0.1", "port": free_port()},
+                      "internal": {"host": "127.0.0.1", "port": free_port(), "trust_forwarded": True}},
+        "clusters": clusters,
+        "routes": routes,
+        **top,
+    }
+
+
+def _urls(cfg: dict[str, Any], path: Path) -> GatewayUnderTest:
+    lst = cfg["listeners"]
+    return GatewayUnderTest(external=f"http://127.0.0.1:{lst['external']['port']}",
+                            internal=f"http://127.0.0.1:{lst['internal']['port']}",
+                            admin=f"http://127.0.0.1:{cfg['admin']['port']}", config_path=path)
+
+
+async def wait_ready(admin_url: str, timeout: float = 15.0) -> None:
+    """Poll /readyz until 200 (every cluster has a healthy endpoint)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"{admin_url}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gateway at {admin_url} not ready after {timeout} s")
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def run_gateway(cfg: dict[str, Any], tmp_path: Path, *, ready: bool = True
+                      ) -> AsyncIterator[GatewayUnderTest]:
+    """The gateway's ``serve()`` as a task in the test's loop; stopped (drained) on exit."""
+    from gateway.server import serve
+
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    started, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(path, started=started, stop=stop))
+    waiter = asyncio.create_task(started.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()  # raises the start-up error
+    gw = _urls(cfg, path)
+    try:
+        if ready:
+            await wait_ready(gw.admin)
+        yield gw
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+@asynccontextmanager
+async def gateway_process(cfg: dict[str, Any], tmp_path: Path, *, workers: int = 1
+                          ) -> AsyncIterator[GatewayUnderTest]:
+    """``python -m gateway`` as a child process (stopped by PID with SIGTERM)."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR") if workers == 1 else None
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "--config", str(path), "--workers",
+                             str(workers)], env=env, stdout=(tmp_path / "stdout.log").open("wb"),
+                            stderr=subprocess.STDOUT, cwd=Path(__file__).parents[2])
+    gw = _urls(cfg, path)
+    gw.proc = proc
+    try:
+        await wait_ready(gw.admin)
+        yield gw
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -1,0 +1,57 @@
+"""Route table matching: longest prefix on segment boundaries, 404 vs 405, rewrite."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import MethodNotAllowed, RouteNotFound
+from gateway.routing import Route, RouteTable
+from gateway.upstreams import RetryPolicy, TimeoutPolicy
+
+
+def make_route(name: str, prefix: str, methods: set[str] | None = None, rewrite: str | None = None) -> Route:
+    return Route(name=name, listener="internal", prefix=prefix, methods=frozenset(methods or {"GET"}),
+                 cluster="mes", rewrite_prefix=rewrite, timeouts=TimeoutPolicy(), retry=RetryPolicy(),
+                 max_body_bytes=1024, body_timeout=1.0)
+
+
+def test_longest_prefix_wins() -> None:
+    table = RouteTable([make_route("all", "/orders"), make_route("one", "/orders/special")])
+    assert table.match("GET", "/orders/special/1").name == "one"
+    assert table.match("GET", "/orders/7").name == "all"
+
+
+def test_prefix_matches_only_on_segment_boundary() -> None:
+    table = RouteTable([make_route("orders", "/orders")])
+    assert table.match("GET", "/orders").name == "orders"
+    with pytest.raises(RouteNotFound):
+        table.match("GET", "/ordersX")
+
+
+def test_known_path_with_wrong_method_is_405_not_404() -> None:
+    table = RouteTable([make_route("orders", "/orders", {"GET"})])
+    with pytest.raises(MethodNotAllowed):
+        table.match("DELETE", "/orders/1")
+
+
+def test_same_prefix_different_methods_pick_the_route_for_the_method() -> None:
+    table = RouteTable([make_route("read", "/orders", {"GET"}), make_route("write", "/orders", {"POST"})])
+    assert table.match("POST", "/orders").name == "write"
+    assert table.match("GET", "/orders").name == "read"
+
+
+@pytest.mark.parametrize(("path_qs", "expected"), [
+    ("/partner/v1/orders", "/orders"),
+    ("/partner/v1/orders/42", "/orders/42"),
+    ("/partner/v1/orders?status=SHIPPED", "/orders?status=SHIPPED"),
+])
+def test_rewrite_prefix_keeps_rest_and_query(path_qs: str, expected: str) -> None:
+    route = make_route("p", "/partner/v1/orders", rewrite="/orders")
+    assert route.upstream_path(path_qs) == expected
+
+
+def test_path_cache_is_bounded() -> None:
+    table = RouteTable([make_route("orders", "/orders")])
+    for i in range(5000):
+        table.match("GET", f"/orders/{i}")
+    assert len(table._cache) <= 4096
