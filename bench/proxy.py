@@ -112,6 +112,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--readyz-path", default="/readyz", help="gateway readiness path on the admin port")
     parser.add_argument("--ready-timeout", type=float, default=15.0, help="seconds to wait for readiness")
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.3,
+        help="before each run, wait while processes outside the benchmark use more cores than this",
+    )
+    parser.add_argument(
+        "--quiet-wait", type=int, default=20, help="seconds to wait for a quiet box at most (0: never wait)"
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs and logs for debugging")
     args = parser.parse_args(argv)
@@ -279,6 +288,7 @@ class Bench:
                 script=shape.script,
             )
 
+        self._wait_for_quiet(variant.name)
         if self.args.warmup > 0:
             run_wrk(command(self.args.warmup), duration_s=self.args.warmup)
         server_before, ours_before, box_before = (
@@ -304,6 +314,24 @@ class Bench:
             box_cores=box_cores,
             other_cores=max(other_cores, 0.0),
         )
+
+    def _wait_for_quiet(self, variant: str) -> None:
+        """Sample other processes' load each second until it is low or ``--quiet-wait`` runs out."""
+        deadline = time.monotonic() + self.args.quiet_wait
+        waited = False
+        while time.monotonic() < deadline:
+            ours, box, start = self._our_cpu(), box_busy_seconds(), time.monotonic()
+            time.sleep(1.0)
+            elapsed = time.monotonic() - start
+            other = (box_busy_seconds() - box - (self._our_cpu() - ours)) / elapsed
+            if other <= self.args.quiet_below:
+                return
+            if not waited:
+                print(
+                    f"  {variant}: other processes use {other:.2f} cores,"
+                    f" waiting up to {self.args.quiet_wait} s for a quiet box"
+                )
+                waited = True
 
     def _our_cpu(self) -> float:
         """CPU seconds of every server we started plus the wrk runs we waited for."""

@@ -46,7 +46,8 @@ class AccessLog:
 
     def write(self, *, method: str, path: str, query: str, status: int, duration_s: float, listener: str,
               route: str, cluster: str | None, request_id: str, client_ip: str | None,
-              user_agent: str | None, bytes_out: int | None, upstream: str | None = None) -> None:
+              user_agent: str | None, bytes_out: int | None, upstream: str | None = None,
+              trace_id: str | None = None, span_id: str | None = None) -> None:
         """Append one access-log line (ECS names; ``event.duration`` in nanoseconds)."""
         record: dict[str, Any] = {
             "@timestamp": datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds"),
@@ -67,6 +68,9 @@ class AccessLog:
             "gateway.listener": listener,
             "gateway.route": route,
         }
+        if trace_id:
+            record["trace.id"] = trace_id
+            record["span.id"] = span_id
         if query:
             record["url.query"] = redact_text(query)  # api_key=… in a query string is still a secret
         if cluster:

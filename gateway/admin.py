@@ -8,24 +8,11 @@ import os
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from gateway.keys import STATE_KEY
 from gateway.problem import problem_response
+from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
-
-
-def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return registry
-    return REGISTRY
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(_registry())
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -69,7 +56,7 @@ async def upstreams_handler(request: web.Request) -> web.Response:
 def build_admin_app(state: Any) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
-    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/metrics", metrics_handler())
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/config", config_handler)

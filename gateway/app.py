@@ -6,9 +6,15 @@ from aiohttp import web
 
 from gateway.access_log import AccessLog
 from gateway.filters import error_filter, observability_filter, request_id_filter, routing_filter
-from gateway.keys import LISTENER_KEY, STATE_KEY
+from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.proxy import proxy_handler
 from gateway.state import GatewayState
+from telemetry.aiohttp_tracing import server_span_filter
+
+
+def _route_template(request: web.Request) -> str | None:
+    route = request.get(ROUTE_KEY)
+    return route.name if route is not None else None
 
 
 def build_listener_app(state: GatewayState, listener: str, *, access_log: AccessLog) -> web.Application:
@@ -16,9 +22,13 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     cfg = state.config.listeners[listener]
     chain = [
         request_id_filter(trust_inbound=cfg.trust_forwarded),   # 1. id first: everything logs it
-        observability_filter(listener=listener, access_log=access_log),  # 2. sees the final status
-        error_filter(),                                         # 3. exceptions → problem+json
-        routing_filter(listener=listener),                      # 4. route table → ROUTE_KEY
+        server_span_filter(route_name=_route_template,          # 2. SERVER span; outsiders' traceparent
+                           trust_traceparent=cfg.trust_forwarded,  # only becomes a link
+                           tracer_provider=state.tracer_provider),
+        observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
+                             tracing=state.tracer_provider is not None),
+        error_filter(),                                         # 4. exceptions → problem+json
+        routing_filter(listener=listener),                      # 5. route table → ROUTE_KEY
         # later: auth → rate limit → load shedding → cache (each its own module)
     ]
     app = web.Application(middlewares=chain, client_max_size=cfg.max_body_bytes)

@@ -18,14 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from telemetry.metrics import mark_process_dead, reset_multiprocess_dir
+
 log = logging.getLogger("gateway.master")
-
-
-def _mark_dead(metrics_path: Path, pid: int) -> None:
-    """Drop a dead worker's live-gauge files (the master itself is not in multiprocess mode)."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(pid, str(metrics_path))  # type: ignore[no-untyped-call]
 
 
 def _spawn(config: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -35,8 +30,7 @@ def _spawn(config: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
 def run_master(config: str, workers: int, *, metrics_dir: str | None = None) -> int:
     """Start ``workers`` processes and supervise them until told to stop."""
     metrics_path = Path(metrics_dir or tempfile.mkdtemp(prefix="gw-metrics-"))
-    shutil.rmtree(metrics_path, ignore_errors=True)  # stale files from a previous run would add up
-    metrics_path.mkdir(parents=True)
+    reset_multiprocess_dir(metrics_path)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_path)}
 
     procs = [_spawn(config, env) for _ in range(workers)]
@@ -63,7 +57,7 @@ def run_master(config: str, workers: int, *, metrics_dir: str | None = None) -> 
             code = proc.poll()
             if code is None or stopping:
                 continue
-            _mark_dead(metrics_path, proc.pid)
+            mark_process_dead(proc.pid, metrics_path)
             now = time.monotonic()
             restarts = [t for t in restarts if now - t < 60] + [now]
             if code == 2 or len(restarts) > 5 * workers:

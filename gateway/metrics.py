@@ -79,6 +79,11 @@ RESPONSES_ABORTED = Counter(
     "Responses cut after their headers were sent because the upstream failed mid-body.",
     ("listener",),
 )
+PROTOCOL_ERRORS = Counter(
+    "gateway_protocol_errors_total",
+    "Connections answered with an error before routing: malformed request line or headers.",
+    ("listener", "status"),
+)
 CONFIG_RELOADS = Counter(
     "gateway_config_reloads_total",
     "Configuration reload attempts by outcome (success|failure).",

@@ -18,6 +18,7 @@ from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
 from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
 from gateway.routing import Route
+from telemetry.aiohttp_tracing import client_span, set_response_status
 
 BUFFER_LIMIT = 64 * 1024
 RESPONSE_BUFFER_LIMIT = 256 * 1024
@@ -115,9 +116,18 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                                        trusted=trusted)
     cluster = state.clusters.get(route.cluster)
     streaming: list[web.StreamResponse] = []
+    path_qs = route.upstream_path(request.raw_path)
     try:
-        async with cluster.request(request.method, route.upstream_path(request.raw_path), headers=headers,
-                                   body=body, timeouts=route.timeouts, retry=route.retry) as upstream:
+        if state.tracer_provider is None:  # the hot path pays nothing for tracing when it is off
+            async with cluster.request(request.method, path_qs, headers=headers, body=body,
+                                       timeouts=route.timeouts, retry=route.retry) as upstream:
+                return await _relay(request, upstream, streaming)
+        async with client_span(request.method, f"http://{route.cluster}{path_qs}", headers,
+                               peer_service=route.cluster, url_template=route.rewrite_prefix or route.prefix,
+                               tracer_provider=state.tracer_provider) as span, \
+                cluster.request(request.method, path_qs, headers=headers, body=body,
+                                timeouts=route.timeouts, retry=route.retry) as upstream:
+            set_response_status(span, upstream.status, error_from=500)
             return await _relay(request, upstream, streaming)
     except (UpstreamError, aiohttp.ClientError, TimeoutError):
         if streaming:

@@ -7,6 +7,7 @@ import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -16,8 +17,10 @@ from gateway.admin import build_admin_app
 from gateway.app import build_listener_app
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
+from gateway.protocol_errors import ListenerRunner
 from gateway.state import GatewayState
 from gateway.upstreams import ClusterManager
+from telemetry.tracing import setup_tracing
 
 log = logging.getLogger("gateway.server")
 
@@ -50,8 +53,9 @@ async def reload_config(state: GatewayState, path: str | Path) -> bool:
 
 
 async def _start_site(app: web.Application, host: str, port: int, *, reuse_port: bool,
-                      config: GatewayConfig, keepalive: float, max_field: int) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=keepalive,
+                      config: GatewayConfig, keepalive: float, max_field: int, name: str) -> web.AppRunner:
+    runner = ListenerRunner(app, listener=name, access_log=None, handle_signals=False,
+                           keepalive_timeout=keepalive,
                            max_field_size=max_field, max_line_size=max_field,
                            shutdown_timeout=config.drain_timeout)
     await runner.setup()
@@ -61,22 +65,32 @@ async def _start_site(app: web.Application, host: str, port: int, *, reuse_port:
 
 
 async def serve(config_path: str | Path, *, reuse_port: bool = False,
-                started: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set); then drain in-flight requests and exit."""
+                started: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                tracer_provider: Any = None) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); then drain in-flight requests and exit.
+
+    Tracing follows the standard OTEL_* environment (off without an OTLP endpoint); tests pass
+    their own ``tracer_provider`` (e.g. with an in-memory exporter).
+    """
     config = load_config(config_path)
+    own_provider = tracer_provider is None
+    if own_provider:
+        tracer_provider = setup_tracing("gateway")
     access_log = AccessLog(service_name="gateway", path=config.logging.access_log)
     access_log.start()
     clusters = ClusterManager(config.clusters)
     await clusters.start()
-    state = GatewayState(config=config, clusters=clusters)
+    state = GatewayState(config=config, clusters=clusters, tracer_provider=tracer_provider)
     state.apply(config)
     runners: list[web.AppRunner] = []
     for name, lst in config.listeners.items():
         app = build_listener_app(state, name, access_log=access_log)
         runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
-                                         keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes))
+                                         keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes,
+                                         name=name))
     admin = await _start_site(build_admin_app(state), config.admin.host, config.admin.port,
-                              reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190)
+                              reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190,
+                              name="admin")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     reloading: set[asyncio.Task[bool]] = set()
@@ -107,4 +121,6 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
         await clusters.aclose()
         await admin.cleanup()
         await access_log.aclose()
+        if own_provider and tracer_provider is not None:
+            tracer_provider.shutdown()  # flushes queued spans, bounded
         log.info("gateway stopped", extra={"event.action": "stop"})

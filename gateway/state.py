@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.routing import RouteTable
@@ -16,6 +17,7 @@ class GatewayState:
     config: GatewayConfig
     clusters: ClusterManager
     tables: dict[str, RouteTable] = field(default_factory=dict)
+    tracer_provider: Any = None  # an OpenTelemetry TracerProvider, or None when tracing is off
     draining: bool = False
     reloads: int = 0
 

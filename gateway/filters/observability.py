@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from opentelemetry import trace
 
 from gateway import metrics
 from gateway.access_log import AccessLog
@@ -48,14 +49,25 @@ class _RequestMetrics:
         children[1].observe(duration)
 
 
-def observability_filter(*, listener: str, access_log: AccessLog) -> Middleware:
-    """Times the request, counts it by route template / method / status class, logs it."""
+def _trace_ids() -> tuple[str | None, str | None]:
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
+
+
+def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool = False) -> Middleware:
+    """Times the request, counts it by route template / method / status class, logs it.
+
+    With ``tracing`` the access-log line carries ``trace.id``/``span.id`` of the SERVER span.
+    """
     request_metrics = _RequestMetrics(listener)
     known_methods = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
     @web.middleware
     async def observability(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
+        trace_id, span_id = _trace_ids() if tracing else (None, None)
         request_metrics.in_flight.inc()
         status = 500
         response: web.StreamResponse | None = None
@@ -79,6 +91,7 @@ def observability_filter(*, listener: str, access_log: AccessLog) -> Middleware:
                 cluster=route.cluster if route is not None else None,
                 request_id=request.get(REQUEST_ID_KEY, ""), client_ip=request.remote,
                 user_agent=request.headers.get("User-Agent"),
-                bytes_out=response.content_length if response is not None else None)
+                bytes_out=response.content_length if response is not None else None,
+                trace_id=trace_id, span_id=span_id)
 
     return observability

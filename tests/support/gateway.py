@@ -67,15 +67,15 @@ async def wait_ready(admin_url: str, timeout: float = 15.0) -> None:
 
 
 @asynccontextmanager
-async def run_gateway(cfg: dict[str, Any], tmp_path: Path, *, ready: bool = True
-                      ) -> AsyncIterator[GatewayUnderTest]:
+async def run_gateway(cfg: dict[str, Any], tmp_path: Path, *, ready: bool = True,
+                      tracer_provider: Any = None) -> AsyncIterator[GatewayUnderTest]:
     """The gateway's ``serve()`` as a task in the test's loop; stopped (drained) on exit."""
     from gateway.server import serve
 
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(cfg))
     started, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(path, started=started, stop=stop))
+    task = asyncio.create_task(serve(path, started=started, stop=stop, tracer_provider=tracer_provider))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

@@ -231,3 +231,25 @@ async def metric_value(s: aiohttp.ClientSession, admin: str, sample: str) -> flo
             if line.startswith(sample + " "):
                 return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+@pytest.mark.parametrize("raw", [
+    b"THIS IS NOT HTTP\r\n\r\n",
+    b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+    b"GET /echo HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+])
+async def test_malformed_http_gets_a_problem_json_4xx_not_a_500(gw: GatewayUnderTest, raw: bytes) -> None:
+    host, port = gw.internal.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(raw)
+    await writer.drain()
+    response = await asyncio.wait_for(reader.read(), timeout=5)
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert 400 <= status < 500, head
+    assert b"application/problem+json" in head
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert problem["instance"].startswith("urn:request:")
