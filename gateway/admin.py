@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.keys import STATE_KEY
+from gateway.metrics import publish_gauges
 from gateway.problem import problem_response
 from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
@@ -56,7 +57,13 @@ async def upstreams_handler(request: web.Request) -> web.Response:
 def build_admin_app(state: Any) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
-    app.router.add_get("/metrics", metrics_handler())
+    serve_metrics = metrics_handler()
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        publish_gauges()  # this process's live counts; other workers publish once a second
+        return await serve_metrics(request)
+
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/config", config_handler)

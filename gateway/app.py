@@ -20,13 +20,15 @@ def _route_template(request: web.Request) -> str | None:
 def build_listener_app(state: GatewayState, listener: str, *, access_log: AccessLog) -> web.Application:
     """One aiohttp app per listener; routes are matched by our own table, not aiohttp's router."""
     cfg = state.config.listeners[listener]
+    tracing = state.tracer_provider is not None
     chain = [
         request_id_filter(trust_inbound=cfg.trust_forwarded),   # 1. id first: everything logs it
-        server_span_filter(route_name=_route_template,          # 2. SERVER span; outsiders' traceparent
-                           trust_traceparent=cfg.trust_forwarded,  # only becomes a link
-                           tracer_provider=state.tracer_provider),
+        *([server_span_filter(route_name=_route_template,       # 2. SERVER span (only when tracing is
+                              trust_traceparent=cfg.trust_forwarded,  # on); an outsider's traceparent
+                              tracer_provider=state.tracer_provider)]  # only becomes a link
+          if tracing else []),
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
-                             tracing=state.tracer_provider is not None),
+                             tracing=tracing),
         error_filter(),                                         # 4. exceptions → problem+json
         routing_filter(listener=listener),                      # 5. route table → ROUTE_KEY
         # later: auth → rate limit → load shedding → cache (each its own module)

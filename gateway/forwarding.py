@@ -7,8 +7,6 @@ internal listener, when ``trust_forwarded`` is on, appends to the chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from multidict import CIMultiDict, CIMultiDictProxy
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the framing we redo ourselves
@@ -20,6 +18,10 @@ _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-hos
                         "x-real-ip", "x-request-id"})
 
 
+_REQUEST_DROP = HOP_BY_HOP | _FORWARDED
+_RESPONSE_DROP = HOP_BY_HOP | {"server", "date"}
+
+
 def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:
     tokens: set[str] = set()
     for value in headers.getall("Connection", ()):
@@ -27,19 +29,15 @@ def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set
     return tokens
 
 
-def _copy_without(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: Iterable[str]) -> CIMultiDict[str]:
-    dropped = frozenset(drop)
-    out: CIMultiDict[str] = CIMultiDict()
-    for key, value in headers.items():
-        if key.lower() not in dropped:
-            out.add(key, value)
-    return out
+def _copy_without(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]
+                  ) -> CIMultiDict[str]:
+    return CIMultiDict([(key, value) for key, value in headers.items() if key.lower() not in drop])
 
 
 def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str | None, scheme: str,
                              host: str | None, request_id: str, trusted: bool) -> CIMultiDict[str]:
     """Headers to send to the cluster for one client request."""
-    drop = HOP_BY_HOP | _FORWARDED
+    drop = _REQUEST_DROP
     if "Connection" in headers:
         drop = drop | _connection_tokens(headers)
     out = _copy_without(headers, drop)
@@ -55,7 +53,7 @@ def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str |
 
 def client_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """Headers to return to the client from a cluster response."""
-    drop = HOP_BY_HOP | {"server", "date"}
+    drop = _RESPONSE_DROP
     if "Connection" in headers:
         drop = drop | _connection_tokens(headers)
     return _copy_without(headers, drop)

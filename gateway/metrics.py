@@ -10,6 +10,9 @@ fixed sets. Each metric is documented in ``docs/metrics-gateway.md``.
 
 from __future__ import annotations
 
+import weakref
+from typing import Protocol
+
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
@@ -42,6 +45,30 @@ DURATION_BUCKETS: tuple[float, ...] = (
 
 # Precomputed so the hot path does no string formatting.
 _STATUS_CLASSES: tuple[str, ...] = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+class GaugeSource(Protocol):
+    """Something whose hot-path counters become gauges only when published."""
+
+    def publish_gauges(self) -> None: ...
+
+
+_gauge_sources: weakref.WeakSet[GaugeSource] = weakref.WeakSet()
+
+
+def register_gauge_source(source: GaugeSource) -> None:
+    """Publish ``source``'s gauges on every scrape and once a second (see ``publish_gauges``).
+
+    In-flight style gauges are kept as plain ints on the hot path (no lock, no mmap write) and
+    copied into their Gauge here, like Envoy's periodic stats flush.
+    """
+    _gauge_sources.add(source)
+
+
+def publish_gauges() -> None:
+    """Copy every registered source's live counts into its gauges."""
+    for source in list(_gauge_sources):
+        source.publish_gauges()
 
 
 def status_class(status: int) -> str:

@@ -52,6 +52,12 @@ async def reload_config(state: GatewayState, path: str | Path) -> bool:
     return True
 
 
+async def _publish_gauges_periodically(interval: float = 1.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        metrics.publish_gauges()
+
+
 async def _start_site(app: web.Application, host: str, port: int, *, reuse_port: bool,
                       config: GatewayConfig, keepalive: float, max_field: int, name: str) -> web.AppRunner:
     runner = ListenerRunner(app, listener=name, access_log=None, handle_signals=False,
@@ -93,6 +99,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
                               name="admin")
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    publisher = loop.create_task(_publish_gauges_periodically())
     reloading: set[asyncio.Task[bool]] = set()
 
     def on_hup() -> None:
@@ -113,6 +120,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        publisher.cancel()
         state.draining = True
         log.info("draining in-flight requests", extra={"event.action": "drain",
                                                        "gateway.drain_timeout": config.drain_timeout})

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,17 +12,12 @@ SERVICE_NAMES = {"mes": "legacy-mes", "crm": "legacy-crm", "crm-consumer": "lega
                  "seed": "legacy-seed"}
 
 
-def setup_logging(service: str, level: str) -> None:
-    """Use the shared ``telemetry.setup_logging`` when it exists, else plain stdlib logging."""
-    try:
-        telemetry: object = importlib.import_module("telemetry")
-    except ImportError:
-        telemetry = None
-    setup = getattr(telemetry, "setup_logging", None)
-    if callable(setup):
-        setup(service, level=level)
-    else:
-        logging.basicConfig(level=level, format=f"%(asctime)s {service} %(levelname)s %(name)s %(message)s")
+def setup_telemetry(service: str, level: str) -> None:
+    """JSON logs (ECS) and, when an OTLP endpoint is configured, tracing — before any app is built."""
+    import telemetry
+
+    telemetry.setup_logging(service, level=level)
+    telemetry.setup_tracing(service)  # off without OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     consumer.add_argument("--redis-url", default=redis_url, help=redis_help)
     consumer.add_argument("--instance-id", default="mes-1", help="consumer name in group 'mes'")
     consumer.add_argument("--reclaim-idle", type=float, default=60.0, help="seconds before claiming others'")
+    consumer.add_argument("--metrics-port", type=int, default=None,
+                          help="serve /metrics on this port (0 = any free port; default: none)")
 
     seed = sub.add_parser("seed", help="fill the MES database with realistic orders")
     seed.add_argument("--dsn", default=dsn, help=dsn_help)
@@ -81,8 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(SERVICE_NAMES[args.command], args.log_level.upper())
-    from legacy_sim import commands  # after logging is configured
+    try:
+        setup_telemetry(SERVICE_NAMES[args.command], args.log_level.upper())
+    except ValueError as exc:  # e.g. a bad OTEL_TRACES_SAMPLER_ARG or LOG_LEVEL
+        print(f"legacy_sim {args.command}: {exc}", file=sys.stderr)
+        return 2
+    from legacy_sim import commands  # after logging and tracing are configured
 
     if args.command in ("mes", "seed", "crm-consumer"):
         _require(args, parser, "dsn")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 
 import redis.asyncio as aioredis
 
+from legacy_sim.events import log_event
 from legacy_sim.serve import run_async, serve_until_signal
+
+logger = logging.getLogger("legacy_sim.commands")
 
 
 async def _mes(args: argparse.Namespace) -> None:
@@ -36,6 +40,12 @@ async def _crm_consumer(args: argparse.Namespace) -> None:
     from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
     from legacy_sim.mes.db import open_pool
 
+    if args.metrics_port is not None:
+        from telemetry import start_metrics_server
+
+        server, _ = start_metrics_server(args.metrics_port)
+        log_event(logger, f"metrics on 127.0.0.1:{server.server_port}/metrics", action="service-start",
+                  fields={"server.port": server.server_port})
     pool = await open_pool(MesConfig(dsn=args.dsn, instance_id=args.instance_id))
     client = aioredis.Redis.from_url(args.redis_url)
     consumer = CrmConsumer(client, pool, ConsumerConfig(consumer=args.instance_id,

@@ -6,7 +6,7 @@ Stream entry fields (all strings; version ``v=1``)::
     crm_order_id  the CRM's order id, e.g. "CRM-00000042" (the MES's idempotency key)
     payload       JSON object: customer, material, quantity, model_name, [partner_id], [model_sha256]
     submitted_at  ISO 8601 UTC time the CRM accepted the order
-    traceparent   optional W3C trace context of the intake request (issue 3)
+    traceparent   optional W3C trace context of the CRM's PRODUCER span (the MES consumer's parent)
     tracestate    optional W3C tracestate, only together with traceparent
 
 Unknown extra fields are ignored, so later versions can add fields compatibly.

@@ -32,7 +32,12 @@ class _RequestMetrics:
     def __init__(self, listener: str) -> None:
         self.listener = listener
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self.in_flight = metrics.REQUESTS_IN_FLIGHT.labels(listener=listener)
+        self._in_flight_gauge = metrics.REQUESTS_IN_FLIGHT.labels(listener=listener)
+        self.in_flight = 0  # a plain int on the hot path; published at scrape time
+        metrics.register_gauge_source(self)
+
+    def publish_gauges(self) -> None:
+        self._in_flight_gauge.set(self.in_flight)
 
     def observe(self, route: str, method: str, status: int, duration: float) -> None:
         key = (route, method, status)
@@ -68,7 +73,7 @@ def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool 
     async def observability(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
         trace_id, span_id = _trace_ids() if tracing else (None, None)
-        request_metrics.in_flight.inc()
+        request_metrics.in_flight += 1
         status = 500
         response: web.StreamResponse | None = None
         try:
@@ -80,7 +85,7 @@ def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool 
             raise
         finally:
             duration = time.perf_counter() - start
-            request_metrics.in_flight.dec()
+            request_metrics.in_flight -= 1
             route = request.get(ROUTE_KEY)
             method = request.method if request.method in known_methods else "OTHER"
             route_name = route.name if route is not None else "unmatched"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 
 from aiohttp import web
@@ -14,9 +15,15 @@ from telemetry.context import request_id_var
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
+_random = random.Random(os.urandom(16))
+
+
 def new_request_id() -> str:
-    """128 random bits as 32 hex characters (cheaper than uuid4, same entropy)."""
-    return os.urandom(16).hex()
+    """128 random bits as 32 hex characters.
+
+    A correlation id, not a secret: a seeded PRNG avoids a getrandom() syscall per request.
+    """
+    return f"{_random.getrandbits(128):032x}"
 
 
 def request_id_filter(*, trust_inbound: bool) -> Middleware:

@@ -71,6 +71,7 @@ class Cluster:
         self._duration = metrics.UPSTREAM_REQUEST_DURATION.labels(self.name)
         self._active_gauge = metrics.UPSTREAM_ACTIVE_REQUESTS.labels(self.name)
         self._pending_gauge = metrics.UPSTREAM_PENDING_REQUESTS.labels(self.name)
+        metrics.register_gauge_source(self)
         self._retry_counters: dict[str, Any] = {}
         self._budget_exhausted = metrics.UPSTREAM_RETRY_BUDGET_EXHAUSTED.labels(self.name)
 
@@ -162,6 +163,12 @@ class Cluster:
         """Endpoints currently eligible for traffic (healthy and not ejected)."""
         self.pick_candidates()
         return len(self._eligible)
+
+    def publish_gauges(self) -> None:
+        """Copy the breaker's live counts into the active/pending gauges (scrape time, 1 Hz)."""
+        if self._publish:
+            self._active_gauge.set(self._breaker.in_flight)
+            self._pending_gauge.set(self._breaker.pending)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state for the admin ``/upstreams`` endpoint."""

@@ -147,13 +147,8 @@ class UpstreamRequest:
         try:
             breaker = cluster._breaker
             if not breaker.try_acquire():
-                cluster._pending_gauge.inc()
-                try:
-                    await breaker.wait()
-                finally:
-                    cluster._pending_gauge.dec()
+                await breaker.wait()
             self._admitted = True
-            cluster._active_gauge.inc()
             return await self._send()
         except BaseException as exc:
             self._finish()
@@ -301,7 +296,6 @@ class UpstreamRequest:
             self._retry_slot = False
         if self._admitted:
             cluster._breaker.release()
-            cluster._active_gauge.dec()
             self._admitted = False
 
     def _overall_timeout_error(self) -> GatewayError:

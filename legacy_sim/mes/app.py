@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from opentelemetry.trace import TracerProvider
 
+from legacy_sim.http_context import request_context_middleware
 from legacy_sim.mes import orders_api, pricing_api
 from legacy_sim.mes.config import MesConfig
 from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
@@ -17,6 +19,7 @@ from legacy_sim.mes.db import database_ok, open_pool
 from legacy_sim.mes.pricing_service import PricingService, close_abandoned_calculations
 from legacy_sim.mes.state import MES_STATE, MesState, state_of
 from legacy_sim.problem import problem_middleware, problem_response
+from telemetry import default_route_name, metrics_handler, server_span_filter
 
 logger = logging.getLogger("legacy_sim.mes")
 
@@ -63,10 +66,11 @@ def _database_ctx(config: MesConfig) -> CleanupCtx:
     return ctx
 
 
-def _consumer_ctx(redis_url: str, consumer_config: ConsumerConfig) -> CleanupCtx:
+def _consumer_ctx(redis_url: str, consumer_config: ConsumerConfig,
+                  tracer_provider: TracerProvider | None) -> CleanupCtx:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         client = aioredis.Redis.from_url(redis_url)
-        consumer = CrmConsumer(client, app[MES_STATE].pool, consumer_config)
+        consumer = CrmConsumer(client, app[MES_STATE].pool, consumer_config, tracer_provider=tracer_provider)
         app[CRM_CONSUMER] = consumer
         task = asyncio.create_task(consumer.run(), name="crm-consumer")
         try:
@@ -80,16 +84,25 @@ def _consumer_ctx(redis_url: str, consumer_config: ConsumerConfig) -> CleanupCtx
 
 
 def build_mes_app(config: MesConfig, *, crm_redis_url: str | None = None,
-                  consumer_config: ConsumerConfig | None = None) -> web.Application:
-    """One MES instance; with ``crm_redis_url`` it also consumes the CRM queue in-process."""
-    app = web.Application(middlewares=[problem_middleware("legacy MES")],
-                          client_max_size=config.max_model_bytes)
+                  consumer_config: ConsumerConfig | None = None,
+                  tracer_provider: TracerProvider | None = None) -> web.Application:
+    """One MES instance; with ``crm_redis_url`` it also consumes the CRM queue in-process.
+
+    Spans (SERVER per request, CONSUMER per queue entry) go to ``tracer_provider`` (tests: an
+    in-memory exporter), default the global provider installed by ``telemetry.setup_tracing``.
+    """
+    app = web.Application(middlewares=[
+        request_context_middleware(order_id_param="order_id"),
+        server_span_filter(route_name=default_route_name, tracer_provider=tracer_provider),
+        problem_middleware("legacy MES"),
+    ], client_max_size=config.max_model_bytes)
     app.cleanup_ctx.append(_database_ctx(config))
     if crm_redis_url is not None:
         app.cleanup_ctx.append(_consumer_ctx(
-            crm_redis_url, consumer_config or ConsumerConfig(consumer=config.instance_id)))
+            crm_redis_url, consumer_config or ConsumerConfig(consumer=config.instance_id), tracer_provider))
     app.router.add_get("/", info)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler())
     app.router.add_routes(orders_api.routes)
     app.router.add_routes(pricing_api.routes)
     return app

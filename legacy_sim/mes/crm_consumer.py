@@ -6,6 +6,10 @@ crash between the two redelivers the entry and the unique key absorbs it.
 Stale pending entries of crashed consumers are claimed (XAUTOCLAIM) at start and
 periodically. Poison entries go to ``crm:orders:dead`` with the reason, then are
 acked. Like the legacy, there is NO backpressure: it reads as fast as it can.
+
+Each entry is processed inside a CONSUMER span whose parent is the CRM's PRODUCER span (the
+envelope's ``traceparent``; none → a new trace), and with ``order.id`` bound once known, so the
+order-creation and queue-read log lines carry the order's trace id and order id.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions
+from opentelemetry.trace import TracerProvider
 
+from legacy_sim import metrics
 from legacy_sim.crm_envelope import DEAD_LETTER_STREAM, STREAM, PoisonMessage, parse_message, utc_now_iso
 from legacy_sim.events import log_event, since_ns
+from legacy_sim.http_context import bind_order_id
 from legacy_sim.mes import orders_repo
-from legacy_sim.problem import STORE_ERRORS
+from legacy_sim.problem import STORE_ERRORS, log_store_error
+from telemetry import consumer_span
 
 logger = logging.getLogger("legacy_sim.mes.crm_consumer")
 
@@ -59,10 +67,12 @@ class ConsumerStats:
 class CrmConsumer:
     """Moves CRM orders from the stream into the MES database."""
 
-    def __init__(self, client: aioredis.Redis, pool: asyncpg.Pool, config: ConsumerConfig) -> None:
+    def __init__(self, client: aioredis.Redis, pool: asyncpg.Pool, config: ConsumerConfig, *,
+                 tracer_provider: TracerProvider | None = None) -> None:
         self._redis = client
         self._pool = pool
         self.config = config
+        self._tracer_provider = tracer_provider
         self.stats = ConsumerStats()
         self._own_pending = True  # re-read our own pending entries (start-up, after a failure)
 
@@ -86,10 +96,16 @@ class CrmConsumer:
                 await self.poll(block_ms=self.config.block_ms)
             except (redis.exceptions.RedisError, OSError) as exc:
                 # e.g. Redis restarted (NOGROUP) or unreachable: re-create the group, re-read own pending
-                log_event(logger, f"redis error: {exc}", action="crm-queue-read", outcome="failure",
-                          level=logging.ERROR, fields={"error.type": exc.__class__.__name__})
+                metrics.CRM_QUEUE_READS.labels(outcome="failure").inc()
+                log_store_error(logger, exc, f"CRM queue read failed: {exc}",
+                                {"messaging.destination.name": self.config.stream})
                 self._own_pending = True
                 next_reclaim = 0.0
+                await asyncio.sleep(self.config.retry_backoff_s)
+            except Exception as exc:  # a bug must not silently end the consumer task
+                logger.exception("CRM consumer internal error: %s", exc.__class__.__name__,
+                                 extra={"event.action": "internal-error", "event.outcome": "failure"})
+                self._own_pending = True
                 await asyncio.sleep(self.config.retry_backoff_s)
 
     async def run_until_idle(self) -> None:
@@ -138,12 +154,24 @@ class CrmConsumer:
             await asyncio.sleep(self.config.retry_backoff_s)
 
     async def _handle(self, entry_id: bytes, fields: Mapping[bytes, bytes] | None) -> bool:
-        """Process one entry; False means "keep it pending and retry later"."""
-        started = time.perf_counter_ns()
+        """Process one entry in its CONSUMER span; False means "keep it pending and retry later".
+
+        Runs as its own task (``asyncio.gather``), so the ``order.id`` bound here stays with this entry.
+        """
         msg_id = entry_id.decode()
         if not fields:  # trimmed or deleted from the stream while pending: nothing left to do
             await self._redis.xack(self.config.stream, self.config.group, entry_id)
             return True
+        attributes = {"messaging.system": "redis", "messaging.destination.name": self.config.stream,
+                      "messaging.operation.type": "process", "messaging.message.id": msg_id,
+                      "messaging.consumer.group.name": self.config.group}
+        with consumer_span(f"{self.config.stream} process", fields, attributes=attributes,
+                           tracer_provider=self._tracer_provider):
+            return await self._process(entry_id, fields)
+
+    async def _process(self, entry_id: bytes, fields: Mapping[bytes, bytes]) -> bool:
+        started = time.perf_counter_ns()
+        msg_id = entry_id.decode()
         try:
             message = parse_message(dict(fields))
         except PoisonMessage as exc:
@@ -153,20 +181,26 @@ class CrmConsumer:
             row, created = await orders_repo.create_order(self._pool, message.order, source="crm")
         except STORE_ERRORS as exc:
             self.stats.failures += 1
-            log_event(logger, f"entry {msg_id} not stored, will retry: {exc}", action="crm-queue-read",
-                      outcome="failure", level=logging.ERROR,
-                      fields={"messaging.message.id": msg_id, "crm.order_id": message.crm_order_id})
+            metrics.CRM_QUEUE_READS.labels(outcome="failure").inc()
+            log_store_error(logger, exc, f"entry {msg_id} not stored, will retry: {exc}",
+                            {"messaging.message.id": msg_id, "crm.order_id": message.crm_order_id})
+            log_event(logger, f"CRM order {message.crm_order_id} stays queued (entry {msg_id} pending)",
+                      action="crm-queue-read", outcome="failure", duration_ns=since_ns(started),
+                      level=logging.ERROR,
+                      fields={"messaging.message.id": msg_id, "crm.order_id": message.crm_order_id,
+                              "error.type": exc.__class__.__name__})
             return False
+        bind_order_id(row["id"])
         await self._redis.xack(self.config.stream, self.config.group, entry_id)
         if created:
             self.stats.created += 1
         else:
             self.stats.duplicates += 1
+        metrics.CRM_QUEUE_READS.labels(outcome="created" if created else "duplicate").inc()
         log_event(logger, f"CRM order {message.crm_order_id} -> MES order {row['id']}",
                   action="crm-queue-read", duration_ns=since_ns(started),
                   fields={"messaging.message.id": msg_id, "crm.order_id": message.crm_order_id,
-                          "order.id": row["id"], "order.duplicate": not created,
-                          "trace.parent": message.traceparent})
+                          "order.id": row["id"], "order.duplicate": not created})
         return True
 
     async def _dead_letter(self, entry_id: bytes, fields: Mapping[bytes, bytes], reason: str) -> None:
@@ -178,6 +212,7 @@ class CrmConsumer:
             pipe.xack(self.config.stream, self.config.group, entry_id)
             await pipe.execute()
         self.stats.dead_lettered += 1
+        metrics.CRM_QUEUE_READS.labels(outcome="dead_letter").inc()
         log_event(logger, f"entry {entry_id.decode()} dead-lettered: {reason}",
                   action="crm-queue-dead-letter", outcome="failure", level=logging.WARNING,
                   fields={"messaging.message.id": entry_id.decode(), "error.message": reason})

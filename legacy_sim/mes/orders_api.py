@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from legacy_sim.events import log_event
+from legacy_sim.http_context import bind_order_id
 from legacy_sim.lifecycle import IllegalTransition, OrderStatus, parse_status
 from legacy_sim.mes import orders_repo
 from legacy_sim.mes.params import list_query, order_id_of
@@ -32,6 +33,7 @@ async def create_order(request: web.Request) -> web.Response:
     except InvalidOrder as exc:
         raise invalid_field(exc.field, exc.reason) from None
     row, created = await orders_repo.create_order(state.pool, new, source="b2b")
+    bind_order_id(row["id"])
     return web.json_response(orders_repo.order_json(row), status=201 if created else 200,
                              headers={"Location": f"/orders/{row['id']}"})
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from legacy_sim import metrics
 from legacy_sim.events import log_event, since_ns
 from legacy_sim.lifecycle import OrderStatus, check_transition
 from legacy_sim.order_input import NewOrder
@@ -62,6 +63,8 @@ async def create_order(pool: asyncpg.Pool, new: NewOrder, *, source: str) -> tup
                                       source, new.external_ref)
     if row is None:
         raise OrderNotFound(f"order {source}/{new.external_ref} vanished")
+    if created:
+        metrics.ORDERS_CREATED.labels(source=source).inc()
     log_event(logger, f"order {row['id']} {'created' if created else 'already exists'}",
               action="order-created" if created else "order-create-duplicate", duration_ns=since_ns(started),
               fields={"order.id": row["id"], "order.source": source, "order.external_ref": new.external_ref,
@@ -111,6 +114,7 @@ async def change_status(pool: asyncpg.Pool, order_id: int, target: OrderStatus, 
         await conn.execute("INSERT INTO order_status_history (order_id, old_status, new_status, changed_at) "
                            "VALUES ($1, $2, $3, $4)", order_id, old.value, target.value,
                            row["status_changed_at"])
+    metrics.count_status_change(old, target)
     log_event(logger, f"order {order_id} {old} -> {target}", action="order-status-changed",
               duration_ns=since_ns(started),
               fields={"order.id": order_id, "order.status.old": old.value, "order.status.new": target.value})

@@ -21,7 +21,7 @@ import asyncpg
 from legacy_sim.events import log_event, since_ns
 from legacy_sim.mes.config import MesConfig
 from legacy_sim.pricing import Geometry, Material, Quote, measure_stl, quote
-from legacy_sim.problem import STORE_ERRORS
+from legacy_sim.problem import STORE_ERRORS, log_store_error
 
 logger = logging.getLogger("legacy_sim.mes.pricing")
 
@@ -108,8 +108,8 @@ class PricingService:
             await self._pool.execute("UPDATE price_calculations SET finished_at = now(), outcome = $2, "
                                      "triangles = $3 WHERE id = $1", calc_id, outcome, triangles)
         except STORE_ERRORS as exc:  # the calculation itself is done; the probe row stays open
-            log_event(logger, f"could not close price calculation {calc_id}: {exc}", action="db-error",
-                      outcome="failure", level=logging.ERROR)
+            log_store_error(logger, exc, f"could not close price calculation {calc_id}: {exc}",
+                            {"price.calculation_id": calc_id})
 
 
 async def close_abandoned_calculations(pool: asyncpg.Pool, instance_id: str) -> int:

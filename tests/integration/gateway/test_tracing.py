@@ -43,7 +43,8 @@ async def test_internal_request_continues_the_callers_trace_to_the_upstream(tmp_
     client = next(sp for sp in spans if sp.kind == SpanKind.CLIENT and sp.parent is not None
                   and sp.parent.span_id == server.context.span_id)
     assert format(server.context.trace_id, "032x") == CALLER_TRACE
-    assert server.parent is not None and format(server.parent.span_id, "016x") == CALLER_SPAN
+    assert server.parent is not None
+    assert format(server.parent.span_id, "016x") == CALLER_SPAN
     upstream_tp = {k.lower(): v for k, v in echoed["headers"].items()}["traceparent"]
     assert upstream_tp.split("-")[1] == CALLER_TRACE
     assert upstream_tp.split("-")[2] == format(client.context.span_id, "016x")

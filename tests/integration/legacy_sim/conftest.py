@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from legacy_sim.crm import CrmConfig, build_crm_app
 from legacy_sim.mes import build_mes_app
-from tests.integration.legacy_sim.sim_support import mes_config
+from tests.integration.legacy_sim.sim_support import JsonLog, Spans, mes_config
 
 
 @pytest.fixture
@@ -46,3 +46,20 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def json_log() -> Iterator[JsonLog]:
+    """The ECS JSON lines the stand-ins log during the test."""
+    with JsonLog() as log:
+        yield log
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    """An in-memory tracer provider (never installed globally) to pass as ``tracer_provider=``."""
+    recorder = Spans()
+    try:
+        yield recorder
+    finally:
+        recorder.provider.shutdown()

@@ -1,0 +1,33 @@
+"""What the CRM request handlers share, reachable through typed app keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from opentelemetry.trace import TracerProvider
+
+from legacy_sim.crm_envelope import STREAM
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CrmConfig:
+    """Settings of the CRM stand-in."""
+
+    redis_url: str
+    stream: str = STREAM
+    max_json_bytes: int = 64 * 1024
+    health_timeout_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Tracing:
+    """The tracer provider the handlers' spans use (``None`` = the global one)."""
+
+    provider: TracerProvider | None = None
+
+
+CRM_CONFIG = web.AppKey("crm_config", CrmConfig)
+REDIS = web.AppKey("crm_redis", aioredis.Redis)
+TRACING = web.AppKey("crm_tracing", Tracing)

@@ -1,0 +1,107 @@
+"""Command line → one frozen, validated :class:`SidecarConfig` (a bad option fails at start-up)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from yarl import URL
+
+from sidecar.routes import KINDS
+
+
+class ConfigError(ValueError):
+    """A bad option; the message names it."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SidecarConfig:
+    """Everything one sidecar needs. Times are in seconds."""
+
+    kind: str
+    upstream: str
+    instance_id: str
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9111
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9112
+    dsn: str | None = None
+    redis_url: str | None = None
+    probe_interval: float = 15.0
+    terminal_count_interval: float = 300.0
+    history_poll_interval: float = 1.0
+    connect_timeout: float = 5.0
+    response_timeout: float = 1800.0  # the legacy MES prices complex models for up to 30 minutes
+    health_path: str = "/healthz"
+    probe_statement_timeout: float = 5.0
+    access_log: str | None = None
+    drain_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        url = URL(self.upstream)
+        checks = {
+            "--kind": self.kind in KINDS,
+            "--upstream": url.scheme in ("http", "https") and bool(url.host) and url.path in ("", "/"),
+            "--instance-id": bool(self.instance_id),
+            "--listen": 0 <= self.listen_port < 65536,
+            "--admin": 0 <= self.admin_port < 65536,
+            "--dsn": self.dsn is None or (self.kind == "mes" and self.dsn.startswith("postgres")),
+            "--redis-url": self.redis_url is None or (self.kind == "mes" and "://" in self.redis_url),
+            "--probe-interval": self.probe_interval > 0,
+            "--terminal-count-interval": self.terminal_count_interval >= 0,
+            "--history-poll-interval": self.history_poll_interval > 0,
+            "--connect-timeout": self.connect_timeout > 0,
+            "--timeout": self.response_timeout > 0,
+            "--health-path": self.health_path.startswith("/"),
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"invalid option(s): {', '.join(bad)} (--dsn and --redis-url are for "
+                              "--kind mes; --upstream is a base URL without a path)")
+
+    @property
+    def upstream_base(self) -> str:
+        """The upstream URL without a trailing slash, ready for ``+ raw_path``."""
+        return self.upstream.rstrip("/")
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | None]:
+    """Parse the command line; returns the config and ``--log-level``. Exits 2 on bad options."""
+    p = argparse.ArgumentParser(prog="python -m sidecar", description="Sidecar for one legacy instance.")
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 9111), help="HOST:PORT (proxy)")
+    p.add_argument("--upstream", required=True, help="base URL of the legacy instance")
+    p.add_argument("--instance-id", help="legacy instance id (default <kind>-1)")
+    p.add_argument("--admin", type=_host_port, default=("127.0.0.1", 9112), help="HOST:PORT (/metrics …)")
+    p.add_argument("--dsn", help="MES database, read-only use (enables probes); a read replica in production")
+    p.add_argument("--redis-url", help="Redis for order-change events (enables events)")
+    p.add_argument("--probe-interval", type=float, default=15.0)
+    p.add_argument("--terminal-count-interval", type=float, default=300.0,
+                   help="seconds between exact counts of CLOSED/CANCELLED orders (a table scan)")
+    p.add_argument("--history-poll-interval", type=float, default=1.0)
+    p.add_argument("--connect-timeout", type=float, default=5.0)
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to the legacy's response headers")
+    p.add_argument("--health-path", default="/healthz", help="legacy path /readyz checks")
+    p.add_argument("--access-log", default=os.environ.get("ACCESS_LOG"), help="file (default stdout)")
+    p.add_argument("--log-level", default=None)
+    args = p.parse_args(argv)
+    try:
+        config = SidecarConfig(
+            kind=args.kind, upstream=args.upstream, instance_id=args.instance_id or f"{args.kind}-1",
+            listen_host=args.listen[0], listen_port=args.listen[1], admin_host=args.admin[0],
+            admin_port=args.admin[1], dsn=args.dsn, redis_url=args.redis_url,
+            probe_interval=args.probe_interval, terminal_count_interval=args.terminal_count_interval,
+            history_poll_interval=args.history_poll_interval, connect_timeout=args.connect_timeout,
+            response_timeout=args.timeout, health_path=args.health_path, access_log=args.access_log)
+    except ConfigError as exc:
+        p.error(str(exc))
+    return config, args.log_level
