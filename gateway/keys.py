@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from gateway.partners import Partner
     from gateway.routing import Route
     from gateway.state import GatewayState
 
@@ -14,3 +15,4 @@ STATE_KEY: web.AppKey[GatewayState] = web.AppKey("gateway_state")
 LISTENER_KEY: web.AppKey[str] = web.AppKey("listener_name")
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("request_id")
 ROUTE_KEY: web.RequestKey[Route] = web.RequestKey("route")
+PARTNER_KEY: web.RequestKey[Partner] = web.RequestKey("partner")
