@@ -27,6 +27,8 @@ class Ports:
     redis: int = int(os.environ.get("MES_EDGE_REDIS_PORT", "56379"))
     mes: tuple[int, ...] = (9101, 9102)
     crm: int = 9201
+    mes_sidecars: tuple[int, ...] = (9111, 9112)      # proxy; admin = port + 10
+    crm_sidecar: int = 9211
     external: int = 8080
     internal: int = 8081
     admin: int = 9901
@@ -65,6 +67,7 @@ class Platform:
                      "--redis-url", redis.url, env={"LOG_FILE": str(self.logs / "crm.json.log")})
         for port in (*self.ports.mes, self.ports.crm):
             wait_for_port(port, timeout=30)
+        self._start_sidecars(pg.dsn, redis.url)
         gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
                   "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics")}
@@ -72,6 +75,25 @@ class Platform:
         self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml", "--workers", workers,
                      env=gw_env)
         self._wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz")
+
+    def _start_sidecars(self, dsn: str, redis_url: str) -> None:
+        """One sidecar in front of each legacy instance; the gateway talks to the sidecars."""
+        pairs = zip(self.ports.mes, self.ports.mes_sidecars, strict=True)
+        legacy = [("mes", f"mes-{i}", port, sidecar) for i, (port, sidecar) in enumerate(pairs, start=1)]
+        legacy.append(("crm", "crm-1", self.ports.crm, self.ports.crm_sidecar))
+        for kind, instance, port, listen in legacy:
+            args = ["-m", "sidecar", "--kind", kind, "--instance-id", instance,
+                    "--listen", f"127.0.0.1:{listen}", "--admin", f"127.0.0.1:{listen + 10}",
+                    "--upstream", f"http://127.0.0.1:{port}",
+                    "--access-log", str(self.logs / f"sidecar-{instance}-access.log")]
+            if kind == "mes":
+                args += ["--redis-url", redis_url]  # order-change events
+            if instance == "mes-1":
+                args += ["--dsn", dsn]  # business probes: one sidecar per database is enough
+            self._python(f"sidecar-{instance}", *args,
+                         env={"LOG_FILE": str(self.logs / f"sidecar-{instance}.json.log")})
+        for listen in (*self.ports.mes_sidecars, self.ports.crm_sidecar):
+            wait_for_port(listen, timeout=30)
 
     def _wait_ready(self, url: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -102,6 +124,8 @@ mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
   external (partners)  http://127.0.0.1:{p.external}/partner/v1/orders
   internal (operators) http://127.0.0.1:{p.internal}/orders
   admin                http://127.0.0.1:{p.admin}/metrics  /healthz  /readyz  /config  /upstreams
+  sidecars             MES http://127.0.0.1:{p.mes_sidecars[0]}, :{p.mes_sidecars[1]}  CRM :{p.crm_sidecar}
+                       (their /metrics on port + 10)
   legacy MES           http://127.0.0.1:{p.mes[0]}  http://127.0.0.1:{p.mes[1]}   CRM http://127.0.0.1:{p.crm}
 
 Try:

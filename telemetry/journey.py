@@ -7,8 +7,9 @@ access log, the sidecars, the legacy stand-ins and the pricing workers. This mod
 1. finds every line whose ``order.id`` is the order (``matching``);
 2. collects the join keys of those lines — ``http.request.id``, ``trace.id`` and ``crm.order_id`` —
    and adds every line sharing one of them (``joined``), so the access-log lines of the requests
-   that touched the order and the CRM's intake lines appear too (one hop, never transitively; lines
-   about a *different* order are left out);
+   that touched the order and the CRM's intake lines appear too (repeated for up to
+   ``MAX_JOIN_HOPS`` hops, so CRM order id → CRM intake line → its request id → the gateway's and
+   sidecar's access-log lines; lines about a *different* order are left out);
 3. prints them sorted by ``@timestamp`` with a summary: trace ids (with a Jaeger link), request ids,
    services, and the last known status.
 
@@ -34,6 +35,8 @@ __all__ = ["JOIN_FIELDS", "ElasticsearchLogs", "Journey", "JourneyEvent", "LogFi
 
 #: Fields whose values tie a line to the order's lines (same request, same trace, same CRM order).
 JOIN_FIELDS = ("http.request.id", "trace.id", "crm.order_id")
+#: CRM order id → the CRM's intake line → its request id → the gateway/sidecar access lines
+MAX_JOIN_HOPS = 3
 DEFAULT_LOG_DIR = Path(".run/logs")
 DEFAULT_JAEGER_UI_URL = "http://127.0.0.1:16686"
 DEFAULT_ES_INDEX = "mes-edge-logs-*"
@@ -225,8 +228,14 @@ def collect_journey(source: LogSource, order_id: str) -> Journey:
             events.append(JourneyEvent(timestamp, doc))
 
     add(source.matching(order_id))
-    keys = {name: {v for e in events if (v := e.get(name)) is not None} for name in JOIN_FIELDS}
-    if any(keys.values()):
+    asked: dict[str, set[str]] = {name: set() for name in JOIN_FIELDS}
+    for _hop in range(MAX_JOIN_HOPS):
+        keys = {name: {v for e in events if (v := e.get(name)) is not None} - asked[name]
+                for name in JOIN_FIELDS}
+        if not any(keys.values()):
+            break
+        for name, values in keys.items():
+            asked[name] |= values
         add(source.joined({name: values for name, values in keys.items() if values}))
     events.sort(key=lambda e: e.timestamp)  # stable: equal times keep file order
     return Journey(order_id=order_id, events=events)
