@@ -60,8 +60,8 @@ class Platform:
         self.started.append(("redis", redis))
         for i, port in enumerate(self.ports.mes, start=1):
             args = ["-m", "legacy_sim", "mes", "--host", "127.0.0.1", "--port", str(port), "--dsn", pg.dsn,
-                    "--instance-id", f"mes-{i}", "--price-delay", str(self.price_delay),
-                    "--consume-crm", "--redis-url", redis.url]
+                    "--instance-id", f"mes-{i}", "--price-delay", str(self.price_delay)]
+            # no --consume-crm: the MES sidecars relay crm:orders with backpressure (--relay-redis-url)
             self._python(f"mes-{i}", *args, env={"LOG_FILE": str(self.logs / f"mes-{i}.json.log")})
         self._python("crm", "-m", "legacy_sim", "crm", "--host", "127.0.0.1", "--port", str(self.ports.crm),
                      "--redis-url", redis.url, env={"LOG_FILE": str(self.logs / "crm.json.log")})
@@ -87,7 +87,8 @@ class Platform:
                     "--upstream", f"http://127.0.0.1:{port}",
                     "--access-log", str(self.logs / f"sidecar-{instance}-access.log")]
             if kind == "mes":
-                args += ["--redis-url", redis_url]  # order-change events
+                args += ["--redis-url", redis_url,  # order-change events
+                         "--relay-redis-url", redis_url]  # CRM queue → this MES, with backpressure
             if instance == "mes-1":
                 args += ["--dsn", dsn]  # business probes: one sidecar per database is enough
             self._python(f"sidecar-{instance}", *args,

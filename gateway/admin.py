@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.cache import ResponseCache
+from gateway.cache.purge import purge_handler
 from gateway.keys import STATE_KEY
 from gateway.metrics import publish_gauges
 from gateway.problem import problem_response
@@ -54,7 +56,7 @@ async def upstreams_handler(request: web.Request) -> web.Response:
                              dumps=lambda d: json.dumps(d, indent=2, default=str))
 
 
-def build_admin_app(state: Any) -> web.Application:
+def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
     serve_metrics = metrics_handler()
@@ -68,4 +70,6 @@ def build_admin_app(state: Any) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/config", config_handler)
     app.router.add_get("/upstreams", upstreams_handler)
+    if cache is not None:
+        app.router.add_post("/cache/purge", purge_handler(cache))  # docs/caching.md
     return app

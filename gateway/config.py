@@ -17,9 +17,13 @@ from typing import Any
 
 import yaml
 
+from gateway.auth_policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
+from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
+from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
 from gateway.routing import ALL_METHODS, Route
 from gateway.upstreams import ClusterConfig, merge_retry, merge_timeouts, parse_cluster
+from gateway.upstreams.adaptive import PRIORITIES
 
 LISTENER_NAMES = ("external", "internal")
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
@@ -60,6 +64,9 @@ class GatewayConfig:
     clusters: Mapping[str, ClusterConfig]
     routes: tuple[Route, ...]
     drain_timeout: float = 20.0
+    api_keys: ApiKeysConfig = field(default_factory=ApiKeysConfig)
+    ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     source: str = field(default="<memory>")
 
     def routes_for(self, listener: str) -> tuple[Route, ...]:
@@ -117,7 +124,7 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
            clusters: Mapping[str, ClusterConfig]) -> Route:
     path = f"routes[{i}]"
     allowed = {"name", "listener", "prefix", "methods", "cluster", "rewrite_prefix", "timeouts", "retry",
-               "max_body_bytes", "body_timeout"}
+               "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache"}
     d = _check_keys(data, path, allowed)
     for required in ("listener", "prefix", "cluster"):
         if required not in d:
@@ -155,7 +162,22 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
         retry=merge_retry(cluster.retry, d.get("retry"), f"{path}.retry"),
         max_body_bytes=_typed(d, "max_body_bytes", path, int, lst.max_body_bytes),
         body_timeout=_typed(d, "body_timeout", path, float, lst.body_timeout),
+        auth=(auth := parse_route_auth(d.get("auth"), f"{path}.auth", methods,
+                                       default_required=listener == "external")),
+        ratelimit=parse_route_ratelimit(d.get("ratelimit"), f"{path}.ratelimit",
+                                        default_enabled=auth.required),
+        priority=_priority(d, path, listener),
+        cache=parse_route_cache(d.get("cache"), f"{path}.cache", listener=listener,
+                                auth_required=auth.required),
     )
+
+
+def _priority(d: Mapping[str, Any], path: str, listener: str) -> int:
+    """Route key ``priority: high|normal|low``; operators (internal) default high, partners normal."""
+    name = _typed(d, "priority", path, str, "high" if listener == "internal" else "normal")
+    if name not in PRIORITIES:
+        raise ConfigError(f"{path}.priority: must be one of {', '.join(PRIORITIES)}, got {name!r}")
+    return PRIORITIES[name]
 
 
 def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
@@ -175,7 +197,7 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
 def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     """Validate a YAML document (already loaded) into a GatewayConfig."""
     top = _check_keys(data, "<root>", {"listeners", "admin", "logging", "clusters", "routes",
-                                       "drain_timeout"})
+                                       "drain_timeout", "api_keys", "ratelimit", "cache"})
     listeners_raw = _check_keys(top.get("listeners"), "listeners", set(LISTENER_NAMES))
     listeners = {name: _listener(name, listeners_raw.get(name)) for name in LISTENER_NAMES
                  if name in listeners_raw}
@@ -199,9 +221,23 @@ def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     names = [r.name for r in routes]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ConfigError(f"routes: duplicate route name {dup[0]!r}")
+    ratelimit = parse_ratelimit_section(top.get("ratelimit"))
+    _check_partner_policies(routes, ratelimit)
     return GatewayConfig(listeners=listeners, admin=admin, logging=logging_cfg, clusters=clusters,
                          routes=routes, drain_timeout=_typed(top, "drain_timeout", "<root>", float, 20.0),
-                         source=source)
+                         source=source, api_keys=parse_api_keys_section(top.get("api_keys")),
+                         ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")))
+
+
+def _check_partner_policies(routes: tuple[Route, ...], ratelimit: RateLimitConfig) -> None:
+    """Rate limits need a partner (auth), and route window names must not shadow tier ones."""
+    shared = {w.name for ws in ratelimit.tiers.values() for w in ws}
+    shared |= {name for ws in ratelimit.partners.values() for name in ws}
+    for i, route in enumerate(routes):
+        if route.ratelimit.enabled and not route.auth.required:
+            raise ConfigError(f"routes[{i}].ratelimit: limits are per partner, so the route needs auth")
+        if clash := sorted(shared & {w.name for w in route.ratelimit.windows}):
+            raise ConfigError(f"routes[{i}].ratelimit.limits.{clash[0]}: already a tier/partner window name")
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:

@@ -68,6 +68,38 @@ class RequestTimeout(RequestError):
     type_slug = "request-timeout"
 
 
+class Unauthorized(RequestError):
+    """No valid API key: missing, unknown, malformed or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+    type_slug = "unauthorized"
+
+
+class Forbidden(RequestError):
+    """A valid API key without the scope this route and method need."""
+
+    status = 403
+    title = "Forbidden"
+    type_slug = "forbidden"
+
+
+class RateLimited(RequestError):
+    """The partner exceeded one or more of its rate-limit windows."""
+
+    status = 429
+    title = "Too many requests"
+    type_slug = "quota-exceeded"
+
+
+class RateLimitUnavailable(GatewayError):
+    """The route fails closed and the shared rate-limit store is unreachable."""
+
+    status = 503
+    title = "Temporary reduced capacity"
+    type_slug = "temporary-reduced-capacity"
+
+
 class UpstreamError(GatewayError):
     """Something went wrong between the gateway and a cluster endpoint."""
 
@@ -112,6 +144,21 @@ class CircuitOpen(UpstreamError):
     status = 503
     title = "Upstream overloaded"
     type_slug = "circuit-open"
+
+
+class LoadShed(UpstreamError):
+    """The cluster's adaptive concurrency limiter shed the request (queue full, wait expired, evicted)."""
+
+    status = 503
+    title = "Upstream overloaded"
+    type_slug = "load-shed"
+
+    def __init__(
+        self, detail: str = "", *, retry_after: float | None = 1.0, reason: str = "queue_full"
+    ) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        #: Why: ``queue_full``, ``wait_timeout`` or ``evicted`` (the metric label).
+        self.reason = reason
 
 
 class ShuttingDown(GatewayError):

@@ -16,10 +16,26 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "ADAPTIVE_CONCURRENCY_LIMIT",
+    "ADAPTIVE_QUEUE_LENGTH",
+    "AUTH_FAILURES",
+    "CACHE_BACKEND_ERRORS",
+    "CACHE_BYTES",
+    "CACHE_COLLAPSED",
+    "CACHE_EVENTS_CONNECTED",
+    "CACHE_EVICTIONS",
+    "CACHE_INVALIDATIONS",
+    "CACHE_REQUESTS",
     "CIRCUIT_BREAKER_REJECTIONS",
     "CONFIG_LAST_RELOAD",
     "CONFIG_RELOADS",
     "HEALTH_CHECKS",
+    "LOAD_SHED",
+    "RATELIMIT_BACKEND_ERRORS",
+    "RATELIMIT_DECISIONS",
+    "RATELIMIT_DEGRADED",
+    "RATELIMIT_INSTANCES",
+    "RATELIMIT_MODE_SWITCHES",
     "REQUESTS",
     "REQUESTS_IN_FLIGHT",
     "REQUEST_BODY_REJECTED",
@@ -190,4 +206,95 @@ HEALTH_CHECKS = Counter(
     "gateway_health_checks_total",
     "Active health check probes by outcome (success|failure).",
     ("cluster", "endpoint", "outcome"),
+)
+
+# ---------------------------------------------------------------- load shedding (adaptive concurrency)
+
+ADAPTIVE_CONCURRENCY_LIMIT = Gauge(
+    "gateway_adaptive_concurrency_limit",
+    "Current adaptive concurrency limit of the cluster (summed over worker processes).",
+    ("cluster",),
+    multiprocess_mode="livesum",
+)
+ADAPTIVE_QUEUE_LENGTH = Gauge(
+    "gateway_adaptive_queue_length",
+    "Requests waiting in the cluster's adaptive limiter priority queue.",
+    ("cluster",),
+    multiprocess_mode="livesum",
+)
+LOAD_SHED = Counter(
+    "gateway_load_shed",
+    "Requests shed by the adaptive limiter (503), by priority and reason "
+    "(queue_full|wait_timeout|evicted).",
+    ("cluster", "priority", "reason"),
+)
+
+# ---------------------------------------------------------------- partner edge (auth, rate limits)
+
+AUTH_FAILURES = Counter(
+    "gateway_auth_failures_total",
+    "Requests refused by API-key authentication (missing|invalid|revoked|forbidden).",
+    ("listener", "reason"),
+)
+RATELIMIT_DECISIONS = Counter(
+    "gateway_ratelimit_decisions_total",
+    "Rate-limit decisions by partner tier (never partner id), route and decision (allowed|limited).",
+    ("tier", "route", "decision"),
+)
+RATELIMIT_BACKEND_ERRORS = Counter(
+    "gateway_ratelimit_backend_errors_total",
+    "Failed calls to the shared rate-limit store (Redis): request path and heartbeat.",
+)
+RATELIMIT_DEGRADED = Gauge(
+    "gateway_ratelimit_degraded",
+    "1 while this instance enforces local shares because Redis is unreachable, else 0.",
+    multiprocess_mode="livemax",
+)
+RATELIMIT_MODE_SWITCHES = Counter(
+    "gateway_ratelimit_mode_switches_total",
+    "Switches between shared (Redis) and degraded (local) rate limiting, by the mode entered.",
+    ("mode",),
+)
+RATELIMIT_INSTANCES = Gauge(
+    "gateway_ratelimit_instances",
+    "Live gateway instances seen in the Redis heartbeat (sizes the degraded-mode share).",
+    multiprocess_mode="livemax",
+)
+
+# ---------------------------------------------------------------- response cache (gateway/cache/)
+
+CACHE_REQUESTS = Counter(
+    "gateway_cache_requests_total",
+    "Reads on cached routes by result (hit|stale|stale_if_error|collapsed|miss|expired|invalidated"
+    "|refresh|bypass).",
+    ("route", "result"),
+)
+CACHE_COLLAPSED = Counter(
+    "gateway_cache_collapsed_total",
+    "Concurrent misses that waited for another request's upstream answer instead of asking the MES.",
+    ("route",),
+)
+CACHE_INVALIDATIONS = Counter(
+    "gateway_cache_invalidations_total",
+    "Version bumps by reason (event|write|subscribe|purge_key|purge_route|purge_order|purge_all).",
+    ("reason",),
+)
+CACHE_EVICTIONS = Counter(
+    "gateway_cache_evictions_total",
+    "Entries evicted from the in-memory store to stay within its byte bound.",
+)
+CACHE_BYTES = Gauge(
+    "gateway_cache_bytes",
+    "Bytes held by the in-memory cache store (summed over worker processes).",
+    multiprocess_mode="livesum",
+)
+CACHE_BACKEND_ERRORS = Counter(
+    "gateway_cache_backend_errors_total",
+    "Failed cache store calls by operation (lookup|store|bump|lock|events); the request bypasses the cache.",
+    ("operation",),
+)
+CACHE_EVENTS_CONNECTED = Gauge(
+    "gateway_cache_events_connected",
+    "1 while subscribed to the order-change event feed (cache in use), else 0.",
+    multiprocess_mode="livemin",
 )

@@ -120,13 +120,15 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     try:
         if state.tracer_provider is None:  # the hot path pays nothing for tracing when it is off
             async with cluster.request(request.method, path_qs, headers=headers, body=body,
-                                       timeouts=route.timeouts, retry=route.retry) as upstream:
+                                       timeouts=route.timeouts, retry=route.retry,
+                                       priority=route.priority) as upstream:
                 return await _relay(request, upstream, streaming)
         async with client_span(request.method, f"http://{route.cluster}{path_qs}", headers,
                                peer_service=route.cluster, url_template=route.rewrite_prefix or route.prefix,
                                tracer_provider=state.tracer_provider) as span, \
                 cluster.request(request.method, path_qs, headers=headers, body=body,
-                                timeouts=route.timeouts, retry=route.retry) as upstream:
+                                timeouts=route.timeouts, retry=route.retry,
+                                priority=route.priority) as upstream:
             set_response_status(span, upstream.status, error_from=500)
             return await _relay(request, upstream, streaming)
     except (UpstreamError, aiohttp.ClientError, TimeoutError):

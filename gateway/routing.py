@@ -7,9 +7,12 @@ declared for the internal listener because that route is not in its table.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from gateway.auth_policy import RouteAuth
+from gateway.cache.policy import CachePolicy
 from gateway.errors import MethodNotAllowed, RouteNotFound
+from gateway.ratelimit.policy import RouteRateLimit
 from gateway.upstreams import RetryPolicy, TimeoutPolicy
 
 ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -29,6 +32,14 @@ class Route:
     retry: RetryPolicy
     max_body_bytes: int
     body_timeout: float
+    auth: RouteAuth = field(default_factory=RouteAuth)             # API key + scopes (filters/auth.py)
+    ratelimit: RouteRateLimit = field(default_factory=RouteRateLimit)  # per-partner windows
+    #: Adaptive limiter queue priority (``gateway.upstreams.adaptive.PRIORITY_*``; higher first).
+    priority: int = 0
+    #: Answered by the gateway itself (``handler: quotes``) instead of a cluster; then ``cluster`` is "".
+    handler: str | None = None
+    #: Response cache policy for GET/HEAD (``gateway/filters/cache.py``); None = not cached.
+    cache: CachePolicy | None = None
 
     def upstream_path(self, path_qs: str) -> str:
         """Path (with query) to send upstream, after the optional prefix rewrite."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import time
@@ -14,10 +15,13 @@ from aiohttp import web
 from gateway import metrics
 from gateway.access_log import AccessLog
 from gateway.admin import build_admin_app
+from gateway.api_keys import open_store
 from gateway.app import build_listener_app
+from gateway.cache import ResponseCache
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.protocol_errors import ListenerRunner
+from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from gateway.upstreams import ClusterManager
 from telemetry.tracing import setup_tracing
@@ -38,10 +42,8 @@ async def reload_config(state: GatewayState, path: str | Path) -> bool:
     if new.listeners != old.listeners or new.admin != old.admin:
         log.warning("listener/admin address changes take effect only after a restart",
                     extra={"event.action": "config-reload"})
-        new = GatewayConfig(listeners=old.listeners, admin=old.admin, logging=new.logging,
-                            clusters=new.clusters, routes=tuple(r for r in new.routes
-                                                                if r.listener in old.listeners),
-                            drain_timeout=new.drain_timeout, source=new.source)
+        new = dataclasses.replace(new, listeners=old.listeners, admin=old.admin,
+                                  routes=tuple(r for r in new.routes if r.listener in old.listeners))
     await state.clusters.reload(new.clusters)
     state.apply(new)
     state.reloads += 1
@@ -88,13 +90,19 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     await clusters.start()
     state = GatewayState(config=config, clusters=clusters, tracer_provider=tracer_provider)
     state.apply(config)
+    api_keys = open_store(config.api_keys.store, config.api_keys.pepper)  # store path: restart to change
+    limiter = PartnerLimiter(config.ratelimit)  # Redis client + heartbeat; redis_url: restart to change
+    await limiter.start()
+    cache = ResponseCache(config.cache)  # store + order-event feed; cache section: restart to change
+    await cache.start()
     runners: list[web.AppRunner] = []
     for name, lst in config.listeners.items():
-        app = build_listener_app(state, name, access_log=access_log)
+        app = build_listener_app(state, name, access_log=access_log, api_keys=api_keys, limiter=limiter,
+                                 cache=cache)
         runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
                                          keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes,
                                          name=name))
-    admin = await _start_site(build_admin_app(state), config.admin.host, config.admin.port,
+    admin = await _start_site(build_admin_app(state, cache), config.admin.host, config.admin.port,
                               reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190,
                               name="admin")
     stop = stop or asyncio.Event()
@@ -127,6 +135,8 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
         # cleanup() stops accepting, then waits for in-flight handlers up to shutdown_timeout
         await asyncio.gather(*(r.cleanup() for r in runners))
         await clusters.aclose()
+        await limiter.aclose()
+        await cache.aclose()
         await admin.cleanup()
         await access_log.aclose()
         if own_provider and tracer_provider is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
+from sidecar.relay.config import RelayConfig, RelayConfigError
 from sidecar.routes import KINDS
 
 
@@ -38,6 +39,7 @@ class SidecarConfig:
     probe_statement_timeout: float = 5.0
     access_log: str | None = None
     drain_timeout: float = 10.0
+    relay: RelayConfig | None = None  # MES only: relay CRM orders from Redis into this MES
 
     def __post_init__(self) -> None:
         url = URL(self.upstream)
@@ -55,6 +57,7 @@ class SidecarConfig:
             "--connect-timeout": self.connect_timeout > 0,
             "--timeout": self.response_timeout > 0,
             "--health-path": self.health_path.startswith("/"),
+            "--relay-redis-url": self.relay is None or self.kind == "mes",
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -72,6 +75,32 @@ def _host_port(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
     return host or "127.0.0.1", int(port)
+
+
+def _add_relay_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("CRM relay (MES only; docs/sidecar.md, Relay)")
+    g.add_argument("--relay-redis-url", help="Redis of the CRM queue crm:orders (enables the relay)")
+    g.add_argument("--relay-group", default="mes-relay", help="consumer group")
+    g.add_argument("--relay-consumer", help="consumer name (default: --instance-id)")
+    g.add_argument("--relay-max-in-flight", type=int, default=16, help="upper bound of the adaptive limit")
+    g.add_argument("--relay-min-in-flight", type=int, default=1, help="lower bound of the adaptive limit")
+    g.add_argument("--relay-timeout", type=float, default=10.0, help="seconds per delivery")
+    g.add_argument("--relay-failure-threshold", type=int, default=3, help="failures in a row → pause")
+    g.add_argument("--relay-backoff-max", type=float, default=30.0, help="longest pause, seconds")
+    g.add_argument("--relay-reclaim-idle", type=float, default=60.0,
+                   help="seconds before another consumer's pending entry is claimed")
+
+
+def _relay_config(args: argparse.Namespace) -> RelayConfig | None:
+    if not args.relay_redis_url:
+        return None
+    return RelayConfig(
+        redis_url=args.relay_redis_url, consumer=args.relay_consumer or args.instance_id or f"{args.kind}-1",
+        group=args.relay_group, min_in_flight=args.relay_min_in_flight,
+        initial_in_flight=max(args.relay_min_in_flight, min(4, args.relay_max_in_flight)),
+        max_in_flight=args.relay_max_in_flight, delivery_timeout=args.relay_timeout,
+        failure_threshold=args.relay_failure_threshold, backoff_max=args.relay_backoff_max,
+        reclaim_idle=args.relay_reclaim_idle)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | None]:
@@ -93,15 +122,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | 
     p.add_argument("--health-path", default="/healthz", help="legacy path /readyz checks")
     p.add_argument("--access-log", default=os.environ.get("ACCESS_LOG"), help="file (default stdout)")
     p.add_argument("--log-level", default=None)
+    _add_relay_args(p)
     args = p.parse_args(argv)
     try:
+        relay = _relay_config(args)
         config = SidecarConfig(
             kind=args.kind, upstream=args.upstream, instance_id=args.instance_id or f"{args.kind}-1",
             listen_host=args.listen[0], listen_port=args.listen[1], admin_host=args.admin[0],
             admin_port=args.admin[1], dsn=args.dsn, redis_url=args.redis_url,
             probe_interval=args.probe_interval, terminal_count_interval=args.terminal_count_interval,
             history_poll_interval=args.history_poll_interval, connect_timeout=args.connect_timeout,
-            response_timeout=args.timeout, health_path=args.health_path, access_log=args.access_log)
-    except ConfigError as exc:
+            response_timeout=args.timeout, health_path=args.health_path, access_log=args.access_log,
+            relay=relay)
+    except (ConfigError, RelayConfigError) as exc:
         p.error(str(exc))
     return config, args.log_level

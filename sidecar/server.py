@@ -1,4 +1,4 @@
-"""Runs one sidecar: proxy and admin listeners, event publisher, probes, history poller.
+"""Runs one sidecar: proxy and admin listeners, event publisher, probes, history poller, CRM relay.
 
 Start-up order: access log → Redis publisher → database pool → background tasks →
 listeners. Shutdown (SIGTERM/SIGINT or ``stop``) in reverse: ``/readyz`` turns 503,
@@ -29,6 +29,7 @@ from sidecar.events import EventPublisher
 from sidecar.history_poller import HistoryPoller
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
+from sidecar.relay.service import start_relay
 
 logger = logging.getLogger("sidecar")
 
@@ -84,10 +85,15 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
                 # find the starting id before accepting traffic: every change after "ready" is seen
                 await runner.run("order_history", poller.poll_once)
                 _task(stack, poller.run(config.history_poll_interval), "sidecar-history-poller")
+        relay = None
+        if config.relay is not None:
+            relay = await start_relay(stack, config.relay, mes_url=config.upstream_base,
+                                      instance=config.instance_id, tracer_provider=tracer_provider)
 
         def status() -> dict[str, object]:
             return {"probes_failing": sorted(runner.failing),
-                    "events": None if publisher is None else {"redis_ok": publisher.connected}}
+                    "events": None if publisher is None else {"redis_ok": publisher.connected},
+                    "relay": None if relay is None else relay.status()}
 
         readiness = Readiness(config, status)
         await _site(stack, build_admin_app(readiness), config.admin_host, config.admin_port, 1.0)

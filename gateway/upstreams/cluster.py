@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.errors import NoHealthyEndpoint
+from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit, priority_name
 from gateway.upstreams.balancers import Balancer, make_balancer
 from gateway.upstreams.breaker import CircuitBreaker
 from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
@@ -55,6 +56,9 @@ class Cluster:
         self._session: aiohttp.ClientSession | None = None
         self._balancer: Balancer = make_balancer(config.balancer, self.endpoints)
         self._breaker = CircuitBreaker(self.name, config.breaker)
+        #: Adaptive concurrency limit in front of the breaker (None: the breaker alone admits).
+        self._limiter = _make_limiter(config)
+        self._shed_counters: dict[tuple[int, str], Any] = {}
         self._budget = RetryBudget(config.retry_budget)
         self._outlier = OutlierDetector(self.name, config.outlier, self.endpoints)
         self.health: HealthChecker | None = None
@@ -71,6 +75,9 @@ class Cluster:
         self._duration = metrics.UPSTREAM_REQUEST_DURATION.labels(self.name)
         self._active_gauge = metrics.UPSTREAM_ACTIVE_REQUESTS.labels(self.name)
         self._pending_gauge = metrics.UPSTREAM_PENDING_REQUESTS.labels(self.name)
+        if self._limiter is not None:
+            self._limit_gauge = metrics.ADAPTIVE_CONCURRENCY_LIMIT.labels(self.name)
+            self._queue_gauge = metrics.ADAPTIVE_QUEUE_LENGTH.labels(self.name)
         metrics.register_gauge_source(self)
         self._retry_counters: dict[str, Any] = {}
         self._budget_exhausted = metrics.UPSTREAM_RETRY_BUDGET_EXHAUSTED.labels(self.name)
@@ -140,12 +147,15 @@ class Cluster:
         timeouts: TimeoutPolicy | None = None,
         retry: RetryPolicy | None = None,
         hash_key: str | None = None,
+        priority: int = 0,
     ) -> UpstreamRequest:
         """Send ``method path_qs`` to an endpoint; ``async with`` yields the ClientResponse.
 
         ``path_qs`` is appended to the endpoint's base URL as is (already encoded).
-        ``timeouts``/``retry`` override the cluster's (per-route policy). See
-        ``UpstreamRequest`` for retry rules, raised errors and the overall deadline.
+        ``timeouts``/``retry`` override the cluster's (per-route policy); ``priority``
+        (``gateway.upstreams.adaptive.PRIORITY_*``, the route's) orders the adaptive
+        limiter's wait queue. See ``UpstreamRequest`` for retry rules, raised errors
+        and the overall deadline.
         """
         return UpstreamRequest(
             self,
@@ -156,6 +166,7 @@ class Cluster:
             timeouts or self.config.timeouts,
             retry or self.config.retry,
             hash_key,
+            priority,
         )
 
     @property
@@ -165,10 +176,13 @@ class Cluster:
         return len(self._eligible)
 
     def publish_gauges(self) -> None:
-        """Copy the breaker's live counts into the active/pending gauges (scrape time, 1 Hz)."""
+        """Copy the breaker's and limiter's live counts into their gauges (scrape time, 1 Hz)."""
         if self._publish:
             self._active_gauge.set(self._breaker.in_flight)
             self._pending_gauge.set(self._breaker.pending)
+            if self._limiter is not None:
+                self._limit_gauge.set(self._limiter.limit)
+                self._queue_gauge.set(self._limiter.queued)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state for the admin ``/upstreams`` endpoint."""
@@ -182,6 +196,12 @@ class Cluster:
             "pending": self._breaker.pending,
             "active_retries": self._budget.active_retries,
             "active_health_checks": self.health is not None,
+            "adaptive_concurrency": None if self._limiter is None else {
+                "limit": self._limiter.limit,
+                "in_flight": self._limiter.in_flight,
+                "queued": self._limiter.queued,
+                "baseline_rtt_ms": round(self._limiter.algorithm.long_rtt * 1000.0, 3),
+            },
             "endpoints": [
                 {
                     "url": ep.url,
@@ -261,6 +281,15 @@ class Cluster:
             if endpoint.consecutive_failures:
                 self._outlier.record_success(endpoint)
 
+    def count_shed(self, priority: int, reason: str) -> None:
+        """Count one request shed by the adaptive limiter (``reason`` from ``LoadShed.reason``)."""
+        key = (priority, reason)
+        counter = self._shed_counters.get(key)
+        if counter is None:
+            counter = metrics.LOAD_SHED.labels(self.name, priority_name(priority), reason)
+            self._shed_counters[key] = counter
+        counter.inc()
+
     def count_retry(self, reason: str) -> None:
         """Count one retry by the reason of the attempt that failed."""
         counter = self._retry_counters.get(reason)
@@ -275,3 +304,24 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"Cluster({self.name!r}, endpoints={len(self.endpoints)}, eligible={len(self._eligible)})"
+
+
+def _make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:
+    adaptive = config.adaptive_concurrency
+    if adaptive is None:
+        return None
+    algorithm = GradientLimit(
+        initial_limit=adaptive.initial_limit,
+        min_limit=adaptive.min_limit,
+        max_limit=adaptive.max_limit,
+        smoothing=adaptive.smoothing,
+        tolerance=adaptive.tolerance,
+    )
+    return AdaptiveLimiter(
+        algorithm,
+        max_queue=adaptive.max_queue,
+        max_wait=adaptive.max_wait,
+        name=f"cluster {config.name!r}",
+        sample_window=adaptive.sample_window,
+        min_samples=adaptive.min_samples,
+    )

@@ -21,6 +21,7 @@ from gateway.errors import ConfigError
 
 __all__ = [
     "RETRY_ON_VALUES",
+    "AdaptiveConcurrencyConfig",
     "BalancerKind",
     "BreakerConfig",
     "ClusterConfig",
@@ -183,6 +184,46 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AdaptiveConcurrencyConfig:
+    """Adaptive concurrency limit with a bounded priority wait queue (docs/load-shedding.md).
+
+    ``initial_limit``/``min_limit``/``max_limit``/``smoothing``/``tolerance`` parametrise the
+    gradient algorithm; ``max_queue`` waiters wait at most ``max_wait`` seconds; one sample
+    per ``sample_window`` seconds with at least ``min_samples`` calls feeds the algorithm.
+    """
+
+    algorithm: Literal["gradient"] = "gradient"
+    initial_limit: int = 20
+    min_limit: int = 2
+    max_limit: int = 200
+    smoothing: float = 0.2
+    tolerance: float = 1.5
+    max_queue: int = 50
+    max_wait: float = 0.2
+    sample_window: float = 1.0
+    min_samples: int = 10
+
+    def __post_init__(self) -> None:
+        if self.algorithm != "gradient":
+            raise ConfigError("algorithm: must be 'gradient'")
+        _integer("min_limit", self.min_limit, minimum=1)
+        _integer("initial_limit", self.initial_limit, minimum=1)
+        _integer("max_limit", self.max_limit, minimum=1)
+        if self.initial_limit < self.min_limit:
+            raise ConfigError("initial_limit: must be >= min_limit")
+        if self.max_limit < self.initial_limit:
+            raise ConfigError("max_limit: must be >= initial_limit")
+        _number("smoothing", self.smoothing)
+        if self.smoothing > 1:
+            raise ConfigError("smoothing: must be <= 1")
+        _number("tolerance", self.tolerance, minimum=1.0, allow_equal=True)
+        _integer("max_queue", self.max_queue)
+        _number("max_wait", self.max_wait)
+        _number("sample_window", self.sample_window)
+        _integer("min_samples", self.min_samples, minimum=1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ClusterConfig:
     """One named cluster: its endpoints (base URLs) and every policy applied to them."""
 
@@ -196,6 +237,7 @@ class ClusterConfig:
     health_check: HealthCheckConfig | None = None
     outlier: OutlierConfig = field(default_factory=OutlierConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    adaptive_concurrency: AdaptiveConcurrencyConfig | None = None
     keepalive_timeout: float = 30.0
 
     def __post_init__(self) -> None:
@@ -218,6 +260,13 @@ class ClusterConfig:
             _instance("health_check", self.health_check, HealthCheckConfig)
         _instance("outlier", self.outlier, OutlierConfig)
         _instance("breaker", self.breaker, BreakerConfig)
+        adaptive = self.adaptive_concurrency
+        if adaptive is not None:
+            _instance("adaptive_concurrency", adaptive, AdaptiveConcurrencyConfig)
+            if adaptive.max_limit > self.breaker.max_requests:
+                # The breaker stays the hard cap; a limit above it would queue at the breaker
+                # (FIFO, no priorities) instead of being shed by the limiter.
+                raise ConfigError("adaptive_concurrency.max_limit: must be <= breaker.max_requests")
         _number("keepalive_timeout", self.keepalive_timeout)
 
 
@@ -326,6 +375,12 @@ def _optional_health(value: Any, path: str) -> HealthCheckConfig | None:
     return cast("HealthCheckConfig", convert(value, path))
 
 
+def _optional_adaptive(value: Any, path: str) -> AdaptiveConcurrencyConfig | None:
+    if value is None:
+        return None
+    return cast("AdaptiveConcurrencyConfig", _section(AdaptiveConcurrencyConfig)(value, path))
+
+
 _CLUSTER_CONVERTERS: Mapping[str, _Converter] = {
     "endpoints": _to_tuple,
     "timeouts": parse_timeouts,
@@ -334,6 +389,7 @@ _CLUSTER_CONVERTERS: Mapping[str, _Converter] = {
     "health_check": _optional_health,
     "outlier": _section(OutlierConfig),
     "breaker": _section(BreakerConfig),
+    "adaptive_concurrency": _optional_adaptive,
 }
 
 

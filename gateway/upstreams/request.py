@@ -30,6 +30,7 @@ from gateway.errors import (
     CircuitOpen,
     ConnectTimeout,
     GatewayError,
+    LoadShed,
     UpstreamConnectError,
     UpstreamError,
     UpstreamTimeout,
@@ -44,6 +45,8 @@ __all__ = ["IDEMPOTENT_METHODS", "UpstreamRequest"]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
+#: Final statuses that tell the adaptive limiter the cluster is overloaded ("dropped").
+_OVERLOAD_STATUSES = frozenset({429, 502, 503, 504})
 
 
 class _BodySource:
@@ -92,6 +95,8 @@ class UpstreamRequest:
     returned as is. Raises ``CircuitOpen``, ``NoHealthyEndpoint``,
     ``UpstreamConnectError``, ``ConnectTimeout``, ``UpstreamTimeout`` or
     ``UpstreamError``; aiohttp/asyncio/OS errors never escape ``__aenter__``.
+    With ``adaptive_concurrency`` configured, admission first passes the cluster's
+    adaptive limiter (``LoadShed``, 503, when shed) and then the breaker (the hard cap).
     On exit, body-read failures (``ClientPayloadError``, ``ServerDisconnectedError``,
     read timeouts) become ``UpstreamError``/``UpstreamTimeout``; a
     ``ClientConnectionResetError`` is left alone because aiohttp also raises it
@@ -101,9 +106,9 @@ class UpstreamRequest:
     """
 
     __slots__ = (
-        "_admitted", "_body", "_cluster", "_hash_key", "_headers", "_holding", "_method",
-        "_path_qs", "_response", "_retry", "_retry_slot", "_timeout", "_timeouts",
-        "attempts", "deadline", "endpoint",
+        "_admitted", "_body", "_cluster", "_dropped", "_hash_key", "_headers", "_holding",
+        "_limited", "_method", "_path_qs", "_priority", "_response", "_retry", "_retry_slot", "_rtt",
+        "_timeout", "_timeouts", "attempts", "deadline", "endpoint",
     )
 
     def __init__(
@@ -116,6 +121,7 @@ class UpstreamRequest:
         timeouts: TimeoutPolicy,
         retry: RetryPolicy,
         hash_key: str | None,
+        priority: int = 0,
     ) -> None:
         self._cluster = cluster
         self._method = method.upper()
@@ -132,6 +138,10 @@ class UpstreamRequest:
         self._holding: Endpoint | None = None  # endpoint whose ``active`` we incremented
         self._admitted = False
         self._retry_slot = False
+        self._priority = priority
+        self._limited = -1.0  # adaptive limiter admission time; < 0 while no limiter slot is held
+        self._rtt: float | None = None  # limiter admission to response headers
+        self._dropped = False  # the outcome signals overload to the adaptive limiter
         #: Loop time at which the overall timeout expires (set on enter).
         self.deadline = 0.0
         #: The endpoint that produced the response (or the last one tried).
@@ -145,23 +155,34 @@ class UpstreamRequest:
         self._timeout = timeout = asyncio.timeout_at(self.deadline)
         await timeout.__aenter__()
         try:
+            limiter = cluster._limiter
+            if limiter is not None:
+                started = limiter.try_acquire()  # the hot path: no await while a slot is free
+                if started is None:
+                    try:
+                        started = await limiter.acquire(self._priority)
+                    except LoadShed as shed:
+                        cluster.count_shed(self._priority, shed.reason)
+                        raise
+                self._limited = started
             breaker = cluster._breaker
             if not breaker.try_acquire():
                 await breaker.wait()
             self._admitted = True
             return await self._send()
         except BaseException as exc:
-            self._finish()
+            at_limiter = self._limited < 0.0 and cluster._limiter is not None
+            self._finish(exc)
             try:
                 await timeout.__aexit__(type(exc), exc, exc.__traceback__)
             except TimeoutError:
-                raise self._overall_timeout_error() from exc
+                raise self._overall_timeout_error(at_limiter=at_limiter) from exc
             raise
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._finish()
+        self._finish(exc)
         assert self._timeout is not None
         try:
             await self._timeout.__aexit__(exc_type, exc, tb)
@@ -231,12 +252,14 @@ class UpstreamRequest:
                 outcome = metrics.status_class(status)
                 cluster.record_attempt(endpoint, outcome, started, failed=False, gateway=False)
                 self._response = resp
+                self._headers_received(status)
                 return resp
             gateway = status in _GATEWAY_STATUSES
             cluster.record_attempt(endpoint, "5xx", started, failed=True, gateway=gateway)
             delay = self._retry_delay("gateway-error" if gateway else "5xx", max_attempts)
             if delay is None:
                 self._response = resp  # last attempt: the client sees the endpoint's 5xx
+                self._headers_received(status)
                 return resp
             resp.release()  # before the backoff, so a deadline during it leaks nothing
             self._release_endpoint()
@@ -284,8 +307,33 @@ class UpstreamRequest:
             self._holding.active -= 1
             self._holding = None
 
-    def _finish(self) -> None:
-        """Release the response, the endpoint, the retry slot and the breaker slot (idempotent)."""
+    def _headers_received(self, status: int) -> None:
+        if self._limited >= 0.0:
+            self._rtt = self._cluster.now() - self._limited
+            self._dropped = status in _OVERLOAD_STATUSES
+
+    def _release_limiter(self, exc: BaseException | None) -> None:
+        """Give the limiter slot back with one sample: the RTT to the response headers.
+
+        Failures before the headers count as dropped when the cluster is to blame
+        (timeouts, refused/reset connections); a client that went away, or whose
+        body failed, leaves no sample.
+        """
+        started = self._limited
+        limiter = self._cluster._limiter
+        if started < 0.0 or limiter is None:
+            return
+        self._limited = -1.0
+        expired = self._timeout is not None and self._timeout.expired()
+        if self._rtt is not None:
+            limiter.release(started, dropped=self._dropped or expired, rtt=self._rtt)
+        elif self.attempts and (expired or isinstance(exc, UpstreamError)):
+            limiter.release(started, dropped=True)
+        else:
+            limiter.release(started, dropped=False, sample=False)
+
+    def _finish(self, exc: BaseException | None = None) -> None:
+        """Release the response, the endpoint, the retry slot, the breaker and limiter slots (idempotent)."""
         if self._response is not None:
             self._response.release()
             self._response = None
@@ -297,9 +345,15 @@ class UpstreamRequest:
         if self._admitted:
             cluster._breaker.release()
             self._admitted = False
+        self._release_limiter(exc)
 
-    def _overall_timeout_error(self) -> GatewayError:
+    def _overall_timeout_error(self, *, at_limiter: bool = False) -> GatewayError:
         name = self._cluster.name
+        if at_limiter:
+            # still queued at the adaptive limiter when the deadline hit: shed, as after max_wait
+            self._cluster.count_shed(self._priority, "wait_timeout")
+            return LoadShed(f"cluster {name!r}: no limiter slot before the overall deadline",
+                            reason="wait_timeout")
         if self.attempts == 0:  # still queued at the breaker: that is overload, not a slow endpoint
             metrics.CIRCUIT_BREAKER_REJECTIONS.labels(name, "pending_timeout").inc()
             return CircuitOpen(

@@ -25,14 +25,23 @@ routes = web.RouteTableDef()
 
 @routes.post("/orders")
 async def create_order(request: web.Request) -> web.Response:
-    """Create a B2B order: 201 + Location, or 200 with the existing order for a known external_ref."""
+    """Create an order: 201 + Location, or 200 with the existing order for a known external_ref.
+
+    ``source`` is optional: ``b2b`` (default) or ``crm`` — the latter for a relay delivering CRM
+    orders over HTTP, with the CRM order id as the (then required) ``external_ref``.
+    """
     state = state_of(request)
     body = await read_json_object(request, state.config.max_json_bytes)
     try:
         new = parse_new_order(body)
     except InvalidOrder as exc:
         raise invalid_field(exc.field, exc.reason) from None
-    row, created = await orders_repo.create_order(state.pool, new, source="b2b")
+    source = body.get("source", "b2b")
+    if source not in ("b2b", "crm"):
+        raise invalid_field("source", "must be 'b2b' or 'crm'")
+    if source == "crm" and new.external_ref is None:
+        raise invalid_field("external_ref", "is required with source 'crm' (the CRM order id)")
+    row, created = await orders_repo.create_order(state.pool, new, source=source)
     bind_order_id(row["id"])
     return web.json_response(orders_repo.order_json(row), status=201 if created else 200,
                              headers={"Location": f"/orders/{row['id']}"})

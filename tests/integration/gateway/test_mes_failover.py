@@ -26,7 +26,7 @@ def mes_gateway_config(tmp_path: Path, endpoints: list[str]) -> dict[str, object
             "outlier": {"consecutive_failures": 2, "base_ejection_time": 5}}},
         routes=[{"name": "orders", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
                 {"name": "partner-orders", "listener": "external", "prefix": "/partner/v1/orders",
-                 "cluster": "mes", "rewrite_prefix": "/orders"}])
+                 "cluster": "mes", "rewrite_prefix": "/orders", "auth": {"required": False}}])
 
 
 async def test_killing_one_mes_instance_fails_no_get(tmp_path: Path, pg_dsn: str) -> None:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.timeout(60)
 def routes() -> list[dict[str, Any]]:
     return [
         {"name": "partner-echo", "listener": "external", "prefix": "/partner/v1/echo", "cluster": "mes",
-         "rewrite_prefix": "/echo"},
+         "rewrite_prefix": "/echo", "auth": {"required": False}},
         {"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes"},
         {"name": "slow", "listener": "internal", "prefix": "/slow", "cluster": "mes", "methods": ["GET"]},
         {"name": "hang", "listener": "internal", "prefix": "/hang", "cluster": "mes", "methods": ["GET"],

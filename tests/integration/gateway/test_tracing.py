@@ -32,7 +32,7 @@ async def test_internal_request_continues_the_callers_trace_to_the_upstream(tmp_
         cfg = gateway_config(tmp_path, clusters={"mes": {"endpoints": [up.url]}}, routes=[
             {"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes"},
             {"name": "partner-echo", "listener": "external", "prefix": "/partner/echo", "cluster": "mes",
-             "rewrite_prefix": "/echo"}])
+             "rewrite_prefix": "/echo", "auth": {"required": False}}])
         async with run_gateway(cfg, tmp_path, tracer_provider=tp) as gw, aiohttp.ClientSession() as s:
             async with s.get(f"{gw.internal}/echo", headers={"traceparent": TRACEPARENT}) as resp:
                 echoed = await resp.json()

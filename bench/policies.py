@@ -1,0 +1,133 @@
+"""What the partner policies cost: auth + three Redis rate-limit windows vs. the same gateway without.
+
+    .venv/bin/python -m bench.policies                       # 3 rounds x 8 s per shape, ~2 min
+    .venv/bin/python -m bench.policies --rounds 1 --duration 3
+
+One gateway process (``--workers 1``) serves two routes to the same static nginx endpoints:
+``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
+quota windows set far above the load, counters in a private Redis) and ``plain`` = internal
+``/orders`` (no policies). The routes are measured alternately (order flips each round), with
+the same wrk shapes as ``bench.proxy``: saturation (-t2 -c64: req/s) and steady (-c8, random
+0-8 ms think time: p50/p99, the latency a partner sees below saturation). Medians over rounds.
+Targets: throughput ratio >= 0.75 and added steady p50 <= 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import nginx
+from bench.processes import ROOT, ManagedProcess, free_ports, group_cpu_seconds
+from bench.wrk import WRK, run_wrk
+from devstack import RedisServer
+from gateway.api_keys import ApiKeyStore
+
+PEPPER = "bench-pepper-0123456789abcdef"
+CONFIG = """\
+admin: {{host: 127.0.0.1, port: {admin}}}
+logging: {{access_log: "{workdir}/access.log", app_log: "{workdir}/gateway.log"}}
+listeners:
+  external: {{host: 127.0.0.1, port: {external}}}
+  internal: {{host: 127.0.0.1, port: {internal}}}
+clusters:
+  mes: {{endpoints: ["http://127.0.0.1:{e1}", "http://127.0.0.1:{e2}"], balancer: least_request,
+        health_check: {{path: /healthz, interval: 5}}}}
+api_keys: {{store: "{workdir}/keys.json", pepper: "{pepper}"}}
+ratelimit:
+  redis_url: "{redis}"
+  default_tier: bench
+  tiers: {{bench: {{burst: 1000000/second, rate: 60000000/minute, quota: 1000000000/day}}}}
+routes:
+  - {{name: partner, listener: external, prefix: /partner/v1/orders, methods: [GET], cluster: mes,
+     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
+  - {{name: plain, listener: internal, prefix: /orders, methods: [GET], cluster: mes}}
+"""
+SHAPES = {"saturation": ["-t2", "-c64"], "steady": ["-t2", "-c8", "-s", str(ROOT / "bench/steady.lua")]}
+
+
+_Run = tuple[float, float, float, float, float, int]  # req/s, p50, p99, gateway µs/req, redis µs/req, errors
+
+
+def _wrk(url: str, shape: str, seconds: int, key: str | None, cpu: tuple[int, int]) -> _Run:
+    """One wrk run, plus CPU per request of the gateway's and Redis' process groups (noise-proof)."""
+    headers = ["-H", f"X-API-Key: {key}"] if key else []
+    argv = [WRK, *SHAPES[shape], f"-d{seconds}s", "--latency", *headers, url]
+    before = [group_cpu_seconds(pid) for pid in cpu]
+    result, _ = run_wrk(argv, duration_s=seconds)
+    used = [group_cpu_seconds(pid) - b for pid, b in zip(cpu, before, strict=True)]
+    per_request = [1e6 * u / max(1, result.requests) for u in used]
+    return (result.requests_per_s, result.p50_ms, result.p99_ms, per_request[0], per_request[1],
+            result.errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.policies", description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8)
+    args = parser.parse_args(argv)
+    print("command:", " ".join([sys.executable, "-m", "bench.policies", *(argv or sys.argv[1:])]))
+    with tempfile.TemporaryDirectory(prefix="bench-policies-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        redis = RedisServer(workdir / "redis").start()
+        stack.callback(redis.stop)
+        e1, e2, admin, external, internal = free_ports(5)
+        for i, port in enumerate((e1, e2), start=1):
+            conf = workdir / f"endpoint-{i}.conf"
+            conf.write_text(nginx.static_endpoint_config(name=f"endpoint-{i}", port=port, workdir=workdir))
+            proc = ManagedProcess(f"endpoint-{i}", nginx.nginx_command(
+                config=conf.read_text(), name=f"endpoint-{i}", workdir=workdir), workdir)
+            stack.callback(proc.stop)
+            proc.start()
+            proc.wait_http_ok(port, "/healthz", 10)
+        key, _ = ApiKeyStore(workdir / "keys.json", PEPPER.encode()).create(
+            partner="bench", tier="bench", scopes=("orders:read",))
+        (workdir / "gateway.yaml").write_text(CONFIG.format(
+            admin=admin, external=external, internal=internal, e1=e1, e2=e2, workdir=workdir,
+            pepper=PEPPER, redis=redis.url))
+        gateway = ManagedProcess("gateway", [sys.executable, "-m", "gateway", "--config",
+                                             str(workdir / "gateway.yaml"), "--workers", "1"], workdir)
+        stack.callback(gateway.stop)
+        gateway.start()
+        gateway.wait_http_ok(admin, "/readyz", 15)
+        variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders", key),
+                    "plain": (f"http://127.0.0.1:{internal}/orders", None)}
+        runs: dict[tuple[str, str], list[_Run]] = {}
+        assert redis.pid is not None
+        cpu = (gateway.pid, redis.pid)
+        for rnd in range(args.rounds):
+            order = list(variants) if rnd % 2 == 0 else list(reversed(variants))
+            for shape in SHAPES:
+                for name in order:
+                    url, api_key = variants[name]
+                    _wrk(url, shape, 1, api_key, cpu)  # warm-up
+                    run = _wrk(url, shape, args.duration, api_key, cpu)
+                    runs.setdefault((name, shape), []).append(run)
+                    print(f"round {rnd + 1} {shape:<10} {name:<8} {run[0]:>8.0f} req/s  p50 {run[1]:.2f} ms"
+                          f"  p99 {run[2]:.2f} ms  gateway {run[3]:.0f} µs/req  redis {run[4]:.0f} µs/req"
+                          f"  errors {run[5]}")
+    med = {k: tuple(statistics.median(r[i] for r in v) for i in range(6)) for k, v in runs.items()}
+    print(f"\n{'variant':<10}{'shape':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'gw µs/req':>11}"
+          f"{'redis µs/req':>14}{'errors':>8}")
+    for (name, shape), (rps, p50, p99, gw_us, redis_us, errors) in sorted(
+            med.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"{name:<10}{shape:<12}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{gw_us:>11.0f}{redis_us:>14.1f}"
+              f"{errors:>8.0f}")
+    ratio = med[("partner", "saturation")][0] / med[("plain", "saturation")][0]
+    cpu_ratio = med[("plain", "saturation")][3] / med[("partner", "saturation")][3]
+    print(f"\ngateway CPU per request plain/partner (throughput ratio on an idle core): {cpu_ratio:.2f}")
+    added_p50 = med[("partner", "steady")][1] - med[("plain", "steady")][1]
+    added_p99 = med[("partner", "steady")][2] - med[("plain", "steady")][2]
+    print(f"throughput ratio partner/plain: {ratio:.2f} (cost {100 * (1 - ratio):.0f} %)")
+    print(f"added latency at the steady rate: p50 {added_p50:+.2f} ms, p99 {added_p99:+.2f} ms")
+    print(f"VERDICT throughput ratio >= 0.75: {'PASS' if ratio >= 0.75 else 'FAIL'}")
+    print(f"VERDICT added steady p50 <= 1 ms: {'PASS' if added_p50 <= 1.0 else 'FAIL'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

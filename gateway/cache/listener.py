@@ -1,0 +1,100 @@
+"""Subscribes to the sidecar's order-change events and invalidates what they touch.
+
+Pub/sub channel ``orders:events`` (docs/sidecar.md, format v1): one JSON object per change,
+from the sidecar's proxy (changes through it) and its database poller (changes made on the MES
+directly). Pub/sub forgets what it sent while we were away, so every (re)subscription bumps
+``v:all``: everything cached before becomes unreachable. Until the subscription is confirmed
+and that bump succeeded, :attr:`connected` is False and the filter does not use the cache
+(it cannot know what it missed) — correctness over hit ratio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway import metrics
+from gateway.cache.backends import CacheBackendError
+from gateway.cache.invalidation import Invalidator
+
+log = logging.getLogger("gateway.cache")
+
+
+class EventListener:
+    """``start()`` a background task; ``aclose()`` stops it. ``connected`` gates the cache."""
+
+    def __init__(self, url: str, channel: str, invalidator: Invalidator) -> None:
+        self.url = url
+        self.channel = channel
+        self.invalidator = invalidator
+        self.connected = False
+        self.subscriptions = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="cache-events")
+
+    async def _handle(self, data: Any) -> None:
+        try:
+            event = orjson.loads(data)
+            if str(event.get("v")) != "1":
+                raise ValueError(f"event version {event.get('v')!r}")
+            created = event.get("type") == "order.created"
+            await self.invalidator.order_changed(int(event["order_id"]), event.get("old_status"),
+                                                 event.get("new_status"), reason="event", created=created)
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("unreadable order event, invalidating everything: %s", exc,
+                        extra={"event.action": "cache-invalidate"})
+            await self.invalidator.everything("event")
+
+    async def _session(self) -> None:
+        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2.0, health_check_interval=2)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+            while True:  # wait for the confirmation: from here on nothing is missed
+                message = await pubsub.get_message(timeout=2.0)
+                if message is not None and message["type"] == "subscribe":
+                    break
+            await self.invalidator.everything("subscribe")
+            self.connected, self.subscriptions = True, self.subscriptions + 1
+            metrics.CACHE_EVENTS_CONNECTED.set(1)
+            log.info("cache invalidation feed subscribed", extra={"event.action": "cache-subscribe"})
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                if message is not None and message["type"] == "message":
+                    await self._handle(message["data"])
+        finally:
+            self.connected = False
+            metrics.CACHE_EVENTS_CONNECTED.set(0)
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                await client.aclose()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            before = self.subscriptions
+            try:
+                await self._session()
+            except (TimeoutError, RedisError, OSError, CacheBackendError) as exc:
+                metrics.CACHE_BACKEND_ERRORS.labels(operation="events").inc()
+                log.warning("cache invalidation feed lost, cache bypassed until it is back: %s", exc,
+                            extra={"event.action": "cache-subscribe", "event.outcome": "failure"})
+            backoff = 0.1 if self.subscriptions != before else min(backoff * 2, 2.0)
+            await asyncio.sleep(backoff)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

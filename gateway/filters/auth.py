@@ -1,0 +1,97 @@
+"""Auth filter: API key (``Authorization: Bearer`` or ``X-API-Key``) → ``request[PARTNER_KEY]``.
+
+Runs only on routes whose ``auth.required`` is true (every external route unless it opts
+out). Missing, unknown or revoked key → 401 problem+json with ``WWW-Authenticate: Bearer``;
+a valid key without the route's scope for the method → 403. The key itself is never logged:
+only its non-secret id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway import metrics
+from gateway.api_keys import ApiKeyRecord, ApiKeyStore, open_store, split_key
+from gateway.auth_policy import ApiKeysConfig
+from gateway.errors import Forbidden, Unauthorized
+from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from gateway.partners import Partner
+from gateway.problem import problem_response
+
+log = logging.getLogger("gateway.auth")
+_DETAIL = {"missing": "Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+           "invalid": "The API key is not valid.",
+           "revoked": "The API key has been revoked."}
+
+
+def _presented_key(headers: CIMultiDictProxy[str]) -> str | None:
+    auth = headers.get("Authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else ""
+    return headers.get("X-API-Key")
+
+
+def _without_credentials(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    out = CIMultiDict(headers)
+    out.popall("Authorization", None)
+    out.popall("X-API-Key", None)
+    return out
+
+
+def auth_filter(*, listener: str, config: ApiKeysConfig, store: ApiKeyStore | None = None) -> Middleware:
+    """Build the filter; the store is opened now (bad path/pepper fails at start-up, not later)."""
+    keys = store if store is not None else open_store(config.store, config.pepper)
+    partners: dict[ApiKeyRecord, Partner] = {}
+    failures: dict[str, Any] = {r: metrics.AUTH_FAILURES.labels(listener=listener, reason=r)
+                                for r in ("missing", "invalid", "revoked", "forbidden")}
+
+    def refuse(request: web.Request, reason: str, presented: str | None) -> web.Response:
+        failures[reason].inc()
+        parts = split_key(presented) if presented else None
+        log.info("api key refused: %s", reason, extra={
+            "event.action": "auth-failure", "event.reason": reason, "url.path": request.path,
+            "gateway.api_key_id": parts[0] if parts else None})
+        challenge = 'Bearer realm="mes-edge"' + ("" if reason == "missing" else ', error="invalid_token"')
+        return problem_response(status=Unauthorized.status, title=Unauthorized.title,
+                                type_slug=Unauthorized.type_slug, detail=_DETAIL[reason],
+                                request_id=request.get(REQUEST_ID_KEY),
+                                headers={"WWW-Authenticate": challenge})
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request[ROUTE_KEY]
+        if not route.auth.required:
+            return await handler(request)
+        keys.maybe_reload()
+        presented = _presented_key(request.headers)
+        if not presented:
+            return refuse(request, "missing" if presented is None else "invalid", None)
+        record, reason = keys.verify(presented)
+        if record is None:
+            return refuse(request, reason, presented)
+        partner = partners.get(record)
+        if partner is None:
+            if len(partners) > 10_000:
+                partners.clear()
+            partner = partners[record] = Partner(id=record.partner, tier=record.tier,
+                                                 scopes=frozenset(record.scopes), key_id=record.key_id)
+        request[PARTNER_KEY] = partner
+        needed = route.auth.scopes_for(request.method)
+        if not needed <= partner.scopes:
+            failures["forbidden"].inc()
+            missing = ", ".join(sorted(needed - partner.scopes))
+            return problem_response(status=Forbidden.status, title=Forbidden.title,
+                                    type_slug=Forbidden.type_slug,
+                                    detail=f"This API key lacks the scope {missing} for {request.method}.",
+                                    request_id=request.get(REQUEST_ID_KEY),
+                                    extra={"missing_scopes": sorted(needed - partner.scopes)})
+        # the partner's key stays here: the legacy systems behind us log headers
+        return await handler(request.clone(headers=_without_credentials(request.headers)))
+
+    return auth

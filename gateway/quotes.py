@@ -1,0 +1,181 @@
+"""The quote job API, answered by the gateway itself (route ``handler: quotes``, docs/pricing.md).
+
+``POST {prefix}`` with an STL model → 202 + ``Location: {prefix}/{job_id}`` (200 with the price
+when the same model was priced before); ``GET {prefix}/{job_id}`` → the job. The STL is parsed
+here, before anything touches Redis, so a malformed model is a 422 and nothing is queued.
+Partners see only their own jobs (another partner's id is a 404, like an unknown one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from urllib.parse import urlsplit
+
+import numpy as np
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
+
+from gateway.errors import GatewayError, RequestError, RouteNotFound
+from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from gateway.quotes_config import QuotesConfig
+from gateway.quotes_upload import read_upload
+from legacy_adapters import metrics
+from legacy_adapters.job_view import job_json
+from legacy_adapters.queue import PricingQueue
+from legacy_adapters.queue_state import probe_forever
+from legacy_adapters.submit import IdempotencyConflict, QuoteRequest, QuoteSubmitter, SubmitSettings
+from legacy_sim.pricing.geometry import InvalidModel, load_triangles, measure
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class InvalidQuote(RequestError):
+    """The upload or its options cannot be priced (malformed STL, unknown material …)."""
+
+    status = 422
+    title = "Unprocessable quote request"
+    type_slug = "invalid-quote"
+
+
+class QueueFull(GatewayError):
+    """The pricing backlog is above its bound."""
+
+    status = 503
+    title = "Pricing queue full"
+    type_slug = "pricing-queue-full"
+
+
+class QueueUnavailable(GatewayError):
+    """Redis (the pricing queue) did not answer."""
+
+    status = 503
+    title = "Pricing queue unavailable"
+    type_slug = "pricing-queue-unavailable"
+
+
+def parse_model(data: bytes) -> np.ndarray:
+    """The geometry check of the legacy (numpy-stl): triangles, or InvalidModel."""
+    triangles = load_triangles(data)
+    measure(triangles)  # refuses flat/empty/non-finite models like the legacy would
+    return triangles
+
+
+class QuoteService:
+    """Redis queue + submitter + the queue-state probe of one gateway process."""
+
+    def __init__(self, config: QuotesConfig, *, tracer_provider: object = None) -> None:
+        self.config = config
+        self.queue = PricingQueue.from_url(config.redis_url, prefix=config.prefix)
+        settings = SubmitSettings(rules_version=config.rules_version, backlog_bound=config.backlog_bound,
+                                  job_ttl=config.job_ttl, model_ttl=config.model_ttl,
+                                  idempotency_ttl=config.idempotency_ttl, inflight_ttl=config.inflight_ttl)
+        self.submitter = QuoteSubmitter(self.queue, settings, tracer_provider=tracer_provider)  # type: ignore[arg-type]
+        self._probe: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Create the consumer group if needed and start the queue probe (Redis down: later)."""
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.ensure_group()
+        self._probe = asyncio.create_task(probe_forever(self.queue, self.config.backlog_bound,
+                                                        self.config.probe_interval))
+
+    async def aclose(self) -> None:
+        """Stop the probe and close the pool."""
+        if self._probe is not None:
+            self._probe.cancel()
+            await asyncio.gather(self._probe, return_exceptions=True)
+        await self.queue.aclose()
+
+    def _callback(self, raw: str) -> str:
+        if not raw:
+            return ""
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidQuote("callback_url: must be an absolute http(s) URL")
+        host = parts.hostname.lower()
+        allowed = self.config.callback_hosts
+        if allowed and not any(host == h or host.endswith("." + h) for h in allowed):
+            raise InvalidQuote(f"callback_url: host {host!r} is not on the allow-list")
+        return raw
+
+    async def submit(self, request: web.Request) -> web.Response:
+        """``POST {prefix}``."""
+        route = request[ROUTE_KEY]
+        upload = await read_upload(request, route)
+        material = (upload.fields.get("material") or request.query.get("material") or "").upper()
+        if material not in self.config.materials:
+            raise InvalidQuote(f"material: {material or 'missing'}; one of "
+                               f"{', '.join(sorted(self.config.materials))}")
+        idem = request.headers.get("Idempotency-Key", "")
+        if idem and not _IDEMPOTENCY_KEY.match(idem):
+            raise InvalidQuote("Idempotency-Key: 1-255 visible ASCII characters")
+        partner = request.get(PARTNER_KEY)
+        req = QuoteRequest(model=upload.model, material=material,
+                           owner=partner.id if partner is not None else "internal",
+                           callback_url=self._callback(upload.fields.get("callback_url")
+                                                       or request.query.get("callback_url", "")),
+                           idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",
+                           location_prefix=route.prefix.rstrip("/"))
+        try:
+            sub = await self.submitter.submit(req, parse=parse_model)
+        except InvalidModel as exc:
+            metrics.SUBMISSIONS.labels(outcome="invalid").inc()
+            raise InvalidQuote(f"model: {exc}") from None
+        except IdempotencyConflict as exc:
+            raise InvalidQuote(f"Idempotency-Key: {exc}") from None
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
+                                   retry_after=5) from None
+        metrics.SUBMISSIONS.labels(outcome=sub.outcome).inc()
+        if sub.outcome == "full":
+            raise QueueFull(f"{sub.backlog} jobs are waiting (bound {self.config.backlog_bound}); "
+                            "try again later", retry_after=self.config.retry_after)
+        if sub.kind is not None:
+            metrics.CACHE_HITS.labels(kind=sub.kind, via="cache" if sub.outcome == "cached" else "inflight").inc()
+        return await self._answer(request, sub.job_id, replay=sub.outcome == "replay")
+
+    async def _answer(self, request: web.Request, job_id: str, *, replay: bool) -> web.Response:
+        job = await self.queue.job(job_id)
+        if job is None:  # an idempotency key outliving its job
+            raise QueueUnavailable("the job of this Idempotency-Key has expired; use a new key")
+        location = f"{request[ROUTE_KEY].prefix.rstrip('/')}/{job_id}"
+        body = job_json(job, location=location)
+        headers = {"Location": location}
+        if replay:
+            headers["Idempotent-Replayed"] = "true"
+        status = 200 if body["status"] in ("done", "failed") else 202
+        return web.json_response(body, status=status, headers=headers)
+
+    async def read(self, request: web.Request, job_id: str) -> web.Response:
+        """``GET {prefix}/{job_id}``: 404 for unknown ids and for other partners' jobs."""
+        if not _JOB_ID.match(job_id):
+            raise RouteNotFound(f"no quote job {job_id!r}")
+        try:
+            job = await self.queue.job(job_id)
+        except (RedisError, OSError) as exc:
+            raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
+                                   retry_after=5) from None
+        partner = request.get(PARTNER_KEY)
+        if job is None or (partner is not None and job.get("owner") != partner.id):
+            raise RouteNotFound(f"no quote job {job_id}")
+        location = f"{request[ROUTE_KEY].prefix.rstrip('/')}/{job_id}"
+        return web.json_response(job_json(job, location=location))
+
+
+def quotes_handler(service: QuoteService) -> Handler:
+    """The route handler: POST on the prefix submits, GET on ``prefix/{id}`` reads."""
+
+    async def quotes(request: web.Request) -> web.StreamResponse:
+        route = request[ROUTE_KEY]
+        rest = request.path[len(route.prefix.rstrip("/")):].strip("/")
+        if request.method == "POST" and not rest:
+            return await service.submit(request)
+        if request.method in ("GET", "HEAD") and rest and "/" not in rest:
+            return await service.read(request, rest)
+        raise RouteNotFound(f"no {request.method} on {request.path}")
+
+    return quotes

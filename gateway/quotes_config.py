@@ -1,0 +1,87 @@
+"""The ``quotes:`` section: the gateway side of the pricing job API (docs/pricing.md).
+
+YAML::
+
+    quotes:
+      redis_url: ${PRICING_REDIS_URL:-redis://127.0.0.1:56379/2}
+      prefix: pricing              # Redis key prefix shared with the workers
+      rules_version: legacy-1      # bump when the legacy price rules change: new fingerprints
+      backlog_bound: 500           # queued + running jobs above which new work gets 503
+      retry_after: 30              # seconds, on that 503
+      materials: [PLA, ABS, PETG, NYLON, RESIN, TITANIUM]
+      callback_hosts: []           # webhook host allow-list (suffix match); empty = any host
+    routes:
+      - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
+         handler: quotes, max_body_bytes: 52428800, auth: {scopes: {GET: [quotes:read], POST: [quotes:write]}}}
+
+A route with ``handler: quotes`` is answered by the gateway itself (``gateway/quotes.py``);
+its ``max_body_bytes`` is the model size limit. Changes need a restart (like ``redis_url``s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import ConfigError
+from legacy_sim.pricing.materials import MATERIALS
+
+HANDLERS = frozenset({"quotes"})
+_INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class QuotesConfig:
+    """Validated ``quotes:`` options."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "pricing"
+    rules_version: str = "legacy-1"
+    backlog_bound: int = 500
+    retry_after: float = 30.0
+    job_ttl: int = 7 * 86400
+    model_ttl: int = 86400
+    idempotency_ttl: int = 86400
+    inflight_ttl: int = 7200
+    probe_interval: float = 5.0
+    materials: frozenset[str] = field(default_factory=lambda: frozenset(MATERIALS))
+    callback_hosts: tuple[str, ...] = ()
+
+
+def parse_quotes_section(data: Any) -> QuotesConfig | None:
+    """Validate the top-level ``quotes:`` mapping (absent → no job API)."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ConfigError("quotes: must be a mapping")
+    allowed = set(QuotesConfig.__slots__)
+    if unknown := sorted(set(map(str, data)) - allowed):
+        raise ConfigError(f"quotes: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    base = QuotesConfig()
+    values: dict[str, Any] = {}
+    for key in ("redis_url", "prefix", "rules_version"):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value):
+                raise ConfigError(f"quotes.{key}: must be a non-empty string, got {value!r}")
+            values[key] = str(value)
+    if not values.get("redis_url", base.redis_url).startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"quotes.redis_url: must be a redis:// URL, got {values['redis_url']!r}")
+    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1}.items():
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+                raise ConfigError(f"quotes.{key}: must be a number >= {minimum}, got {value!r}")
+            values[key] = int(value) if key in _INTS else float(value)
+    if "materials" in data:
+        raw = data["materials"]
+        if not isinstance(raw, list) or not raw or not all(isinstance(m, str) and m for m in raw):
+            raise ConfigError("quotes.materials: must be a non-empty list of names")
+        values["materials"] = frozenset(m.upper() for m in raw)
+    if "callback_hosts" in data:
+        hosts = data["callback_hosts"] or []
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            raise ConfigError("quotes.callback_hosts: must be a list of host names")
+        values["callback_hosts"] = tuple(h.lower().lstrip(".") for h in hosts)
+    return QuotesConfig(**values)

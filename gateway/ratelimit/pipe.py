@@ -1,0 +1,145 @@
+"""A minimal pipelined RESP2 connection for the one hot-path command (the multi-window script).
+
+Measured on this box (``docs/partner-edge.md``): redis-py's asyncio client spends ~170 µs of
+CPU per ``EVALSHA`` and ~110 µs per ``PING`` — more than half of the gateway's whole per-request
+budget. The command of a (partner, route) plan never changes, so it is encoded once; a request
+then costs one ``transport.write``, one future and parsing a short integer array. Commands are
+pipelined on one connection and replies matched first-in first-out; any timeout or error closes
+the connection (a late reply would otherwise be matched to the wrong request) and fails every
+waiter, which sends the limiter to degraded mode. Everything else (heartbeat, probes) uses redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, cast
+
+from redis.connection import parse_url
+
+
+class RespError(Exception):
+    """Redis answered with an error reply (``-ERR …``, ``-NOSCRIPT …``)."""
+
+
+def encode(*parts: str | int | bytes) -> bytes:
+    """One RESP2 command: an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _parse(buf: bytearray, pos: int) -> tuple[Any, int] | None:
+    """One reply starting at ``pos`` → (value, next position), or None if incomplete."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    kind, line = buf[pos:pos + 1], bytes(buf[pos + 1:end])
+    if kind == b":":
+        return int(line), end + 2
+    if kind == b"+":
+        return line.decode(), end + 2
+    if kind == b"-":
+        return RespError(line.decode()), end + 2
+    if kind == b"$":
+        size = int(line)
+        if size < 0:
+            return None, end + 2
+        if len(buf) < end + 2 + size + 2:
+            return None
+        return bytes(buf[end + 2:end + 2 + size]), end + 4 + size
+    if kind == b"*":
+        items, at = [], end + 2
+        for _ in range(max(0, int(line))):
+            parsed = _parse(buf, at)
+            if parsed is None:
+                return None
+            items.append(parsed[0])
+            at = parsed[1]
+        return items, at
+    raise RespError(f"unexpected RESP reply type {kind!r}")
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+        self.buf = bytearray()
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        pos = 0
+        while self.waiters:
+            parsed = _parse(self.buf, pos)
+            if parsed is None:
+                break
+            value, pos = parsed
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(value)
+        del self.buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.fail(ConnectionError(f"Redis connection lost: {exc or 'closed'}"))
+
+    def fail(self, exc: BaseException) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class RespPipe:
+    """``await call(encoded)`` → the reply; connects lazily (AUTH/SELECT from the URL)."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self.opts: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+        self.timeout = timeout
+        self._proto: _Protocol | None = None
+        self._connecting: asyncio.Task[_Protocol] | None = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.timeout):
+            _, proto = await loop.create_connection(_Protocol, self.opts.get("host", "127.0.0.1"),
+                                                    self.opts.get("port", 6379))
+        self._proto = proto
+        if self.opts.get("password"):
+            await self.call(encode("AUTH", *filter(None, (self.opts.get("username"), self.opts["password"]))))
+        if self.opts.get("db"):
+            await self.call(encode("SELECT", self.opts["db"]))
+        return proto
+
+    async def call(self, command: bytes) -> Any:
+        proto = self._proto
+        if proto is None or proto.lost:
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._connect())
+                self._connecting.add_done_callback(lambda _: setattr(self, "_connecting", None))
+            proto = await asyncio.shield(self._connecting)
+        assert proto.transport is not None
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        proto.waiters.append(waiter)
+        proto.transport.write(command)
+        timer = asyncio.get_running_loop().call_later(
+            self.timeout, proto.fail, TimeoutError(f"no Redis reply within {self.timeout} s"))
+        try:
+            value = await waiter
+        finally:
+            timer.cancel()
+        if isinstance(value, RespError):
+            raise value
+        return value
+
+    def close(self) -> None:
+        if self._proto is not None and self._proto.transport is not None:
+            self._proto.transport.close()

@@ -1,0 +1,129 @@
+"""The rate limiter of one gateway instance: shared (Redis) mode, degraded (local) mode, switching.
+
+- **shared**: one Lua round trip per request (``SharedWindows``); Redis calls have short socket
+  and connect timeouts and no retries, so a dead Redis costs one timeout, once.
+- **degraded**: the first Redis error switches the instance to local counters sized to its
+  share (``LocalWindows``); requests no longer touch Redis. The heartbeat keeps probing and
+  switches back when Redis answers. Each transition is logged once and counted.
+- Per route, what a request gets while Redis is away: ``local`` (default), ``open`` (allowed,
+  no headers) or ``closed`` (503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from gateway import metrics
+from gateway.errors import RateLimitUnavailable
+from gateway.ratelimit.decision import Decision
+from gateway.ratelimit.heartbeat import Heartbeat, new_instance_id
+from gateway.ratelimit.local import LocalWindows
+from gateway.ratelimit.pipe import RespError, RespPipe
+from gateway.ratelimit.policy import RateLimitConfig, Window
+from gateway.ratelimit.shared import SharedWindows
+
+log = logging.getLogger("gateway.ratelimit")
+BACKEND_ERRORS = (RedisError, RespError, OSError, asyncio.TimeoutError)
+
+
+class PartnerLimiter:
+    """Start with ``await start()``, stop with ``await aclose()``; ``check`` is the hot path."""
+
+    def __init__(self, config: RateLimitConfig, *, instance_id: str | None = None) -> None:
+        self.config = config
+        self.instance_id = instance_id or new_instance_id()
+        self.local = LocalWindows()
+        self.client: aioredis.Redis | None = None
+        self.shared: SharedWindows | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.degraded = False
+        self._task: asyncio.Task[None] | None = None
+        if config.redis_url:
+            timeout = config.socket_timeout
+            self.client = aioredis.Redis.from_url(
+                config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0), health_check_interval=0, max_connections=256)
+            self.shared = SharedWindows(RespPipe(config.redis_url, timeout=timeout), config.key_prefix)
+            self.heartbeat = Heartbeat(self.client, instance_id=self.instance_id,
+                                       interval=config.heartbeat_interval)
+
+    async def start(self) -> None:
+        """First heartbeat (degraded from the start if Redis is down), then beat in the background."""
+        metrics.RATELIMIT_DEGRADED.set(0)
+        if self.heartbeat is None:
+            return
+        await self._beat()
+        self._task = asyncio.get_running_loop().create_task(self._beat_forever())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.heartbeat is not None and not self.degraded:
+            with contextlib.suppress(*BACKEND_ERRORS):
+                await self.heartbeat.leave()
+        if self.client is not None:
+            await self.client.aclose()
+        if self.shared is not None:
+            self.shared.pipe.close()
+
+    @property
+    def instances(self) -> int:
+        return self.heartbeat.instances if self.heartbeat is not None else 1
+
+    async def check(self, windows: tuple[Window, ...], ids: tuple[tuple[str, ...], ...], *,
+                    on_backend_error: str = "local") -> Decision | None:
+        """The decision for one request; None = fail-open (allowed, nothing to advertise)."""
+        if self.shared is None:
+            return await self.local.hit(windows, ids)
+        if not self.degraded:
+            try:
+                return await self.shared.hit(windows, ids)
+            except BACKEND_ERRORS as exc:
+                metrics.RATELIMIT_BACKEND_ERRORS.inc()
+                self._switch(degraded=True, reason=exc)
+        if on_backend_error == "open":
+            return None
+        if on_backend_error == "closed":
+            raise RateLimitUnavailable("the rate-limit store is unreachable", retry_after=1.0)
+        return await self.local.hit(windows, ids, share=self.instances)
+
+    # ------------------------------------------------------------ background
+
+    async def _beat(self) -> None:
+        assert self.heartbeat is not None
+        try:
+            count = await self.heartbeat.beat()
+        except BACKEND_ERRORS as exc:
+            metrics.RATELIMIT_BACKEND_ERRORS.inc()
+            self._switch(degraded=True, reason=exc)
+            return
+        metrics.RATELIMIT_INSTANCES.set(count)
+        self._switch(degraded=False, reason=None)
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_interval)
+            await self._beat()
+
+    def _switch(self, *, degraded: bool, reason: BaseException | None) -> None:
+        if degraded == self.degraded:
+            return
+        self.degraded = degraded
+        metrics.RATELIMIT_DEGRADED.set(1 if degraded else 0)
+        metrics.RATELIMIT_MODE_SWITCHES.labels(mode="degraded" if degraded else "shared").inc()
+        if degraded:
+            log.error("rate limiting degraded to local shares: Redis unreachable (%s); each of %d "
+                      "instances enforces 1/%d of every limit", type(reason).__name__, self.instances,
+                      self.instances, extra={"event.action": "ratelimit-degraded",
+                                             "gateway.instances": self.instances})
+        else:
+            log.warning("rate limiting back on shared Redis counters",
+                        extra={"event.action": "ratelimit-shared", "gateway.instances": self.instances})

@@ -1,0 +1,824 @@
+"""Generates grafana/dashboards/*.json from plain dicts. Run it after editing, check in the output:
+
+    .venv/bin/python grafana/build_dashboards.py          # write the JSON files
+    .venv/bin/python grafana/build_dashboards.py --check  # exit 1 if a checked-in file differs
+
+Only metrics that exist today (docs/metrics-gateway.md, docs/sidecar.md, legacy_sim/metrics.py);
+tests/stack checks that every query parses and every metric it uses is scraped for real.
+Pricing pool, cache and rate-limit dashboards come with those features, not as empty panels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent / "dashboards"
+PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+ELASTICSEARCH = {"type": "elasticsearch", "uid": "elasticsearch"}
+RATE = "$__rate_interval"
+KIBANA_TIME = "_g=(time:(from:'${__from:date:iso}',to:'${__to:date:iso}'))"
+
+
+# ---------------------------------------------------------------- links to traces and logs
+
+
+def kibana_link(title: str, kql: str) -> dict[str, Any]:
+    """A link to Kibana Discover on the mes-edge-logs-* data view, for the dashboard's time range."""
+    query = kql.replace("'", "!'")  # rison escaping
+    url = (
+        f"${{kibana_url}}/app/discover#/?{KIBANA_TIME}"
+        f"&_a=(dataSource:(dataViewId:mes-edge-logs,type:dataView),"
+        f"query:(language:kuery,query:'{query}'),sort:!(!('@timestamp',asc)))"
+    )
+    return {"title": title, "url": url, "targetBlank": True}
+
+
+def jaeger_link(
+    title: str, service: str, *, error: bool = False, min_duration: str | None = None
+) -> dict[str, Any]:
+    """A link to the Jaeger UI's trace search for ``service`` in the dashboard's time range."""
+    url = f"${{jaeger_url}}/search?service={service}&start=${{__from}}000&end=${{__to}}000&limit=50"
+    if error:
+        url += "&tags=%7B%22error%22%3A%22true%22%7D"
+    if min_duration:
+        url += f"&minDuration={min_duration}"
+    return {"title": title, "url": url, "targetBlank": True}
+
+
+# ---------------------------------------------------------------- panels
+
+
+def target(expr: str, legend: str = "", ref: str = "A") -> dict[str, Any]:
+    return {"refId": ref, "datasource": PROMETHEUS, "expr": expr, "legendFormat": legend, "range": True}
+
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    *,
+    unit: str = "short",
+    width: int = 12,
+    height: int = 8,
+    links: list[dict[str, Any]] | None = None,
+    field_links: list[dict[str, Any]] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    refs = "ABCDEFGH"
+    for i, t in enumerate(targets):
+        t["refId"] = refs[i]
+    defaults: dict[str, Any] = {"unit": unit}
+    if field_links:
+        defaults["links"] = field_links
+    if "thresholds" in options:
+        defaults["thresholds"] = options.pop("thresholds")
+    if "min" in options:
+        defaults["min"] = options.pop("min")
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": PROMETHEUS,
+        "targets": targets,
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options,
+        "links": links or [],
+        "gridPos": {"w": width, "h": height},
+    }
+
+
+def timeseries(title: str, description: str, targets: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    kw.setdefault("legend", {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull", "max"]})
+    kw.setdefault("tooltip", {"mode": "multi", "sort": "desc"})
+    return panel("timeseries", title, description, targets, **kw)
+
+
+def stat(title: str, description: str, targets: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    kw.setdefault("width", 6)
+    kw.setdefault("height", 5)
+    kw.setdefault("reduceOptions", {"calcs": ["lastNotNull"], "fields": "", "values": False})
+    kw.setdefault("colorMode", "background")
+    return panel("stat", title, description, targets, **kw)
+
+
+def state_timeline(title: str, description: str, targets: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    kw.setdefault("showValue", "never")
+    return panel("state-timeline", title, description, targets, **kw)
+
+
+def logs(title: str, description: str, lucene: str, **kw: Any) -> dict[str, Any]:
+    """Log lines from Elasticsearch; the datasource turns `trace.id` into a Jaeger link."""
+    p = panel(
+        "logs",
+        title,
+        description,
+        [],
+        width=24,
+        height=10,
+        showTime=True,
+        sortOrder="Descending",
+        wrapLogMessage=True,
+        enableLogDetails=True,
+        **kw,
+    )
+    p["datasource"] = ELASTICSEARCH
+    p["targets"] = [
+        {
+            "refId": "A",
+            "datasource": ELASTICSEARCH,
+            "query": lucene,
+            "timeField": "@timestamp",
+            "metrics": [{"id": "1", "type": "logs"}],
+            "bucketAggs": [],
+        }
+    ]
+    return p
+
+
+def row(title: str) -> dict[str, Any]:
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"w": 24, "h": 1}}
+
+
+def layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Place panels left to right, wrapping at 24 columns; give each a stable id."""
+    x = y = line_height = 0
+    for pid, p in enumerate(panels, start=1):
+        w, h = p["gridPos"]["w"], p["gridPos"]["h"]
+        if x + w > 24 or p["type"] == "row":
+            x, y, line_height = 0, y + line_height, 0
+        p["id"] = pid
+        p["gridPos"] = {"h": h, "w": w, "x": x, "y": y}
+        x += w
+        line_height = max(line_height, h)
+        if p["type"] == "row":
+            x, y, line_height = 0, y + h, 0
+    return panels
+
+
+# ---------------------------------------------------------------- dashboard shell
+
+
+def query_variable(name: str, label: str, query: str) -> dict[str, Any]:
+    return {
+        "type": "query",
+        "name": name,
+        "label": label,
+        "datasource": PROMETHEUS,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"},
+        "sort": 1,
+    }
+
+
+def textbox(name: str, label: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "textbox",
+        "name": name,
+        "label": label,
+        "query": value,
+        "current": {"text": value, "value": value},
+        "hide": 2,
+    }
+
+
+LINK_VARIABLES = [
+    textbox("jaeger_url", "Jaeger UI", "http://127.0.0.1:16686"),
+    textbox("kibana_url", "Kibana", "http://127.0.0.1:5601"),
+]
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["mes-edge"],
+        "editable": True,
+        "graphTooltip": 1,
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "version": 1,
+        "time": {"from": "now-3h", "to": "now"},
+        "timezone": "browser",
+        "templating": {"list": [*variables, *LINK_VARIABLES]},
+        "annotations": {"list": []},
+        "links": [
+            {"title": "mes-edge dashboards", "type": "dashboards", "tags": ["mes-edge"], "asDropdown": True}
+        ],
+        "panels": layout(panels),
+    }
+
+
+# ---------------------------------------------------------------- gateway RED
+
+
+def gateway() -> dict[str, Any]:
+    sel = 'listener=~"$listener", route=~"$route"'
+    by = "listener, route"
+    route_logs = kibana_link(
+        "Access log of ${__field.labels.listener}/${__field.labels.route} (Kibana)",
+        'event.dataset:"gateway.access" and gateway.route:"${__field.labels.route}"',
+    )
+    panels = [
+        row("Requests (RED by listener and route)"),
+        timeseries(
+            "Requests per second",
+            "Requests answered, by listener and route.",
+            [
+                target(
+                    f"sum by ({by}) (rate(gateway_requests_total{{{sel}}}[{RATE}]))", "{{listener}} {{route}}"
+                )
+            ],
+            unit="reqps",
+            field_links=[route_logs],
+        ),
+        timeseries(
+            "5xx ratio",
+            "Share of responses with a 5xx status, by listener and route. The partner "
+            "API SLO allows 0.5 % over 30 days.",
+            [
+                target(
+                    f'sum by ({by}) (rate(gateway_requests_total{{{sel}, status_class="5xx"}}[{RATE}]))'
+                    f" / sum by ({by}) (rate(gateway_requests_total{{{sel}}}[{RATE}]))",
+                    "{{listener}} {{route}}",
+                )
+            ],
+            unit="percentunit",
+            min=0,
+            links=[
+                kibana_link(
+                    "5xx access-log lines (Kibana)",
+                    'event.dataset:"gateway.access" and http.response.status_code >= 500',
+                ),
+                jaeger_link("Error traces of the gateway (Jaeger)", "gateway", error=True),
+            ],
+            field_links=[route_logs],
+        ),
+        timeseries(
+            "Responses by status class",
+            "All listeners and routes selected above.",
+            [
+                target(
+                    f"sum by (status_class) (rate(gateway_requests_total{{{sel}}}[{RATE}]))",
+                    "{{status_class}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        timeseries(
+            "Latency p50 / p95 / p99",
+            "Request received to response finished, per route. The price "
+            "route is slow by design (legacy pricing); the gateway's buckets stop at 30 s.",
+            [
+                target(
+                    f"histogram_quantile({q}, sum by ({by}, le) "
+                    f"(rate(gateway_request_duration_seconds_bucket{{{sel}}}[{RATE}])))",
+                    f"p{int(q * 100)} {{{{listener}}}} {{{{route}}}}",
+                )
+                for q in (0.5, 0.95, 0.99)
+            ],
+            unit="s",
+            links=[jaeger_link("Slow traces, > 2.5 s (Jaeger)", "gateway", min_duration="2.5s")],
+            field_links=[route_logs],
+        ),
+        timeseries(
+            "Requests in flight",
+            "Requests being handled now, all gateway workers summed.",
+            [target('sum by (listener) (gateway_requests_in_flight{listener=~"$listener"})', "{{listener}}")],
+        ),
+        timeseries(
+            "Rejected before routing",
+            "Bodies refused (too large / too slow) and malformed requests "
+            "answered by the protocol-error handler (never in the access log).",
+            [
+                target(
+                    f"sum by (listener, reason) (rate(gateway_request_body_rejected_total"
+                    f'{{listener=~"$listener"}}[{RATE}]))',
+                    "body {{listener}} {{reason}}",
+                ),
+                target(
+                    f"sum by (listener, status) (rate(gateway_protocol_errors_total"
+                    f'{{listener=~"$listener"}}[{RATE}]))',
+                    "protocol {{listener}} {{status}}",
+                ),
+            ],
+            unit="reqps",
+        ),
+        row("Partner API availability SLO (99.5 %)"),
+        timeseries(
+            "Error ratio by burn-rate window",
+            "Recording rules of prometheus/rules/partner-api-slo.yml. "
+            "Pages when both windows of a pair exceed 14.4x (1h & 5m) or 6x (6h & 30m) the budget.",
+            [target(f"listener:gateway_requests_errors:ratio_rate{w}", w) for w in ("5m", "1h", "6h")]
+            + [
+                target("vector(14.4 * 0.005)", "14.4x budget (page)"),
+                target("vector(6 * 0.005)", "6x budget (page)"),
+            ],
+            unit="percentunit",
+            width=16,
+            links=[jaeger_link("Error traces of the gateway (Jaeger)", "gateway", error=True)],
+        ),
+        stat(
+            "Error budget left (30 days)",
+            "1 - (5xx / all partner requests over 30 days) / 0.5 %.",
+            [
+                target(
+                    "1 - ((sum(increase("
+                    'gateway_requests_total{listener="external", status_class="5xx"}[30d]))'
+                    " or vector(0))"
+                    ' / sum(increase(gateway_requests_total{listener="external"}[30d]))) / 0.005'
+                )
+            ],
+            unit="percentunit",
+            width=8,
+            height=8,
+            thresholds={
+                "mode": "absolute",
+                "steps": [
+                    {"color": "red", "value": None},
+                    {"color": "orange", "value": 0.25},
+                    {"color": "green", "value": 0.5},
+                ],
+            },
+        ),
+        row("Configuration"),
+        stat(
+            "Since the last config load",
+            "A reload that was rejected leaves this growing.",
+            [target("time() - max(gateway_config_last_reload_success_timestamp_seconds)")],
+            unit="s",
+            colorMode="none",
+        ),
+        row("Logs"),
+        logs(
+            "Gateway 5xx answers",
+            "Access-log lines with a 5xx; expand a line for trace.id (a link to Jaeger) "
+            "and http.request.id (search it in Kibana or with python -m telemetry order-journey).",
+            'event.dataset:"gateway.access" AND http.response.status_code:[500 TO 599]',
+        ),
+    ]
+    variables = [
+        query_variable("listener", "Listener", "label_values(gateway_requests_total, listener)"),
+        query_variable(
+            "route", "Route", 'label_values(gateway_requests_total{listener=~"$listener"}, route)'
+        ),
+    ]
+    return dashboard(
+        "mes-edge-gateway",
+        "mes-edge / Gateway RED",
+        "Rate, errors and duration of the gateway by listener and route; partner API SLO.",
+        panels,
+        variables,
+    )
+
+
+# ---------------------------------------------------------------- upstream health
+
+
+def upstreams() -> dict[str, Any]:
+    c = 'cluster=~"$cluster"'
+    failed = 'status_class=~"5xx|connect_error|timeout|reset"'
+    panels = [
+        row("Clusters and endpoints"),
+        stat(
+            "Eligible endpoints",
+            "Healthy and not ejected. 0 = every request to the cluster gets 503.",
+            [target(f"gateway_upstream_healthy_endpoints{{{c}}}", "{{cluster}}")],
+            width=8,
+            thresholds={
+                "mode": "absolute",
+                "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+            },
+        ),
+        state_timeline(
+            "Endpoint passes health checks",
+            "1 healthy, 0 failing active health checks.",
+            [target(f"gateway_upstream_endpoint_healthy{{{c}}}", "{{cluster}} {{endpoint}}")],
+            width=8,
+        ),
+        state_timeline(
+            "Endpoint ejected",
+            "1 while passive outlier detection keeps it out of rotation.",
+            [target(f"gateway_upstream_endpoint_ejected{{{c}}}", "{{cluster}} {{endpoint}}")],
+            width=8,
+        ),
+        timeseries(
+            "Attempts by endpoint and outcome",
+            "Each retry counts; outcome is the status class or connect_error / timeout / reset.",
+            [
+                target(
+                    f"sum by (cluster, endpoint, status_class) "
+                    f"(rate(gateway_upstream_requests_total{{{c}}}[{RATE}]))",
+                    "{{endpoint}} {{status_class}}",
+                )
+            ],
+            unit="reqps",
+            links=[
+                kibana_link(
+                    "Gateway answers from this cluster (Kibana)",
+                    'event.dataset:"gateway.access" and event.outcome:"failure"',
+                )
+            ],
+        ),
+        timeseries(
+            "Failed attempts ratio",
+            "Alert GatewayUpstreamErrorRateHigh fires above 5 %.",
+            [
+                target(
+                    f"sum by (cluster) (rate(gateway_upstream_requests_total{{{c}, {failed}}}[{RATE}]))"
+                    f" / sum by (cluster) (rate(gateway_upstream_requests_total{{{c}}}[{RATE}]))",
+                    "{{cluster}}",
+                )
+            ],
+            unit="percentunit",
+            min=0,
+            links=[jaeger_link("Error traces of the gateway (Jaeger)", "gateway", error=True)],
+        ),
+        timeseries(
+            "Attempt latency p95",
+            "Sending to the endpoint's response headers, per attempt.",
+            [
+                target(
+                    f"histogram_quantile(0.95, sum by (cluster, le) "
+                    f"(rate(gateway_upstream_request_duration_seconds_bucket{{{c}}}[{RATE}])))",
+                    "{{cluster}}",
+                )
+            ],
+            unit="s",
+            links=[jaeger_link("Slow traces, > 2.5 s (Jaeger)", "gateway", min_duration="2.5s")],
+        ),
+        timeseries(
+            "Health check failures",
+            "Active health check probes that failed.",
+            [
+                target(
+                    f"sum by (cluster, endpoint) (rate(gateway_health_checks_total{{{c}, "
+                    f'outcome="failure"}}[{RATE}]))',
+                    "{{endpoint}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        row("Retries, ejections, circuit breaker"),
+        timeseries(
+            "Retries by reason",
+            "Retries sent (idempotent methods only), and retries the budget refused.",
+            [
+                target(
+                    f"sum by (cluster, reason) (rate(gateway_upstream_retries_total{{{c}}}[{RATE}]))",
+                    "{{cluster}} {{reason}}",
+                ),
+                target(
+                    f"sum by (cluster) (rate(gateway_upstream_retry_budget_exhausted_total{{{c}}}[{RATE}]))",
+                    "{{cluster}} budget exhausted",
+                ),
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Ejections",
+            "Outlier ejections per endpoint.",
+            [
+                target(
+                    f"sum by (cluster, endpoint) (increase(gateway_upstream_ejections_total{{{c}}}[{RATE}]))",
+                    "{{endpoint}}",
+                )
+            ],
+            width=8,
+        ),
+        timeseries(
+            "Circuit breaker",
+            "Admitted (active) and queued (pending) requests; rejections answered 503.",
+            [
+                target(f"sum by (cluster) (gateway_upstream_active_requests{{{c}}})", "{{cluster}} active"),
+                target(f"sum by (cluster) (gateway_upstream_pending_requests{{{c}}})", "{{cluster}} pending"),
+                target(
+                    f"sum by (cluster, reason) "
+                    f"(rate(gateway_circuit_breaker_rejections_total{{{c}}}[{RATE}]))",
+                    "{{cluster}} rejected {{reason}}",
+                ),
+            ],
+            width=8,
+        ),
+    ]
+    variables = [
+        query_variable("cluster", "Cluster", "label_values(gateway_upstream_healthy_endpoints, cluster)")
+    ]
+    return dashboard(
+        "mes-edge-upstreams",
+        "mes-edge / Upstream health",
+        "Clusters and endpoints behind the gateway: health, ejections, failures, retries, breaker.",
+        panels,
+        variables,
+    )
+
+
+# ---------------------------------------------------------------- order pipeline
+
+
+def orders() -> dict[str, Any]:
+    journey = kibana_link(
+        "Order events (Kibana; add order.id:<id> for one order's journey)", "event.action:* and order.id:*"
+    )
+    panels = [
+        row("Where the orders are"),
+        timeseries(
+            "Orders per active status",
+            "From the MES database (business probe of the sidecar "
+            "with --dsn); max over probing sidecars, never sum.",
+            [target('max by (status) (orders_by_status{status!~"CLOSED|CANCELLED"})', "{{status}}")],
+            links=[journey],
+        ),
+        timeseries(
+            "Oldest order age per status",
+            "Since the last status change of the oldest order in each "
+            "active status: the stuck-order signal. Dashed: the OrdersStuck threshold.",
+            [
+                target("max by (status) (orders_oldest_age_seconds)", "{{status}}"),
+                target("orders:oldest_age_threshold_seconds", "threshold {{status}}"),
+            ],
+            unit="s",
+            links=[journey],
+            field_links=[
+                kibana_link(
+                    "Events of ${__field.labels.status} orders (Kibana)",
+                    'order.status.new:"${__field.labels.status}"',
+                )
+            ],
+        ),
+        timeseries(
+            "New orders per minute",
+            "Created in the last 60 s, now and one week ago.",
+            [
+                target("max(orders_new_per_minute)", "now"),
+                target("max(orders_new_per_minute offset 1w)", "a week ago"),
+            ],
+            width=16,
+        ),
+        stat(
+            "Closed / cancelled",
+            "Terminal statuses, counted every --terminal-count-interval.",
+            [target('max by (status) (orders_by_status{status=~"CLOSED|CANCELLED"})', "{{status}}")],
+            width=8,
+            height=8,
+            colorMode="none",
+        ),
+        row("Intake and the CRM queue"),
+        timeseries(
+            "Orders created in the MES by source",
+            "legacy_sim stand-ins only (the real MES exports "
+            "no metrics): b2b via the API, crm via the queue.",
+            [target(f"sum by (source) (rate(orders_created_total[{RATE}])) * 60", "{{source}}")],
+            unit="short",
+        ),
+        timeseries(
+            "CRM queue reads by outcome",
+            "The MES consumer of crm:orders. dead_letter = moved to "
+            "crm:orders:dead (alert CrmQueueDeadLetters).",
+            [
+                target(
+                    f"sum by (outcome) (rate(orders_crm_queue_reads_total[{RATE}])) * 60", "read {{outcome}}"
+                ),
+                target(
+                    f"sum by (outcome) (rate(orders_crm_queue_writes_total[{RATE}])) * 60",
+                    "CRM write {{outcome}}",
+                ),
+            ],
+            links=[
+                kibana_link("Queue events (Kibana)", 'event.action:("crm-queue-read" or "crm-queue-write")')
+            ],
+        ),
+        timeseries(
+            "Status changes per minute",
+            "Committed transitions in the MES (legacy_sim stand-ins).",
+            [target(f"sum by (to) (rate(orders_status_changes_total[{RATE}])) * 60", "→ {{to}}")],
+        ),
+        timeseries(
+            "Price calculations in progress",
+            "Rows of price_calculations still running, per MES "
+            "instance (the legacy pricing, not the future pricing pool).",
+            [target("max by (legacy_instance) (pricing_calculations_in_progress)", "{{legacy_instance}}")],
+        ),
+        row("Is the probe seeing the database?"),
+        timeseries(
+            "Seconds since the last successful probe",
+            "Alert SidecarProbeStale above 120 s (900 s for terminal_orders).",
+            [
+                target(
+                    "time() - sidecar_probe_last_success_timestamp_seconds", "{{legacy_instance}} {{probe}}"
+                )
+            ],
+            unit="s",
+        ),
+        timeseries(
+            "Probe errors",
+            "Failed probe steps (database down, statement timeout).",
+            [
+                target(
+                    f"sum by (legacy_instance, probe) (rate(sidecar_probe_errors_total[{RATE}]))",
+                    "{{legacy_instance}} {{probe}}",
+                )
+            ],
+            unit="reqps",
+        ),
+    ]
+    return dashboard(
+        "mes-edge-orders",
+        "mes-edge / Order pipeline",
+        "Orders per status, stuck orders, intake, the CRM queue; from the sidecar's probes.",
+        panels,
+        [],
+    )
+
+
+# ---------------------------------------------------------------- sidecars
+
+
+def sidecars() -> dict[str, Any]:
+    s = 'legacy_instance=~"$legacy_instance"'
+    by = "legacy_instance, route"
+    panels = [
+        row("Traffic to each legacy instance"),
+        timeseries(
+            "Requests per second",
+            "By legacy instance and route template.",
+            [
+                target(
+                    f"sum by ({by}) (rate(sidecar_requests_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} {{route}}",
+                )
+            ],
+            unit="reqps",
+            field_links=[
+                kibana_link(
+                    "Access log of ${__field.labels.legacy_instance} (Kibana)",
+                    'event.dataset:"sidecar.access" and sidecar.instance:"${__field.labels.legacy_instance}"',
+                )
+            ],
+        ),
+        timeseries(
+            "5xx ratio",
+            "Answers with 5xx (the legacy's own, or the sidecar's 502/504).",
+            [
+                target(
+                    f'sum by ({by}) (rate(sidecar_requests_total{{{s}, status_class="5xx"}}[{RATE}]))'
+                    f" / sum by ({by}) (rate(sidecar_requests_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} {{route}}",
+                )
+            ],
+            unit="percentunit",
+            min=0,
+            links=[jaeger_link("Error traces of sidecar-mes (Jaeger)", "sidecar-mes", error=True)],
+        ),
+        timeseries(
+            "Latency p95",
+            "Request received to response finished. Price calculations take minutes.",
+            [
+                target(
+                    f"histogram_quantile(0.95, sum by ({by}, le) "
+                    f"(rate(sidecar_request_duration_seconds_bucket{{{s}}}[{RATE}])))",
+                    "{{legacy_instance}} {{route}}",
+                )
+            ],
+            unit="s",
+            links=[jaeger_link("Slow traces, > 2.5 s (Jaeger)", "sidecar-mes", min_duration="2.5s")],
+        ),
+        timeseries(
+            "Calls to the legacy that failed",
+            "connect_error → 502, timeout → 504, reset.",
+            [
+                target(
+                    f"sum by (legacy_instance, reason) (rate(sidecar_upstream_errors_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} {{reason}}",
+                )
+            ],
+            unit="reqps",
+            links=[
+                kibana_link(
+                    "Sidecar upstream errors (Kibana)", 'event.dataset:"sidecar.access" and error.type:*'
+                )
+            ],
+        ),
+        timeseries(
+            "In flight",
+            "Requests being handled by each sidecar.",
+            [target(f"sum by (legacy_instance) (sidecar_requests_in_flight{{{s}}})", "{{legacy_instance}}")],
+            width=8,
+        ),
+        row("Order-change events (Redis)"),
+        timeseries(
+            "Events published",
+            "order.created / order.status_changed, by source (proxy or db poll).",
+            [
+                target(
+                    f"sum by (legacy_instance, type, source) "
+                    f"(rate(sidecar_events_published_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} {{type}} {{source}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Duplicates, publish errors, drops",
+            "Duplicates are normal (proxy and poller see the "
+            "same change); drops mean lost cache invalidations.",
+            [
+                target(
+                    f"sum by (legacy_instance) (rate(sidecar_events_duplicates_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} duplicate",
+                ),
+                target(
+                    f"sum by (legacy_instance) (rate(sidecar_events_publish_errors_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} publish error",
+                ),
+                target(
+                    f"sum by (legacy_instance) (rate(sidecar_events_dropped_total{{{s}}}[{RATE}]))",
+                    "{{legacy_instance}} dropped",
+                ),
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Events queued",
+            "Waiting in the bounded in-memory queue (10,000) for Redis.",
+            [target(f"sum by (legacy_instance) (sidecar_events_queued{{{s}}})", "{{legacy_instance}}")],
+            width=8,
+        ),
+        row("Business probes"),
+        timeseries(
+            "Probe duration p95",
+            "One probe query against the MES database.",
+            [
+                target(
+                    f"histogram_quantile(0.95, sum by (legacy_instance, probe, le) "
+                    f"(rate(sidecar_probe_duration_seconds_bucket{{{s}}}[{RATE}])))",
+                    "{{legacy_instance}} {{probe}}",
+                )
+            ],
+            unit="s",
+            width=24,
+        ),
+    ]
+    variables = [
+        query_variable(
+            "legacy_instance", "Legacy instance", "label_values(sidecar_requests_total, legacy_instance)"
+        )
+    ]
+    return dashboard(
+        "mes-edge-sidecars",
+        "mes-edge / Sidecars",
+        "RED per legacy instance and route template, order-change events, probe timings.",
+        panels,
+        variables,
+    )
+
+
+def build() -> dict[str, dict[str, Any]]:
+    """File name → dashboard JSON model."""
+    return {
+        "gateway.json": gateway(),
+        "upstreams.json": upstreams(),
+        "orders.json": orders(),
+        "sidecars.json": sidecars(),
+    }
+
+
+def render(model: dict[str, Any]) -> str:
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="generate grafana/dashboards/*.json")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a checked-in file is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, model in build().items():
+        path = OUT / name
+        text = render(model)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print(f"out of date: {', '.join(stale)} — run python grafana/build_dashboards.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Legacy pricing over HTTP: ``POST {base}/price?material=…`` with the STL body (the legacy MES API)."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from legacy_adapters.backend import PermanentPricingError, PriceResult, TransientPricingError
+
+#: Statuses after which the same request may succeed later.
+_TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class HttpBackend:
+    """One pooled ``ClientSession`` to a legacy MES (or a sidecar in front of one)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 1800.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=5.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def price(self, model: bytes, *, material: str) -> PriceResult:
+        """Call the legacy synchronous calculation (minutes) and translate its answer."""
+        try:
+            async with self._client().post(f"{self.base_url}/price", params={"material": material},
+                                           data=model, headers={"Content-Type": "model/stl"}) as resp:
+                text = await resp.text()
+                if resp.status == 200:
+                    return PriceResult.from_json(await resp.json(content_type=None))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientPricingError(f"legacy pricing unreachable: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # not JSON
+            raise TransientPricingError(f"legacy pricing answered garbage: {exc}") from exc
+        detail = text[:300].replace("\n", " ")
+        if resp.status in _TRANSIENT:
+            raise TransientPricingError(f"legacy pricing answered {resp.status}: {detail}")
+        raise PermanentPricingError(f"legacy pricing refused the model ({resp.status}): {detail}")
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()

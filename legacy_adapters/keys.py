@@ -1,0 +1,51 @@
+"""Redis key layout of the pricing queue (one prefix; see docs/pricing.md, "Redis layout")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "pricing-workers"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """Every key name derives from ``prefix``; Lua scripts rebuild the per-job ones the same way."""
+
+    prefix: str = "pricing"
+
+    @property
+    def stream(self) -> str:
+        """The job stream (entries carry the job id + trace context, never the model)."""
+        return f"{self.prefix}:stream"
+
+    @property
+    def delayed(self) -> str:
+        """ZSET job id → due time (ms) of retries waiting for their back-off."""
+        return f"{self.prefix}:delayed"
+
+    @property
+    def dead(self) -> str:
+        """ZSET job id → time (ms) the job was dead-lettered."""
+        return f"{self.prefix}:dead"
+
+    @property
+    def workers(self) -> str:
+        """ZSET worker name → last heartbeat (ms)."""
+        return f"{self.prefix}:workers"
+
+    @property
+    def webhooks(self) -> str:
+        """ZSET job id → when (ms) its webhook is due (again)."""
+        return f"{self.prefix}:webhooks"
+
+    def job(self, job_id: str) -> str:
+        """HASH of one quote job (status, result, owner …)."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def model(self, sha256: str) -> str:
+        """STRING: the STL bytes, keyed by content hash, with a TTL."""
+        return f"{self.prefix}:model:{sha256}"
+
+    def idempotency(self, scope: str, key: str) -> str:
+        """STRING → ``job_id|request hash`` for an ``Idempotency-Key`` of one partner (scope)."""
+        return f"{self.prefix}:idem:{scope}:{key}"

@@ -1,0 +1,55 @@
+"""Every ``pricing_*`` metric of the pricing pool, created once (docs/pricing.md, "Metrics").
+
+Two sides, one module: the gateway records submissions and publishes the queue state it
+reads from Redis (gauges, one sample per gateway — ``max()`` them); each worker records the
+jobs it runs. Labels are small fixed sets (``outcome``, ``kind``, ``via``, ``reason``).
+The legacy MES's own ``pricing_calculations_in_progress`` (sidecar probe) is a different family.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# --- submission side (gateway) --------------------------------------------------------------
+SUBMISSIONS = Counter("pricing_submissions_total", "Quote submissions by outcome "
+                      "(queued, attached, cached, replay, full, invalid, too_large, unsupported)",
+                      ["outcome"])
+CACHE_HITS = Counter("pricing_cache_hits_total", "Submissions answered without a new legacy call: "
+                     "kind=exact|geometric, via=cache (stored price) | inflight (joined a running job)",
+                     ["kind", "via"])
+# Queue state as read from Redis by the gateway's queue probe (every few seconds).
+_MODE: Final[Literal["livemostrecent"]] = "livemostrecent"
+QUEUE_DEPTH = Gauge("pricing_queue_depth", "Jobs queued or running (stream entries + delayed retries)",
+                    multiprocess_mode=_MODE)
+QUEUE_OLDEST_AGE = Gauge("pricing_queue_oldest_age_seconds",
+                         "Age of the oldest job not finished yet (0 when the queue is empty)",
+                         multiprocess_mode=_MODE)
+QUEUE_IN_FLIGHT = Gauge("pricing_jobs_in_flight", "Jobs delivered to a worker and not finished",
+                        multiprocess_mode=_MODE)
+QUEUE_DELAYED = Gauge("pricing_jobs_delayed", "Jobs waiting for a retry back-off", multiprocess_mode=_MODE)
+DEAD_LETTER_JOBS = Gauge("pricing_dead_letter_jobs", "Jobs in the dead-letter set (failed, not re-queued)",
+                         multiprocess_mode=_MODE)
+WORKERS_ALIVE = Gauge("pricing_workers_alive", "Workers with a heartbeat in the last 30 s",
+                      multiprocess_mode=_MODE)
+BACKLOG_BOUND = Gauge("pricing_backlog_bound", "Configured backlog above which submissions get 503",
+                      multiprocess_mode=_MODE)
+PROBE_ERRORS = Counter("pricing_queue_probe_errors_total", "Failed reads of the queue state")
+
+# --- worker side ----------------------------------------------------------------------------
+JOBS = Counter("pricing_jobs_total", "Jobs a worker finished handling, by outcome "
+               "(done, duplicate, retry, dead_letter, handed_back, skipped)", ["outcome"])
+JOB_DURATION = Histogram("pricing_job_duration_seconds",
+                         "From delivery to a worker to the recorded outcome (one legacy calculation)",
+                         ["outcome"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300, 600,
+                                               1200, 1800, 3600))
+WORKER_IN_FLIGHT = Gauge("pricing_worker_jobs_in_flight", "Jobs this worker is running now",
+                         multiprocess_mode="livesum")
+WORKER_CONCURRENCY = Gauge("pricing_worker_concurrency", "Jobs this worker may run at once",
+                           multiprocess_mode="livesum")
+RETRIES = Counter("pricing_retries_total", "Transient failures scheduled for another attempt")
+DEAD_LETTERS = Counter("pricing_dead_letters_total", "Jobs moved to the dead-letter set", ["reason"])
+RECLAIMED = Counter("pricing_reclaimed_total", "Entries taken over from a worker that stopped (XAUTOCLAIM)")
+WEBHOOKS = Counter("pricing_webhooks_total", "Webhook deliveries by outcome (delivered, retry, gave_up)",
+                   ["outcome"])

@@ -1,0 +1,137 @@
+"""Python face of the queue scripts: every state change of a quote job goes through here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from legacy_adapters import scripts
+from legacy_adapters.keys import GROUP, QueueKeys
+
+__all__ = ["PricingQueue", "now_ms"]
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (stream ids, scores and job timestamps use them)."""
+    return int(time.time() * 1000)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class PricingQueue:
+    """Redis Streams + consumer group ``pricing-workers``; the scripts keep every step atomic."""
+
+    def __init__(self, client: aioredis.Redis, keys: QueueKeys | None = None) -> None:
+        self.redis = client
+        self.keys = keys or QueueKeys()
+        self._scripts = {name: client.register_script(getattr(scripts, name))
+                         for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
+                                      "PROMOTE", "EXTEND", "REQUEUE", "CLAIM_WEBHOOK")}
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "pricing") -> PricingQueue:
+        """A queue on its own connection pool (binary-safe: models are bytes)."""
+        return cls(aioredis.Redis.from_url(url, decode_responses=False), QueueKeys(prefix))
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.redis.aclose()
+
+    async def run(self, name: str, *args: Any) -> Any:
+        """Run script ``name`` with ARGV = (prefix, group, *args)."""
+        return await self._scripts[name](keys=[], args=[self.keys.prefix, GROUP, *args])
+
+    async def ensure_group(self) -> None:
+        """Create the stream and consumer group (from id 0: nothing queued before is lost)."""
+        try:
+            await self.redis.xgroup_create(self.keys.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def job(self, job_id: str) -> dict[str, str] | None:
+        """The job's fields as text (``None`` when unknown or expired)."""
+        raw = await self.redis.hgetall(self.keys.job(job_id))
+        return {_text(k): _text(v) for k, v in raw.items()} if raw else None
+
+    async def model(self, sha256: str) -> bytes | None:
+        """The stored model bytes (``None`` after their TTL)."""
+        data = await self.redis.get(self.keys.model(sha256))
+        return data if isinstance(data, bytes) else None
+
+    async def start(self, job_id: str, entry: str, worker: str) -> tuple[str, int]:
+        """Mark running and count the attempt; returns (status before, attempt number)."""
+        status, attempts = await self.run("START", job_id, entry, worker, now_ms())
+        return _text(status), int(attempts)
+
+    async def complete(self, job_id: str, entry: str, result_json: str, cache_ttl: int) -> tuple[bool, int]:
+        """Record the result once (False if it was already recorded) and resolve followers."""
+        applied, followers = await self.run("COMPLETE", job_id, entry, result_json, now_ms(), cache_ttl)
+        return bool(applied), int(followers)
+
+    async def retry(self, job_id: str, entry: str, error: str, delay: float) -> None:
+        """Ack the entry and park the job in the delayed set for ``delay`` seconds."""
+        await self.run("RETRY", job_id, entry, error, now_ms() + int(delay * 1000))
+
+    async def dead_letter(self, job_id: str, entry: str, reason: str) -> None:
+        """Give up on the job: status failed, reason kept, in the dead-letter set."""
+        await self.run("DEAD_LETTER", job_id, entry, reason, now_ms())
+
+    async def hand_back(self, job_id: str, entry: str) -> bool:
+        """Re-enqueue an unfinished job at once (graceful shutdown)."""
+        return bool(await self.run("HANDBACK", job_id, entry))
+
+    async def promote_due(self, limit: int = 100) -> int:
+        """Move retries whose back-off has passed back into the stream."""
+        return int(await self.run("PROMOTE", now_ms(), limit))
+
+    async def extend(self, entry: str, consumer: str) -> bool:
+        """Reset the idle time of our entry; False when another worker reclaimed it."""
+        return bool(await self.run("EXTEND", entry, consumer))
+
+    async def requeue(self, job_id: str, inflight_ttl: int = 7200) -> str:
+        """Operator re-queue; returns missing|done|no_model|cached|attached|queued."""
+        (outcome,) = await self.run("REQUEUE", job_id, now_ms(), inflight_ttl)
+        return _text(outcome)
+
+    async def dead_jobs(self) -> list[str]:
+        """Ids in the dead-letter set, oldest first."""
+        return [_text(i) for i in await self.redis.zrange(self.keys.dead, 0, -1)]
+
+    async def claim_webhook(self, lease_ms: int) -> str | None:
+        """Lease the next due webhook (another worker may take it again after ``lease_ms``)."""
+        job_id = await self.run("CLAIM_WEBHOOK", now_ms(), lease_ms)
+        return _text(job_id) if job_id else None
+
+    async def read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, Mapping[str, str]]]:
+        """New entries for ``consumer`` (XREADGROUP >)."""
+        answer: Any = await self.redis.xreadgroup(GROUP, consumer, {self.keys.stream: ">"},
+                                                  count=count, block=block_ms)
+        return [(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+                for _stream, entries in answer or [] for eid, fields in entries]
+
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int
+                      ) -> list[tuple[str, Mapping[str, str]]]:
+        """Entries idle longer than the visibility timeout (their worker died): XAUTOCLAIM."""
+        answer: Any = await self.redis.xautoclaim(self.keys.stream, GROUP, consumer, min_idle_ms,
+                                                  start_id="0-0", count=count)
+        return [(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+                for eid, fields in answer[1] if fields]
+
+    async def heartbeat(self, worker: str) -> None:
+        """Say this worker is alive (the gateway's ``pricing_workers_alive`` counts these)."""
+        await self.redis.zadd(self.keys.workers, {worker: now_ms()})
+
+    async def leave(self, worker: str) -> None:
+        """Graceful exit: forget the heartbeat and the consumer (when it holds no entries)."""
+        await self.redis.zrem(self.keys.workers, worker)
+        pending = await self.redis.xpending_range(self.keys.stream, GROUP, min="-", max="+", count=1,
+                                                  consumername=worker)
+        if not pending:
+            await self.redis.xgroup_delconsumer(self.keys.stream, GROUP, worker)

@@ -1,0 +1,238 @@
+"""The Lua scripts that make every queue transition atomic (and completion idempotent).
+
+All scripts build their keys from the prefix in ``ARGV[1]``, exactly like :class:`QueueKeys`.
+That is fine on one Redis (or a primary with replicas); Redis Cluster would need hash tags.
+"""
+
+from __future__ import annotations
+
+_COMMON = r"""
+local P = ARGV[1]
+local function jk(id) return P .. ':job:' .. id end
+local function enqueue(id)
+  local tp = redis.call('HGET', jk(id), 'traceparent') or ''
+  local ts = redis.call('HGET', jk(id), 'tracestate') or ''
+  return redis.call('XADD', P .. ':stream', '*', 'v', '1', 'job_id', id, 'traceparent', tp, 'tracestate', ts)
+end
+local function webhook(id, now)
+  if (redis.call('HGET', jk(id), 'callback_url') or '') ~= '' then
+    redis.call('ZADD', P .. ':webhooks', now, id)
+  end
+end
+local function live_leader(fp)
+  local leader = redis.call('GET', P .. ':inflight:' .. fp)
+  if not leader then return nil end
+  local st = redis.call('HGET', jk(leader), 'status')
+  if st == 'queued' or st == 'running' then return leader end
+  redis.call('DEL', P .. ':inflight:' .. fp)   -- stale marker (job ended or expired)
+  return nil
+end
+local function finish_acked(entry)
+  if entry ~= '' then
+    redis.call('XACK', P .. ':stream', ARGV[2], entry)
+    redis.call('XDEL', P .. ':stream', entry)
+  end
+end
+"""
+
+#: Submit a job (see :mod:`legacy_adapters.submit`). ARGV: prefix, group, job_id, fp ('' = only try the
+#: exact-bytes index), bound, now_ms, idem_key ('' = none), idem_value, idem_ttl, job_ttl,
+#: inflight_ttl, model_ttl, model bytes, then field/value pairs of the new job.
+#: Returns {outcome, detail}: replay|cached|attached|queued|full|miss.
+SUBMIT = _COMMON + r"""
+local id, fp, bound, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local idem_key, idem_value = ARGV[7], ARGV[8]
+local job_ttl, inflight_ttl, model_ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local model = ARGV[13]
+if idem_key ~= '' then
+  local existing = redis.call('GET', idem_key)
+  if existing then return {'replay', existing} end
+end
+local fields = {}
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+local job = {}
+for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
+local exact_key = P .. ':exact:' .. job['rules_version'] .. ':' .. job['material'] .. ':' .. job['sha256']
+local from_index = false
+if fp == '' then
+  fp = redis.call('GET', exact_key)
+  if not fp then return {'miss', ''} end
+  from_index = true
+end
+local function create(extra)
+  redis.call('HSET', jk(id), unpack(fields))
+  redis.call('HSET', jk(id), 'fingerprint', fp, unpack(extra))
+  redis.call('EXPIRE', jk(id), job_ttl)
+  if idem_key ~= '' then redis.call('SET', idem_key, idem_value, 'EX', ARGV[9]) end
+end
+local price_key = P .. ':price:' .. fp
+local cached = redis.call('HMGET', price_key, 'result', 'sha256')
+if cached[1] then
+  local kind = (cached[2] == job['sha256']) and 'exact' or 'geometric'
+  create({'status', 'done', 'result', cached[1], 'cached', kind, 'finished_at', now, 'completions', '1'})
+  local left = redis.call('TTL', price_key)
+  if left > 0 then redis.call('SET', exact_key, fp, 'EX', left) else redis.call('SET', exact_key, fp) end
+  webhook(id, now)
+  return {'cached', kind}
+end
+local leader = live_leader(fp)
+if leader then
+  local kind = (redis.call('HGET', jk(leader), 'sha256') == job['sha256']) and 'exact' or 'geometric'
+  create({'status', 'queued', 'leader', leader, 'cached', kind})
+  redis.call('SADD', P .. ':waiters:' .. leader, id)
+  redis.call('EXPIRE', P .. ':waiters:' .. leader, job_ttl)
+  return {'attached', kind}
+end
+if from_index then return {'miss', ''} end
+local backlog = redis.call('XLEN', P .. ':stream') + redis.call('ZCARD', P .. ':delayed')
+if backlog >= bound then return {'full', tostring(backlog)} end
+create({'status', 'queued', 'attempts', '0'})
+redis.call('SET', P .. ':model:' .. job['sha256'], model, 'EX', model_ttl)
+redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', inflight_ttl)
+enqueue(id)
+return {'queued', ''}
+"""
+
+#: A worker takes a delivered entry. ARGV: prefix, group, job_id, entry, worker, now.
+#: Returns {status, attempts}: the job's status before ('done'/'failed'/'missing' → just ack).
+START = _COMMON + r"""
+local id = ARGV[3]
+local st = redis.call('HGET', jk(id), 'status')
+if not st then finish_acked(ARGV[4]); return {'missing', 0} end
+if st == 'done' or st == 'failed' then finish_acked(ARGV[4]); return {st, 0} end
+redis.call('HSET', jk(id), 'status', 'running', 'started_at', ARGV[6], 'worker', ARGV[5])
+return {st, redis.call('HINCRBY', jk(id), 'attempts', 1)}
+"""
+
+#: Record a result once. ARGV: prefix, group, job_id, entry, result_json, now, cache_ttl.
+#: Returns {applied (0/1), followers resolved}.
+COMPLETE = _COMMON + r"""
+local id, now, ttl = ARGV[3], ARGV[6], tonumber(ARGV[7])
+finish_acked(ARGV[4])
+local job = jk(id)
+if redis.call('HGET', job, 'status') == 'done' then return {0, 0} end
+redis.call('HSET', job, 'status', 'done', 'result', ARGV[5], 'finished_at', now)
+redis.call('HDEL', job, 'error')
+redis.call('HINCRBY', job, 'completions', 1)
+redis.call('ZREM', P .. ':dead', id)
+webhook(id, now)
+local fp, sha = redis.call('HGET', job, 'fingerprint'), redis.call('HGET', job, 'sha256')
+local material, ver = redis.call('HGET', job, 'material'), redis.call('HGET', job, 'rules_version')
+redis.call('HSET', P .. ':price:' .. fp, 'result', ARGV[5], 'sha256', sha)
+redis.call('EXPIRE', P .. ':price:' .. fp, ttl)
+redis.call('SET', P .. ':exact:' .. ver .. ':' .. material .. ':' .. sha, fp, 'EX', ttl)
+if redis.call('GET', P .. ':inflight:' .. fp) == id then redis.call('DEL', P .. ':inflight:' .. fp) end
+local followers = redis.call('SMEMBERS', P .. ':waiters:' .. id)
+for _, f in ipairs(followers) do
+  if redis.call('EXISTS', jk(f)) == 1 and redis.call('HGET', jk(f), 'status') ~= 'done' then
+    redis.call('HSET', jk(f), 'status', 'done', 'result', ARGV[5], 'finished_at', now)
+    redis.call('HDEL', jk(f), 'error')
+    redis.call('HINCRBY', jk(f), 'completions', 1)
+    webhook(f, now)
+  end
+end
+redis.call('DEL', P .. ':waiters:' .. id)
+return {1, #followers}
+"""
+
+#: Retry later. ARGV: prefix, group, job_id, entry, error, due_ms.
+RETRY = _COMMON + r"""
+finish_acked(ARGV[4])
+if redis.call('HGET', jk(ARGV[3]), 'status') == 'done' then return 0 end
+redis.call('HSET', jk(ARGV[3]), 'status', 'queued', 'error', ARGV[5])
+redis.call('ZADD', P .. ':delayed', ARGV[6], ARGV[3])
+return 1
+"""
+
+#: Give up: dead-letter the job, fail its followers. ARGV: prefix, group, job_id, entry, reason, now.
+DEAD_LETTER = _COMMON + r"""
+local id, now = ARGV[3], ARGV[6]
+finish_acked(ARGV[4])
+if redis.call('HGET', jk(id), 'status') == 'done' then return 0 end
+redis.call('HSET', jk(id), 'status', 'failed', 'error', ARGV[5], 'finished_at', now)
+redis.call('ZADD', P .. ':dead', now, id)
+webhook(id, now)
+local fp = redis.call('HGET', jk(id), 'fingerprint') or ''
+if redis.call('GET', P .. ':inflight:' .. fp) == id then redis.call('DEL', P .. ':inflight:' .. fp) end
+for _, f in ipairs(redis.call('SMEMBERS', P .. ':waiters:' .. id)) do
+  if redis.call('HGET', jk(f), 'status') == 'queued' then
+    redis.call('HSET', jk(f), 'status', 'failed', 'finished_at', now,
+               'error', 'the computation it waited for (job ' .. id .. ') failed: ' .. ARGV[5])
+    webhook(f, now)
+  end
+end
+return 1
+"""
+
+#: Graceful shutdown: give an unfinished entry back at once. ARGV: prefix, group, job_id, entry.
+HANDBACK = _COMMON + r"""
+finish_acked(ARGV[4])
+if redis.call('HGET', jk(ARGV[3]), 'status') ~= 'running' then return 0 end
+redis.call('HSET', jk(ARGV[3]), 'status', 'queued')
+redis.call('HINCRBY', jk(ARGV[3]), 'attempts', -1)
+enqueue(ARGV[3])
+return 1
+"""
+
+#: Move retries whose back-off is over back into the stream. ARGV: prefix, group, now, limit.
+PROMOTE = _COMMON + r"""
+local due = redis.call('ZRANGEBYSCORE', P .. ':delayed', '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. ':delayed', id)
+  if redis.call('HGET', jk(id), 'status') == 'queued' then enqueue(id) end
+end
+return #due
+"""
+
+#: Keep our lease on an entry we are still working on (resets its idle time), unless another
+#: worker reclaimed it meanwhile. ARGV: prefix, group, entry, consumer.
+EXTEND = _COMMON + r"""
+local p = redis.call('XPENDING', P .. ':stream', ARGV[2], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[4] then return 0 end
+redis.call('XCLAIM', P .. ':stream', ARGV[2], ARGV[4], 0, ARGV[3], 'JUSTID')
+return 1
+"""
+
+#: Operator re-queue of a failed (or stuck) job. ARGV: prefix, group, job_id, now, inflight_ttl.
+#: Returns {outcome}: missing|done|no_model|cached|attached|queued.
+REQUEUE = _COMMON + r"""
+local id, now = ARGV[3], ARGV[4]
+local job = jk(id)
+local st = redis.call('HGET', job, 'status')
+if not st then return {'missing'} end
+if st == 'done' then return {'done'} end
+redis.call('ZREM', P .. ':dead', id)
+redis.call('ZREM', P .. ':delayed', id)
+local fp, sha = redis.call('HGET', job, 'fingerprint'), redis.call('HGET', job, 'sha256')
+redis.call('HSET', job, 'status', 'queued', 'attempts', '0')
+redis.call('HDEL', job, 'error', 'finished_at', 'leader')
+local cached = redis.call('HMGET', P .. ':price:' .. fp, 'result', 'sha256')
+if cached[1] then
+  redis.call('HSET', job, 'status', 'done', 'result', cached[1], 'finished_at', now,
+             'cached', (cached[2] == sha) and 'exact' or 'geometric')
+  redis.call('HINCRBY', job, 'completions', 1)
+  webhook(id, now)
+  return {'cached'}
+end
+local leader = live_leader(fp)
+if leader and leader ~= id then
+  redis.call('HSET', job, 'leader', leader)
+  redis.call('SADD', P .. ':waiters:' .. leader, id)
+  return {'attached'}
+end
+if redis.call('EXISTS', P .. ':model:' .. sha) == 0 then
+  redis.call('HSET', job, 'status', 'failed', 'error', 'model expired from the store; submit it again')
+  return {'no_model'}
+end
+redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', ARGV[5])
+enqueue(id)
+return {'queued'}
+"""
+
+#: Lease the next due webhook for ``lease_ms``. ARGV: prefix, group, now, lease_ms.
+CLAIM_WEBHOOK = _COMMON + r"""
+local due = redis.call('ZRANGEBYSCORE', P .. ':webhooks', '-inf', ARGV[3], 'LIMIT', 0, 1)
+if #due == 0 then return false end
+redis.call('ZADD', P .. ':webhooks', tonumber(ARGV[3]) + tonumber(ARGV[4]), due[1])
+return due[1]
+"""

@@ -1,0 +1,120 @@
+"""``python -m legacy_adapters.worker``: one pricing worker process (start as many as you like).
+
+    python -m legacy_adapters.worker --redis-url redis://127.0.0.1:6379/2 \
+        --backend http://127.0.0.1:9111 --concurrency 1 --metrics-port 9301
+
+SIGTERM/SIGINT: stop taking jobs, let running ones finish for ``--grace-period`` seconds, hand
+the rest back to the queue at once, exit 0. Bad settings exit 2 naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+
+from legacy_adapters.backend import backend_from_spec
+from legacy_adapters.consumer import QuoteWorker, WorkerSettings
+from legacy_adapters.queue import PricingQueue
+from legacy_adapters.webhooks import SECRET_ENV, WebhookNotifier
+from telemetry import setup_logging, setup_tracing, start_metrics_server
+
+log = logging.getLogger("legacy_adapters.worker")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options; every one also has an environment default."""
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m legacy_adapters.worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--redis-url", default=env("PRICING_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    p.add_argument("--prefix", default=env("PRICING_PREFIX", "pricing"), help="Redis key prefix")
+    p.add_argument("--backend", default=env("PRICING_BACKEND"),
+                   help="http(s)://legacy-mes (POST /price) or package.module:function")
+    p.add_argument("--backend-timeout", type=float, default=1800.0, help="s per legacy call (HTTP)")
+    p.add_argument("--concurrency", type=int, default=int(env("PRICING_CONCURRENCY", "1")))
+    p.add_argument("--name", default=env("PRICING_WORKER_NAME", f"{socket.gethostname()}-{os.getpid()}"))
+    p.add_argument("--visibility-timeout", type=float, default=30.0,
+                   help="s without a lease renewal before another worker reclaims a job")
+    p.add_argument("--max-attempts", type=int, default=5)
+    p.add_argument("--retry-base", type=float, default=1.0, help="s, first retry back-off (doubles)")
+    p.add_argument("--retry-max", type=float, default=60.0, help="s, back-off cap")
+    p.add_argument("--grace-period", type=float, default=30.0, help="s to finish running jobs on SIGTERM")
+    p.add_argument("--cache-ttl", type=int, default=30 * 86400, help="s a computed price is reused")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
+    args = p.parse_args(argv)
+    if not args.backend:
+        p.error("--backend is required (or $PRICING_BACKEND)")
+    for name in ("concurrency", "max_attempts"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.visibility_timeout <= 0:
+        p.error("--visibility-timeout must be > 0")
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Start metrics, the worker loop and the webhook notifier; stop on SIGTERM/SIGINT."""
+    backend = backend_from_spec(args.backend, timeout=args.backend_timeout)
+    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix)
+    settings = WorkerSettings(name=args.name, concurrency=args.concurrency,
+                              visibility_timeout=args.visibility_timeout, max_attempts=args.max_attempts,
+                              retry_base=args.retry_base, retry_max=args.retry_max,
+                              grace_period=args.grace_period, cache_ttl=args.cache_ttl)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(QuoteWorker(queue, backend, settings).run(stop)),
+             asyncio.create_task(_heartbeat(queue, args.name, stop))]
+    secret = os.environ.get(SECRET_ENV, "").encode()
+    if secret:
+        tasks.append(asyncio.create_task(WebhookNotifier(queue, secret).run(stop)))
+    else:
+        log.warning("%s not set: this worker delivers no webhooks", SECRET_ENV)
+    log.info("pricing worker %s started", args.name, extra={
+        "event.action": "service-start", "pricing.concurrency": args.concurrency})
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await queue.leave(args.name)
+        await backend.aclose()
+        await queue.aclose()
+        log.info("pricing worker %s stopped", args.name, extra={"event.action": "service-stop"})
+
+
+async def _heartbeat(queue: PricingQueue, name: str, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await queue.heartbeat(name)
+        except Exception as exc:  # Redis down: the loop logs it too; keep beating
+            log.warning("heartbeat failed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 5.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = parse_args(argv)
+    setup_logging("pricing-worker", level=args.log_level)
+    provider = setup_tracing("pricing-worker")
+    if args.metrics_port is not None:
+        start_metrics_server(args.metrics_port, addr=args.metrics_host)
+    try:
+        import uvloop
+        uvloop.run(run(args))
+    finally:
+        if provider is not None:
+            provider.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Config of load shedding: the cluster's ``adaptive_concurrency`` section and route ``priority``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config import parse_config
+from gateway.errors import ConfigError
+from gateway.upstreams import Cluster, parse_cluster
+from gateway.upstreams.adaptive import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
+
+
+def _cluster(**adaptive: Any) -> dict[str, Any]:
+    return {"endpoints": ["http://127.0.0.1:9101"], "adaptive_concurrency": adaptive}
+
+
+def test_the_section_is_optional_and_off_by_default() -> None:
+    config = parse_cluster("mes", {"endpoints": ["http://127.0.0.1:9101"]})
+    assert config.adaptive_concurrency is None
+    assert Cluster(config)._limiter is None
+
+
+def test_the_section_builds_the_cluster_limiter() -> None:
+    config = parse_cluster("mes", _cluster(initial_limit=10, min_limit=2, max_limit=40, max_queue=5,
+                                           max_wait=0.1))
+    limiter = Cluster(config)._limiter
+    assert limiter is not None
+    assert (limiter.limit, limiter.max_queue, limiter.max_wait) == (10, 5, 0.1)
+    assert limiter.algorithm.max_limit == 40
+
+
+@pytest.mark.parametrize(("adaptive", "message"), [
+    ({"max_limit": 2000}, "clusters.mes.adaptive_concurrency.max_limit: must be <= breaker.max_requests"),
+    ({"initial_limit": 1, "min_limit": 2}, "clusters.mes.adaptive_concurrency.initial_limit"),
+    ({"max_wait": 0}, "clusters.mes.adaptive_concurrency.max_wait: must be > 0"),
+    ({"tolerance": 0.5}, "clusters.mes.adaptive_concurrency.tolerance"),
+    ({"algorithm": "vegas"}, "clusters.mes.adaptive_concurrency.algorithm"),
+    ({"max_wiat": 0.1}, "did you mean 'max_wait'?"),
+])
+def test_bad_values_name_their_key(adaptive: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("?", r"\?").replace("(", r"\(")):
+        parse_cluster("mes", _cluster(**adaptive))
+
+
+def _gateway(routes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "listeners": {"external": {"port": 0}, "internal": {"port": 0}},
+        "clusters": {"mes": {"endpoints": ["http://127.0.0.1:9101"]}},
+        "routes": routes,
+    }
+
+
+def test_route_priority_defaults_to_high_inside_and_normal_outside() -> None:
+    config = parse_config(_gateway([
+        {"name": "ops", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
+        {"name": "partner", "listener": "external", "prefix": "/partner/v1/orders", "cluster": "mes",
+         "auth": {"required": False}},
+        {"name": "bulk", "listener": "external", "prefix": "/partner/v1/export", "cluster": "mes",
+         "auth": {"required": False}, "priority": "low"},
+    ]))
+    assert [r.priority for r in config.routes] == [PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW]
+
+
+def test_an_unknown_route_priority_is_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"routes\[0\].priority: must be one of low, normal, high"):
+        parse_config(_gateway([{"listener": "internal", "prefix": "/orders", "cluster": "mes",
+                                "priority": "urgent"}]))
