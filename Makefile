@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: deps run test lint bench clean
+.PHONY: deps run test lint bench loadtest clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -15,10 +15,13 @@ test: deps lint  ## installs what it needs, runs every test
 
 lint: deps
 	.venv/bin/ruff check .
-	.venv/bin/mypy gateway legacy_sim telemetry devstack bench sidecar
+	.venv/bin/mypy gateway legacy_sim telemetry devstack bench sidecar legacy_adapters
 
 bench: deps  ## gateway vs nginx vs bare aiohttp, printed side by side with ratios
 	$(PY) -m bench.proxy
+
+loadtest: deps  ## Locust against the running `make run` (SHAPE=normal|peak|spike|smoke, ARGS=...)
+	$(PY) -m loadtests --shape $(or $(SHAPE),normal) $(ARGS)
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

@@ -15,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import monitoring
 from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess
@@ -29,9 +30,13 @@ class Ports:
     crm: int = 9201
     mes_sidecars: tuple[int, ...] = (9111, 9112)      # proxy; admin = port + 10
     crm_sidecar: int = 9211
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    alert_webhook: int = 9095
     external: int = 8080
     internal: int = 8081
     admin: int = 9901
+    pricing_metrics: int = 9301                         # pricing worker i serves /metrics on 9301 + i
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Platform:
         for port in (*self.ports.mes, self.ports.crm):
             wait_for_port(port, timeout=30)
         self._start_sidecars(pg.dsn, redis.url)
+        self._start_pricing_workers(redis.url)
         gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
                   "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics")}
@@ -75,6 +81,35 @@ class Platform:
         self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml", "--workers", workers,
                      env=gw_env)
         self._wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz")
+        self._start_monitoring()
+
+    def _start_monitoring(self) -> None:
+        """Prometheus + Alertmanager (Debian packages) with the bundled config; alerts go to a log."""
+        config = Path(__file__).resolve().parents[1] / "prometheus"
+        p = self.ports
+        hook = monitoring.start_webhook_logger(self.root, p.alert_webhook, log_path=self.logs / "alerts.log")
+        self.started.append(("alert-webhook", hook))
+        am = monitoring.start_alertmanager(self.root, p.alertmanager, config / "alertmanager.yml",
+                                           log_path=self.logs / "alertmanager.log")
+        self.started.append(("alertmanager", am))
+        prom = monitoring.start_prometheus(self.root, p.prometheus, config / "prometheus.yml",
+                                           log_path=self.logs / "prometheus.log")
+        self.started.append(("prometheus", prom))
+        monitoring.wait_ready(f"http://127.0.0.1:{p.prometheus}/-/ready", prom)
+        monitoring.wait_ready(f"http://127.0.0.1:{p.alertmanager}/-/ready", am)
+
+    def _start_pricing_workers(self, redis_url: str) -> None:
+        """``$PRICING_WORKERS`` (2) pricing workers on Redis db 2, each calling one MES (via its sidecar)."""
+        queue_url = redis_url.rsplit("/", 1)[0] + "/2"
+        for i in range(int(os.environ.get("PRICING_WORKERS", "2"))):
+            sidecar = self.ports.mes_sidecars[i % len(self.ports.mes_sidecars)]
+            self._python(f"pricing-worker-{i + 1}", "-m", "legacy_adapters.worker", "--redis-url", queue_url,
+                         "--backend", f"http://127.0.0.1:{sidecar}", "--concurrency", "1",
+                         "--name", f"pricing-worker-{i + 1}",
+                         "--metrics-port", str(self.ports.pricing_metrics + i),
+                         env={"LOG_FILE": str(self.logs / f"pricing-worker-{i + 1}.json.log"),
+                              "PRICING_WEBHOOK_SECRET": os.environ.get("PRICING_WEBHOOK_SECRET",
+                                                                       "dev-webhook-secret")})
 
     def _start_sidecars(self, dsn: str, redis_url: str) -> None:
         """One sidecar in front of each legacy instance; the gateway talks to the sidecars."""
@@ -96,7 +131,7 @@ class Platform:
         for listen in (*self.ports.mes_sidecars, self.ports.crm_sidecar):
             wait_for_port(listen, timeout=30)
 
-    def _wait_ready(self, url: str, timeout: float = 30.0) -> None:
+    def _wait_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -123,10 +158,12 @@ class Platform:
 mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
 
   external (partners)  http://127.0.0.1:{p.external}/partner/v1/orders
-  internal (operators) http://127.0.0.1:{p.internal}/orders
+  internal (operators) http://127.0.0.1:{p.internal}/orders   quotes: http://127.0.0.1:{p.internal}/quotes
   admin                http://127.0.0.1:{p.admin}/metrics  /healthz  /readyz  /config  /upstreams
   sidecars             MES http://127.0.0.1:{p.mes_sidecars[0]}, :{p.mes_sidecars[1]}  CRM :{p.crm_sidecar}
                        (their /metrics on port + 10)
+  prometheus           http://127.0.0.1:{p.prometheus}/alerts   alertmanager http://127.0.0.1:{p.alertmanager}
+                       alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)
   legacy MES           http://127.0.0.1:{p.mes[0]}  http://127.0.0.1:{p.mes[1]}   CRM http://127.0.0.1:{p.crm}
 
 Try:
@@ -154,6 +191,7 @@ def run() -> int:
     try:
         platform.start()
         print(platform.banner(), flush=True)
+        print("processes: " + ", ".join(f"{name}={proc.pid}" for name, proc in platform.started), flush=True)
         while not stop:
             for name, proc in platform.started:
                 if isinstance(proc, ServerProcess) and not proc.alive():

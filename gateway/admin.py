@@ -27,7 +27,7 @@ async def readyz(request: web.Request) -> web.Response:
     if state.ready:
         return web.json_response({"status": "ready"})
     missing = sorted({r.cluster for r in state.config.routes
-                      if state.clusters.get(r.cluster).healthy_endpoints == 0})
+                      if r.handler is None and state.clusters.get(r.cluster).healthy_endpoints == 0})
     detail = "draining" if state.draining else f"no healthy endpoint in: {', '.join(missing)}"
     return problem_response(status=503, title="Not ready", type_slug="not-ready", detail=detail,
                             request_id=None, extra={"clusters_without_healthy_endpoint": missing})

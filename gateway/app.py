@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.access_log import AccessLog
 from gateway.api_keys import ApiKeyStore
@@ -12,9 +13,12 @@ from gateway.cache import ResponseCache
 from gateway.filters import error_filter, observability_filter, request_id_filter, routing_filter
 from gateway.filters.auth import auth_filter
 from gateway.filters.cache import cache_filter
+from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import ratelimit_filter
 from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
+from gateway.openapi import openapi_filter
 from gateway.proxy import proxy_handler
+from gateway.quotes import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from telemetry.aiohttp_tracing import server_span_filter
@@ -28,7 +32,8 @@ def _route_template(request: web.Request) -> str | None:
 def build_listener_app(state: GatewayState, listener: str, *, access_log: AccessLog,
                        api_keys: ApiKeyStore | None = None,
                        limiter: PartnerLimiter | None = None,
-                       cache: ResponseCache | None = None) -> web.Application:
+                       cache: ResponseCache | None = None,
+                       quotes: QuoteService | None = None) -> web.Application:
     """One aiohttp app per listener; routes are matched by our own table, not aiohttp's router.
 
     ``api_keys``/``limiter``/``cache`` are shared by all listeners (the server owns them); without
@@ -50,15 +55,30 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
                              tracing=tracing),
         error_filter(),                                         # 4. exceptions → problem+json
+        *([openapi_filter()] if listener == "external" else []),  # the partner API document, no key
         routing_filter(listener=listener),                      # 5. route table → ROUTE_KEY
         auth_filter(listener=listener, config=state.config.api_keys,  # 6. API key → PARTNER_KEY
                     store=api_keys),                            #    (401/403)
         ratelimit_filter(limiter=limiter),                      # 7. partner windows (429)
-        # (partner scope goes here, before the cache: it sees every answer, hit or not)
-        cache_filter(cache=cache),                              # 8. cached reads; writes invalidate
+        partner_scope_filter(),                                 # 8. own orders only (before the
+                                                                #    cache: it sees every answer)
+        cache_filter(cache=cache),                              # 9. cached reads; writes invalidate
     ]
     app = web.Application(middlewares=chain, client_max_size=cfg.max_body_bytes)
     app[STATE_KEY] = state
     app[LISTENER_KEY] = listener
-    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    if quotes is None and state.config.quotes is not None:  # tests building one app
+        quotes = QuoteService(state.config.quotes, tracer_provider=state.tracer_provider)
+    app.router.add_route("*", "/{tail:.*}", _innermost(quotes))
     return app
+
+
+def _innermost(quotes: QuoteService | None) -> Handler:
+    """The proxy, or the gateway's own handler for routes with ``handler:`` (the job API)."""
+    local = {"quotes": quotes_handler(quotes)} if quotes is not None else {}
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        name = request[ROUTE_KEY].handler
+        return await (proxy_handler if name is None else local[name])(request)
+
+    return handle

@@ -20,9 +20,17 @@ import yaml
 from gateway.auth_policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
+from gateway.quotes_config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
-from gateway.routing import ALL_METHODS, Route
-from gateway.upstreams import ClusterConfig, merge_retry, merge_timeouts, parse_cluster
+from gateway.routing import ALL_METHODS, PARTNER_SCOPES, Route
+from gateway.upstreams import (
+    ClusterConfig,
+    RetryPolicy,
+    TimeoutPolicy,
+    merge_retry,
+    merge_timeouts,
+    parse_cluster,
+)
 from gateway.upstreams.adaptive import PRIORITIES
 
 LISTENER_NAMES = ("external", "internal")
@@ -67,6 +75,7 @@ class GatewayConfig:
     api_keys: ApiKeysConfig = field(default_factory=ApiKeysConfig)
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    quotes: QuotesConfig | None = None  # the job API of routes with ``handler: quotes``
     source: str = field(default="<memory>")
 
     def routes_for(self, listener: str) -> tuple[Route, ...]:
@@ -124,16 +133,26 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
            clusters: Mapping[str, ClusterConfig]) -> Route:
     path = f"routes[{i}]"
     allowed = {"name", "listener", "prefix", "methods", "cluster", "rewrite_prefix", "timeouts", "retry",
-               "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache"}
+               "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache", "handler",
+               "partner_scope"}
     d = _check_keys(data, path, allowed)
-    for required in ("listener", "prefix", "cluster"):
+    for required in ("listener", "prefix"):
         if required not in d:
             raise ConfigError(f"{path}.{required}: is required")
+    if "cluster" not in d and "handler" not in d:
+        raise ConfigError(f"{path}.cluster: is required (or handler: for a route the gateway serves)")
+    if "cluster" in d and "handler" in d:
+        raise ConfigError(f"{path}.handler: a route has either cluster (proxied) or handler (served "
+                          "here), not both")
     listener = _typed(d, "listener", path, str, None)
     if listener not in listeners:
         raise ConfigError(f"{path}.listener: unknown listener {listener!r} (have: {', '.join(listeners)})")
-    cluster_name = _typed(d, "cluster", path, str, None)
-    if cluster_name not in clusters:
+    handler = _typed(d, "handler", path, str, None)
+    if handler is not None and handler not in HANDLERS:
+        raise ConfigError(f"{path}.handler: unknown handler {handler!r} "
+                          f"(have: {', '.join(sorted(HANDLERS))})")
+    cluster_name = _typed(d, "cluster", path, str, "")
+    if handler is None and cluster_name not in clusters:
         raise ConfigError(f"{path}.cluster: unknown cluster {cluster_name!r} (have: {', '.join(clusters)})")
     prefix = _typed(d, "prefix", path, str, None)
     if not prefix.startswith("/"):
@@ -146,7 +165,7 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
     methods = frozenset(str(m).upper() for m in methods_raw)
     if bad := sorted(methods - ALL_METHODS):
         raise ConfigError(f"{path}.methods: unknown method {bad[0]!r}")
-    cluster = clusters[cluster_name]
+    cluster = clusters.get(cluster_name)
     lst = listeners[listener]
     rewrite = _typed(d, "rewrite_prefix", path, str, None)
     if rewrite is not None and not rewrite.startswith("/"):
@@ -158,8 +177,9 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
         methods=methods,
         cluster=cluster_name,
         rewrite_prefix=rewrite,
-        timeouts=merge_timeouts(cluster.timeouts, d.get("timeouts"), f"{path}.timeouts"),
-        retry=merge_retry(cluster.retry, d.get("retry"), f"{path}.retry"),
+        timeouts=merge_timeouts(cluster.timeouts if cluster else TimeoutPolicy(), d.get("timeouts"),
+                                f"{path}.timeouts"),
+        retry=merge_retry(cluster.retry if cluster else RetryPolicy(), d.get("retry"), f"{path}.retry"),
         max_body_bytes=_typed(d, "max_body_bytes", path, int, lst.max_body_bytes),
         body_timeout=_typed(d, "body_timeout", path, float, lst.body_timeout),
         auth=(auth := parse_route_auth(d.get("auth"), f"{path}.auth", methods,
@@ -169,7 +189,24 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
         priority=_priority(d, path, listener),
         cache=parse_route_cache(d.get("cache"), f"{path}.cache", listener=listener,
                                 auth_required=auth.required),
+        handler=handler,
+        partner_scope=_partner_scope(d, path, listener, auth.required),
     )
+
+
+def _partner_scope(d: Mapping[str, Any], path: str, listener: str, auth_required: bool) -> str | None:
+    """Route key ``partner_scope: orders``: only on external routes with auth (it needs the partner)."""
+    scope: str | None = _typed(d, "partner_scope", path, str, None)
+    if scope is None:
+        return None
+    if scope not in PARTNER_SCOPES:
+        raise ConfigError(f"{path}.partner_scope: must be one of {', '.join(sorted(PARTNER_SCOPES))}, "
+                          f"got {scope!r}")
+    if listener != "external" or not auth_required:
+        raise ConfigError(f"{path}.partner_scope: only for external routes with auth (it needs the partner)")
+    if "handler" in d:
+        raise ConfigError(f"{path}.partner_scope: scopes proxied orders, not a handler route")
+    return scope
 
 
 def _priority(d: Mapping[str, Any], path: str, listener: str) -> int:
@@ -197,7 +234,7 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
 def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     """Validate a YAML document (already loaded) into a GatewayConfig."""
     top = _check_keys(data, "<root>", {"listeners", "admin", "logging", "clusters", "routes",
-                                       "drain_timeout", "api_keys", "ratelimit", "cache"})
+                                       "drain_timeout", "api_keys", "ratelimit", "cache", "quotes"})
     listeners_raw = _check_keys(top.get("listeners"), "listeners", set(LISTENER_NAMES))
     listeners = {name: _listener(name, listeners_raw.get(name)) for name in LISTENER_NAMES
                  if name in listeners_raw}
@@ -223,10 +260,13 @@ def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
         raise ConfigError(f"routes: duplicate route name {dup[0]!r}")
     ratelimit = parse_ratelimit_section(top.get("ratelimit"))
     _check_partner_policies(routes, ratelimit)
+    quotes = parse_quotes_section(top.get("quotes"))
+    if quotes is None and (needs := [r.name for r in routes if r.handler == "quotes"]):
+        raise ConfigError(f"quotes: route {needs[0]!r} has handler: quotes, which needs a quotes: section")
     return GatewayConfig(listeners=listeners, admin=admin, logging=logging_cfg, clusters=clusters,
                          routes=routes, drain_timeout=_typed(top, "drain_timeout", "<root>", float, 20.0),
                          source=source, api_keys=parse_api_keys_section(top.get("api_keys")),
-                         ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")))
+                         ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")), quotes=quotes)
 
 
 def _check_partner_policies(routes: tuple[Route, ...], ratelimit: RateLimitConfig) -> None:

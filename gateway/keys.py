@@ -16,3 +16,5 @@ LISTENER_KEY: web.AppKey[str] = web.AppKey("listener_name")
 REQUEST_ID_KEY: web.RequestKey[str] = web.RequestKey("request_id")
 ROUTE_KEY: web.RequestKey[Route] = web.RequestKey("route")
 PARTNER_KEY: web.RequestKey[Partner] = web.RequestKey("partner")
+#: A request body rewritten by a filter (partner scope): the proxy sends it instead of the client's.
+UPSTREAM_BODY_KEY: web.RequestKey[bytes] = web.RequestKey("upstream_body")

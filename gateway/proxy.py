@@ -16,7 +16,7 @@ from aiohttp import ClientResponse, web
 from gateway import metrics
 from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
-from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
+from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY, UPSTREAM_BODY_KEY
 from gateway.routing import Route
 from telemetry.aiohttp_tracing import client_span, set_response_status
 
@@ -57,6 +57,8 @@ def _reject(listener: str, reason: str, exc: Exception) -> Exception:
 
 
 async def _request_body(request: web.Request, route: Route, listener: str) -> bytes | _BodyStream | None:
+    if UPSTREAM_BODY_KEY in request:
+        return request[UPSTREAM_BODY_KEY]
     if not request.body_exists:
         return None
     length = request.content_length

@@ -135,7 +135,8 @@ class QuoteService:
             raise QueueFull(f"{sub.backlog} jobs are waiting (bound {self.config.backlog_bound}); "
                             "try again later", retry_after=self.config.retry_after)
         if sub.kind is not None:
-            metrics.CACHE_HITS.labels(kind=sub.kind, via="cache" if sub.outcome == "cached" else "inflight").inc()
+            via = "cache" if sub.outcome == "cached" else "inflight"
+            metrics.CACHE_HITS.labels(kind=sub.kind, via=via).inc()
         return await self._answer(request, sub.job_id, replay=sub.outcome == "replay")
 
     async def _answer(self, request: web.Request, job_id: str, *, replay: bool) -> web.Response:

@@ -12,7 +12,8 @@ YAML::
       callback_hosts: []           # webhook host allow-list (suffix match); empty = any host
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
-         handler: quotes, max_body_bytes: 52428800, auth: {scopes: {GET: [quotes:read], POST: [quotes:write]}}}
+         handler: quotes, max_body_bytes: 52428800,
+         auth: {scopes: {GET: [quotes:read], POST: [quotes:write]}}}
 
 A route with ``handler: quotes`` is answered by the gateway itself (``gateway/quotes.py``);
 its ``max_body_bytes`` is the model size limit. Changes need a restart (like ``redis_url``s).

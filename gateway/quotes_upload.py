@@ -37,15 +37,15 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-async def _read_limited(stream: Any, limit: int, timeout: float) -> bytes:
+async def _read_limited(stream: Any, limit: int, idle: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(idle):
                 chunk = await stream.readany() if hasattr(stream, "readany") else await stream.read_chunk()
         except TimeoutError:
-            raise RequestTimeout(f"request body not received within {timeout} s") from None
+            raise RequestTimeout(f"request body not received within {idle} s") from None
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

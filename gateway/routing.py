@@ -16,6 +16,8 @@ from gateway.ratelimit.policy import RouteRateLimit
 from gateway.upstreams import RetryPolicy, TimeoutPolicy
 
 ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: Values of a route's ``partner_scope`` (``gateway/filters/partner_scope.py``).
+PARTNER_SCOPES = frozenset({"orders"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -40,6 +42,8 @@ class Route:
     handler: str | None = None
     #: Response cache policy for GET/HEAD (``gateway/filters/cache.py``); None = not cached.
     cache: CachePolicy | None = None
+    #: ``orders``: the partner sees only its own orders (``gateway/filters/partner_scope.py``).
+    partner_scope: str | None = None
 
     def upstream_path(self, path_qs: str) -> str:
         """Path (with query) to send upstream, after the optional prefix rewrite."""

@@ -21,6 +21,7 @@ from gateway.cache import ResponseCache
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
 from gateway.protocol_errors import ListenerRunner
+from gateway.quotes import QuoteService
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from gateway.upstreams import ClusterManager
@@ -95,10 +96,14 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     await limiter.start()
     cache = ResponseCache(config.cache)  # store + order-event feed; cache section: restart to change
     await cache.start()
+    quotes = None  # the job API (routes with handler: quotes); quotes section: restart to change
+    if config.quotes is not None:
+        quotes = QuoteService(config.quotes, tracer_provider=tracer_provider)
+        await quotes.start()
     runners: list[web.AppRunner] = []
     for name, lst in config.listeners.items():
         app = build_listener_app(state, name, access_log=access_log, api_keys=api_keys, limiter=limiter,
-                                 cache=cache)
+                                 cache=cache, quotes=quotes)
         runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
                                          keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes,
                                          name=name))
@@ -137,6 +142,8 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
         await clusters.aclose()
         await limiter.aclose()
         await cache.aclose()
+        if quotes is not None:
+            await quotes.aclose()
         await admin.cleanup()
         await access_log.aclose()
         if own_provider and tracer_provider is not None:

@@ -31,5 +31,5 @@ class GatewayState:
         """Ready = config loaded, not draining, every routed cluster has a healthy endpoint."""
         if self.draining:
             return False
-        needed = {route.cluster for route in self.config.routes}
+        needed = {route.cluster for route in self.config.routes if route.handler is None}
         return all(self.clusters.get(name).healthy_endpoints > 0 for name in needed)

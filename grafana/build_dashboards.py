@@ -584,12 +584,13 @@ def orders() -> dict[str, Any]:
             unit="short",
         ),
         timeseries(
-            "CRM queue reads by outcome",
-            "The MES consumer of crm:orders. dead_letter = moved to "
-            "crm:orders:dead (alert CrmQueueDeadLetters).",
+            "CRM → MES relay deliveries by outcome",
+            "The sidecar's relay of crm:orders into the MES (per minute); dead letters "
+            "= moved to crm:orders:dead (alert CrmQueueDeadLetters). CRM writes for comparison.",
             [
                 target(
-                    f"sum by (outcome) (rate(orders_crm_queue_reads_total[{RATE}])) * 60", "read {{outcome}}"
+                    f"sum by (outcome) (rate(sidecar_relay_deliveries_total[{RATE}])) * 60",
+                    "delivered {{outcome}}",
                 ),
                 target(
                     f"sum by (outcome) (rate(orders_crm_queue_writes_total[{RATE}])) * 60",
@@ -597,7 +598,18 @@ def orders() -> dict[str, Any]:
                 ),
             ],
             links=[
-                kibana_link("Queue events (Kibana)", 'event.action:("crm-queue-read" or "crm-queue-write")')
+                kibana_link("Relay events (Kibana)", 'event.action:(crm-relay-* or "crm-queue-write")')
+            ],
+        ),
+        timeseries(
+            "CRM → MES relay backpressure",
+            "Deliveries in flight against the adaptive limit, entries waiting (lag + pending) and "
+            "whether the relay paused because the MES is slow or down (alert CrmRelayPaused).",
+            [
+                target("sum by (legacy_instance) (sidecar_relay_in_flight)", "in flight {{legacy_instance}}"),
+                target("sum by (legacy_instance) (sidecar_relay_limit)", "limit {{legacy_instance}}", "B"),
+                target("max(sidecar_relay_queue_lag) + max(sidecar_relay_queue_pending)", "waiting", "C"),
+                target("max by (legacy_instance) (sidecar_relay_paused)", "paused {{legacy_instance}}", "D"),
             ],
         ),
         timeseries(

@@ -20,7 +20,7 @@ CACHE_HITS = Counter("pricing_cache_hits_total", "Submissions answered without a
                      "kind=exact|geometric, via=cache (stored price) | inflight (joined a running job)",
                      ["kind", "via"])
 # Queue state as read from Redis by the gateway's queue probe (every few seconds).
-_MODE: Final[Literal["livemostrecent"]] = "livemostrecent"
+_MODE: Final[Literal["livemax"]] = "livemax"  # every gateway reads the same Redis: max = the reading
 QUEUE_DEPTH = Gauge("pricing_queue_depth", "Jobs queued or running (stream entries + delayed retries)",
                     multiprocess_mode=_MODE)
 QUEUE_OLDEST_AGE = Gauge("pricing_queue_oldest_age_seconds",

@@ -46,6 +46,13 @@ def _text(body: dict[str, Any], field: str, *, max_len: int, required: bool) -> 
         return None
     if not isinstance(value, str):
         raise InvalidOrder(field, f"must be a string, not {type(value).__name__}")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it here, not as a 503 later
+        raise InvalidOrder(field, "must not contain NUL characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes
+            raise InvalidOrder(field, "must be valid Unicode (no lone surrogates)") from None
     value = value.strip()
     if not value:
         raise InvalidOrder(field, "must not be empty")

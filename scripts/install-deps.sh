@@ -13,6 +13,8 @@ command -v psql >/dev/null || need+=(postgresql-client)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v wrk >/dev/null || need+=(wrk)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v promtool >/dev/null || need+=(prometheus)                       # + prometheus; rule tests
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # + amtool
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2
@@ -23,7 +25,7 @@ if ((${#need[@]})); then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
   # Debian starts the packaged services; we run private instances instead
-  for svc in redis-server postgresql nginx; do
+  for svc in redis-server postgresql nginx prometheus prometheus-alertmanager; do
     if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
   done
 fi

@@ -49,10 +49,11 @@ async def create_order(request: web.Request) -> web.Response:
 
 @routes.get("/orders")
 async def list_orders(request: web.Request) -> web.Response:
-    """The operators' list: newest first, optional status filter, with the total count."""
+    """The operators' list: newest first, optional status/partner_id filters, with the total count."""
     query = list_query(request)
     rows, total = await orders_repo.list_orders(state_of(request).pool, status=query.status,
-                                                limit=query.limit, offset=query.offset)
+                                                limit=query.limit, offset=query.offset,
+                                                partner_id=query.partner_id)
     return web.json_response({"items": [orders_repo.order_json(r) for r in rows], "page": query.page,
                               "per_page": query.limit, "offset": query.offset, "total": total})
 

@@ -21,12 +21,12 @@ from legacy_sim.order_input import NewOrder
 
 logger = logging.getLogger("legacy_sim.mes.orders")
 
-# ``SELECT *`` as the legacy does; every query below returns whole order rows
-_LIST_ALL = "SELECT * FROM orders ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
-_LIST_BY_STATUS = ("SELECT * FROM orders WHERE status = $3 "
-                   "ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2")
-_COUNT_ALL = "SELECT count(*) FROM orders"
-_COUNT_BY_STATUS = "SELECT count(*) FROM orders WHERE status = $1"
+# ``SELECT *`` as the legacy does; every query below returns whole order rows. The list filters
+# (status, partner_id) are optional: ``$n IS NULL OR column = $n`` (no index either way: legacy).
+_LIST = ("SELECT * FROM orders WHERE ($1::text IS NULL OR status = $1) "
+         "AND ($2::text IS NULL OR partner_id = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4")
+_COUNT = ("SELECT count(*) FROM orders WHERE ($1::text IS NULL OR status = $1) "
+          "AND ($2::text IS NULL OR partner_id = $2)")
 
 
 class OrderNotFound(LookupError):
@@ -81,15 +81,12 @@ async def get_order(pool: asyncpg.Pool, order_id: int) -> asyncpg.Record:
 
 
 async def list_orders(pool: asyncpg.Pool, *, status: OrderStatus | None, limit: int,
-                      offset: int) -> tuple[list[asyncpg.Record], int]:
+                      offset: int, partner_id: str | None = None) -> tuple[list[asyncpg.Record], int]:
     """One page of orders, newest first, and the total count (the legacy counts every time)."""
+    wanted = status.value if status is not None else None
     async with pool.acquire() as conn:
-        if status is None:
-            rows = await conn.fetch(_LIST_ALL, limit, offset)
-            total = await conn.fetchval(_COUNT_ALL)
-        else:
-            rows = await conn.fetch(_LIST_BY_STATUS, limit, offset, status.value)
-            total = await conn.fetchval(_COUNT_BY_STATUS, status.value)
+        rows = await conn.fetch(_LIST, wanted, partner_id, limit, offset)
+        total = await conn.fetchval(_COUNT, wanted, partner_id)
     return list(rows), int(total)
 
 

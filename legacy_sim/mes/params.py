@@ -21,6 +21,7 @@ class ListQuery:
     status: OrderStatus | None
     limit: int
     offset: int
+    partner_id: str | None = None
 
     @property
     def page(self) -> int:
@@ -49,8 +50,18 @@ def _int_param(request: web.Request, name: str, *, default: int, low: int, high:
     return value
 
 
+def _partner_param(request: web.Request) -> str | None:
+    raw = request.query.get("partner_id")
+    if raw is None:
+        return None
+    if not raw.strip() or len(raw) > 100 or not raw.isprintable():
+        raise invalid_field("partner_id", "must be 1-100 printable characters")
+    return raw.strip()
+
+
 def list_query(request: web.Request) -> ListQuery:
-    """Validate ``status``, ``page``/``per_page`` or ``offset``/``limit``."""
+    """Validate ``status``, ``partner_id``, ``page``/``per_page`` or ``offset``/``limit``."""
+    partner_id = _partner_param(request)
     status = None
     if request.query.get("status"):
         try:
@@ -64,7 +75,7 @@ def list_query(request: web.Request) -> ListQuery:
     if sliced:
         limit = _int_param(request, "limit", default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
         offset = _int_param(request, "offset", default=0, low=0, high=_MAX_BIGINT)
-        return ListQuery(status=status, limit=limit, offset=offset)
+        return ListQuery(status=status, limit=limit, offset=offset, partner_id=partner_id)
     per_page = _int_param(request, "per_page", default=DEFAULT_PER_PAGE, low=1, high=MAX_PER_PAGE)
     page = _int_param(request, "page", default=1, low=1, high=_MAX_BIGINT // MAX_PER_PAGE)
-    return ListQuery(status=status, limit=per_page, offset=(page - 1) * per_page)
+    return ListQuery(status=status, limit=per_page, offset=(page - 1) * per_page, partner_id=partner_id)

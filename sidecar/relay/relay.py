@@ -16,7 +16,6 @@ duplicates an order. Poison entries (and orders the MES rejects with 4xx) are de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -58,6 +57,12 @@ def _log(message: str, *, action: str, outcome: str = "success", level: int = lo
     extra: dict[str, object] = {"event.action": action, "event.outcome": outcome}
     extra.update({key.replace("__", "."): value for key, value in fields.items() if value is not None})
     logger.log(level, message, extra=extra)
+
+
+def _stopping() -> bool:
+    """True if this task was asked to stop: redis-py may turn a cancellation into a connection error."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def build_limiter(config: RelayConfig, name: str) -> AdaptiveLimiter:
@@ -104,11 +109,13 @@ class CrmRelay:
         lag_task = asyncio.get_running_loop().create_task(self._lag_loop(), name="relay-lag")
         backoff = self.config.backoff_initial
         try:
-            while True:
+            while not _stopping():
                 try:
                     await self._step()
                     backoff = self.config.backoff_initial
                 except (RedisError, OSError) as exc:
+                    if _stopping():
+                        raise asyncio.CancelledError from exc
                     self._queue_error(exc, "CRM queue read failed")
                 except Exception as exc:  # a bug must not silently end the relay
                     logger.exception("relay internal error: %s", type(exc).__name__,
@@ -121,9 +128,9 @@ class CrmRelay:
                 backoff = min(backoff * 2, self.config.backoff_max)
         finally:
             lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_task
+            await asyncio.wait({lag_task}, timeout=1.0)  # never hang a shutdown on a metrics refresh
             await self._drain()
+        raise asyncio.CancelledError  # the loop only ends when this task is being cancelled
 
     async def _step(self) -> None:
         if self.gate.state is GateState.OPEN:
@@ -318,10 +325,12 @@ class CrmRelay:
              db__system="redis", error__type=type(exc).__name__, error__message=str(exc)[:500])
 
     async def _lag_loop(self) -> None:
-        while True:
+        while not _stopping():
             try:
                 lag = await self.queue.lag()
             except (RedisError, OSError) as exc:
+                if _stopping():
+                    raise asyncio.CancelledError from exc
                 self._queue_error(exc, "CRM queue lag probe failed")
             else:
                 self._m.length.set(lag.length)

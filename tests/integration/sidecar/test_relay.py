@@ -386,3 +386,4 @@ async def test_mes_creates_crm_orders_idempotently_over_http(mes: Mes) -> None:
             async with http.post(f"{mes.url}/orders", json=body) as resp:
                 answers.append((resp.status, (await resp.json()).get("source")))
     assert answers == [(201, "crm"), (200, "crm"), (201, "b2b"), (422, None), (422, None)]
+

@@ -1,0 +1,5 @@
+"""``python -m loadtests``: see :mod:`loadtests.runner`."""
+
+from loadtests.runner import main
+
+raise SystemExit(main())

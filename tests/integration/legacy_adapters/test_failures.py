@@ -1,0 +1,79 @@
+"""Retries with back-off, dead letters with their reason, re-queue, graceful SIGTERM hand-back."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from legacy_adapters.queue import PricingQueue
+from legacy_adapters.submit import QuoteSubmitter
+from legacy_sim.pricing.samples import box_stl_binary
+from tests.integration.legacy_adapters.conftest import submit
+from tests.integration.legacy_adapters.pricing_support import ROOT, wait_until, worker_processes
+
+FLAKY = "tests.integration.legacy_adapters.flaky_backend:flaky"
+REFUSES = "tests.integration.legacy_adapters.flaky_backend:refuses"
+
+
+def _status(queue: PricingQueue, job_id: str, wanted: str):
+    async def check() -> bool:
+        return (await queue.job(job_id) or {}).get("status") == wanted
+    return check
+
+
+async def test_transient_failures_dead_letter_after_max_attempts_and_requeue_finishes_the_job(
+        redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
+    flag = tmp_path / "fail"
+    flag.touch()
+    job_id = (await submit(submitter, box_stl_binary(5, 6, 7))).job_id
+    follower = (await submit(submitter, box_stl_binary(5, 6, 7))).job_id
+    with worker_processes(redis_url, tmp_path, 1, backend=FLAKY, env={"PRICING_FAIL_FLAG": str(flag)},
+                          extra=("--max-attempts", "3", "--retry-base", "0.05")):
+        await wait_until(_status(queue, job_id, "failed"), 20, "dead letter")
+        job = await queue.job(job_id) or {}
+        assert job["attempts"] == "3"
+        assert "gave up after 3 attempts" in job["error"]
+        assert "unreachable" in job["error"]
+        assert await queue.dead_jobs() == [job_id]
+        assert (await queue.job(follower) or {})["status"] == "failed"
+        flag.unlink()
+        out = subprocess.run([sys.executable, "-m", "legacy_adapters.jobs", "--redis-url", redis_url,
+                              "requeue", "--all-dead"], capture_output=True, text=True, cwd=ROOT, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [job_id, "queued"]
+        await wait_until(_status(queue, job_id, "done"), 20, "re-queued job done")
+        await wait_until(_status(queue, follower, "done"), 5, "its follower done")
+    assert await queue.dead_jobs() == []
+
+
+async def test_permanent_refusal_is_dead_lettered_at_once(
+        redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
+    job_id = (await submit(submitter, box_stl_binary(5, 6, 8))).job_id
+    with worker_processes(redis_url, tmp_path, 1, backend=REFUSES):
+        await wait_until(_status(queue, job_id, "failed"), 20, "dead letter")
+    job = await queue.job(job_id) or {}
+    assert job["attempts"] == "1"
+    assert "cannot manufacture" in job["error"]
+
+
+async def test_sigterm_hands_an_unfinished_job_back_at_once(
+        redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
+    job_id = (await submit(submitter, box_stl_binary(5, 6, 9))).job_id
+    slow = {"PRICING_LOCAL_DELAY": "3"}
+    with worker_processes(redis_url, tmp_path, 1, env=slow, extra=("--grace-period", "0.3",
+                                                                   "--visibility-timeout", "60")) as ws:
+        await wait_until(_status(queue, job_id, "running"), 20, "job running")
+        ws[0].stop(signal.SIGTERM, timeout=15)
+        assert ws[0].proc is not None
+        assert ws[0].proc.returncode == 0
+    job = await queue.job(job_id) or {}
+    assert job["status"] == "queued"
+    assert job["attempts"] == "0"
+    assert await queue.redis.xlen(queue.keys.stream) == 1
+    with worker_processes(redis_url, tmp_path, 1, extra=("--visibility-timeout", "60")):
+        # visibility timeout 60 s: only the hand-back (a fresh entry) can make this finish quickly
+        await wait_until(_status(queue, job_id, "done"), 20, "job done by another worker")
+    await asyncio.sleep(0)
