@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     mes.add_argument("--price-delay-per-ktri", type=float, default=0.0,
                      help="extra seconds per 1000 triangles")
     mes.add_argument("--price-slots", type=int, default=4, help="concurrent calculations (0 = unlimited)")
+    mes.add_argument("--request-delay", type=float, default=0.0,
+                     help="extra seconds on every API answer: an overloaded MES (drills, shedding tests)")
     mes.add_argument("--pool-min", type=int, default=2)
     mes.add_argument("--pool-max", type=int, default=10)
     mes.add_argument("--statement-timeout", type=float, default=30.0, help="seconds")

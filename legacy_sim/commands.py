@@ -21,7 +21,8 @@ async def _mes(args: argparse.Namespace) -> None:
     config = MesConfig(dsn=args.dsn, instance_id=args.instance_id, pool_min_size=args.pool_min,
                        pool_max_size=args.pool_max, statement_timeout_s=args.statement_timeout,
                        price_delay_s=args.price_delay, price_delay_per_ktri_s=args.price_delay_per_ktri,
-                       price_slots=args.price_slots, max_model_bytes=int(args.max_model_mb * 1024 * 1024))
+                       price_slots=args.price_slots, max_model_bytes=int(args.max_model_mb * 1024 * 1024),
+                       request_delay_s=args.request_delay)
     app = build_mes_app(config, crm_redis_url=args.redis_url if args.consume_crm else None)
     await serve_until_signal(app, args.host, args.port, name=f"legacy MES {args.instance_id}")
 

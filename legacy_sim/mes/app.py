@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from opentelemetry.trace import TracerProvider
 
 from legacy_sim.http_context import request_context_middleware
@@ -83,6 +84,19 @@ def _consumer_ctx(redis_url: str, consumer_config: ConsumerConfig,
     return ctx
 
 
+def _slow_middleware(delay: float) -> Middleware:
+    """Answer every API request ``delay`` seconds later (health and metrics stay fast), as the
+    legacy MES does at its peaks; load-shedding tests and drills use it."""
+
+    @web.middleware
+    async def slow(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in ("/healthz", "/metrics"):
+            await asyncio.sleep(delay)
+        return await handler(request)
+
+    return slow
+
+
 def build_mes_app(config: MesConfig, *, crm_redis_url: str | None = None,
                   consumer_config: ConsumerConfig | None = None,
                   tracer_provider: TracerProvider | None = None) -> web.Application:
@@ -95,6 +109,7 @@ def build_mes_app(config: MesConfig, *, crm_redis_url: str | None = None,
         request_context_middleware(order_id_param="order_id"),
         server_span_filter(route_name=default_route_name, tracer_provider=tracer_provider),
         problem_middleware("legacy MES"),
+        *([_slow_middleware(config.request_delay_s)] if config.request_delay_s > 0 else []),
     ], client_max_size=config.max_model_bytes)
     app.cleanup_ctx.append(_database_ctx(config))
     if crm_redis_url is not None:

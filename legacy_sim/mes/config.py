@@ -20,6 +20,7 @@ class MesConfig:
     price_delay_s: float = 0.5
     price_delay_per_ktri_s: float = 0.0
     price_slots: int = 4
+    request_delay_s: float = 0.0  # every API answer this much later: an overloaded legacy MES
     max_model_bytes: int = 50 * 1024 * 1024
     max_json_bytes: int = 64 * 1024
 
@@ -36,6 +37,7 @@ class MesConfig:
             "price_delay_s": self.price_delay_s >= 0,
             "price_delay_per_ktri_s": self.price_delay_per_ktri_s >= 0,
             "price_slots": self.price_slots >= 0,
+            "request_delay_s": self.request_delay_s >= 0,
             "max_model_bytes": self.max_model_bytes > 0,
             "max_json_bytes": self.max_json_bytes > 0,
         }
