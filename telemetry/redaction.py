@@ -8,7 +8,9 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 # field names (any case, any separator) whose values are secrets
-_SECRET_KEY = re.compile(r"(authorization|api[-_.]?key|password|passwd|secret|token|cookie|dsn)", re.I)
+_SECRET_KEY = re.compile(
+    r"(authorization|api[-_.]?key|password|passwd|secret|token|cookie|dsn|pepper|credential|private[-_.]?key)",
+    re.I)
 # secrets inside free text: "Authorization: Token xyz", "Bearer xyz", "access_token=xyz",
 # '"password": "xyz"' (JSON), URLs with user:pass@ (also an empty user: redis://:pw@host)
 _QUOTE_SEP = r"[\"']?\s*[=:]\s*[\"']?"

@@ -253,3 +253,17 @@ async def test_malformed_http_gets_a_problem_json_4xx_not_a_500(gw: GatewayUnder
     problem = json.loads(body)
     assert problem["status"] == status
     assert problem["instance"].startswith("urn:request:")
+
+
+async def test_admin_config_redacts_secrets(tmp_path: Path) -> None:
+    async with fake_upstream() as up:
+        cfg = gateway_config(tmp_path, clusters={"mes": {"endpoints": [up.url]}}, routes=routes())
+        cfg["api_keys"] = {"store": str(tmp_path / "keys.json"), "pepper": "pepper-value-do-not-show"}
+        cfg["cache"] = {"backend": "memory", "redis_url": "redis://:hunter2-redis@127.0.0.1:1/3"}
+        async with run_gateway(cfg, tmp_path, ready=False) as gw, aiohttp.ClientSession() as s, \
+                s.get(f"{gw.admin}/config") as resp:
+            text = await resp.text()
+    assert resp.status == 200
+    assert "pepper-value-do-not-show" not in text
+    assert "hunter2-redis" not in text
+    assert "[REDACTED]" in text
