@@ -1,5 +1,5 @@
-# One image for every mes-edge Python process (gateway, sidecar, legacy_sim stand-ins, the
-# alert webhook logger); docker-compose.yml picks the command. `pip install .` installs the
+# One image for every mes-edge Python process (gateway, sidecar, legacy_sim stand-ins, pricing
+# workers, the alert webhook logger); docker-compose.yml picks the command. `pip install .` installs the
 # pinned dependencies of pyproject.toml.
 FROM python:3.11-slim
 
@@ -17,7 +17,8 @@ RUN pip install . && useradd --system --uid 10001 --home-dir /app mes-edge
 
 COPY config ./config
 COPY prometheus/webhook_logger.py ./prometheus/webhook_logger.py
-RUN mkdir -p /app/.run/logs && chown -R mes-edge /app/.run
+# .run/keys: the API-key store volume (a new named volume copies this folder's owner)
+RUN mkdir -p /app/.run/logs /app/.run/keys && chown -R mes-edge /app/.run
 USER mes-edge
-EXPOSE 8080 8081 9901
+EXPOSE 8080 8081 9901 9301
 CMD ["python", "-m", "gateway", "--config", "config/gateway.yaml", "--workers", "2"]

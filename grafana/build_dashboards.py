@@ -3,9 +3,9 @@
     .venv/bin/python grafana/build_dashboards.py          # write the JSON files
     .venv/bin/python grafana/build_dashboards.py --check  # exit 1 if a checked-in file differs
 
-Only metrics that exist today (docs/metrics-gateway.md, docs/sidecar.md, legacy_sim/metrics.py);
-tests/stack checks that every query parses and every metric it uses is scraped for real.
-Pricing pool, cache and rate-limit dashboards come with those features, not as empty panels.
+Only metrics that exist (docs/metrics-gateway.md, docs/sidecar.md, docs/pricing.md,
+legacy_sim/metrics.py, legacy_adapters/metrics.py); tests/stack checks that every query parses
+and every metric it uses is scraped for real from the running platform.
 """
 
 from __future__ import annotations
@@ -315,6 +315,66 @@ def gateway() -> dict[str, Any]:
             ],
             unit="reqps",
         ),
+        row("Partners by tier (API keys and rate limits)"),
+        timeseries(
+            "Partner requests by tier",
+            "Rate-limit decisions (every request of a rate-limited route) by partner tier: allowed "
+            "or limited (429). Tiers, never partner ids, are labels; the partner is in the logs.",
+            [
+                target(
+                    f"sum by (tier, decision) (rate(gateway_ratelimit_decisions_total"
+                    f'{{tier=~"$tier", route=~"$route"}}[{RATE}]))',
+                    "{{tier}} {{decision}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+            field_links=[
+                kibana_link(
+                    "429 answers (Kibana)",
+                    'event.dataset:"gateway.access" and http.response.status_code:429',
+                )
+            ],
+        ),
+        timeseries(
+            "Limited share by tier and route",
+            "Share of a tier's requests answered 429 on each route. PartnerTierRateLimited: "
+            "over 10 % for 15 minutes.",
+            [
+                target(
+                    f'sum by (tier, route) (rate(gateway_ratelimit_decisions_total{{tier=~"$tier", '
+                    f'route=~"$route", decision="limited"}}[{RATE}]))'
+                    f' / sum by (tier, route) (rate(gateway_ratelimit_decisions_total{{tier=~"$tier", '
+                    f'route=~"$route"}}[{RATE}]))',
+                    "{{tier}} {{route}}",
+                ),
+                target("vector(0.1)", "alert threshold"),
+            ],
+            unit="percentunit",
+            min=0,
+            width=8,
+            field_links=[
+                kibana_link(
+                    "429 answers on ${__field.labels.route} (Kibana)",
+                    'event.dataset:"gateway.access" and gateway.route:"${__field.labels.route}" '
+                    "and http.response.status_code:429",
+                )
+            ],
+        ),
+        timeseries(
+            "Refused by API-key auth",
+            "401 missing / invalid / revoked key, 403 key without the route's scope, per listener.",
+            [
+                target(
+                    f"sum by (listener, reason) (rate(gateway_auth_failures_total"
+                    f'{{listener=~"$listener"}}[{RATE}]))',
+                    "{{listener}} {{reason}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+            links=[kibana_link("Auth refusals with the key id (Kibana)", 'event.action:"auth-failure"')],
+        ),
         row("Partner API availability SLO (99.5 %)"),
         timeseries(
             "Error ratio by burn-rate window",
@@ -373,11 +433,13 @@ def gateway() -> dict[str, Any]:
         query_variable(
             "route", "Route", 'label_values(gateway_requests_total{listener=~"$listener"}, route)'
         ),
+        query_variable("tier", "Partner tier", "label_values(gateway_ratelimit_decisions_total, tier)"),
     ]
     return dashboard(
         "mes-edge-gateway",
         "mes-edge / Gateway RED",
-        "Rate, errors and duration of the gateway by listener and route; partner API SLO.",
+        "Rate, errors and duration of the gateway by listener and route, partner requests by tier; "
+        "partner API SLO.",
         panels,
         variables,
     )
@@ -799,6 +861,410 @@ def sidecars() -> dict[str, Any]:
     )
 
 
+# ---------------------------------------------------------------- cache, rate limits, load shedding
+
+
+def cache_and_ratelimits() -> dict[str, Any]:
+    r = 'route=~"$cache_route"'
+    t = 'tier=~"$tier"'
+    cache_logs = kibana_link(
+        "Access log of ${__field.labels.route} (Kibana)",
+        'event.dataset:"gateway.access" and gateway.route:"${__field.labels.route}"',
+    )
+    edge_logs = kibana_link(
+        "Rate-limit mode changes and auth refusals (Kibana)",
+        'service.name:"gateway" and '
+        'event.action:("ratelimit-degraded" or "ratelimit-shared" or "auth-failure")',
+    )
+    panels = [
+        row("Response cache (docs/caching.md)"),
+        timeseries(
+            "Hit ratio by route",
+            "Reads answered from the cache (fresh, stale-while-revalidate, collapsed) over all "
+            "reads of the route. GatewayCacheHitRatioLow: below 30 % for 15 minutes.",
+            [
+                target(
+                    f'sum by (route) (rate(gateway_cache_requests_total{{{r}, result=~"hit|stale|collapsed"}}'
+                    f"[{RATE}])) / sum by (route) (rate(gateway_cache_requests_total{{{r}}}[{RATE}]))",
+                    "{{route}}",
+                ),
+                target("vector(0.3)", "alert threshold"),
+            ],
+            unit="percentunit",
+            min=0,
+            width=8,
+            field_links=[cache_logs],
+        ),
+        timeseries(
+            "Reads by result",
+            "hit, stale, stale_if_error, collapsed, miss, expired, invalidated, refresh (client "
+            "no-cache), bypass (not cacheable, store failing or event feed down).",
+            [
+                target(
+                    f"sum by (route, result) (rate(gateway_cache_requests_total{{{r}}}[{RATE}]))",
+                    "{{route}} {{result}}",
+                )
+            ],
+            unit="reqps",
+            width=8,
+            field_links=[cache_logs],
+        ),
+        timeseries(
+            "Stale answers and collapsed misses",
+            "Expired entries served while one refresh runs (stale) or because the MES failed "
+            "(stale_if_error); misses that waited for a concurrent request's answer.",
+            [
+                target(
+                    f"sum by (route, result) (rate(gateway_cache_requests_total{{{r}, "
+                    f'result=~"stale|stale_if_error"}}[{RATE}]))',
+                    "{{route}} {{result}}",
+                ),
+                target(
+                    f"sum by (route) (rate(gateway_cache_collapsed_total{{{r}}}[{RATE}]))",
+                    "{{route}} collapsed",
+                ),
+            ],
+            unit="reqps",
+            width=8,
+        ),
+        timeseries(
+            "Invalidations by reason",
+            "Version bumps: sidecar order-change events, writes through the gateway, "
+            "(re)subscriptions to the feed (bump everything), admin purges.",
+            [
+                target(
+                    f"sum by (reason) (rate(gateway_cache_invalidations_total[{RATE}]))",
+                    "{{reason}}",
+                )
+            ],
+            unit="ops",
+            width=8,
+            links=[kibana_link("Order-change events (Kibana)", "event.action:* and order.id:*")],
+        ),
+        timeseries(
+            "Memory store: bytes and evictions",
+            "Bytes held by the in-memory store (0 with the Redis store) and LRU evictions to stay "
+            "within cache.memory_max_bytes.",
+            [
+                target("sum(gateway_cache_bytes)", "bytes"),
+                target(f"sum(rate(gateway_cache_evictions_total[{RATE}]))", "evictions/s"),
+            ],
+            unit="bytes",
+            width=8,
+        ),
+        timeseries(
+            "Store errors and event feed",
+            "Failed cache store calls by operation (the read bypasses the cache; "
+            "GatewayCacheBackendErrors), and whether every process is subscribed to the order-change "
+            "feed (0: cache bypassed; GatewayCacheEventsDisconnected).",
+            [
+                target(
+                    f"sum by (operation) (rate(gateway_cache_backend_errors_total[{RATE}]))",
+                    "error {{operation}}",
+                ),
+                target("min(gateway_cache_events_connected)", "feed subscribed (1/0)"),
+            ],
+            width=8,
+            links=[
+                kibana_link("Gateway cache log lines (Kibana)", 'service.name:"gateway" and message:"cache"')
+            ],
+        ),
+        row("Rate limits per partner tier (docs/partner-edge.md)"),
+        timeseries(
+            "Decisions by tier and route",
+            "allowed / limited (429) per partner tier and route; tiers, never partner ids.",
+            [
+                target(
+                    f"sum by (tier, route, decision) "
+                    f"(rate(gateway_ratelimit_decisions_total{{{t}}}[{RATE}]))",
+                    "{{tier}} {{route}} {{decision}}",
+                )
+            ],
+            unit="reqps",
+            width=12,
+            field_links=[
+                kibana_link(
+                    "429 answers on ${__field.labels.route} (Kibana)",
+                    'event.dataset:"gateway.access" and gateway.route:"${__field.labels.route}" '
+                    "and http.response.status_code:429",
+                )
+            ],
+        ),
+        timeseries(
+            "Limited share by tier and route",
+            "PartnerTierRateLimited: over 10 % for 15 minutes (at least one request per 10 s).",
+            [
+                target(
+                    f'sum by (tier, route) (rate(gateway_ratelimit_decisions_total{{{t}, decision="limited"}}'
+                    f"[{RATE}])) / sum by (tier, route) "
+                    f"(rate(gateway_ratelimit_decisions_total{{{t}}}[{RATE}]))",
+                    "{{tier}} {{route}}",
+                ),
+                target("vector(0.1)", "alert threshold"),
+            ],
+            unit="percentunit",
+            min=0,
+            width=12,
+        ),
+        state_timeline(
+            "Degraded mode (local shares)",
+            "1 while a gateway enforces limits locally because the rate-limit Redis is unreachable "
+            "(GatewayRateLimitBackendUnreachable after 5 minutes).",
+            [target("max by (instance) (gateway_ratelimit_degraded)", "{{instance}}")],
+            width=8,
+            links=[edge_logs],
+        ),
+        timeseries(
+            "Store errors and mode switches",
+            "Failed calls to the rate-limit Redis (request path and heartbeat); transitions into "
+            "degraded mode and back to shared counters.",
+            [
+                target(f"sum(rate(gateway_ratelimit_backend_errors_total[{RATE}]))", "errors/s"),
+                target(
+                    f"sum by (mode) (increase(gateway_ratelimit_mode_switches_total[{RATE}]))",
+                    "→ {{mode}}",
+                ),
+            ],
+            width=8,
+            links=[edge_logs],
+        ),
+        stat(
+            "Gateway instances (heartbeat)",
+            "Live gateway processes in the Redis heartbeat: the degraded-mode share is limit ÷ this.",
+            [target("max(gateway_ratelimit_instances)")],
+            width=8,
+            height=8,
+            colorMode="none",
+        ),
+        row("API keys"),
+        timeseries(
+            "Refused by API-key auth",
+            "401 missing / invalid / revoked, 403 forbidden (no scope) per listener. "
+            "GatewayAuthFailuresSpike: over 10 % of a listener's requests for 10 minutes.",
+            [
+                target(
+                    f"sum by (listener, reason) (rate(gateway_auth_failures_total[{RATE}]))",
+                    "{{listener}} {{reason}}",
+                )
+            ],
+            unit="reqps",
+            width=24,
+            links=[kibana_link("Auth refusals with the key id (Kibana)", 'event.action:"auth-failure"')],
+        ),
+        row("Load shedding (docs/load-shedding.md)"),
+        timeseries(
+            "Shed requests (503 load-shed)",
+            "By cluster, priority (high = operators, normal/low = partners) and reason. "
+            "GatewayLoadShedding pages when operators are shed.",
+            [
+                target(
+                    f"sum by (cluster, priority, reason) (rate(gateway_load_shed_total[{RATE}]))",
+                    "{{cluster}} {{priority}} {{reason}}",
+                )
+            ],
+            unit="reqps",
+            links=[
+                kibana_link(
+                    "503 answers (Kibana)",
+                    'event.dataset:"gateway.access" and http.response.status_code:503',
+                ),
+                jaeger_link("Error traces of the gateway (Jaeger)", "gateway", error=True),
+            ],
+        ),
+        timeseries(
+            "Adaptive concurrency limit, in flight and queue",
+            "The limit follows the cluster's latency (summed over gateway workers); requests "
+            "admitted by the breaker and those waiting in the limiter's priority queue.",
+            [
+                target("sum by (cluster) (gateway_adaptive_concurrency_limit)", "{{cluster}} limit"),
+                target("sum by (cluster) (gateway_upstream_active_requests)", "{{cluster}} in flight"),
+                target("sum by (cluster) (gateway_adaptive_queue_length)", "{{cluster}} queued"),
+            ],
+            links=[jaeger_link("Slow traces, > 2.5 s (Jaeger)", "gateway", min_duration="2.5s")],
+        ),
+        row("Logs"),
+        logs(
+            "Rate-limit mode changes and auth refusals",
+            "Degraded / shared transitions of each gateway process, API-key refusals with the "
+            "key id (never the key).",
+            'service.name:"gateway" AND '
+            'event.action:("ratelimit-degraded" OR "ratelimit-shared" OR "auth-failure")',
+        ),
+    ]
+    variables = [
+        query_variable("cache_route", "Cached route", "label_values(gateway_cache_requests_total, route)"),
+        query_variable("tier", "Partner tier", "label_values(gateway_ratelimit_decisions_total, tier)"),
+    ]
+    return dashboard(
+        "mes-edge-cache-ratelimits",
+        "mes-edge / Cache and rate limits",
+        "Response cache, per-tier rate limits and their Redis, API-key refusals, load shedding.",
+        panels,
+        variables,
+    )
+
+
+# ---------------------------------------------------------------- pricing pool
+
+
+def pricing() -> dict[str, Any]:
+    worker_logs = kibana_link(
+        "Pricing worker events (Kibana)", 'service.name:"pricing-worker" and event.action:pricing-*'
+    )
+    panels = [
+        row("Queue (read from Redis by the gateways: max over gateways)"),
+        timeseries(
+            "Backlog vs bound",
+            "Jobs queued or running (plus delayed retries) against quotes.backlog_bound: above "
+            "it new models get 503 + Retry-After. PricingBacklogGrowing: over half and rising.",
+            [
+                target("max(pricing_queue_depth)", "depth"),
+                target("max(pricing_backlog_bound)", "bound (503 above)"),
+                target("max(pricing_jobs_delayed)", "waiting for a retry"),
+            ],
+            width=12,
+            links=[worker_logs],
+        ),
+        timeseries(
+            "Oldest job age",
+            "Age of the oldest job not finished (0 when empty). PricingOldestJobTooOld above 1 h.",
+            [
+                target("max(pricing_queue_oldest_age_seconds)", "oldest job"),
+                target("vector(3600)", "alert threshold"),
+            ],
+            unit="s",
+            width=12,
+            links=[jaeger_link("Slow pricing jobs, > 5 min (Jaeger)", "pricing-worker", min_duration="5m")],
+        ),
+        timeseries(
+            "In flight vs capacity",
+            "Jobs delivered and not finished (queue view), jobs the workers run now, the pool's "
+            "capacity (sum of --concurrency) and workers with a heartbeat.",
+            [
+                target("max(pricing_jobs_in_flight)", "in flight (queue)"),
+                target("sum(pricing_worker_jobs_in_flight)", "running (workers)"),
+                target("sum(pricing_worker_concurrency)", "capacity"),
+                target("max(pricing_workers_alive)", "workers alive"),
+            ],
+            width=12,
+        ),
+        timeseries(
+            "Dead letters",
+            "Jobs in the dead-letter set (PricingDeadLetters while > 0), and jobs moved there "
+            "per reason.",
+            [
+                target("max(pricing_dead_letter_jobs)", "in the dead-letter set"),
+                target(
+                    f"sum by (reason) (increase(pricing_dead_letters_total[{RATE}]))",
+                    "moved: {{reason}}",
+                ),
+            ],
+            width=12,
+            links=[
+                kibana_link(
+                    "Dead-lettered jobs (Kibana)",
+                    'service.name:"pricing-worker" and event.action:"pricing-dead-letter"',
+                )
+            ],
+        ),
+        row("Submissions and the price cache (gateway)"),
+        timeseries(
+            "Submissions by outcome",
+            "queued, attached (joined a running job), cached, replay (Idempotency-Key), full "
+            "(503 at the bound), invalid / too_large / unsupported (rejected before Redis).",
+            [
+                target(f"sum by (outcome) (rate(pricing_submissions_total[{RATE}]))", "{{outcome}}"),
+                target(f"sum(rate(pricing_queue_probe_errors_total[{RATE}]))", "queue probe errors"),
+            ],
+            unit="reqps",
+            links=[jaeger_link("Quote submissions (Jaeger)", "gateway")],
+        ),
+        timeseries(
+            "Answered without a new legacy call",
+            "Price cache hits by kind: exact (same bytes) or geometric (same mesh, other file); "
+            "via the stored price (cache) or by joining a running job (inflight).",
+            [
+                target(
+                    f"sum by (kind, via) (rate(pricing_cache_hits_total[{RATE}]))",
+                    "{{kind}} via {{via}}",
+                )
+            ],
+            unit="reqps",
+        ),
+        row("Workers"),
+        timeseries(
+            "Job duration p50 / p95 / p99",
+            "Delivery to a worker to the recorded outcome: one legacy price calculation "
+            "(2-30 minutes on the real MES).",
+            [
+                target(
+                    f"histogram_quantile({q}, sum by (le) "
+                    f'(rate(pricing_job_duration_seconds_bucket{{outcome="done"}}[{RATE}])))',
+                    f"p{int(q * 100)}",
+                )
+                for q in (0.5, 0.95, 0.99)
+            ],
+            unit="s",
+            width=12,
+            links=[jaeger_link("Slow pricing jobs, > 5 min (Jaeger)", "pricing-worker", min_duration="5m")],
+        ),
+        timeseries(
+            "Jobs by outcome",
+            "done, duplicate (late second completion), retry, dead_letter, handed_back (SIGTERM), "
+            "skipped.",
+            [target(f"sum by (outcome) (rate(pricing_jobs_total[{RATE}]))", "{{outcome}}")],
+            unit="ops",
+            width=12,
+            links=[worker_logs],
+        ),
+        timeseries(
+            "Retries and reclaims",
+            "Transient failures scheduled for another attempt; entries taken over from a worker "
+            "that stopped (XAUTOCLAIM after the visibility timeout).",
+            [
+                target(f"sum(rate(pricing_retries_total[{RATE}]))", "retries"),
+                target(f"sum(rate(pricing_reclaimed_total[{RATE}]))", "reclaimed"),
+            ],
+            unit="ops",
+            width=8,
+            links=[
+                kibana_link(
+                    "Retries and reclaims (Kibana)",
+                    'service.name:"pricing-worker" and event.action:("pricing-retry" or "pricing-reclaim")',
+                )
+            ],
+        ),
+        timeseries(
+            "Webhooks by outcome",
+            "Job-finished webhooks: delivered, retry (non-2xx or error, backed off), gave_up.",
+            [target(f"sum by (outcome) (rate(pricing_webhooks_total[{RATE}]))", "{{outcome}}")],
+            unit="ops",
+            width=8,
+        ),
+        state_timeline(
+            "Worker scrapes",
+            "1 while Prometheus scrapes the worker's /metrics (TargetDown after 5 minutes).",
+            [target('up{job="pricing-workers"}', "{{instance}}")],
+            width=8,
+        ),
+        row("Logs"),
+        logs(
+            "Pricing worker events",
+            "Done, retried, dead-lettered, reclaimed and handed-back jobs; expand a line for "
+            "trace.id (a link to Jaeger) and pricing.job_id.",
+            'service.name:"pricing-worker" AND event.action:pricing-*',
+        ),
+    ]
+    return dashboard(
+        "mes-edge-pricing",
+        "mes-edge / Pricing pool",
+        "Async pricing: queue depth vs bound, oldest job, workers, durations, price-cache hits, "
+        "retries and dead letters.",
+        panels,
+        [],
+    )
+
+
 def build() -> dict[str, dict[str, Any]]:
     """File name → dashboard JSON model."""
     return {
@@ -806,6 +1272,8 @@ def build() -> dict[str, dict[str, Any]]:
         "upstreams.json": upstreams(),
         "orders.json": orders(),
         "sidecars.json": sidecars(),
+        "cache-ratelimits.json": cache_and_ratelimits(),
+        "pricing.json": pricing(),
     }
 
 

@@ -3,11 +3,14 @@
 `stack_run` starts (on ephemeral ports, in a temp folder, all stopped by PID before the tests
 assert anything): the legacy MES x2 + CRM (legacy_sim) on the session's PostgreSQL/Redis, a
 sidecar in front of each (the mes-1 one probing the database), one more sidecar in front of a
-closed port (upstream errors), the gateway (`python -m gateway`), then Prometheus with a config
-made from prometheus/prometheus.yml (same jobs, these ports, every rule file) and Alertmanager
-with prometheus/alertmanager.yml. It drives traffic, waits for the scrapes, and records what
-the tests need: metric names and metadata Prometheus knows, the answer to every rule and
-dashboard query, rule health, and every JSON log line the processes wrote.
+closed port (upstream errors), one pricing worker (`python -m legacy_adapters.worker`, pricing
+through the mes-1 sidecar), the gateway (`python -m gateway`) configured like `make run`'s
+config/gateway.yaml — API keys, per-tier rate limits, the response cache with its event feed,
+adaptive concurrency on `mes`, the quote job API — then Prometheus with a config made from
+prometheus/prometheus.yml (same jobs, these ports, every rule file) and Alertmanager with
+prometheus/alertmanager.yml. It drives traffic, waits for the scrapes, and records what the
+tests need: metric names and metadata Prometheus knows, the answer to every rule and dashboard
+query, rule health, and every JSON log line the processes wrote.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from devstack.monitoring import start_alertmanager, start_prometheus, wait_ready
 from devstack.ports import free_port, wait_for_port
 from devstack.postgres import pg_bin
 from devstack.process import ServerProcess
+from legacy_sim.pricing.samples import box_stl_binary
 from tests.stack.stack_support import (
     PROMETHEUS,
     dashboard_queries,
@@ -43,8 +47,15 @@ from tests.stack.stack_support import (
     rule_queries,
 )
 from tests.support.gateway import gateway_config
+from tests.support.partner_edge import api_keys_section, make_keys
 
 ORDER = {"customer": "ACME", "material": "PLA", "quantity": 2, "model_name": "bracket.stl"}
+STL = {"Content-Type": "model/stl"}
+#: Tiers of the test: `gold` as in config/gateway.yaml; `trial` so small that a few requests get 429.
+TIERS = {
+    "gold": {"burst": "50/second", "rate": "1000/minute", "quota": "200000/day"},
+    "trial": {"burst": "2/second", "rate": "60/minute"},
+}
 
 
 @dataclass
@@ -67,31 +78,50 @@ def _get_json(url: str, timeout: float = 5.0) -> Any:
         return json.load(resp)
 
 
-def _request(method: str, url: str, body: Any = None, *, raw: bytes | None = None) -> int:
+def _exchange(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str]]:
+    """(status, response headers); status 0 when the connection failed."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(  # noqa: S310 (loopback URLs we built)
         url,
         data=data,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback)
             resp.read()
-            return int(resp.status)
+            return int(resp.status), dict(resp.headers)
     except urllib.error.HTTPError as exc:
         exc.read()
-        return int(exc.code)
+        return int(exc.code), dict(exc.headers)
     except OSError:
-        return 0
+        return 0, {}
 
 
-def _post_order(url: str) -> int | None:
+def _request(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> int:
+    return _exchange(method, url, body, raw=raw, headers=headers)[0]
+
+
+def _post_order(url: str, headers: dict[str, str] | None = None) -> int | None:
     req = urllib.request.Request(  # noqa: S310 (loopback URLs we built)
         url,
         data=json.dumps(ORDER).encode(),
         method="POST",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback)
@@ -123,6 +153,92 @@ def _create_database(pg: PostgresServer, name: str) -> str:
     return f"postgresql://postgres@127.0.0.1:{pg.port}/{name}"
 
 
+def _gateway_config(gw_dir: Path, port: dict[str, int], redis_url: str, store: Path) -> dict[str, Any]:
+    """config/gateway.yaml's shape on the test's ports: every policy `make run` has, on the test Redis."""
+    sc = {name: f"http://127.0.0.1:{port['sc-' + name]}" for name in ("mes-1", "mes-2", "crm")}
+    orders_cache = {"ttl": 30, "stale_while_revalidate": 10, "stale_if_error": 120,
+                    "key_params": {"status": None, "page": 1, "per_page": 50}}
+    partner_cache = {"ttl": 10, "stale_if_error": 60, "vary_partner": True,
+                     "key_params": {"status": None, "page": 1, "per_page": 20, "partner_id": None}}
+    cfg = gateway_config(
+        gw_dir,
+        clusters={
+            "mes": {
+                "endpoints": [sc["mes-1"], sc["mes-2"], f"http://127.0.0.1:{port['closed']}"],
+                "balancer": "round_robin",
+                "timeouts": {"connect": 1.0, "per_try": 5.0, "overall": 10.0},
+                "retry": {"attempts": 2, "retry_on": ["connect-failure", "reset", "gateway-error"]},
+                "outlier": {
+                    "consecutive_failures": 1,
+                    "base_ejection_time": 30.0,
+                    "max_ejection_percent": 50,
+                },
+                "breaker": {"max_requests": 512, "max_pending": 64},
+                "adaptive_concurrency": {"initial_limit": 20, "min_limit": 2, "max_limit": 200,
+                                         "max_queue": 50, "max_wait": 0.2},
+            },
+            "crm": {
+                "endpoints": [sc["crm"]],
+                "health_check": {"path": "/healthz", "interval": 1.0},
+                "breaker": {"max_requests": 1, "max_pending": 0},
+            },
+        },
+        routes=[
+            {
+                "name": "partner-quotes",
+                "listener": "external",
+                "prefix": "/partner/v1/quotes",
+                "methods": ["GET", "POST"],
+                "handler": "quotes",
+                "max_body_bytes": 65536,
+                "auth": {"scopes": {"GET": ["quotes:read"], "POST": ["quotes:write"]}},
+            },
+            {
+                "name": "partner-orders",
+                "listener": "external",
+                "prefix": "/partner/v1/orders",
+                "methods": ["GET", "POST"],
+                "cluster": "mes",
+                "rewrite_prefix": "/orders",
+                "partner_scope": "orders",
+                "auth": {"scopes": {"GET": ["orders:read"], "POST": ["orders:write"]}},
+                "ratelimit": {"on_backend_error": "local"},
+                "cache": partner_cache,
+            },
+            {
+                "name": "orders",
+                "listener": "internal",
+                "prefix": "/orders",
+                "methods": ["GET", "POST"],
+                "cluster": "mes",
+                "cache": orders_cache,
+            },
+            {
+                "name": "crm-orders",
+                "listener": "internal",
+                "prefix": "/crm/orders",
+                "methods": ["GET", "POST"],
+                "cluster": "crm",
+                "rewrite_prefix": "/orders",
+            },
+            {
+                "name": "quotes",
+                "listener": "internal",
+                "prefix": "/quotes",
+                "methods": ["GET", "POST"],
+                "handler": "quotes",
+                "max_body_bytes": 65536,
+            },
+        ],
+        api_keys=api_keys_section(store),
+        ratelimit={"redis_url": redis_url, "default_tier": "gold", "tiers": TIERS},
+        quotes={"redis_url": redis_url, "backlog_bound": 50, "probe_interval": 0.5},
+        cache={"backend": "redis", "redis_url": redis_url, "events_redis_url": redis_url},
+    )
+    cfg["listeners"]["internal"]["max_body_bytes"] = 65536  # a 200 kB POST gets 413
+    return cfg
+
+
 def _prometheus_config(path: Path, targets: dict[str, list[str]], alertmanager: str) -> Path:
     """prometheus/prometheus.yml with these targets, 1 s intervals and absolute rule/file_sd paths."""
     cfg = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
@@ -136,9 +252,7 @@ def _prometheus_config(path: Path, targets: dict[str, list[str]], alertmanager: 
             job.pop("file_sd_configs", None)
             labels = job.get("static_configs", [{}])[0].get("labels", {})
             job["static_configs"] = [{"targets": targets[name], "labels": labels}]
-        else:
-            # prometheus/alertmanager self-scrapes and the pricing workers (file_sd; their own
-            # metrics are checked by tests/integration/legacy_adapters) are not part of this check
+        else:  # prometheus/alertmanager self-scrapes are not part of this check
             continue
         jobs.append(job)
     assert set(targets) <= {j["job_name"] for j in jobs}, "prometheus.yml lost a job"
@@ -181,12 +295,20 @@ class _Processes:
 
 
 def _drive_traffic(
-    gw_internal: str, gw_external: str, broken_sidecar: str, redis_port: int, redis_db: int
+    gw_internal: str,
+    gw_external: str,
+    broken_sidecar: str,
+    redis_port: int,
+    redis_db: int,
+    keys: dict[str, str],
 ) -> None:
+    partner = {"X-API-Key": keys["acme"]}
+    no_cache = {"Cache-Control": "no-cache"}  # refetch: these reads must reach the endpoints
     for _ in range(6):  # round robin over 3 endpoints, one closed: retries and an ejection
-        _request("GET", f"{gw_internal}/orders?per_page=5")
+        _request("GET", f"{gw_internal}/orders?per_page=5", headers=no_cache)
     ids = [i for i in (_post_order(f"{gw_internal}/orders") for _ in range(4)) if i is not None]
-    ids += [i for i in (_post_order(f"{gw_external}/partner/v1/orders") for _ in range(2)) if i is not None]
+    partner_ids = [_post_order(f"{gw_external}/partner/v1/orders", partner) for _ in range(2)]
+    ids += [i for i in partner_ids if i is not None]
     assert ids, "no order could be created through the gateway"
     for order_id in ids[:3]:
         _request(
@@ -196,7 +318,7 @@ def _drive_traffic(
         )
     _request("POST", f"{gw_internal}/orders/{ids[0]}/status", {"status": "SHIPPED"})  # 409: illegal
     _request("GET", f"{gw_external}/orders")  # 404 unmatched: internal route on the external listener
-    _request("POST", f"{gw_external}/partner/v1/orders", raw=b"x" * 200_000)  # 413 body too large
+    _request("POST", f"{gw_internal}/orders", raw=b"x" * 200_000)  # 413 body too large (proxy)
     with socket.create_connection(
         ("127.0.0.1", int(urllib.parse.urlsplit(gw_external).port or 0)), 5
     ) as sock:
@@ -205,6 +327,25 @@ def _drive_traffic(
     _request("GET", f"{broken_sidecar}/orders")  # 502: the sidecar's legacy is a closed port
     with ThreadPoolExecutor(8) as pool:  # crm cluster breaker admits 1: some get 503 circuit-open
         list(pool.map(lambda _: _request("POST", f"{gw_internal}/crm/orders", ORDER), range(16)))
+    # partner edge: auth refusals (missing, invalid), a tier over its burst (429s)
+    assert _request("GET", f"{gw_external}/partner/v1/orders") == 401
+    assert _request("GET", f"{gw_external}/partner/v1/orders", headers={"X-API-Key": "mes_0_x"}) == 401
+    flood = [
+        _request("GET", f"{gw_external}/partner/v1/orders", headers={"X-API-Key": keys["trial"]})
+        for _ in range(6)
+    ]
+    assert 429 in flood, flood
+    # quotes: one model twice (the second joins the first or reads its cached price), another one
+    # from a partner; the pricing worker prices them through the mes-1 sidecar
+    for url, body, headers in (
+        (f"{gw_internal}/quotes?material=PLA", box_stl_binary(), STL),
+        (f"{gw_internal}/quotes?material=PLA", box_stl_binary(), STL),
+        (f"{gw_external}/partner/v1/quotes?material=PLA", box_stl_binary(12, 10, 10), {**STL, **partner}),
+    ):
+        status = _request("POST", url, raw=body, headers=headers)
+        assert status in (200, 202), (url, status)
+    _read_until_cache_hit(f"{gw_internal}/orders?per_page=5")
+    _read_until_cache_hit(f"{gw_external}/partner/v1/orders", partner)
     # a poison entry on the CRM queue: the MES consumer moves it to the dead-letter stream
     subprocess.run(
         [
@@ -224,6 +365,18 @@ def _drive_traffic(
         check=True,
         capture_output=True,
     )
+
+
+def _read_until_cache_hit(url: str, headers: dict[str, str] | None = None, timeout: float = 10.0) -> None:
+    """Read until the gateway answers from its cache (the sidecars' events may invalidate earlier reads)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, answer = _exchange("GET", url, headers=headers)
+        cache_status = answer.get("Cache-Status", "")
+        if status == 200 and "; hit" in cache_status:
+            return
+        assert time.monotonic() < deadline, f"{url}: no cache hit ({status}, {cache_status!r})"
+        time.sleep(0.1)
 
 
 def _wait_for_scrapes(prom: str, wanted: set[str], timeout: float = 30.0) -> tuple[set[str], set[str]]:
@@ -328,6 +481,7 @@ def stack_run(
             "closed",
             "prometheus",
             "alertmanager",
+            "pricing-worker",
         )
     }
     try:
@@ -394,63 +548,38 @@ def stack_run(
                 str(logs / f"sidecar-{name}-access.log"),
                 *extra,
             )
+        # one pricing worker, pricing through the mes-1 sidecar like make run's workers
+        procs.python(
+            "pricing-worker-1",
+            "-m",
+            "legacy_adapters.worker",
+            "--redis-url",
+            redis_url,
+            "--backend",
+            f"http://127.0.0.1:{port['sc-mes-1']}",
+            "--concurrency",
+            "1",
+            "--name",
+            "pricing-worker-1",
+            "--metrics-port",
+            str(port["pricing-worker"]),
+        )
         am = start_alertmanager(
             root, port["alertmanager"], PROMETHEUS / "alertmanager.yml", log_path=logs / "alertmanager.out"
         )
         procs.add("alertmanager", am)
-        for name in ("mes-1", "mes-2", "crm", "sc-mes-1", "sc-mes-2", "sc-crm", "sc-broken"):
+        started = ("mes-1", "mes-2", "crm", "sc-mes-1", "sc-mes-2", "sc-crm", "sc-broken", "pricing-worker")
+        for name in started:
             wait_for_port(port[name], timeout=30)
         gw_dir = root / "gateway"
         gw_dir.mkdir()
-        sc = {name: f"http://127.0.0.1:{port['sc-' + name]}" for name in ("mes-1", "mes-2", "crm")}
-        cfg = gateway_config(
+        store, plain_keys = make_keys(
             gw_dir,
-            clusters={
-                "mes": {
-                    "endpoints": [sc["mes-1"], sc["mes-2"], f"http://127.0.0.1:{port['closed']}"],
-                    "balancer": "round_robin",
-                    "timeouts": {"connect": 1.0, "per_try": 5.0, "overall": 10.0},
-                    "retry": {"attempts": 2, "retry_on": ["connect-failure", "reset", "gateway-error"]},
-                    "outlier": {
-                        "consecutive_failures": 1,
-                        "base_ejection_time": 30.0,
-                        "max_ejection_percent": 50,
-                    },
-                },
-                "crm": {
-                    "endpoints": [sc["crm"]],
-                    "health_check": {"path": "/healthz", "interval": 1.0},
-                    "breaker": {"max_requests": 1, "max_pending": 0},
-                },
-            },
-            routes=[
-                {
-                    "name": "partner-orders",
-                    "listener": "external",
-                    "prefix": "/partner/v1/orders",
-                    "methods": ["GET", "POST"],
-                    "cluster": "mes",
-                    "rewrite_prefix": "/orders",
-                    "auth": {"required": False},  # API keys are the partner-edge issue's business
-                },
-                {
-                    "name": "orders",
-                    "listener": "internal",
-                    "prefix": "/orders",
-                    "methods": ["GET", "POST"],
-                    "cluster": "mes",
-                },
-                {
-                    "name": "crm-orders",
-                    "listener": "internal",
-                    "prefix": "/crm/orders",
-                    "methods": ["GET", "POST"],
-                    "cluster": "crm",
-                    "rewrite_prefix": "/orders",
-                },
-            ],
+            ("acme", "gold", ("orders:read", "orders:write", "quotes:read", "quotes:write")),
+            ("trial-partner", "trial", ("orders:read",)),
         )
-        cfg["listeners"]["external"]["max_body_bytes"] = 65536  # a 200 kB POST gets 413
+        keys = dict(zip(("acme", "trial"), plain_keys, strict=True))
+        cfg = _gateway_config(gw_dir, port, redis_url, store)
         cfg["logging"] = {
             "access_log": str(logs / "gateway-access.log"),
             "app_log": str(logs / "gateway.json.log"),
@@ -472,6 +601,7 @@ def stack_run(
                 "sidecar": [f"127.0.0.1:{port['adm-' + n]}" for n in ("mes-1", "mes-2", "crm", "broken")],
                 "legacy-mes": [f"127.0.0.1:{port['mes-1']}", f"127.0.0.1:{port['mes-2']}"],
                 "legacy-crm": [f"127.0.0.1:{port['crm']}"],
+                "pricing-workers": [f"127.0.0.1:{port['pricing-worker']}"],
             },
             alertmanager=f"127.0.0.1:{port['alertmanager']}",
         )
@@ -488,6 +618,7 @@ def stack_run(
             f"http://127.0.0.1:{port['sc-broken']}",
             redis_server.port,
             redis_db,
+            keys,
         )
         procs.check_alive()
         names, missing = _wait_for_scrapes(prom, set(referenced_metrics()))

@@ -20,6 +20,7 @@ from tests.stack.stack_support import REPO
 COMPOSE = REPO / "docker-compose.yml"
 SCHEMA = Path(__file__).with_name("compose_spec.json")
 SECRET_NAMES = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|PASSWD", re.I)
+FILE_SUFFIXES = ("_STORE", "_FILE")
 
 
 def _compose() -> dict[str, Any]:
@@ -93,6 +94,8 @@ def test_no_secret_has_a_value_in_the_file() -> None:
     """Every value of a secret-looking key is a required `${VAR:?…}` from .env (no default)."""
     for path, value in _walk(_compose()):
         key = path.rsplit(".", 1)[-1]
+        if key.endswith(FILE_SUFFIXES) and isinstance(value, str) and value.startswith("/"):
+            continue  # where a secret is kept (GATEWAY_API_KEY_STORE=/app/.run/keys/…), not a secret
         if SECRET_NAMES.search(key) and isinstance(value, str):
             assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), f"{path} = {value!r}"
     text = COMPOSE.read_text()
@@ -116,3 +119,16 @@ def test_volumes_are_named_and_declared() -> None:
             source = volume.split(":", 1)[0]
             if not source.startswith(("/", ".")):
                 assert source in declared, f"{name}: volume {source} not declared"
+
+
+def test_every_pricing_worker_service_is_a_prometheus_target() -> None:
+    """prometheus.docker.yml scrapes the workers from a file_sd list: one entry per compose service."""
+    workers = {n for n, _ in _services() if n.startswith("pricing-worker")}
+    assert len(workers) >= 2
+    listed = yaml.safe_load((REPO / "prometheus" / "targets" / "pricing-workers.docker.yml").read_text())
+    targets = {t for group in listed for t in group["targets"]}
+    assert targets == {f"{name}:9301" for name in workers}
+    for name in workers:
+        command = _compose()["services"][name]["command"]
+        assert command[command.index("--metrics-port") + 1] == "9301"
+        assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
