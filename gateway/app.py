@@ -1,23 +1,26 @@
 """Builds the listener applications. The filter chain is this one explicit list.
 
-Listener filters run for every request (aiohttp middlewares). Route filters run only on the
-routes whose policy needs them: their chain is composed once per route (like Envoy's per-route
-filter config), so a route without auth, limits or cache pays nothing for those filters.
+Listener filters run for every request (aiohttp middlewares); route filters run only on the
+routes whose policy needs them (see ``gateway.filters.routing``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from gateway.access_log import AccessLog
 from gateway.api_keys import ApiKeyStore
 from gateway.cache import ResponseCache
-from gateway.filters import error_filter, observability_filter, request_id_filter, routing_filter
+from gateway.filters import (
+    RouteFilter,
+    error_filter,
+    observability_filter,
+    request_id_filter,
+    route_dispatcher,
+)
 from gateway.filters.auth import auth_filter
 from gateway.filters.cache import cache_filter
 from gateway.filters.partner_scope import partner_scope_filter
@@ -27,7 +30,6 @@ from gateway.openapi import openapi_filter
 from gateway.proxy import proxy_handler
 from gateway.quotes import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
-from gateway.routing import Route
 from gateway.state import GatewayState
 from telemetry.aiohttp_tracing import server_span_filter
 
@@ -64,9 +66,9 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
                              tracing=tracing),
         error_filter(),                                         # 4. exceptions → problem+json
         *([openapi_filter()] if listener == "external" else []),  # the partner API document, no key
-        routing_filter(listener=listener),                      # 5. route table → ROUTE_KEY
     ]
-    route_chain = [  # per route, only where the route's policy asks for it
+    # 5. routing: route table → ROUTE_KEY, then per route, only where its policy asks for it:
+    route_chain = [
         RouteFilter(lambda r: r.auth.required,                  # 6. API key → PARTNER_KEY (401/403)
                     auth_filter(listener=listener, config=state.config.api_keys, store=api_keys)),
         RouteFilter(lambda r: r.ratelimit.enabled,              # 7. partner windows (429)
@@ -81,48 +83,9 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     app[LISTENER_KEY] = listener
     if quotes is None and state.config.quotes is not None:  # tests building one app
         quotes = QuoteService(state.config.quotes, tracer_provider=state.tracer_provider)
-    app.router.add_route("*", "/{tail:.*}", _per_route(route_chain, _innermost(quotes)))
+    handlers: dict[str | None, Handler] = {None: proxy_handler}
+    if quotes is not None:
+        handlers["quotes"] = quotes_handler(quotes)
+    app.router.add_route("*", "/{tail:.*}", route_dispatcher(listener=listener, route_filters=route_chain,
+                                                             handlers=handlers))
     return app
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RouteFilter:
-    """A filter that runs only on routes for which ``applies(route)`` is true."""
-
-    applies: Callable[[Route], bool]
-    middleware: Middleware
-
-
-def _per_route(filters: list[RouteFilter], innermost: Handler) -> Handler:
-    """Dispatch to the route's own chain, composed on first use (routes are frozen; a reload
-    brings new Route objects and so new chains)."""
-    chains: dict[int, tuple[Route, Handler]] = {}
-
-    def compose(route: Route) -> Handler:
-        handler = innermost
-        for route_filter in reversed(filters):
-            if route_filter.applies(route):
-                handler = functools.partial(route_filter.middleware, handler=handler)
-        if len(chains) > 1024:  # only after many reloads
-            chains.clear()
-        chains[id(route)] = (route, handler)
-        return handler
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        route = request[ROUTE_KEY]
-        entry = chains.get(id(route))
-        handler = entry[1] if entry is not None and entry[0] is route else compose(route)
-        return await handler(request)
-
-    return handle
-
-
-def _innermost(quotes: QuoteService | None) -> Handler:
-    """The proxy, or the gateway's own handler for routes with ``handler:`` (the job API)."""
-    local = {"quotes": quotes_handler(quotes)} if quotes is not None else {}
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        name = request[ROUTE_KEY].handler
-        return await (proxy_handler if name is None else local[name])(request)
-
-    return handle
