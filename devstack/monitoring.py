@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import shutil
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from devstack.process import ServerProcess
+from devstack.process import ServerProcess, wait_ready
 
 __all__ = ["INSTALL_HINT", "binary", "start_alertmanager", "start_prometheus", "start_webhook_logger",
            "wait_ready"]
@@ -76,18 +74,3 @@ def start_webhook_logger(root: Path, port: int = 9095, *, host: str = "127.0.0.1
     return proc
 
 
-def wait_ready(url: str, proc: ServerProcess, timeout: float = 30.0) -> None:
-    """Poll ``url`` (``/-/ready``, ``/healthz``) until 200; raise with the log tail if ``proc`` dies."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback URL we built)
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        if not proc.alive():
-            raise RuntimeError(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} not ready after {timeout:.0f} s:\n{proc.log_tail()}")
-        time.sleep(0.1)

@@ -11,14 +11,13 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import monitoring
 from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
-from devstack.process import ServerProcess
+from devstack.process import ServerProcess, wait_ready
 from devstack.redis import RedisServer
 
 
@@ -78,9 +77,9 @@ class Platform:
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
                   "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics")}
         workers = os.environ.get("GATEWAY_WORKERS", "2")
-        self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml", "--workers", workers,
-                     env=gw_env)
-        self._wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz")
+        gateway = self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml",
+                               "--workers", workers, env=gw_env)
+        wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz", gateway, timeout=60)
         self._start_monitoring()
 
     def _start_monitoring(self) -> None:
@@ -130,21 +129,6 @@ class Platform:
                          env={"LOG_FILE": str(self.logs / f"sidecar-{instance}.json.log")})
         for listen in (*self.ports.mes_sidecars, self.ports.crm_sidecar):
             wait_for_port(listen, timeout=30)
-
-    def _wait_ready(self, url: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback URL we built)
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            for name, proc in self.started:
-                if isinstance(proc, ServerProcess) and not proc.alive():
-                    raise RuntimeError(f"{name} exited:\n{proc.log_tail()}")
-            time.sleep(0.2)
-        raise RuntimeError(f"gateway not ready after {timeout:.0f} s ({url})")
 
     def stop(self) -> None:
         for name, proc in reversed(self.started):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,3 +61,20 @@ class ServerProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def wait_ready(url: str, proc: ServerProcess, timeout: float = 30.0) -> None:
+    """Poll ``url`` (``/readyz``, ``/-/ready``) until 200; raise with the log tail if ``proc`` dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback URL we built)
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if not proc.alive():
+            raise RuntimeError(f"{proc.argv[0]} exited:\n{proc.log_tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not ready after {timeout:.0f} s:\n{proc.log_tail()}")
+        time.sleep(0.1)

@@ -1,127 +1,32 @@
-"""The access log: one ECS JSON line per request, written through a buffer.
-
-Like NGINX's ``access_log … buffer=64k flush=1s``: lines are collected in
-memory and written when the buffer is full or at least once a second, so the
-hot path pays for one ``orjson.dumps`` and a list append, not a syscall.
-"""
+"""The gateway's access log: the shared buffered ECS writer plus the ``gateway.*`` fields."""
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import time
-from pathlib import Path
-from typing import IO, Any
-
-import orjson
-
-from telemetry.redaction import redact_text
+from telemetry.access_log import BufferedJsonLog, http_access_record
 
 
-class _Clock:
-    """ISO-8601 UTC timestamps with milliseconds; the date-time part is formatted once a second."""
-
-    __slots__ = ("_prefix", "_second")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def now(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
-
-
-class AccessLog:
-    """Buffered writer of ECS access-log lines to a file or stdout."""
+class AccessLog(BufferedJsonLog):
+    """One ``gateway.access`` line per request (see :mod:`telemetry.access_log`)."""
 
     def __init__(self, *, service_name: str, path: str | None = None, buffer_bytes: int = 64 * 1024,
                  flush_interval: float = 1.0) -> None:
+        super().__init__(path=path, buffer_bytes=buffer_bytes, flush_interval=flush_interval)
         self.service_name = service_name
-        self.path = path
-        self.buffer_bytes = buffer_bytes
-        self.flush_interval = flush_interval
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # held open for the process lifetime; closed by aclose()
-        self._stream: IO[bytes] = (Path(path).open("ab", buffering=0) if path  # noqa: SIM115
-                                   else sys.stdout.buffer)
-        self._lines: list[bytes] = []
-        self._size = 0
-        self._clock = _Clock()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the periodic flush (needs a running loop)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._flush_periodically())
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            self.flush()
 
     def write(self, *, method: str, path: str, query: str, status: int, duration_s: float, listener: str,
               route: str, cluster: str | None, request_id: str, client_ip: str | None,
               user_agent: str | None, bytes_out: int | None, upstream: str | None = None,
               trace_id: str | None = None, span_id: str | None = None) -> None:
         """Append one access-log line (ECS names; ``event.duration`` in nanoseconds)."""
-        record: dict[str, Any] = {
-            "@timestamp": self._clock.now(),
-            "log.level": "info",
-            "log.logger": "gateway.access",
-            "message": f"{method} {path} {status}",
-            "service.name": self.service_name,
-            "event.kind": "event",
-            "event.category": "web",
-            "event.dataset": "gateway.access",
-            "event.duration": int(duration_s * 1e9),
-            "event.outcome": "success" if status < 500 else "failure",
-            "http.request.method": method,
-            "http.request.id": request_id,
-            "http.response.status_code": status,
-            "url.path": path,
-            "client.ip": client_ip,
-            "gateway.listener": listener,
-            "gateway.route": route,
-        }
-        if trace_id:
-            record["trace.id"] = trace_id
-            record["span.id"] = span_id
-        if query:
-            record["url.query"] = redact_text(query)  # api_key=… in a query string is still a secret
+        record = http_access_record(
+            timestamp=self.timestamp(), service_name=self.service_name, dataset="gateway.access",
+            method=method, path=path, query=query, status=status, duration_s=duration_s,
+            request_id=request_id, client_ip=client_ip, user_agent=user_agent, bytes_out=bytes_out,
+            trace_id=trace_id, span_id=span_id)
+        record["gateway.listener"] = listener
+        record["gateway.route"] = route
         if cluster:
             record["gateway.cluster"] = cluster
         if upstream:
             record["gateway.upstream.address"] = upstream
-        if user_agent:
-            record["user_agent.original"] = user_agent
-        if bytes_out is not None:
-            record["http.response.body.bytes"] = bytes_out
-        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= self.buffer_bytes:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._lines:
-            return
-        lines, self._lines, self._size = self._lines, [], 0
-        try:
-            self._stream.write(b"".join(lines))
-            self._stream.flush()
-        except (OSError, ValueError):  # a closed/full stream must never fail a request
-            pass
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self.flush()
-        if self.path:
-            self._stream.close()
+        self.append(record)

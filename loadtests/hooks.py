@@ -5,8 +5,9 @@
   stops the run when ``$LOADTEST_MAX_REQUESTS`` requests were sent (a hard bound on top of the
   shape's duration; an exhausted budget fails the run).
 * ``quitting``: evaluates ``thresholds.yaml`` on the run's figures, prints a short summary,
-  writes ``$LOADTEST_SUMMARY_JSON`` when set, and sets ``environment.process_exit_code = 1``
-  when a criterion is not met (otherwise Locust's own rule applies: 0, or 1 on user errors).
+  writes ``$LOADTEST_SUMMARY_JSON`` when set, and sets ``environment.process_exit_code``: 1 when a
+  criterion is not met or a scenario raised an exception, else 0 (failed requests such as shed
+  503s are judged by the thresholds, not by Locust's any-failure rule).
 """
 
 from __future__ import annotations
@@ -102,8 +103,13 @@ def _verdict(environment: Environment, **_kwargs: Any) -> None:
             "endpoints": [r.as_dict() for r in results],
             "statuses": {name: {str(k): v for k, v in c.items()} for name, c in tally.items()},
             "checks": [c.__dict__ for c in checks]}, indent=2))
-    if not ok:
-        environment.process_exit_code = 1
+    runner = environment.runner
+    if not ok or (runner is not None and runner.exceptions):
+        environment.process_exit_code = 1  # a threshold failed, or a scenario raised (a load-test bug)
+    else:
+        # Locust alone would exit 1 on any failed request, 503s included; thresholds.yaml is the
+        # judge here (shed 429/503 answers have their own share limit)
+        environment.process_exit_code = 0
 
 
 def _listen(hook: EventHook, handler: Callable[..., None]) -> None:

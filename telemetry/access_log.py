@@ -1,0 +1,129 @@
+"""Access logs: one ECS JSON line per request, written through a buffer (gateway and sidecars).
+
+Like NGINX's ``access_log … buffer=64k flush=1s``: lines are collected in memory and written
+when the buffer is full or at least once a second, so the request path pays for one
+``orjson.dumps`` and a list append, not a syscall. ``event.duration`` is in nanoseconds (ECS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from telemetry.redaction import redact_text
+
+
+class _Clock:
+    """ISO-8601 UTC timestamps with milliseconds; the date-time part is formatted once a second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+
+
+class BufferedJsonLog:
+    """Buffered writer of JSON lines to a file (``path``) or stdout; ``start()``, ``aclose()``."""
+
+    def __init__(self, *, path: str | None = None, buffer_bytes: int = 64 * 1024,
+                 flush_interval: float = 1.0) -> None:
+        self.path = path
+        self.buffer_bytes = buffer_bytes
+        self.flush_interval = flush_interval
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # held open for the process lifetime; closed by aclose()
+        self._stream: IO[bytes] = (Path(path).open("ab", buffering=0) if path  # noqa: SIM115
+                                   else sys.stdout.buffer)
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._clock = _Clock()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the periodic flush (needs a running loop)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush_periodically())
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            self.flush()
+
+    def timestamp(self) -> str:
+        return self._clock.now()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Buffer one line; flushed when the buffer is full or by the periodic task."""
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.buffer_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines:
+            return
+        lines, self._lines, self._size = self._lines, [], 0
+        try:
+            self._stream.write(b"".join(lines))
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed/full stream must never fail a request
+            pass
+
+    async def aclose(self) -> None:
+        """Stop the periodic flush, write what is left, close the file."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        self.flush()
+        if self.path:
+            self._stream.close()
+
+
+def http_access_record(*, timestamp: str, service_name: str, dataset: str, method: str, path: str,
+                       query: str, status: int, duration_s: float, request_id: str,
+                       client_ip: str | None, user_agent: str | None, bytes_out: int | None,
+                       trace_id: str | None = None, span_id: str | None = None) -> dict[str, Any]:
+    """The ECS fields every access-log line has; callers add their own (``gateway.*``, ``sidecar.*``)."""
+    record: dict[str, Any] = {
+        "@timestamp": timestamp,
+        "log.level": "info",
+        "log.logger": dataset,
+        "message": f"{method} {path} {status}",
+        "service.name": service_name,
+        "event.kind": "event",
+        "event.category": "web",
+        "event.dataset": dataset,
+        "event.duration": int(duration_s * 1e9),
+        "event.outcome": "success" if status < 500 else "failure",
+        "http.request.method": method,
+        "http.request.id": request_id,
+        "http.response.status_code": status,
+        "url.path": path,
+        "client.ip": client_ip,
+    }
+    if trace_id:
+        record["trace.id"] = trace_id
+        record["span.id"] = span_id
+    if query:
+        record["url.query"] = redact_text(query)  # api_key=… in a query string is still a secret
+    if user_agent:
+        record["user_agent.original"] = user_agent
+    if bytes_out is not None:
+        record["http.response.body.bytes"] = bytes_out
+    return record
