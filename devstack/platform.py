@@ -124,7 +124,9 @@ class Platform:
                 args += ["--redis-url", redis_url,  # order-change events
                          "--relay-redis-url", redis_url]  # CRM queue → this MES, with backpressure
             if instance == "mes-1":
-                args += ["--dsn", dsn]  # business probes: one sidecar per database is enough
+                # business probes: one sidecar per database is enough; polling the status history
+                # every 0.5 s keeps changes made directly on the MES inside the cache's 1 s promise
+                args += ["--dsn", dsn, "--history-poll-interval", "0.5"]
             self._python(f"sidecar-{instance}", *args,
                          env={"LOG_FILE": str(self.logs / f"sidecar-{instance}.json.log")})
         for listen in (*self.ports.mes_sidecars, self.ports.crm_sidecar):
