@@ -14,13 +14,13 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from opentelemetry import trace
 
 from gateway.problem import problem_response
 from sidecar import metrics
 from sidecar.access_log import SidecarAccessLog
 from sidecar.keys import REQUEST_ID, ROUTE, UPSTREAM_ERROR
 from sidecar.routes import method_label, route_template
+from telemetry.tracing import current_trace_ids
 
 logger = logging.getLogger("sidecar.proxy")
 CLIENT_CLOSED = 499
@@ -47,13 +47,6 @@ class _RedMetrics:
         children[1].observe(duration)
 
 
-def _trace_ids() -> tuple[str | None, str | None]:
-    ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid:
-        return None, None
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
-
-
 def observability_filter(*, kind: str, instance: str, access_log: SidecarAccessLog) -> Middleware:
     """Records every request; an unexpected exception becomes a logged 500 problem+json."""
     red = _RedMetrics(kind, instance)
@@ -63,7 +56,7 @@ def observability_filter(*, kind: str, instance: str, access_log: SidecarAccessL
         start = time.perf_counter()
         route = route_template(kind, request.path)
         request[ROUTE] = route
-        trace_id, span_id = _trace_ids()
+        trace_id, span_id = current_trace_ids()
         red.in_flight.inc()
         status = 500
         response: web.StreamResponse | None = None

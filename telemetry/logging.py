@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.trace import get_current_span
 from pythonjsonlogger.json import JsonFormatter
 
 from telemetry.context import order_id_var, request_id_var
 from telemetry.redaction import RedactingFilter
+from telemetry.tracing import current_trace_ids
 
 
 class EcsJsonFormatter(JsonFormatter):
@@ -46,10 +46,10 @@ class EcsJsonFormatter(JsonFormatter):
         if order_id is not None and "order.id" not in log_record:
             log_record["order.id"] = order_id
         if "trace.id" not in log_record:
-            span_context = get_current_span().get_span_context()
-            if span_context.is_valid:
-                log_record["trace.id"] = format(span_context.trace_id, "032x")
-                log_record["span.id"] = format(span_context.span_id, "016x")
+            trace_id, span_id = current_trace_ids()
+            if trace_id is not None:
+                log_record["trace.id"] = trace_id
+                log_record["span.id"] = span_id
         if record.exc_info and "exc_info" in log_record:
             log_record["error.stack_trace"] = log_record.pop("exc_info")
             log_record["error.type"] = record.exc_info[0].__name__ if record.exc_info[0] else None

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-__all__ = ["SCOPE_NAME", "active_tracer", "setup_tracing", "traces_endpoint_from_env"]
+__all__ = ["SCOPE_NAME", "active_tracer", "current_trace_ids", "setup_tracing", "traces_endpoint_from_env"]
 
 _log = logging.getLogger(__name__)
 
@@ -169,3 +169,11 @@ def active_tracer(tracer_provider: trace.TracerProvider | None = None) -> trace.
         tracer = provider.get_tracer(SCOPE_NAME, _service_version())
         _tracers[provider] = tracer
     return tracer
+
+
+def current_trace_ids() -> tuple[str | None, str | None]:
+    """``(trace.id, span.id)`` of the current span as ECS hex strings, or ``(None, None)``."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None, None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from opentelemetry import trace
 
 from gateway import metrics
 from gateway.access_log import AccessLog
 from gateway.keys import REQUEST_ID_KEY, ROUTE_KEY
+from telemetry.tracing import current_trace_ids
 
 CLIENT_CLOSED = 499
 
@@ -54,13 +54,6 @@ class _RequestMetrics:
         children[1].observe(duration)
 
 
-def _trace_ids() -> tuple[str | None, str | None]:
-    ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid:
-        return None, None
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
-
-
 def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool = False) -> Middleware:
     """Times the request, counts it by route template / method / status class, logs it.
 
@@ -72,7 +65,7 @@ def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool 
     @web.middleware
     async def observability(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
-        trace_id, span_id = _trace_ids() if tracing else (None, None)
+        trace_id, span_id = current_trace_ids() if tracing else (None, None)
         request_metrics.in_flight += 1
         status = 500
         response: web.StreamResponse | None = None

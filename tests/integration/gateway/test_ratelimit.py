@@ -27,14 +27,15 @@ LIMIT = 200  # "rate": per minute; the tests finish well inside one window, anch
 TIERS = {"gold": {"burst": "5000/second", "rate": f"{LIMIT}/minute", "quota": "100000/day"}}
 
 
-def _cfg(tmp_path: Path, upstream: str, store: Path, redis_url: str, **route: Any) -> dict[str, Any]:
+def _cfg(tmp_path: Path, upstream: str, store: Path, redis_url: str, *, socket_timeout: float = 0.05,
+         **route: Any) -> dict[str, Any]:
     return gateway_config(
         tmp_path, clusters={"mes": {"endpoints": [upstream]}},
         routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/v1/echo",
                  "cluster": "mes", "rewrite_prefix": "/echo", **route}],
         api_keys=api_keys_section(store),
         ratelimit={"redis_url": redis_url, "default_tier": "gold", "tiers": TIERS,
-                   "socket_timeout": 0.05, "heartbeat_interval": 0.2})
+                   "socket_timeout": socket_timeout, "heartbeat_interval": 0.2})
 
 
 async def _fire(gateways: list[GatewayUnderTest], key: str, total: int, clients: int = 8) -> Counter[int]:
@@ -107,8 +108,11 @@ async def test_two_gateways_share_one_limit_within_two_percent(tmp_path: Path, r
     async with fake_upstream() as up:
         (tmp_path / "a").mkdir()
         (tmp_path / "b").mkdir()
-        async with run_gateway(_cfg(tmp_path / "a", up.url, store, redis_url), tmp_path / "a") as a, \
-                run_gateway(_cfg(tmp_path / "b", up.url, store, redis_url), tmp_path / "b") as b:
+        # a generous Redis timeout: this test is about sharing the counters; on a loaded CI box a
+        # 50 ms timeout can flip an instance into degraded (local) mode mid-test
+        cfg_a = _cfg(tmp_path / "a", up.url, store, redis_url, socket_timeout=1.0)
+        cfg_b = _cfg(tmp_path / "b", up.url, store, redis_url, socket_timeout=1.0)
+        async with run_gateway(cfg_a, tmp_path / "a") as a, run_gateway(cfg_b, tmp_path / "b") as b:
             statuses = await _fire([a, b], key, total=2 * LIMIT)
     assert set(statuses) <= {200, 429}
     assert abs(statuses[200] - LIMIT) <= LIMIT * 0.02, statuses

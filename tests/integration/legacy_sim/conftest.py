@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from legacy_sim.crm import CrmConfig, build_crm_app
 from legacy_sim.mes import build_mes_app
-from tests.integration.legacy_sim.sim_support import JsonLog, Spans, mes_config
+from tests.integration.legacy_sim.sim_support import JsonLog, mes_config
+from tests.support.spans import Spans
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def json_log() -> Iterator[JsonLog]:
 @pytest.fixture
 def spans() -> Iterator[Spans]:
     """An in-memory tracer provider (never installed globally) to pass as ``tracer_provider=``."""
-    recorder = Spans()
+    recorder = Spans("legacy-test")
     try:
         yield recorder
     finally:

@@ -6,12 +6,10 @@ import io
 import json
 import logging
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
 from legacy_sim.mes import MesConfig
-from telemetry import EcsJsonFormatter, RedactingFilter, setup_tracing
+from telemetry import EcsJsonFormatter, RedactingFilter
 
 ORDER = {"customer": "Acme GmbH", "material": "PLA", "quantity": 3, "model_name": "bracket.stl"}
 
@@ -56,24 +54,3 @@ class JsonLog:
 def sample(name: str, **labels: str) -> float:
     """Current value of a metric sample on the default registry (0.0 when it has none yet)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-class Spans:
-    """A tracer provider (not installed globally) whose finished spans can be read back."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        provider = setup_tracing("legacy-test", exporter=self.exporter, sample_ratio=1.0, enabled=True,
-                                 set_global=False)
-        assert provider is not None
-        self.provider: TracerProvider = provider
-
-    def finished(self) -> list[ReadableSpan]:
-        """Every span ended so far, oldest first."""
-        self.provider.force_flush()
-        return sorted(self.exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
-
-    def named(self, name: str) -> ReadableSpan:
-        """The one finished span called ``name``."""
-        [span] = [s for s in self.finished() if s.name == name]
-        return span

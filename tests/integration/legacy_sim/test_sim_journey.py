@@ -16,7 +16,8 @@ from legacy_sim.mes import build_mes_app
 from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
 from telemetry import EcsJsonFormatter
 from telemetry.journey import LogFiles, collect_journey, render_journey
-from tests.integration.legacy_sim.sim_support import ORDER, Spans, mes_config
+from tests.integration.legacy_sim.sim_support import ORDER, mes_config
+from tests.support.spans import Spans
 
 
 class _OnlyCrm(logging.Filter):

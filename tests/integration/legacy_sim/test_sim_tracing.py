@@ -16,7 +16,8 @@ from legacy_sim.crm_envelope import STREAM
 from legacy_sim.mes import build_mes_app
 from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
 from legacy_sim.mes.db import open_pool
-from tests.integration.legacy_sim.sim_support import ORDER, JsonLog, Spans, mes_config
+from tests.integration.legacy_sim.sim_support import ORDER, JsonLog, mes_config
+from tests.support.spans import Spans
 
 CALLER_TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 CALLER_SPAN_ID = 0x00F067AA0BA902B7

@@ -10,12 +10,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from telemetry import setup_tracing
 from telemetry.logging import EcsJsonFormatter
 from telemetry.redaction import RedactingFilter
+from tests.support.spans import Spans
 
 _ENV_PREFIXES = ("OTEL_", "PROMETHEUS_MULTIPROC_DIR", "SERVICE_", "DEPLOYMENT_ENVIRONMENT", "LOG_")
 
@@ -26,22 +24,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
-
-
-class Spans:
-    """A tracer provider (not installed globally) whose finished spans can be read back."""
-
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        provider = setup_tracing("test-service", exporter=self.exporter, sample_ratio=1.0, enabled=True,
-                                 set_global=False)
-        assert provider is not None
-        self.provider: TracerProvider = provider
-
-    def finished(self) -> list[ReadableSpan]:
-        """Every span ended so far, oldest first."""
-        self.provider.force_flush()
-        return sorted(self.exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
 
 
 @pytest.fixture
