@@ -5,6 +5,8 @@
 One shared ClientSession per process, round-robin over the endpoints, the body
 streamed, status and headers copied minus hop-by-hop ones. ``--workers N`` forks N
 processes sharing the port with SO_REUSEPORT. ``--admin-port`` adds ``GET /readyz``.
+``--client http1`` swaps the ClientSession for the gateway's own upstream client
+(``gateway.upstreams.http1.Pool`` per endpoint): the same proxy, to price the client alone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import itertools
 import multiprocessing
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import uvloop
 from aiohttp import ClientSession, DummyCookieJar, TCPConnector, web
@@ -43,14 +45,38 @@ def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in NOT_COPIED)
 
 
-async def serve(port: int, endpoints: list[str], admin_port: int | None) -> None:
+def _http1_handler(endpoints: list[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    from gateway.upstreams.http1 import Pool  # only this variant needs the project on the path
+
+    next_pool = itertools.cycle([Pool(e, limit=256, keepalive_timeout=60.0) for e in endpoints]).__next__
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        body = request.content.iter_any() if request.body_exists else None
+        upstream = await next_pool().send(request.method, request.raw_path, _end_to_end(request.headers),
+                                          body, connect_timeout=5.0, read_timeout=30.0)
+        try:
+            response = web.StreamResponse(
+                status=upstream.status, reason=upstream.reason, headers=_end_to_end(upstream.headers)
+            )
+            await response.prepare(request)
+            async for chunk in upstream.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        finally:
+            upstream.release()
+
+    return proxy
+
+
+async def serve(port: int, endpoints: list[str], admin_port: int | None, client: str = "aiohttp") -> None:
     # no cookie jar: a proxy must not carry one client's cookies to another
     session = ClientSession(
         connector=TCPConnector(limit=256), auto_decompress=False, cookie_jar=DummyCookieJar()
     )
     next_endpoint = itertools.cycle(endpoints).__next__
 
-    async def proxy(request: web.Request) -> web.StreamResponse:
+    async def aiohttp_proxy(request: web.Request) -> web.StreamResponse:
         url = URL(next_endpoint() + request.raw_path, encoded=True)
         body = request.content if request.body_exists else None
         async with session.request(
@@ -73,7 +99,7 @@ async def serve(port: int, endpoints: list[str], admin_port: int | None) -> None
         return web.Response(text="ready")
 
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy)
+    app.router.add_route("*", "/{tail:.*}", _http1_handler(endpoints) if client == "http1" else aiohttp_proxy)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
@@ -95,8 +121,8 @@ async def serve(port: int, endpoints: list[str], admin_port: int | None) -> None
     await session.close()
 
 
-def run_worker(port: int, endpoints: list[str], admin_port: int | None) -> None:
-    uvloop.run(serve(port, endpoints, admin_port))
+def run_worker(port: int, endpoints: list[str], admin_port: int | None, client: str = "aiohttp") -> None:
+    uvloop.run(serve(port, endpoints, admin_port, client))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,8 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint", action="append", required=True, help="repeatable")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--admin-port", type=int)
+    parser.add_argument("--client", choices=("aiohttp", "http1"), default="aiohttp",
+                        help="upstream client: aiohttp's ClientSession, or the gateway's http1.Pool")
     args = parser.parse_args(argv)
-    worker_args = (args.port, [e.rstrip("/") for e in args.endpoint], args.admin_port)
+    worker_args = (args.port, [e.rstrip("/") for e in args.endpoint], args.admin_port, args.client)
     if args.workers == 1:
         run_worker(*worker_args)
         return

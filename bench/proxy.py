@@ -40,6 +40,8 @@ from bench.wrk import WrkError, run_wrk, wrk_command
 BENCH_DIR = Path(__file__).resolve().parent
 STEADY_SCRIPT = BENCH_DIR / "steady.lua"
 VARIANTS = ("direct", "nginx-proxy", "bare-aiohttp", "bare-aiohttp-2p", "gateway-1p", "gateway-2p")
+#: Measured only when named in --only: the bare proxy on the gateway's upstream client (http1.Pool).
+OPTIONAL_VARIANTS = ("bare-http1",)
 ORDERS_PATH = "/orders"
 NOISY = 0.15  # cores used by processes outside the benchmark above which a run is flagged
 
@@ -87,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of wrk before each measured run")
     parser.add_argument(
-        "--only", type=_names(VARIANTS), default=",".join(VARIANTS), help="comma-separated variants"
+        "--only", type=_names(VARIANTS + OPTIONAL_VARIANTS), default=",".join(VARIANTS),
+        help=f"comma-separated variants (also: {', '.join(OPTIONAL_VARIANTS)})"
     )
     parser.add_argument(
         "--shapes", type=_names(tuple(SHAPES)), default=",".join(SHAPES), help="comma-separated load shapes"
@@ -185,6 +188,7 @@ class Bench:
             "nginx-proxy": lambda: self._start_nginx_proxy(endpoint_ports),
             "bare-aiohttp": lambda: self._start_bare("bare-aiohttp", 1, urls),
             "bare-aiohttp-2p": lambda: self._start_bare("bare-aiohttp-2p", 2, urls),
+            "bare-http1": lambda: self._start_bare("bare-http1", 1, urls, client="http1"),
             "gateway-1p": lambda: self._start_gateway("gateway-1p", 1, (urls[0], urls[1])),
             "gateway-2p": lambda: self._start_gateway("gateway-2p", 2, (urls[0], urls[1])),
         }
@@ -209,9 +213,10 @@ class Bench:
         )
         return Variant(name="nginx-proxy", port=port, server=self._nginx("nginx-proxy", config, port))
 
-    def _start_bare(self, name: str, workers: int, urls: tuple[str, ...]) -> Variant:
+    def _start_bare(self, name: str, workers: int, urls: tuple[str, ...], client: str = "aiohttp") -> Variant:
         (port,) = free_ports(1)
-        argv = [sys.executable, "-m", "bench.bare_proxy", "--port", str(port), "--workers", str(workers)]
+        argv = [sys.executable, "-m", "bench.bare_proxy", "--port", str(port), "--workers", str(workers),
+                "--client", client]
         for url in urls:
             argv += ["--endpoint", url]
         server = self._spawn(

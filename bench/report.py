@@ -124,12 +124,14 @@ def ratios(summaries: dict[str, dict[str, Summary]]) -> dict[str, float | None]:
             return None
         return saturation[numerator].requests_per_s / saturation[denominator].requests_per_s
 
+    optional = {"bare-http1 / bare-aiohttp": ratio("bare-http1", "bare-aiohttp")}
     return {
         "gateway-1p / bare-aiohttp": ratio("gateway-1p", "bare-aiohttp"),
         "gateway-1p / nginx-proxy": ratio("gateway-1p", "nginx-proxy"),
         "gateway-2p / gateway-1p": ratio("gateway-2p", "gateway-1p"),
         "bare-aiohttp-2p / bare-aiohttp": ratio("bare-aiohttp-2p", "bare-aiohttp"),
         "nginx-proxy / direct": ratio("nginx-proxy", DIRECT),
+        **{label: value for label, value in optional.items() if value is not None},
     }
 
 

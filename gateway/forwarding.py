@@ -51,7 +51,7 @@ def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str |
     return out
 
 
-def client_response_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+def client_response_headers(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """Headers to return to the client from a cluster response."""
     drop = _RESPONSE_DROP
     if "Connection" in headers:

@@ -41,6 +41,8 @@ __all__ = [
     "REQUEST_BODY_REJECTED",
     "REQUEST_DURATION",
     "UPSTREAM_ACTIVE_REQUESTS",
+    "UPSTREAM_CONNECTIONS",
+    "UPSTREAM_CONNECTIONS_OPENED",
     "UPSTREAM_EJECTIONS",
     "UPSTREAM_ENDPOINT_EJECTED",
     "UPSTREAM_ENDPOINT_HEALTHY",
@@ -50,6 +52,7 @@ __all__ = [
     "UPSTREAM_REQUEST_DURATION",
     "UPSTREAM_RETRIES",
     "UPSTREAM_RETRY_BUDGET_EXHAUSTED",
+    "UPSTREAM_STALE_CONNECTION_REPLAYS",
     "status_class",
 ]
 
@@ -201,6 +204,23 @@ UPSTREAM_PENDING_REQUESTS = Gauge(
     "Requests waiting for the cluster's breaker to admit them.",
     ("cluster",),
     multiprocess_mode="livesum",
+)
+UPSTREAM_CONNECTIONS = Gauge(
+    "gateway_upstream_connections",
+    "Open keep-alive connections to the endpoint by state (idle|in_use), summed over workers.",
+    ("cluster", "endpoint", "state"),
+    multiprocess_mode="livesum",
+)
+UPSTREAM_CONNECTIONS_OPENED = Counter(
+    "gateway_upstream_connections_opened_total",
+    "TCP connections opened to the endpoint (a steady climb under constant load means no reuse).",
+    ("cluster", "endpoint"),
+)
+UPSTREAM_STALE_CONNECTION_REPLAYS = Counter(
+    "gateway_upstream_stale_connection_replays_total",
+    "Idempotent requests re-sent on a fresh connection because the endpoint had closed the "
+    "kept-alive one (nothing came back): the keep-alive race, not an endpoint failure.",
+    ("cluster", "endpoint"),
 )
 HEALTH_CHECKS = Counter(
     "gateway_health_checks_total",

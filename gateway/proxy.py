@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
-from aiohttp import ClientResponse, web
+from aiohttp import web
 
 from gateway import metrics
 from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
 from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY, UPSTREAM_BODY_KEY
 from gateway.routing import Route
+from gateway.upstreams.http1 import ClientError, Response
 from telemetry.aiohttp_tracing import client_span, set_response_status
 
 BUFFER_LIMIT = 64 * 1024
@@ -77,7 +77,7 @@ async def _request_body(request: web.Request, route: Route, listener: str) -> by
         raise _reject(listener, "incomplete", RequestTimeout("request body ended early")) from None
 
 
-async def _relay(request: web.Request, upstream: ClientResponse,
+async def _relay(request: web.Request, upstream: Response,
                  streaming: list[web.StreamResponse]) -> web.StreamResponse:
     headers = client_response_headers(upstream.headers)
     headers["Server"] = SERVER_HEADER
@@ -91,7 +91,7 @@ async def _relay(request: web.Request, upstream: ClientResponse,
         response.content_length = length
     await response.prepare(request)
     streaming.append(response)
-    async for chunk in upstream.content.iter_any():
+    async for chunk in upstream.iter_any():
         await response.write(chunk)
     await response.write_eof()
     return response
@@ -133,7 +133,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                                 priority=route.priority) as upstream:
             set_response_status(span, upstream.status, error_from=500)
             return await _relay(request, upstream, streaming)
-    except (UpstreamError, aiohttp.ClientError, TimeoutError):
+    except (UpstreamError, ClientError, TimeoutError):
         if streaming:
             return _abort(request, streaming[0], listener)
         raise

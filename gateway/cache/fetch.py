@@ -19,8 +19,9 @@ from gateway.cache.keys import CacheKey
 from gateway.cache.policy import CachePolicy
 from gateway.cache.service import Lookup, ResponseCache
 from gateway.errors import UpstreamError
+from gateway.upstreams.http1 import ClientError
 
-UPSTREAM_ERRORS = (UpstreamError, aiohttp.ClientError, TimeoutError)
+UPSTREAM_ERRORS = (UpstreamError, ClientError, aiohttp.ClientError, TimeoutError)
 
 
 def count(route: str, result: str) -> None:

@@ -1,4 +1,4 @@
-"""A cluster: endpoints, one pooled ClientSession, balancer, health, outlier, breaker, budget.
+"""A cluster: endpoints, a connection pool per endpoint, balancer, health, outlier, breaker, budget.
 
 ``Cluster.request`` is the only call the proxy handler makes; the per-request
 state machine (admission, pick, attempts, retries) lives in ``request.py``. This
@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterable, Mapping
 from typing import Any
 
-import aiohttp
 from multidict import CIMultiDict
 
 from gateway import metrics
@@ -29,6 +28,7 @@ from gateway.upstreams.breaker import CircuitBreaker
 from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
 from gateway.upstreams.endpoint import Endpoint
 from gateway.upstreams.health import HealthChecker
+from gateway.upstreams.http1 import Pool
 from gateway.upstreams.outlier import OutlierDetector
 from gateway.upstreams.request import UpstreamRequest
 from gateway.upstreams.retry_budget import RetryBudget
@@ -39,21 +39,21 @@ __all__ = ["Cluster"]
 #: 503 must not make an endpoint look attractive to the latency-aware balancer.
 FAILURE_PENALTY_SECONDS = 1.0
 
-# A proxy forwards the client's headers as they are: never add our own
-# User-Agent/Accept/Accept-Encoding (with auto_decompress=False an added
-# Accept-Encoding would hand gzip to clients that did not ask) or Content-Type.
-_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-
-
 class Cluster:
-    """One named group of interchangeable endpoints behind a single pooled session."""
+    """One named group of interchangeable endpoints, each with its own keep-alive connection pool.
+
+    The pools (``gateway.upstreams.http1``) add nothing to the client's headers but
+    ``Host`` and the body framing: no User-Agent, Accept or Accept-Encoding of our own.
+    """
 
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self.name = config.name
         self.endpoints: tuple[Endpoint, ...] = tuple(Endpoint(url) for url in config.endpoints)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: aiohttp.ClientSession | None = None
+        #: Connection pool per endpoint URL (created on ``start``, in the serving loop).
+        self.pools: dict[str, Pool] = {}
+        self._pool_metrics: dict[str, _PoolMetrics] = {}
         self._balancer: Balancer = make_balancer(config.balancer, self.endpoints)
         self._breaker = CircuitBreaker(self.name, config.breaker)
         #: Adaptive concurrency limit in front of the breaker (None: the breaker alone admits).
@@ -68,9 +68,7 @@ class Cluster:
             )
         self._eligible: tuple[Endpoint, ...] = self.endpoints
         self._publish = True
-        # Pre-built per-policy ClientTimeouts and pre-bound metric children keep
-        # allocation and registry lock traffic off the per-request path.
-        self._client_timeouts: dict[TimeoutPolicy, aiohttp.ClientTimeout] = {}
+        # Pre-bound metric children keep registry lock traffic off the per-request path.
         self._attempt_counters: dict[str, dict[str, Any]] = {ep.url: {} for ep in self.endpoints}
         self._duration = metrics.UPSTREAM_REQUEST_DURATION.labels(self.name)
         self._active_gauge = metrics.UPSTREAM_ACTIVE_REQUESTS.labels(self.name)
@@ -85,25 +83,19 @@ class Cluster:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open the shared session, publish endpoint gauges and start health checks."""
-        if self._session is not None:
+        """Open the connection pools, publish endpoint gauges and start health checks."""
+        if self.pools:
             return
         self._loop = asyncio.get_running_loop()
         self._balancer = make_balancer(self.config.balancer, self.endpoints, clock=self._loop.time)
         cfg = self.config
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=0,  # the breaker bounds the total; the pool bounds each endpoint
-                limit_per_host=cfg.breaker.max_connections_per_endpoint,
-                keepalive_timeout=cfg.keepalive_timeout,
-                ttl_dns_cache=10,
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
-            timeout=self.client_timeout(cfg.timeouts),
-            trust_env=False,
-        )
+        # The breaker bounds the cluster's total; each pool bounds one endpoint's connections.
+        self.pools = {
+            ep.url: Pool(ep.url, limit=cfg.breaker.max_connections_per_endpoint,
+                         keepalive_timeout=cfg.keepalive_timeout)
+            for ep in self.endpoints
+        }
+        self._pool_metrics = {url: _PoolMetrics(self.name, url) for url in self.pools}
         for ep in self.endpoints:
             metrics.UPSTREAM_ENDPOINT_HEALTHY.labels(self.name, ep.url).set(1 if ep.healthy else 0)
             metrics.UPSTREAM_ENDPOINT_EJECTED.labels(self.name, ep.url).set(1 if ep.ejected else 0)
@@ -128,12 +120,12 @@ class Cluster:
             self.health.publish = False
 
     async def aclose(self) -> None:
-        """Stop health checks and close the session (in-flight responses are cut)."""
+        """Stop health checks and close the pools (in-flight responses are cut)."""
         if self.health is not None:
             await self.health.aclose()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        pools, self.pools = self.pools, {}
+        for pool in pools.values():
+            await pool.close()
 
     # ------------------------------------------------------------ the proxy's API
 
@@ -149,7 +141,7 @@ class Cluster:
         hash_key: str | None = None,
         priority: int = 0,
     ) -> UpstreamRequest:
-        """Send ``method path_qs`` to an endpoint; ``async with`` yields the ClientResponse.
+        """Send ``method path_qs`` to an endpoint; ``async with`` yields the ``http1.Response``.
 
         ``path_qs`` is appended to the endpoint's base URL as is (already encoded).
         ``timeouts``/``retry`` override the cluster's (per-route policy); ``priority``
@@ -183,6 +175,8 @@ class Cluster:
             if self._limiter is not None:
                 self._limit_gauge.set(self._limiter.limit)
                 self._queue_gauge.set(self._limiter.queued)
+            for url, pool in self.pools.items():
+                self._pool_metrics[url].publish(pool)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state for the admin ``/upstreams`` endpoint."""
@@ -222,23 +216,6 @@ class Cluster:
     def now(self) -> float:
         """The loop's monotonic clock (what deadlines and ejections are measured in)."""
         return self._loop.time() if self._loop is not None else time.monotonic()
-
-    def client_timeout(self, policy: TimeoutPolicy) -> aiohttp.ClientTimeout:
-        """aiohttp timeouts for one attempt, built once per distinct policy.
-
-        ``sock_connect`` bounds the TCP/TLS connect; ``connect`` (which would also
-        count waiting for a pooled connection) stays unset, because a busy pool is
-        not the endpoint's fault and must not feed outlier detection -- the overall
-        deadline bounds that wait. ``sock_read`` bounds the wait for the response
-        headers and each later read; ``total`` is the overall deadline's job.
-        """
-        timeout = self._client_timeouts.get(policy)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                total=None, connect=None, sock_connect=policy.connect, sock_read=policy.per_try
-            )
-            self._client_timeouts[policy] = timeout
-        return timeout
 
     def pick_candidates(self) -> tuple[Endpoint, ...]:
         """Eligible endpoints, returning lazily any whose ejection has expired."""
@@ -304,6 +281,30 @@ class Cluster:
 
     def __repr__(self) -> str:
         return f"Cluster({self.name!r}, endpoints={len(self.endpoints)}, eligible={len(self._eligible)})"
+
+
+class _PoolMetrics:
+    """An endpoint pool's counts copied into metrics at publish time (none on the request path)."""
+
+    __slots__ = ("_connects", "_idle", "_in_use", "_opened", "_replays", "_stale")
+
+    def __init__(self, cluster: str, endpoint: str) -> None:
+        self._idle = metrics.UPSTREAM_CONNECTIONS.labels(cluster, endpoint, "idle")
+        self._in_use = metrics.UPSTREAM_CONNECTIONS.labels(cluster, endpoint, "in_use")
+        self._opened = metrics.UPSTREAM_CONNECTIONS_OPENED.labels(cluster, endpoint)
+        self._stale = metrics.UPSTREAM_STALE_CONNECTION_REPLAYS.labels(cluster, endpoint)
+        self._connects = self._replays = 0
+
+    def publish(self, pool: Pool) -> None:
+        idle = pool.idle_connections
+        self._idle.set(idle)
+        self._in_use.set(pool.open_connections - idle)
+        if pool.connects > self._connects:
+            self._opened.inc(pool.connects - self._connects)
+            self._connects = pool.connects
+        if pool.stale_replays > self._replays:
+            self._stale.inc(pool.stale_replays - self._replays)
+            self._replays = pool.stale_replays
 
 
 def _make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:

@@ -3,7 +3,7 @@
 Usage (the proxy handler)::
 
     async with cluster.request("GET", "/orders?page=2", headers=h, body=b"") as resp:
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp.iter_any():
             await downstream.write(chunk)
 
 Deadline: ``__aenter__`` enters ``asyncio.timeout_at(deadline)`` and ``__aexit__``
@@ -21,9 +21,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import aiohttp
 from multidict import CIMultiDict
-from yarl import URL
 
 from gateway import metrics
 from gateway.errors import (
@@ -35,8 +33,10 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.upstreams import http1
 from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
 from gateway.upstreams.endpoint import Endpoint
+from gateway.upstreams.http1 import ClientError, ReadTimeout, Response
 
 if TYPE_CHECKING:
     from gateway.upstreams.cluster import Cluster
@@ -52,10 +52,10 @@ _OVERLOAD_STATUSES = frozenset({429, 502, 503, 504})
 class _BodySource:
     """Wraps a streamed request body to remember an error raised by the *source*.
 
-    aiohttp reports a failing body iterator as a connection error of the upstream
-    request; without this we could not tell "the client sent too much / too
-    slowly / went away" from "the endpoint reset the connection", and would
-    eject a healthy endpoint for a client's fault.
+    A failing body iterator also cuts the upstream connection; without this we
+    could not tell "the client sent too much / too slowly / went away" from "the
+    endpoint reset the connection", and would eject a healthy endpoint for a
+    client's fault.
     """
 
     __slots__ = ("error", "source")
@@ -76,17 +76,17 @@ class _BodySource:
 def _classify(exc: BaseException, endpoint: Endpoint) -> tuple[str, str, GatewayError]:
     """(retry_on name, metric outcome, gateway error) for a failed attempt."""
     where = f"endpoint {endpoint.url}"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, http1.ConnectTimeout):
         return "connect-failure", "timeout", ConnectTimeout(f"{where}: connect timed out")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect-failure", "connect_error", UpstreamConnectError(f"{where}: {exc.os_error}")
-    if isinstance(exc, TimeoutError):  # includes aiohttp.ServerTimeoutError (sock_read)
+    if isinstance(exc, http1.ConnectError):
+        return "connect-failure", "connect_error", UpstreamConnectError(f"{where}: {exc.os_error or exc}")
+    if isinstance(exc, TimeoutError):  # ReadTimeout: no response headers within the per-try timeout
         return "timeout", "timeout", UpstreamTimeout(f"{where}: no response within the per-try timeout")
     return "reset", "reset", UpstreamError(f"{where}: {type(exc).__name__}: {exc}")
 
 
 class UpstreamRequest:
-    """Async context manager returned by ``Cluster.request``; yields the ClientResponse.
+    """Async context manager returned by ``Cluster.request``; yields the ``http1.Response``.
 
     Retries happen only for idempotent methods with a ``bytes`` (or no) body, when
     the failure kind is in ``retry.retry_on``, attempts and time remain and the
@@ -94,13 +94,14 @@ class UpstreamRequest:
     fully jittered exponential backoff. A retryable status on the last attempt is
     returned as is. Raises ``CircuitOpen``, ``NoHealthyEndpoint``,
     ``UpstreamConnectError``, ``ConnectTimeout``, ``UpstreamTimeout`` or
-    ``UpstreamError``; aiohttp/asyncio/OS errors never escape ``__aenter__``.
+    ``UpstreamError``; client (``http1.ClientError``), asyncio and OS errors never
+    escape ``__aenter__``.
     With ``adaptive_concurrency`` configured, admission first passes the cluster's
     adaptive limiter (``LoadShed``, 503, when shed) and then the breaker (the hard cap).
-    On exit, body-read failures (``ClientPayloadError``, ``ServerDisconnectedError``,
-    read timeouts) become ``UpstreamError``/``UpstreamTimeout``; a
-    ``ClientConnectionResetError`` is left alone because aiohttp also raises it
-    when the *downstream* client went away while the handler was writing. If a
+    On exit, body-read failures (``PayloadError``, ``ReadTimeout``) become
+    ``UpstreamError``/``UpstreamTimeout``; aiohttp's ``ClientConnectionResetError``
+    is left alone: it means the *downstream* client went away while the handler
+    was writing. If a
     streamed request ``body`` raises (e.g. the proxy's size or idle limit), that
     very exception propagates unchanged and the endpoint is not blamed.
     """
@@ -134,7 +135,7 @@ class UpstreamRequest:
         self._retry = retry
         self._hash_key = hash_key
         self._timeout: asyncio.Timeout | None = None
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: Response | None = None
         self._holding: Endpoint | None = None  # endpoint whose ``active`` we incremented
         self._admitted = False
         self._retry_slot = False
@@ -149,7 +150,7 @@ class UpstreamRequest:
         #: Attempts made so far (1 + retries).
         self.attempts = 0
 
-    async def __aenter__(self) -> aiohttp.ClientResponse:
+    async def __aenter__(self) -> Response:
         cluster = self._cluster
         self.deadline = cluster.now() + self._timeouts.overall
         self._timeout = timeout = asyncio.timeout_at(self.deadline)
@@ -191,23 +192,24 @@ class UpstreamRequest:
                 f"cluster {self._cluster.name!r}: overall timeout {self._timeouts.overall}s "
                 "exceeded while streaming the response"
             ) from exc
-        if isinstance(exc, aiohttp.ServerTimeoutError):
+        if isinstance(exc, ReadTimeout):
             raise UpstreamTimeout(f"endpoint {self._endpoint_url()}: body read timed out") from exc
-        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        if isinstance(exc, ClientError):
             raise UpstreamError(f"endpoint {self._endpoint_url()}: response body failed: {exc}") from exc
 
     # ------------------------------------------------------------ attempts
 
-    async def _send(self) -> aiohttp.ClientResponse:
+    async def _send(self) -> Response:
         cluster = self._cluster
-        session = cluster._session
-        if session is None:
+        pools = cluster.pools
+        if not pools:
             raise RuntimeError(f"cluster {cluster.name!r} is not started (or already closed)")
         # A stream cannot be replayed, and a non-idempotent method must not run twice.
         replayable = self._body is None or isinstance(self._body, bytes)
         retryable = replayable and self._method in IDEMPOTENT_METHODS
         max_attempts = self._retry.attempts + 1 if retryable else 1
-        client_timeout = cluster.client_timeout(self._timeouts)
+        connect_timeout = self._timeouts.connect
+        read_timeout = self._timeouts.per_try
         hash_key = self._hash_key
         if hash_key is None and cluster.config.balancer == "consistent_hash":
             hash_key = self._default_hash_key()
@@ -220,20 +222,22 @@ class UpstreamRequest:
             self._holding = endpoint
             started = cluster.now()
             try:
-                resp = await session.request(
-                    self._method,
-                    URL(endpoint.url + self._path_qs, encoded=True),
-                    headers=self._headers,
-                    data=self._body,
-                    timeout=client_timeout,
-                    allow_redirects=False,
+                resp = await pools[endpoint.url].send(
+                    self._method, self._path_qs, self._headers, self._body,
+                    connect_timeout=connect_timeout, read_timeout=read_timeout,
                 )
-            except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError
+            except asyncio.CancelledError:
+                if self._timeout is not None and self._timeout.expired():
+                    cluster.record_attempt(endpoint, "timeout", started, failed=True, gateway=True)
+                raise
+            except Exception as exc:
                 self._release_endpoint()
                 if isinstance(self._body, _BodySource) and self._body.error is not None:
                     # The client's body failed (too large, too slow, disconnected): not the
                     # endpoint's fault, so no outlier/metric record; re-raise the source's error.
                     raise self._body.error from None
+                if not isinstance(exc, (ClientError, OSError)):
+                    raise
                 kind, outcome, error = _classify(exc, endpoint)
                 cluster.record_attempt(endpoint, outcome, started, failed=True, gateway=True)
                 delay = self._retry_delay(kind, max_attempts)
@@ -243,10 +247,6 @@ class UpstreamRequest:
                 if delay > 0.0:
                     await asyncio.sleep(delay)
                 continue
-            except asyncio.CancelledError:
-                if self._timeout is not None and self._timeout.expired():
-                    cluster.record_attempt(endpoint, "timeout", started, failed=True, gateway=True)
-                raise
             status = resp.status
             if status < 500:
                 outcome = metrics.status_class(status)

@@ -181,7 +181,7 @@ async def test_overall_deadline_bounds_streaming_the_body(
             path = "/drip?chunks=100&interval=0.05"
             async with cluster.request("GET", path, headers={}, body=None) as resp:
                 statuses.append(resp.status)
-                async for _ in resp.content.iter_any():
+                async for _ in resp.iter_any():
                     pass
 
         with pytest.raises(UpstreamTimeout, match="while streaming"):
@@ -355,3 +355,20 @@ async def test_consistent_hash_keeps_a_header_value_on_one_endpoint(
                 served_by.setdefault(partner, set()).add(json.loads(await resp.read())["served_by"])
     assert all(len(urls) == 1 for urls in served_by.values()), served_by
     assert {url for urls in served_by.values() for url in urls} == {upstream_a.url, upstream_b.url}
+
+
+async def test_connection_pool_metrics_show_reuse(
+    started_cluster: ClusterFactory, upstream_a: FakeUpstream
+) -> None:
+    async with started_cluster(upstream_a.url) as cluster:
+        labels = {"cluster": cluster.name, "endpoint": upstream_a.url}
+        opened_before = sample("gateway_upstream_connections_opened_total", **labels)
+        for _ in range(5):
+            assert (await get(cluster, "/echo"))[0] == 200
+        cluster.publish_gauges()
+        assert sample("gateway_upstream_connections_opened_total", **labels) - opened_before == 1
+        assert sample("gateway_upstream_connections", state="idle", **labels) == 1
+        assert sample("gateway_upstream_connections", state="in_use", **labels) == 0
+        async with cluster.request("GET", "/slow?seconds=0.01", headers={}, body=None):
+            cluster.publish_gauges()
+            assert sample("gateway_upstream_connections", state="in_use", **labels) == 1
