@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.server import serve
 
     try:
-        uvloop.run(serve(args.config, reuse_port=args.worker))
+        uvloop.run(serve(args.config, reuse_port=args.worker, freeze_gc=True))
     except ConfigError as exc:
         print(f"gateway: invalid config: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
 from gateway.quotes_config import QuotesConfig
 from gateway.quotes_upload import read_upload
 from legacy_adapters import metrics
+from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
 from legacy_adapters.job_view import job_json
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.queue_state import probe_forever
@@ -93,10 +94,11 @@ class QuoteService:
     def _callback(self, raw: str) -> str:
         if not raw:
             return ""
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidQuote("callback_url: must be an absolute http(s) URL")
-        host = parts.hostname.lower()
+        try:
+            check_callback_url(raw, allow_private=self.config.allow_private_callbacks)
+        except CallbackRefused as refused:
+            raise InvalidQuote(str(refused)) from None
+        host = (urlsplit(raw).hostname or "").lower()
         allowed = self.config.callback_hosts
         if allowed and not any(host == h or host.endswith("." + h) for h in allowed):
             raise InvalidQuote(f"callback_url: host {host!r} is not on the allow-list")

@@ -9,7 +9,8 @@ YAML::
       backlog_bound: 500           # queued + running jobs above which new work gets 503
       retry_after: 30              # seconds, on that 503
       materials: [PLA, ABS, PETG, NYLON, RESIN, TITANIUM]
-      callback_hosts: []           # webhook host allow-list (suffix match); empty = any host
+      callback_hosts: []           # webhook host allow-list (suffix match); empty = any public host
+      allow_private_callbacks: false  # true: also private/loopback targets (the workers' flag too)
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -48,6 +49,7 @@ class QuotesConfig:
     probe_interval: float = 5.0
     materials: frozenset[str] = field(default_factory=lambda: frozenset(MATERIALS))
     callback_hosts: tuple[str, ...] = ()
+    allow_private_callbacks: bool = False
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:
@@ -85,4 +87,8 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
         if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
             raise ConfigError("quotes.callback_hosts: must be a list of host names")
         values["callback_hosts"] = tuple(h.lower().lstrip(".") for h in hosts)
+    if "allow_private_callbacks" in data:
+        if not isinstance(data["allow_private_callbacks"], bool):
+            raise ConfigError("quotes.allow_private_callbacks: must be true or false")
+        values["allow_private_callbacks"] = data["allow_private_callbacks"]
     return QuotesConfig(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import signal
 import time
@@ -75,8 +76,11 @@ async def _start_site(app: web.Application, host: str, port: int, *, reuse_port:
 
 async def serve(config_path: str | Path, *, reuse_port: bool = False,
                 started: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                tracer_provider: Any = None) -> None:
+                tracer_provider: Any = None, freeze_gc: bool = False) -> None:
     """Run until SIGTERM/SIGINT (or ``stop`` is set); then drain in-flight requests and exit.
+
+    ``freeze_gc`` (the ``python -m gateway`` processes) calls ``gc.freeze()`` once started;
+    tests running many gateways in one process leave it off.
 
     Tracing follows the standard OTEL_* environment (off without an OTLP endpoint); tests pass
     their own ``tracer_provider`` (e.g. with an in-memory exporter).
@@ -123,9 +127,15 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, on_hup)
+    if freeze_gc:
+        # Start-up objects (modules, config, routes, metric children) leave the collector's
+        # generations: full collections then scan only what requests allocate. At saturation
+        # this took the gateway's p99 from ~47 ms to ~18 ms (bench/README.md).
+        gc.freeze()
     log.info("gateway listening", extra={"event.action": "start", "gateway.listeners": {
         n: f"{lst.host}:{lst.port}" for n, lst in config.listeners.items()},
-        "gateway.admin": f"{config.admin.host}:{config.admin.port}"})
+        "gateway.admin": f"{config.admin.host}:{config.admin.port}",
+        "gateway.gc_frozen_objects": gc.get_freeze_count()})
     if started is not None:
         started.set()
     try:

@@ -1236,7 +1236,8 @@ def pricing() -> dict[str, Any]:
         ),
         timeseries(
             "Webhooks by outcome",
-            "Job-finished webhooks: delivered, retry (non-2xx or error, backed off), gave_up.",
+            "Job-finished webhooks: delivered, retry (non-2xx or error, backed off), gave_up, "
+            "refused (callback to a non-public address).",
             [target(f"sum by (outcome) (rate(pricing_webhooks_total[{RATE}]))", "{{outcome}}")],
             unit="ops",
             width=8,

@@ -51,5 +51,5 @@ WORKER_CONCURRENCY = Gauge("pricing_worker_concurrency", "Jobs this worker may r
 RETRIES = Counter("pricing_retries_total", "Transient failures scheduled for another attempt")
 DEAD_LETTERS = Counter("pricing_dead_letters_total", "Jobs moved to the dead-letter set", ["reason"])
 RECLAIMED = Counter("pricing_reclaimed_total", "Entries taken over from a worker that stopped (XAUTOCLAIM)")
-WEBHOOKS = Counter("pricing_webhooks_total", "Webhook deliveries by outcome (delivered, retry, gave_up)",
-                   ["outcome"])
+WEBHOOKS = Counter("pricing_webhooks_total",
+                   "Webhook deliveries by outcome (delivered, retry, gave_up, refused)", ["outcome"])

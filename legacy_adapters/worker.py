@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
+    p.add_argument("--allow-private-callbacks", action="store_true",
+                   default=env("PRICING_ALLOW_PRIVATE_CALLBACKS", "") in ("1", "true", "yes"),
+                   help="deliver webhooks to private/loopback addresses too (default: public only)")
     args = p.parse_args(argv)
     if not args.backend:
         p.error("--backend is required (or $PRICING_BACKEND)")
@@ -76,7 +79,8 @@ async def run(args: argparse.Namespace) -> None:
              asyncio.create_task(_heartbeat(queue, args.name, stop))]
     secret = os.environ.get(SECRET_ENV, "").encode()
     if secret:
-        tasks.append(asyncio.create_task(WebhookNotifier(queue, secret).run(stop)))
+        notifier = WebhookNotifier(queue, secret, allow_private=args.allow_private_callbacks)
+        tasks.append(asyncio.create_task(notifier.run(stop)))
     else:
         log.warning("%s not set: this worker delivers no webhooks", SECRET_ENV)
     log.info("pricing worker %s started", args.name, extra={

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from legacy_adapters.callable_backend import CallableBackend
+from legacy_adapters.callback_guard import PublicOnlyResolver
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.webhooks import WebhookNotifier, verify
@@ -26,7 +27,8 @@ from tests.support.partner_edge import api_keys_section, make_keys
 STL = {"Content-Type": "model/stl"}
 
 
-def _config(tmp_path: Path, redis_url: str, store: Path, *, bound: int = 100) -> dict[str, Any]:
+def _config(tmp_path: Path, redis_url: str, store: Path, *, bound: int = 100,
+            allow_private_callbacks: bool = True) -> dict[str, Any]:
     return gateway_config(
         tmp_path, clusters={"mes": {"endpoints": ["http://127.0.0.1:9"]}},
         routes=[{"name": "partner-quotes", "listener": "external", "prefix": "/partner/v1/quotes",
@@ -35,7 +37,9 @@ def _config(tmp_path: Path, redis_url: str, store: Path, *, bound: int = 100) ->
                 {"name": "quotes", "listener": "internal", "prefix": "/quotes", "methods": ["GET", "POST"],
                  "handler": "quotes", "max_body_bytes": 4096}],
         api_keys=api_keys_section(store),
-        quotes={"redis_url": redis_url, "backlog_bound": bound, "retry_after": 7, "probe_interval": 0.2})
+        quotes={"redis_url": redis_url, "backlog_bound": bound, "retry_after": 7, "probe_interval": 0.2,
+                # the test receivers listen on 127.0.0.1
+                "allow_private_callbacks": allow_private_callbacks})
 
 
 @pytest.fixture
@@ -204,7 +208,7 @@ async def test_webhook_is_signed_with_the_secret(
             assert resp.status == 202
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_run_worker(queue, stop)),
-                 asyncio.create_task(WebhookNotifier(queue, b"s3cret").run(stop))]
+                 asyncio.create_task(WebhookNotifier(queue, b"s3cret", allow_private=True).run(stop))]
         try:
             body, signature = await asyncio.wait_for(received.get(), 15)
         finally:
@@ -213,3 +217,83 @@ async def test_webhook_is_signed_with_the_secret(
     assert verify(body, signature, b"s3cret")
     assert not verify(body, signature, b"other")
     assert json.loads(body)["status"] == "done"
+
+
+async def test_private_callback_targets_are_refused_at_submit(
+        tmp_path: Path, redis_url: str, queue: PricingQueue) -> None:
+    store, _ = make_keys(tmp_path, ("acme", "gold", ("quotes:read", "quotes:write")))
+    cfg = _config(tmp_path, redis_url, store, allow_private_callbacks=False)
+    async with run_gateway(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
+        for target in ("http://169.254.169.254/latest/meta-data/", "http://localhost:9901/config",
+                       "http://[::1]/", "http://10.0.0.5/admin"):
+            async with s.post(f"{gw.internal}/quotes", params={"material": "PLA", "callback_url": target},
+                              data=box_stl_binary(2, 3, 4), headers=STL) as resp:
+                assert resp.status == 422
+                problem = await resp.json(content_type="application/problem+json")
+                assert "not a public address" in problem["detail"]
+    assert await queue.redis.keys("pricing:job:*") == []
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.hits = 0
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        return web.Response(status=204)
+
+
+async def _deliver_once(queue: PricingQueue, gw: GatewayUnderTest, callback: str,
+                        notifier: WebhookNotifier) -> str:
+    """Submit a job with ``callback``, let a worker price it, make one delivery attempt."""
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{gw.internal}/quotes", params={"material": "PLA", "callback_url": callback},
+            data=box_stl_binary(3, 3, 3), headers=STL) as resp:
+        assert resp.status == 202
+        job_id = (await resp.json())["id"]
+    stop = asyncio.Event()
+    worker = asyncio.create_task(_run_worker(queue, stop))
+    try:
+        while (await queue.redis.zscore(queue.keys.webhooks, job_id)) is None:
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await worker
+    async with notifier.session() as session:
+        await notifier.deliver(session, job_id)
+    return job_id
+
+
+async def test_worker_refuses_to_deliver_to_a_private_literal(
+        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue) -> None:
+    gw, _ = edge  # this gateway accepts private targets; the worker (default) does not
+    receiver = _Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.hook)
+    async with TestServer(app, host="127.0.0.1") as server:
+        job_id = await _deliver_once(queue, gw, str(server.make_url("/hook")),
+                                     WebhookNotifier(queue, b"s3cret"))
+    job = await queue.job(job_id)
+    assert receiver.hits == 0
+    assert job["webhook_status"] == "failed"
+    assert "not a public address" in job["webhook_error"]
+    assert await queue.redis.zscore(queue.keys.webhooks, job_id) is None  # not retried
+
+
+async def test_worker_refuses_a_name_that_resolves_to_a_private_address(
+        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue) -> None:
+    from tests.unit.legacy_adapters.test_callback_guard import StaticResolver
+
+    gw, _ = edge
+    receiver = _Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.hook)
+    async with TestServer(app, host="127.0.0.1") as server:
+        # DNS says hooks.partner.example is 127.0.0.1 (re-pointed after submit: rebinding)
+        resolver = PublicOnlyResolver(StaticResolver({"hooks.partner.example": ["127.0.0.1"]}))
+        job_id = await _deliver_once(queue, gw, f"http://hooks.partner.example:{server.port}/hook",
+                                     WebhookNotifier(queue, b"s3cret", resolver=resolver))
+    job = await queue.job(job_id)
+    assert receiver.hits == 0
+    assert "no public address" in job["webhook_error"]
+    assert await queue.redis.zscore(queue.keys.webhooks, job_id) is not None  # retried later
