@@ -22,7 +22,7 @@ from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_c
 from gateway.errors import ConfigError
 from gateway.quotes_config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
-from gateway.routing import ALL_METHODS, PARTNER_SCOPES, Route
+from gateway.routing import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
 from gateway.upstreams import (
     ClusterConfig,
     RetryPolicy,
@@ -132,13 +132,15 @@ def _listener(name: str, data: Any) -> ListenerConfig:
 def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
            clusters: Mapping[str, ClusterConfig]) -> Route:
     path = f"routes[{i}]"
-    allowed = {"name", "listener", "prefix", "methods", "cluster", "rewrite_prefix", "timeouts", "retry",
-               "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache", "handler",
+    allowed = {"name", "listener", "prefix", "path", "methods", "cluster", "rewrite_prefix", "timeouts",
+               "retry", "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache", "handler",
                "partner_scope"}
     d = _check_keys(data, path, allowed)
-    for required in ("listener", "prefix"):
-        if required not in d:
-            raise ConfigError(f"{path}.{required}: is required")
+    if "listener" not in d:
+        raise ConfigError(f"{path}.listener: is required")
+    if ("prefix" in d) == ("path" in d):
+        raise ConfigError(f"{path}.prefix: exactly one of prefix (a path prefix) or path (a template like "
+                          "/orders/{id}/price) is required")
     if "cluster" not in d and "handler" not in d:
         raise ConfigError(f"{path}.cluster: is required (or handler: for a route the gateway serves)")
     if "cluster" in d and "handler" in d:
@@ -154,11 +156,13 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
     cluster_name = _typed(d, "cluster", path, str, "")
     if handler is None and cluster_name not in clusters:
         raise ConfigError(f"{path}.cluster: unknown cluster {cluster_name!r} (have: {', '.join(clusters)})")
-    prefix = _typed(d, "prefix", path, str, None)
+    key = "prefix" if "prefix" in d else "path"
+    prefix = _typed(d, key, path, str, None)
+    segments = _template(d, path) if key == "path" else None
     if not prefix.startswith("/"):
-        raise ConfigError(f"{path}.prefix: must start with '/', got {prefix!r}")
+        raise ConfigError(f"{path}.{key}: must start with '/', got {prefix!r}")
     if listener == "external" and not prefix.startswith("/partner/"):
-        raise ConfigError(f"{path}.prefix: external routes must live under /partner/, got {prefix!r}")
+        raise ConfigError(f"{path}.{key}: external routes must live under /partner/, got {prefix!r}")
     methods_raw = d.get("methods", sorted(ALL_METHODS))
     if not isinstance(methods_raw, list) or not methods_raw:
         raise ConfigError(f"{path}.methods: must be a non-empty list")
@@ -191,7 +195,21 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
                                 auth_required=auth.required),
         handler=handler,
         partner_scope=_partner_scope(d, path, listener, auth.required),
+        segments=segments,
     )
+
+
+def _template(d: Mapping[str, Any], path: str) -> tuple[str | None, ...]:
+    """Route key ``path: /orders/{id}/price`` (segment-wise match; no prefix-based features)."""
+    template = _typed(d, "path", path, str, None)
+    try:
+        segments = parse_template(template)
+    except ValueError as exc:
+        raise ConfigError(f"{path}.path: {exc}") from None
+    for feature in ("rewrite_prefix", "cache", "partner_scope"):
+        if feature in d:
+            raise ConfigError(f"{path}.{feature}: needs a prefix route (not available with path:)")
+    return segments
 
 
 def _partner_scope(d: Mapping[str, Any], path: str, listener: str, auth_required: bool) -> str | None:

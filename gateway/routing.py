@@ -1,4 +1,4 @@
-"""The route table: path prefix + method → cluster and per-route policy.
+"""The route table: path prefix or path template + method → cluster and per-route policy.
 
 Each listener has its own table; an external client can never match a route
 declared for the internal listener because that route is not in its table.
@@ -44,6 +44,9 @@ class Route:
     cache: CachePolicy | None = None
     #: ``orders``: the partner sees only its own orders (``gateway/filters/partner_scope.py``).
     partner_scope: str | None = None
+    #: For a ``path:`` route (then ``prefix`` holds the template text, e.g. ``/orders/{id}/price``):
+    #: the template's segments, ``None`` where a ``{name}`` matches any one non-empty segment.
+    segments: tuple[str | None, ...] | None = None
 
     def upstream_path(self, path_qs: str) -> str:
         """Path (with query) to send upstream, after the optional prefix rewrite."""
@@ -55,17 +58,40 @@ class Route:
         return (self.rewrite_prefix.rstrip("/") + rest) or "/"
 
     def matches_path(self, path: str) -> bool:
-        """Prefix match on whole path segments: ``/orders`` matches ``/orders/1``, not ``/ordersX``."""
+        """Prefix match on whole path segments: ``/orders`` matches ``/orders/1``, not ``/ordersX``;
+        a template matches segment by segment: ``/orders/{id}/price`` matches ``/orders/7/price``."""
+        segments = self.segments
+        if segments is not None:
+            parts = path.split("/")
+            return len(parts) == len(segments) and all(
+                part if want is None else part == want for part, want in zip(parts, segments, strict=True))
         if not path.startswith(self.prefix):
             return False
         return len(path) == len(self.prefix) or self.prefix.endswith("/") or path[len(self.prefix)] == "/"
 
 
+def parse_template(template: str) -> tuple[str | None, ...]:
+    """Segments of a path template (``ValueError`` names what is wrong)."""
+    if not template.startswith("/"):
+        raise ValueError("must start with '/'")
+    segments: list[str | None] = []
+    for part in template.split("/"):
+        if part.startswith("{") and part.endswith("}") and part[1:-1].isidentifier():
+            segments.append(None)
+        elif "{" in part or "}" in part:
+            raise ValueError(f"segment {part!r}: a variable is a whole segment like {{id}}")
+        else:
+            segments.append(part)
+    return tuple(segments)
+
+
 class RouteTable:
-    """Longest-prefix-first matching with a per-path cache of candidate routes."""
+    """Path templates first (the more specific match, in config order), then longest prefix first;
+    a per-path cache of candidate routes."""
 
     def __init__(self, routes: Iterable[Route]) -> None:
-        self.routes: tuple[Route, ...] = tuple(sorted(routes, key=lambda r: len(r.prefix), reverse=True))
+        self.routes: tuple[Route, ...] = tuple(sorted(
+            routes, key=lambda r: (r.segments is None, -len(r.prefix) if r.segments is None else 0)))
         self._cache: dict[str, tuple[Route, ...]] = {}
 
     def match(self, method: str, path: str) -> Route:

@@ -102,3 +102,38 @@ def test_shipped_demo_config_is_valid() -> None:
     cfg = load_config(Path(__file__).parents[3] / "config" / "gateway.yaml", env={})
     assert {r.listener for r in cfg.routes} == {"external", "internal"}
     assert all(r.prefix.startswith("/partner/") for r in cfg.routes_for("external"))
+
+
+def test_path_template_route_parses_and_matches_before_prefixes() -> None:
+    data = copy.deepcopy(BASE)
+    data["routes"].append({"name": "order-price", "listener": "internal", "path": "/orders/{id}/price",
+                           "methods": ["POST"], "cluster": "mes", "timeouts": {"per_try": 600}})
+    data["routes"][1]["methods"] = ["GET", "POST"]
+    config = parse_config(data)
+    route = next(r for r in config.routes if r.name == "order-price")
+    assert route.prefix == "/orders/{id}/price"
+    assert route.timeouts.per_try == 600
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"prefix": "/orders", "path": "/orders/{id}"}, "routes[2].prefix: exactly one of prefix"),
+    ({"path": "/orders/{id"}, "routes[2].path: segment '{id'"),
+    ({"path": "/orders/{id}", "rewrite_prefix": "/o"}, "routes[2].rewrite_prefix: needs a prefix route"),
+    ({"path": "/orders/{id}", "cache": {"ttl": 5}}, "routes[2].cache: needs a prefix route"),
+])
+def test_bad_path_routes_are_named(change: dict[str, Any], message: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["routes"].append({"name": "x", "listener": "internal", "cluster": "mes", **change})
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert message in str(info.value)
+
+
+def test_shipped_config_sends_order_pricing_to_the_pricing_cluster() -> None:
+    config = load_config(Path(__file__).parents[3] / "config" / "gateway.yaml")
+    internal = [r for r in config.routes if r.listener == "internal"]
+    from gateway.routing import RouteTable
+
+    table = RouteTable(internal)
+    assert table.match("POST", "/orders/42/price").cluster == "mes-pricing"
+    assert table.match("POST", "/orders").name == "orders"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import MethodNotAllowed, RouteNotFound
-from gateway.routing import Route, RouteTable
+from gateway.routing import Route, RouteTable, parse_template
 from gateway.upstreams import RetryPolicy, TimeoutPolicy
 
 
@@ -55,3 +55,37 @@ def test_path_cache_is_bounded() -> None:
     for i in range(5000):
         table.match("GET", f"/orders/{i}")
     assert len(table._cache) <= 4096
+
+
+def make_template_route(name: str, template: str, methods: set[str] | None = None) -> Route:
+    return Route(name=name, listener="internal", prefix=template, methods=frozenset(methods or {"POST"}),
+                 cluster="mes-pricing", rewrite_prefix=None, timeouts=TimeoutPolicy(), retry=RetryPolicy(),
+                 max_body_bytes=1024, body_timeout=1.0, segments=parse_template(template))
+
+
+def test_template_route_beats_a_longer_matching_prefix() -> None:
+    table = RouteTable([make_route("orders", "/orders", {"GET", "POST"}),
+                        make_template_route("order-price", "/orders/{id}/price")])
+    assert table.match("POST", "/orders/42/price").name == "order-price"
+    assert table.match("POST", "/orders").name == "orders"
+    assert table.match("GET", "/orders/42").name == "orders"
+    # a template matches whole segments only, and a variable never matches an empty segment
+    for path in ("/orders/42/price/x", "/orders//price", "/orders/42/prices", "/orders/42"):
+        assert table.match("POST", path).name == "orders"
+
+
+def test_template_route_with_other_method_falls_through_to_the_prefix() -> None:
+    table = RouteTable([make_route("orders", "/orders", {"GET"}),
+                        make_template_route("order-price", "/orders/{id}/price", {"POST"})])
+    assert table.match("GET", "/orders/42/price").name == "orders"
+
+
+@pytest.mark.parametrize(("template", "error"), [
+    ("orders/{id}", "must start with '/'"),
+    ("/orders/{id}x", "a variable is a whole segment"),
+    ("/orders/{}", "a variable is a whole segment"),
+    ("/orders/{not an id}", "a variable is a whole segment"),
+])
+def test_bad_templates_are_refused(template: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        parse_template(template)
