@@ -137,6 +137,12 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if streaming:
             return _abort(request, streaming[0], listener)
         raise
+    except ConnectionResetError:  # aiohttp's ClientConnectionResetError: the *client* went away
+        if streaming:  # logged with the status it was sent, as NGINX does; not an upstream failure
+            if request.transport is not None:
+                request.transport.abort()
+            return streaming[0]
+        raise
     except (PayloadTooLarge, RequestTimeout) as exc:  # raised by _BodyStream, passed through the cluster
         reason = "too_large" if isinstance(exc, PayloadTooLarge) else "timeout"
         raise _reject(listener, reason, exc) from None

@@ -84,7 +84,7 @@ class Cluster:
 
     async def start(self) -> None:
         """Open the connection pools, publish endpoint gauges and start health checks."""
-        if self.pools:
+        if self.pools:  # started already (pools stay, closed, after aclose: requests get 502s)
             return
         self._loop = asyncio.get_running_loop()
         self._balancer = make_balancer(self.config.balancer, self.endpoints, clock=self._loop.time)
@@ -123,9 +123,8 @@ class Cluster:
         """Stop health checks and close the pools (in-flight responses are cut)."""
         if self.health is not None:
             await self.health.aclose()
-        pools, self.pools = self.pools, {}
-        for pool in pools.values():
-            await pool.close()
+        for pool in self.pools.values():
+            await pool.close()  # later requests fail to connect (502), never a KeyError
 
     # ------------------------------------------------------------ the proxy's API
 

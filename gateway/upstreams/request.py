@@ -203,7 +203,7 @@ class UpstreamRequest:
         cluster = self._cluster
         pools = cluster.pools
         if not pools:
-            raise RuntimeError(f"cluster {cluster.name!r} is not started (or already closed)")
+            raise RuntimeError(f"cluster {cluster.name!r} is not started")
         # A stream cannot be replayed, and a non-idempotent method must not run twice.
         replayable = self._body is None or isinstance(self._body, bytes)
         retryable = replayable and self._method in IDEMPOTENT_METHODS

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
 from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
@@ -28,6 +29,7 @@ def routes() -> list[dict[str, Any]]:
         {"name": "status", "listener": "internal", "prefix": "/status", "cluster": "mes"},
         {"name": "hang-drip", "listener": "internal", "prefix": "/hang-drip", "cluster": "mes",
          "rewrite_prefix": "/drip", "timeouts": {"per_try": 0.3, "overall": 0.5}},
+        {"name": "drip", "listener": "internal", "prefix": "/drip", "cluster": "mes", "methods": ["GET"]},
         {"name": "small-body", "listener": "internal", "prefix": "/echo-small", "cluster": "mes",
          "rewrite_prefix": "/echo", "max_body_bytes": 100, "body_timeout": 0.5},
     ]
@@ -209,6 +211,25 @@ async def test_upstream_failing_mid_body_cuts_the_client_connection(gw: GatewayU
         assert resp.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await resp.read()
+
+
+async def test_client_leaving_mid_body_is_not_an_upstream_failure(gw: GatewayUnderTest) -> None:
+    errors = 'gateway_requests_total{listener="internal",method="GET",route="drip",status_class="5xx"}'
+    ok = 'gateway_requests_total{listener="internal",method="GET",route="drip",status_class="2xx"}'
+    aborted = 'gateway_responses_aborted_total{listener="internal"}'
+    async with aiohttp.ClientSession() as s:
+        before = [await metric_value(s, gw.admin, m) for m in (errors, ok, aborted)]
+        url = URL(gw.internal)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(b"GET /drip?chunks=50&interval=0.02 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        writer.transport.abort()  # gone after the headers, while the body streams
+        for _ in range(100):
+            after = [await metric_value(s, gw.admin, m) for m in (errors, ok, aborted)]
+            if after != before:
+                break
+            await asyncio.sleep(0.05)
+    assert after == [before[0], before[1] + 1, before[2]]  # a 200 cut short by the client
 
 
 async def test_rejected_bodies_are_counted(gw: GatewayUnderTest) -> None:

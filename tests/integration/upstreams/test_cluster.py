@@ -372,3 +372,13 @@ async def test_connection_pool_metrics_show_reuse(
         async with cluster.request("GET", "/slow?seconds=0.01", headers={}, body=None):
             cluster.publish_gauges()
             assert sample("gateway_upstream_connections", state="in_use", **labels) == 1
+
+
+async def test_request_after_close_is_a_connect_error_not_a_crash(
+    started_cluster: ClusterFactory, upstream_a: FakeUpstream
+) -> None:
+    async with started_cluster(upstream_a.url) as cluster:
+        assert (await get(cluster, "/echo"))[0] == 200
+        await cluster.aclose()  # e.g. retired by a reload while a retry is still due
+        with pytest.raises(UpstreamConnectError, match="closed"):
+            await get(cluster, "/echo")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import uvloop
 
 from gateway.upstreams.http1 import (
     HIGH_WATER,
@@ -323,10 +324,20 @@ async def test_garbage_is_a_protocol_error() -> None:
 async def test_oversized_response_head_is_a_protocol_error() -> None:
     raw = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Filler-%d: %s\r\n" % (i, b"f" * 1000) for i in range(100))
     async with raw_server(answer(raw)) as url, pool_for(url) as pool:
-        with pytest.raises(ProtocolError, match="invalid HTTP response"):
+        with pytest.raises(ProtocolError, match="response head larger than"):
             await get(pool)
         await asyncio.sleep(0.05)
         assert pool.open_connections == 0
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 204 " + b"r" * 200_000 + b"\r\n\r\n",                    # endless reason phrase
+    b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * 2_000_000 + b"\r\n\r\n",     # one huge field value
+])
+async def test_head_limit_holds_for_one_huge_field(raw: bytes) -> None:
+    async with raw_server(answer(raw)) as url, pool_for(url) as pool:
+        with pytest.raises(ProtocolError, match="response head larger than"):
+            await get(pool)
 
 
 async def test_unsolicited_bytes_on_an_idle_connection_close_it() -> None:
@@ -445,3 +456,179 @@ async def test_closing_the_pool_cuts_requests_in_flight(upstream: FakeUpstream) 
     await pool.close()
     with pytest.raises(ServerDisconnected):
         await asyncio.wait_for(task, 5)
+
+
+
+# ---------------------------------------------------------------- regressions from review
+
+
+async def test_trailers_never_leak_into_the_next_response() -> None:
+    first = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: Set-Cookie\r\n\r\n"
+             b"2\r\nhi\r\n0\r\nSet-Cookie: session=victim\r\nX-Checksum: abc\r\n\r\n")
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with raw_server(answer(first, second)) as url, pool_for(url) as pool:
+        resp1, body1 = await get(pool)
+        resp2, body2 = await get(pool)
+    assert (body1, body2) == (b"hi", b"ok")
+    assert "Set-Cookie" not in resp1.headers  # trailers are not forwarded at all
+    assert list(resp2.headers.items()) == [("Content-Length", "2")]
+    assert pool.connects == 1
+
+
+async def test_connection_paused_by_a_full_buffer_is_resumed_before_reuse() -> None:
+    size = HIGH_WATER + 1
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"b" * size
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    async with raw_server(answer(big, ok)) as url, pool_for(url) as pool:
+        resp = await pool.send("GET", "/", {}, None, connect_timeout=2, read_timeout=2)
+        while not resp._eof:  # the whole body is buffered (reading paused) before we consume it
+            await asyncio.sleep(0.01)
+        try:
+            assert len(await resp.read()) == size
+        finally:
+            resp.release()
+        _, body = await get(pool, read_timeout=2)
+    assert body == b"ok"
+    assert pool.connects == 1
+
+
+async def test_read_returns_bodies_larger_than_the_buffer_limit() -> None:
+    size = 4 * HIGH_WATER
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"r" * size
+    async with raw_server(answer(raw)) as url, pool_for(url) as pool:
+        _, body = await get(pool, read_timeout=2)
+    assert len(body) == size
+
+
+async def test_body_until_close_cut_by_the_gateway_is_not_reported_complete() -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\npart-1;")
+        await writer.drain()
+        await reader.read()
+
+    async with raw_server(trickle) as url:
+        pool = Pool(url, limit=2, keepalive_timeout=30)
+        resp = await pool.send("GET", "/", {}, None, connect_timeout=2, read_timeout=5)
+        received: list[bytes] = []
+
+        async def consume() -> None:
+            async for chunk in resp.iter_any():
+                received.append(chunk)
+                await pool.close()  # e.g. a reload retiring the cluster
+
+        with pytest.raises(PayloadError, match="cut by the gateway"):
+            await consume()
+        resp.release()
+    assert received == [b"part-1;"]
+
+
+async def test_a_second_response_to_one_request_is_never_handed_to_the_next() -> None:
+    """Extra bytes after a complete response (the head of an unsolicited one, e.g. the answer
+    to a smuggled request) must not be parsed into the next request's response."""
+
+    async def double(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmine"
+                     b"HTTP/1.1 200 OK\r\nX-Stray: yes\r\nContent-Length: 5\r\n")  # unfinished
+        await writer.drain()
+        while True:
+            await read_head(reader)
+            writer.write(b"\r\nstray" b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nyours!")
+            await writer.drain()
+
+    async with raw_server(double) as url, pool_for(url, limit=1) as pool:
+        resp = await pool.send("GET", "/a", {}, None, connect_timeout=2, read_timeout=2)
+        assert await resp.read() == b"mine"
+        await asyncio.sleep(0.05)  # the stray head arrives while the first response is held
+        resp.release()
+        resp2, body2 = await get(pool, "/b", read_timeout=2)
+    assert "X-Stray" not in resp2.headers
+    assert body2 != b"stray"
+    assert pool.connects == 2  # the poisoned connection was closed, not reused
+
+
+async def test_slow_upload_longer_than_the_read_timeout_is_not_a_timeout(upstream: FakeUpstream) -> None:
+    async def slow_source() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            await asyncio.sleep(0.1)
+            yield b"x" * 100
+
+    async with pool_for(upstream.url) as pool:
+        resp = await pool.send("POST", "/echo", {}, slow_source(), connect_timeout=2, read_timeout=0.25)
+        try:
+            assert json.loads(await resp.read())["body"] == "x" * 500
+        finally:
+            resp.release()
+
+
+@pytest.mark.parametrize("loop_runner", ["asyncio", "uvloop"])
+def test_connect_cancelled_after_the_socket_is_up_frees_its_slot_once(
+        monkeypatch: pytest.MonkeyPatch, loop_runner: str) -> None:
+    """The overall deadline may fire between connection_made and create_connection returning
+    (uvloop then closes the transport without calling connection_lost)."""
+    from gateway.upstreams import http1
+
+    original = http1._Connection.connection_made
+
+    async def scenario() -> None:
+        task: asyncio.Future[Response] | None = None
+
+        def connection_made(self: http1._Connection, transport: asyncio.BaseTransport) -> None:
+            original(self, transport)
+            assert task is not None
+            task.cancel()
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()
+
+        async with raw_server(silent) as url, pool_for(url, limit=1) as pool:
+            monkeypatch.setattr(http1._Connection, "connection_made", connection_made)
+            task = asyncio.ensure_future(pool.send("GET", "/", {}, None, connect_timeout=2, read_timeout=1))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            monkeypatch.setattr(http1._Connection, "connection_made", original)
+            await asyncio.sleep(0.05)
+            assert pool.open_connections == 0
+            for _ in range(3):  # the single slot is usable again, and only one
+                with pytest.raises(ReadTimeout):
+                    await get(pool, read_timeout=0.05)
+                assert pool.open_connections <= 1
+
+    (uvloop.run if loop_runner == "uvloop" else asyncio.run)(scenario())
+
+
+async def test_transfer_coding_other_than_chunked_reads_until_close() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nopaque-gzip-bytes"
+    async with raw_server(answer(raw, close=True)) as url, pool_for(url) as pool:
+        _, body = await get(pool)
+    assert body == b"opaque-gzip-bytes"
+
+
+async def test_caller_framing_headers_are_replaced_by_ours(upstream: FakeUpstream) -> None:
+    async with pool_for(upstream.url) as pool:
+        _, body = await get(pool, "/echo", method="POST", body=b"12345",
+                            headers={"Content-Length": "1", "Transfer-Encoding": "chunked",
+                                     "Host": "evil.example", "X-Keep": "yes"})
+    echoed = json.loads(body)
+    assert echoed["body"] == "12345"
+    assert echoed["headers"]["Content-Length"] == "5"
+    assert "Transfer-Encoding" not in echoed["headers"]
+    assert echoed["headers"]["Host"] == upstream.url.removeprefix("http://")
+    assert echoed["headers"]["X-Keep"] == "yes"
+
+
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/a b", {}),
+    ("/a\x00b", {}),
+    ("no-slash", {}),
+    ("/", {"Transfer-Encoding ": "chunked"}),
+    ("/", {"X-A: b": "c"}),
+    ("/", {"": "empty"}),
+])
+async def test_unsafe_request_heads_are_refused(upstream: FakeUpstream, path: str,
+                                                headers: dict[str, str]) -> None:
+    async with pool_for(upstream.url) as pool:
+        with pytest.raises(ValueError, match="invalid"):
+            await get(pool, path, headers=headers)
+    assert upstream.hits == 0
