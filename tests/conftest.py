@@ -17,13 +17,16 @@ import pytest
 
 from devstack import PostgresServer, RedisServer
 from devstack.postgres import pg_bin
+from tests.support import stale_sessions
 
 _db_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def session_tmp() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="mes-edge-tests-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=stale_sessions.PREFIX) as tmp:
+        stale_sessions.sweep(Path(tmp).parent)  # servers of sessions killed from outside
+        stale_sessions.claim(Path(tmp))
         yield Path(tmp)
 
 
