@@ -159,7 +159,8 @@ class AdaptiveLimiter:
     """Concurrency gate following a ``GradientLimit``, with a bounded priority wait queue.
 
     Admission: a free slot is taken synchronously (``try_acquire``, the hot path).
-    Otherwise the caller waits at most ``max_wait`` seconds; waiters are admitted
+    Otherwise the caller waits at most ``max_wait`` seconds (or its priority's entry in
+    ``max_wait_by_priority``: operators may wait longer than partners); waiters are admitted
     highest priority first, FIFO within a priority. Shedding (``LoadShed.reason``):
 
     - ``queue_full``: the queue holds ``max_queue`` waiters and none has a lower
@@ -177,7 +178,7 @@ class AdaptiveLimiter:
     __slots__ = (
         "_algorithm", "_cap", "_clock", "_in_flight", "_priorities", "_queued", "_queues",
         "_win_drops", "_win_max_in_flight", "_win_ok", "_win_rtt", "_win_start",
-        "max_queue", "max_wait", "min_samples", "name", "sample_window",
+        "max_queue", "max_wait", "max_wait_by_priority", "min_samples", "name", "sample_window",
     )
 
     def __init__(
@@ -186,6 +187,7 @@ class AdaptiveLimiter:
         *,
         max_queue: int = 50,
         max_wait: float = 0.2,
+        max_wait_by_priority: Mapping[int, float] | None = None,
         name: str = "",
         sample_window: float = 1.0,
         min_samples: int = 10,
@@ -193,13 +195,15 @@ class AdaptiveLimiter:
     ) -> None:
         if max_queue < 0:
             raise ValueError("max_queue must be >= 0")
-        if not max_wait > 0:
+        if not max_wait > 0 or not all(w > 0 for w in (max_wait_by_priority or {}).values()):
             raise ValueError("max_wait must be > 0")
         if not sample_window > 0 or min_samples < 1:
             raise ValueError("sample_window must be > 0 and min_samples >= 1")
         self._algorithm = limit
         self.max_queue = max_queue
         self.max_wait = max_wait
+        #: Per-priority waits overriding ``max_wait``.
+        self.max_wait_by_priority: dict[int, float] = dict(max_wait_by_priority or {})
         self.name = name
         self.sample_window = sample_window
         self.min_samples = min_samples
@@ -274,7 +278,8 @@ class AdaptiveLimiter:
             queue = self._add_priority(priority)
         queue.append(waiter)
         self._queued += 1
-        timer = loop.call_later(self.max_wait, self._expire, waiter, queue)
+        wait = self.max_wait_by_priority.get(priority, self.max_wait)
+        timer = loop.call_later(wait, self._expire, waiter, queue, wait)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -349,10 +354,11 @@ class AdaptiveLimiter:
         if above and above * 2 >= self.max_queue:
             raise self._shed("queue_full", f"{above} higher-priority requests waiting")
 
-    def _expire(self, waiter: asyncio.Future[float], queue: deque[asyncio.Future[float]]) -> None:
+    def _expire(self, waiter: asyncio.Future[float], queue: deque[asyncio.Future[float]],
+                wait: float) -> None:
         if not waiter.done():
             self._forget(waiter, queue)
-            waiter.set_exception(self._shed("wait_timeout", f"no slot within {self.max_wait:g}s"))
+            waiter.set_exception(self._shed("wait_timeout", f"no slot within {wait:g}s"))
 
     def _forget(self, waiter: asyncio.Future[float], queue: deque[asyncio.Future[float]]) -> None:
         try:

@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.errors import NoHealthyEndpoint
-from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit, priority_name
+from gateway.upstreams.adaptive import PRIORITIES, AdaptiveLimiter, GradientLimit, priority_name
 from gateway.upstreams.balancers import Balancer, make_balancer
 from gateway.upstreams.breaker import CircuitBreaker
 from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
@@ -321,6 +321,7 @@ def _make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:
         algorithm,
         max_queue=adaptive.max_queue,
         max_wait=adaptive.max_wait,
+        max_wait_by_priority={PRIORITIES[name]: seconds for name, seconds in adaptive.max_wait_by_priority},
         name=f"cluster {config.name!r}",
         sample_window=adaptive.sample_window,
         min_samples=adaptive.min_samples,

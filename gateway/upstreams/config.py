@@ -188,8 +188,10 @@ class AdaptiveConcurrencyConfig:
     """Adaptive concurrency limit with a bounded priority wait queue (docs/load-shedding.md).
 
     ``initial_limit``/``min_limit``/``max_limit``/``smoothing``/``tolerance`` parametrise the
-    gradient algorithm; ``max_queue`` waiters wait at most ``max_wait`` seconds; one sample
-    per ``sample_window`` seconds with at least ``min_samples`` calls feeds the algorithm.
+    gradient algorithm; ``max_queue`` waiters wait at most ``max_wait`` seconds, or their
+    priority's entry of ``max_wait_by_priority`` (``{high: 2.0}``: operators wait longer before
+    a 503); one sample per ``sample_window`` seconds with at least ``min_samples`` calls feeds
+    the algorithm.
     """
 
     algorithm: Literal["gradient"] = "gradient"
@@ -200,6 +202,8 @@ class AdaptiveConcurrencyConfig:
     tolerance: float = 1.5
     max_queue: int = 50
     max_wait: float = 0.2
+    #: (priority name, seconds) pairs overriding ``max_wait``; YAML: a mapping like ``{high: 2.0}``.
+    max_wait_by_priority: tuple[tuple[str, float], ...] = ()
     sample_window: float = 1.0
     min_samples: int = 10
 
@@ -219,6 +223,10 @@ class AdaptiveConcurrencyConfig:
         _number("tolerance", self.tolerance, minimum=1.0, allow_equal=True)
         _integer("max_queue", self.max_queue)
         _number("max_wait", self.max_wait)
+        for priority, seconds in self.max_wait_by_priority:
+            if priority not in ("high", "normal", "low"):
+                raise ConfigError(f"max_wait_by_priority: unknown priority {priority!r} (high, normal, low)")
+            _number(f"max_wait_by_priority.{priority}", seconds)
         _number("sample_window", self.sample_window)
         _integer("min_samples", self.min_samples, minimum=1)
 
@@ -375,10 +383,17 @@ def _optional_health(value: Any, path: str) -> HealthCheckConfig | None:
     return cast("HealthCheckConfig", convert(value, path))
 
 
+def _pairs(value: Any, path: str) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), v) for k, v in value.items()))
+    raise ConfigError(f"{path}: must be a mapping like {{high: 2.0}}")
+
+
 def _optional_adaptive(value: Any, path: str) -> AdaptiveConcurrencyConfig | None:
     if value is None:
         return None
-    return cast("AdaptiveConcurrencyConfig", _section(AdaptiveConcurrencyConfig)(value, path))
+    convert = _section(AdaptiveConcurrencyConfig, {"max_wait_by_priority": _pairs})
+    return cast("AdaptiveConcurrencyConfig", convert(value, path))
 
 
 _CLUSTER_CONVERTERS: Mapping[str, _Converter] = {

@@ -22,6 +22,14 @@ def test_the_section_is_optional_and_off_by_default() -> None:
     assert Cluster(config)._limiter is None
 
 
+def test_waits_per_priority_reach_the_limiter() -> None:
+    config = parse_cluster("mes", _cluster(max_wait=0.5, max_wait_by_priority={"high": 2.0, "low": 0.1}))
+    limiter = Cluster(config)._limiter
+    assert limiter is not None
+    assert limiter.max_wait_by_priority == {PRIORITY_HIGH: 2.0, PRIORITY_LOW: 0.1}
+    assert limiter.max_wait == 0.5  # normal
+
+
 def test_the_section_builds_the_cluster_limiter() -> None:
     config = parse_cluster("mes", _cluster(initial_limit=10, min_limit=2, max_limit=40, max_queue=5,
                                            max_wait=0.1))
@@ -38,6 +46,9 @@ def test_the_section_builds_the_cluster_limiter() -> None:
     ({"tolerance": 0.5}, "clusters.mes.adaptive_concurrency.tolerance"),
     ({"algorithm": "vegas"}, "clusters.mes.adaptive_concurrency.algorithm"),
     ({"max_wiat": 0.1}, "did you mean 'max_wait'?"),
+    ({"max_wait_by_priority": {"urgent": 1.0}}, "max_wait_by_priority: unknown priority 'urgent'"),
+    ({"max_wait_by_priority": {"high": 0}}, "max_wait_by_priority.high: must be > 0"),
+    ({"max_wait_by_priority": [2.0]}, "max_wait_by_priority: must be a mapping"),
 ])
 def test_bad_values_name_their_key(adaptive: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("?", r"\?").replace("(", r"\(")):

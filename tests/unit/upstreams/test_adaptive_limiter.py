@@ -134,6 +134,21 @@ async def test_a_waiter_is_shed_after_max_wait() -> None:
     assert (limiter.in_flight, limiter.queued) == (1, 0)
 
 
+async def test_operators_may_wait_longer_than_partners() -> None:
+    limiter = AdaptiveLimiter(GradientLimit(initial_limit=1, min_limit=1, max_limit=1), max_queue=10,
+                              max_wait=0.05, max_wait_by_priority={PRIORITY_HIGH: 5.0}, name="unit")
+    started = await limiter.acquire()
+    operator = asyncio.create_task(limiter.acquire(PRIORITY_HIGH))
+    with pytest.raises(LoadShed, match=r"no slot within 0.05s") as shed:
+        await asyncio.wait_for(limiter.acquire(PRIORITY_NORMAL), 2)
+    assert shed.value.reason == "wait_timeout"
+    await asyncio.sleep(0.2)  # four times the partners' wait: the operator still waits
+    assert not operator.done()
+    limiter.release(started, dropped=False)
+    assert await asyncio.wait_for(operator, 2) > 0
+    assert (limiter.in_flight, limiter.queued) == (1, 0)
+
+
 async def test_release_accounting_never_goes_negative() -> None:
     limiter = _limiter(2)
     started = await limiter.acquire()
