@@ -26,7 +26,7 @@ from gateway.filters.cache import cache_filter
 from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import ratelimit_filter
 from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
-from gateway.openapi import openapi_filter
+from gateway.openapi import SERVED_AT, openapi_handler
 from gateway.proxy import proxy_handler
 from gateway.quotes import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
@@ -65,7 +65,6 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
                              tracing=tracing),
         error_filter(),                                         # 4. exceptions → problem+json
-        *([openapi_filter()] if listener == "external" else []),  # the partner API document, no key
     ]
     # 5. routing: route table → ROUTE_KEY, then per route, only where its policy asks for it:
     route_chain = [
@@ -86,6 +85,8 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     handlers: dict[str | None, Handler] = {None: proxy_handler}
     if quotes is not None:
         handlers["quotes"] = quotes_handler(quotes)
+    if listener == "external":  # the partner API document: no route, no key, ahead of the table
+        app.router.add_route("*", SERVED_AT, openapi_handler())
     app.router.add_route("*", "/{tail:.*}", route_dispatcher(listener=listener, route_filters=route_chain,
                                                              handlers=handlers))
     return app

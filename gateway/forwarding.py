@@ -19,6 +19,10 @@ _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-hos
 
 
 _REQUEST_DROP = HOP_BY_HOP | _FORWARDED
+#: ... plus the partner's credentials once the auth filter has consumed them: the legacy
+#: systems behind us log headers, and the key is ours to check, not theirs.
+_CREDENTIALS = frozenset({"authorization", "x-api-key"})
+_REQUEST_DROP_AUTHENTICATED = _REQUEST_DROP | _CREDENTIALS
 _RESPONSE_DROP = HOP_BY_HOP | {"server", "date"}
 
 
@@ -35,9 +39,11 @@ def _copy_without(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: froze
 
 
 def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str | None, scheme: str,
-                             host: str | None, request_id: str, trusted: bool) -> CIMultiDict[str]:
-    """Headers to send to the cluster for one client request."""
-    drop = _REQUEST_DROP
+                             host: str | None, request_id: str, trusted: bool,
+                             strip_credentials: bool = False) -> CIMultiDict[str]:
+    """Headers to send to the cluster for one client request (``strip_credentials``: the
+    request was authenticated here, so ``Authorization``/``X-API-Key`` stay with us)."""
+    drop = _REQUEST_DROP_AUTHENTICATED if strip_credentials else _REQUEST_DROP
     if "Connection" in headers:
         drop = drop | _connection_tokens(headers)
     out = _copy_without(headers, drop)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from gateway.errors import ConfigError, MethodNotAllowed
 
@@ -41,22 +41,20 @@ def _operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
             if name in ("get", "post", "put", "patch", "delete", "head", "options")]
 
 
-def openapi_filter(*, document: dict[str, Any] | None = None, path: str = SERVED_AT) -> Middleware:
-    """Answer ``GET/HEAD path`` with the document; every other request goes on down the chain.
+def openapi_handler(*, document: dict[str, Any] | None = None) -> Handler:
+    """Answer ``GET/HEAD`` with the document (``ETag``/``If-None-Match`` → 304); 405 otherwise.
 
-    Sits before routing on the external listener, so the document needs no route and no key.
+    Registered on the external listener's router at ``SERVED_AT`` ahead of the route table, so
+    the document needs no route and no key, and other requests pay for no extra filter layer.
     """
     body = orjson.dumps(document if document is not None else load_document())
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=300",
                "Access-Control-Allow-Origin": "*"}  # browsers' API explorers may read it
 
-    @web.middleware
-    async def openapi(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != path:
-            return await handler(request)
+    async def openapi(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(f"{request.method} is not allowed on {path}")
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, headers=headers, content_type="application/json")

@@ -15,7 +15,14 @@ from aiohttp import web
 from gateway import metrics
 from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
-from gateway.keys import LISTENER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY, UPSTREAM_BODY_KEY
+from gateway.keys import (
+    LISTENER_KEY,
+    PARTNER_KEY,
+    REQUEST_ID_KEY,
+    ROUTE_KEY,
+    STATE_KEY,
+    UPSTREAM_BODY_KEY,
+)
 from gateway.routing import Route
 from gateway.upstreams.http1 import ClientError, Response
 from telemetry.aiohttp_tracing import client_span, set_response_status
@@ -115,7 +122,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     body = await _request_body(request, route, listener)
     headers = upstream_request_headers(request.headers, client_ip=request.remote, scheme=request.scheme,
                                        host=request.host, request_id=request[REQUEST_ID_KEY],
-                                       trusted=trusted)
+                                       trusted=trusted, strip_credentials=PARTNER_KEY in request)
     cluster = state.clusters.get(route.cluster)
     streaming: list[web.StreamResponse] = []
     path_qs = route.upstream_path(request.raw_path)

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from gateway import metrics
 from gateway.api_keys import ApiKeyRecord, ApiKeyStore, open_store, split_key
@@ -35,13 +35,6 @@ def _presented_key(headers: CIMultiDictProxy[str]) -> str | None:
         scheme, _, value = auth.partition(" ")
         return value.strip() if scheme.lower() == "bearer" and value.strip() else ""
     return headers.get("X-API-Key")
-
-
-def _without_credentials(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    out = CIMultiDict(headers)
-    out.popall("Authorization", None)
-    out.popall("X-API-Key", None)
-    return out
 
 
 def auth_filter(*, listener: str, config: ApiKeysConfig, store: ApiKeyStore | None = None) -> Middleware:
@@ -91,7 +84,8 @@ def auth_filter(*, listener: str, config: ApiKeysConfig, store: ApiKeyStore | No
                                     detail=f"This API key lacks the scope {missing} for {request.method}.",
                                     request_id=request.get(REQUEST_ID_KEY),
                                     extra={"missing_scopes": sorted(needed - partner.scopes)})
-        # the partner's key stays here: the legacy systems behind us log headers
-        return await handler(request.clone(headers=_without_credentials(request.headers)))
+        # the partner's key stays here: with PARTNER_KEY set, the proxy strips the credential
+        # headers (gateway/forwarding.py); the legacy systems behind us log headers
+        return await handler(request)
 
     return auth

@@ -18,11 +18,12 @@ from gateway.errors import RateLimited
 from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
 from gateway.partners import Partner
 from gateway.problem import problem_response
-from gateway.ratelimit import PartnerLimiter, Window, policy_field, ratelimit_field, retry_after
+from gateway.ratelimit import PartnerLimiter, Window, policy_field, retry_after
+from gateway.ratelimit.headers import item_prefixes, ratelimit_items
 from gateway.ratelimit.policy import RateLimitConfig
 from gateway.routing import Route
 
-_Plan = tuple[tuple[Window, ...], tuple[tuple[str, ...], ...], str, Any, Any]
+_Plan = tuple[tuple[Window, ...], tuple[tuple[str, ...], ...], str, tuple[str, ...], Any, Any]
 
 
 def _plan(cfg: RateLimitConfig, partner: Partner, route: Route) -> _Plan:
@@ -32,7 +33,7 @@ def _plan(cfg: RateLimitConfig, partner: Partner, route: Route) -> _Plan:
     ids = tuple([("partner", partner.id)] * len(shared)
                 + [("route", route.name, partner.id)] * len(route.ratelimit.windows))
     tier = partner.tier if partner.tier in cfg.tiers else "other"  # bounded label
-    return (windows, ids, policy_field(windows),
+    return (windows, ids, policy_field(windows), item_prefixes(windows),
             metrics.RATELIMIT_DECISIONS.labels(tier=tier, route=route.name, decision="allowed"),
             metrics.RATELIMIT_DECISIONS.labels(tier=tier, route=route.name, decision="limited"))
 
@@ -58,11 +59,11 @@ def ratelimit_filter(*, limiter: PartnerLimiter) -> Middleware:
             if len(plans) > 10_000:
                 plans.clear()
             plan = plans[key] = _plan(cfg, partner, route)
-        windows, ids, policy, allowed_count, limited_count = plan
+        windows, ids, policy, prefixes, allowed_count, limited_count = plan
         decision = await limiter.check(windows, ids, on_backend_error=route.ratelimit.on_backend_error)
         if decision is None:  # fail-open while the store is away
             return await handler(request)
-        current = ratelimit_field(windows, decision.remaining, decision.reset_in)
+        current = ratelimit_items(prefixes, decision.remaining, decision.reset_in)
         if not decision.allowed:
             limited_count.inc()
             violated = decision.violated

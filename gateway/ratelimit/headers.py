@@ -24,10 +24,20 @@ def policy_field(windows: tuple[Window, ...]) -> str:
     return ", ".join(f'"{w.name}";q={w.amount};w={w.seconds}' for w in windows)
 
 
+def item_prefixes(windows: Sequence[Window]) -> tuple[str, ...]:
+    """The static start of each window's ``RateLimit`` item (computed once per plan)."""
+    return tuple(f'"{w.name}";r=' for w in windows)
+
+
+def ratelimit_items(prefixes: Sequence[str], remaining: Sequence[int], reset_in: Sequence[float]) -> str:
+    """``ratelimit_field`` from precomputed ``item_prefixes`` (the hot path)."""
+    return ", ".join([f"{prefix}{r if r > 0 else 0};t={math.ceil(t) if t > 0 else 0}"
+                      for prefix, r, t in zip(prefixes, remaining, reset_in, strict=True)])
+
+
 def ratelimit_field(windows: Sequence[Window], remaining: Sequence[int], reset_in: Sequence[float]) -> str:
     """The per-response ``RateLimit`` value: remaining quota and seconds until it grows."""
-    return ", ".join(f'"{w.name}";r={max(0, r)};t={max(0, math.ceil(t))}'
-                     for w, r, t in zip(windows, remaining, reset_in, strict=True))
+    return ratelimit_items(item_prefixes(windows), remaining, reset_in)
 
 
 def retry_after(violated_reset_in: Sequence[float]) -> int:

@@ -30,6 +30,10 @@ class CrmIntakeUser(MesEdgeUser):
         legacy = TARGETS.mode == "legacy"
         self.orders_url = f"{TARGETS.crm_url}/orders" if legacy else f"{TARGETS.internal_url}/crm/orders"
         self.submitted: list[str] = []
+        # a clerk's first action: enter an order and look it up once. Every user then exercises
+        # both endpoints, so a short smoke run cannot miss the rarer one (5:1 in the mix).
+        self.submit_order()
+        self.check_order()
 
     @task(MIX.tasks.get("submit_order", 0))
     def submit_order(self) -> None:

@@ -52,3 +52,15 @@ def test_response_hop_by_hop_and_server_are_dropped() -> None:
     assert "Transfer-Encoding" not in out
     assert "Server" not in out
     assert out["ETag"] == '"abc"'
+
+
+def test_credentials_are_dropped_only_once_the_gateway_authenticated_the_request() -> None:
+    inbound = CIMultiDictProxy(CIMultiDict({"Authorization": "Bearer mes_k_secret", "X-API-Key": "mes_k_x",
+                                            "Accept": "application/json"}))
+    common = {"client_ip": "10.0.0.5", "scheme": "http", "host": "gw", "request_id": "r", "trusted": False}
+    authenticated = upstream_request_headers(inbound, strip_credentials=True, **common)  # type: ignore[arg-type]
+    assert "Authorization" not in authenticated
+    assert "X-API-Key" not in authenticated
+    assert authenticated["Accept"] == "application/json"
+    passthrough = upstream_request_headers(inbound, **common)  # type: ignore[arg-type]
+    assert passthrough["Authorization"] == "Bearer mes_k_secret"  # a route without auth: not ours
