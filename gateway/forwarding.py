@@ -57,9 +57,15 @@ def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str |
     return out
 
 
+#: ``Connection`` values that name no other header (the common case: nothing more to drop).
+_PLAIN_CONNECTION = frozenset({"keep-alive", "close", "Keep-Alive", "Close"})
+
+
 def client_response_headers(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """Headers to return to the client from a cluster response."""
     drop = _RESPONSE_DROP
-    if "Connection" in headers:
+    connection = headers.get("Connection")
+    if connection is not None and (
+            connection not in _PLAIN_CONNECTION or len(headers.getall("Connection")) > 1):
         drop = drop | _connection_tokens(headers)
     return _copy_without(headers, drop)

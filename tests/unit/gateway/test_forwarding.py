@@ -64,3 +64,14 @@ def test_credentials_are_dropped_only_once_the_gateway_authenticated_the_request
     assert authenticated["Accept"] == "application/json"
     passthrough = upstream_request_headers(inbound, **common)  # type: ignore[arg-type]
     assert passthrough["Authorization"] == "Bearer mes_k_secret"  # a route without auth: not ours
+
+
+def test_response_headers_named_in_connection_are_dropped_even_behind_keep_alive() -> None:
+    upstream = CIMultiDictProxy(CIMultiDict([("Connection", "keep-alive"), ("Connection", "X-Hop"),
+                                             ("X-Hop", "1"), ("X-Keep", "yes")]))
+    out = client_response_headers(upstream)
+    assert "X-Hop" not in out
+    assert out["X-Keep"] == "yes"
+    plain = client_response_headers(CIMultiDictProxy(CIMultiDict([("Connection", "keep-alive"),
+                                                                 ("X-Keep", "yes")])))
+    assert list(plain.items()) == [("X-Keep", "yes")]
