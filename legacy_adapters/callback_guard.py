@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -95,7 +94,3 @@ class PublicOnlyResolver(AbstractResolver):
     async def close(self) -> None:
         await self._inner.close()
 
-
-def resolver_kwargs(*, allow_private: bool) -> dict[str, Any]:
-    """``TCPConnector`` keyword arguments for a webhook session."""
-    return {} if allow_private else {"resolver": PublicOnlyResolver()}

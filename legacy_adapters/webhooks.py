@@ -24,7 +24,7 @@ from aiohttp.abc import AbstractResolver
 
 from legacy_adapters import metrics
 from legacy_adapters.backoff import backoff_delay
-from legacy_adapters.callback_guard import CallbackRefused, check_callback_url, resolver_kwargs
+from legacy_adapters.callback_guard import CallbackRefused, PublicOnlyResolver, check_callback_url
 from legacy_adapters.job_view import job_json
 from legacy_adapters.queue import PricingQueue, now_ms
 
@@ -60,10 +60,8 @@ class WebhookNotifier:
 
     def session(self) -> aiohttp.ClientSession:
         """The HTTP session deliveries go through (public-only resolver unless ``allow_private``)."""
-        connector = aiohttp.TCPConnector(**(
-            {"resolver": self.resolver} if self.resolver is not None
-            else resolver_kwargs(allow_private=self.allow_private)))
-        return aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+        resolver = self.resolver or (None if self.allow_private else PublicOnlyResolver())
+        return aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(resolver=resolver))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll the due set every 0.5 s while idle."""
