@@ -9,6 +9,12 @@ event-loop iteration leave in a single write (auto-pipelining, as ioredis does: 
 one syscall carries many requests' commands); any timeout or error closes
 the connection (a late reply would otherwise be matched to the wrong request) and fails every
 waiter, which sends the limiter to degraded mode. Everything else (heartbeat, probes) uses redis-py.
+
+A new connection is private to its handshake (``AUTH``, ``SELECT``, ``CLIENT SETNAME`` from the
+URL, pipelined in one write) until every handshake reply has been checked: only then is it
+published for commands. A command written earlier would run unauthenticated or in db 0 (it
+did, when callers that arrived during the ``AUTH`` round trip were sent straight away). A
+refused handshake aborts the connection and fails every waiting caller (fail closed).
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ class RespError(Exception):
     """Redis answered with an error reply (``-ERR …``, ``-NOSCRIPT …``)."""
 
 
+class HandshakeError(RespError):
+    """``AUTH``/``SELECT``/``CLIENT SETNAME`` of a new connection was refused: it is not used."""
+
+
 def encode(*parts: str | int | bytes) -> bytes:
     """One RESP2 command: an array of bulk strings."""
     out = [b"*%d\r\n" % len(parts)]
@@ -31,6 +41,18 @@ def encode(*parts: str | int | bytes) -> bytes:
         data = part if isinstance(part, bytes) else str(part).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(out)
+
+
+def handshake_commands(opts: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """(name, encoded command) to run on every new connection, from ``parse_url`` options."""
+    out = []
+    if opts.get("password"):
+        out.append(("AUTH", encode("AUTH", *filter(None, (opts.get("username"), opts["password"])))))
+    if opts.get("db"):
+        out.append(("SELECT", encode("SELECT", opts["db"])))
+    if opts.get("client_name"):
+        out.append(("CLIENT SETNAME", encode("CLIENT", "SETNAME", opts["client_name"])))
+    return out
 
 
 def _parse(buf: bytearray, pos: int) -> tuple[Any, int] | None:
@@ -113,24 +135,37 @@ class _Protocol(asyncio.Protocol):
 
 
 class RespPipe:
-    """``await call(encoded)`` → the reply; connects lazily (AUTH/SELECT from the URL)."""
+    """``await call(encoded)`` → the reply; connects lazily, handshake from the URL first."""
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self.opts: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
         self.timeout = timeout
+        self._handshake = handshake_commands(self.opts)
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
 
     async def _connect(self) -> _Protocol:
+        """A connection whose handshake succeeded; nothing else is written on it before that."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self.timeout):
-            _, proto = await loop.create_connection(_Protocol, self.opts.get("host", "127.0.0.1"),
-                                                    self.opts.get("port", 6379))
-        self._proto = proto
-        if self.opts.get("password"):
-            await self.call(encode("AUTH", *filter(None, (self.opts.get("username"), self.opts["password"]))))
-        if self.opts.get("db"):
-            await self.call(encode("SELECT", self.opts["db"]))
+        proto: _Protocol | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                _, proto = await loop.create_connection(_Protocol, self.opts.get("host", "127.0.0.1"),
+                                                        self.opts.get("port", 6379))
+                if self._handshake:
+                    waiters = [loop.create_future() for _ in self._handshake]
+                    proto.waiters.extend(waiters)
+                    assert proto.transport is not None
+                    proto.transport.write(b"".join(command for _, command in self._handshake))
+                    replies = await asyncio.gather(*waiters)
+                    for (name, _), reply in zip(self._handshake, replies, strict=True):
+                        if isinstance(reply, RespError) or reply != "OK":
+                            raise HandshakeError(f"Redis refused {name}: {reply}")
+        except BaseException as exc:
+            if proto is not None:
+                proto.fail(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+            raise
+        self._proto = proto  # published only now: every queued caller writes after the handshake
         return proto
 
     async def call(self, command: bytes) -> Any:
@@ -140,6 +175,8 @@ class RespPipe:
                 self._connecting = asyncio.ensure_future(self._connect())
                 self._connecting.add_done_callback(lambda _: setattr(self, "_connecting", None))
             proto = await asyncio.shield(self._connecting)
+            if proto.lost:
+                raise ConnectionError("Redis connection lost right after its handshake")
         assert proto.transport is not None
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Any] = loop.create_future()
