@@ -130,6 +130,13 @@ class ConnectTimeout(UpstreamTimeout):
     type_slug = "upstream-connect-timeout"
 
 
+class UpstreamResponseTooLarge(UpstreamError):
+    """An answer the gateway must read whole (to check it) exceeds the size it reads."""
+
+    title = "Upstream answer too large"
+    type_slug = "upstream-response-too-large"
+
+
 class NoHealthyEndpoint(UpstreamError):
     """Every endpoint of the cluster is unhealthy or ejected."""
 

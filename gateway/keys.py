@@ -18,3 +18,6 @@ ROUTE_KEY: web.RequestKey[Route] = web.RequestKey("route")
 PARTNER_KEY: web.RequestKey[Partner] = web.RequestKey("partner")
 #: A request body rewritten by a filter (partner scope): the proxy sends it instead of the client's.
 UPSTREAM_BODY_KEY: web.RequestKey[bytes] = web.RequestKey("upstream_body")
+#: Set by a filter that must inspect the answer (partner scope): the proxy reads the whole upstream
+#: body, whatever its framing (chunked, large), up to this many bytes, and answers 502 above it.
+RESPONSE_CAP_KEY: web.RequestKey[int] = web.RequestKey("response_cap")

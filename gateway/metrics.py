@@ -31,6 +31,8 @@ __all__ = [
     "CONFIG_RELOADS",
     "HEALTH_CHECKS",
     "LOAD_SHED",
+    "OPERATOR_AUTH_FAILURES",
+    "PARTNER_SCOPE_REFUSALS",
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
     "RATELIMIT_DEGRADED",
@@ -124,6 +126,12 @@ RESPONSES_ABORTED = Counter(
     "gateway_responses_aborted_total",
     "Responses cut after their headers were sent because the upstream failed mid-body.",
     ("listener",),
+)
+PARTNER_SCOPE_REFUSALS = Counter(
+    "gateway_partner_scope_refusals_total",
+    "Partner-scoped answers refused with 502 because they could not be checked or were not the "
+    "caller's (foreign_item|foreign_create|too_large|unreadable|unbuffered).",
+    ("reason",),
 )
 PROTOCOL_ERRORS = Counter(
     "gateway_protocol_errors_total",
@@ -254,6 +262,12 @@ LOAD_SHED = Counter(
 AUTH_FAILURES = Counter(
     "gateway_auth_failures_total",
     "Requests refused by API-key authentication (missing|invalid|revoked|forbidden).",
+    ("listener", "reason"),
+)
+OPERATOR_AUTH_FAILURES = Counter(
+    "gateway_operator_auth_failures_total",
+    "Requests refused by operator-token authentication (internal listener, admin /config and "
+    "/cache/purge), by reason (missing|invalid).",
     ("listener", "reason"),
 )
 RATELIMIT_DECISIONS = Counter(

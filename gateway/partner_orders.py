@@ -30,6 +30,9 @@ STATUSES = ("SUBMITTED", "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACT
 MAX_PER_PAGE = 100      # a page of orders stays far below the proxy's response buffer (256 KiB)
 MAX_PAGE = 10_000_000
 MAX_CREATE_BYTES = 16 * 1024
+#: The most of one MES answer the gateway reads to check it (a full page of 100 orders of
+#: multi-byte text is far below); a larger answer is refused with 502, never passed unchecked.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _ORDER_ID = re.compile(r"[1-9][0-9]{0,18}")
 _MAX_ID = 2**63 - 1
 
@@ -120,11 +123,23 @@ def project_order(order: Mapping[str, Any]) -> dict[str, Any]:
     return {name: order.get(name) for name in ORDER_FIELDS}
 
 
-def project_page(page: Mapping[str, Any]) -> dict[str, Any]:
-    """The partner's view of one MES list page."""
+class ForeignOrder(ValueError):
+    """The MES answered an order of another partner where only the caller's may appear."""
+
+
+def project_page(page: Mapping[str, Any], partner_id: str) -> dict[str, Any]:
+    """The partner's view of one MES list page, checked item by item.
+
+    The gateway does not rely on the MES honouring ``partner_id=``: one item of another partner
+    means the MES ignored the filter, so its ``total`` counts other partners' orders too — the
+    whole page is refused (:class:`ForeignOrder`) rather than trimmed.
+    """
     items = page.get("items")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValueError("list page without an items array of objects")
+    foreign = sum(1 for i in items if i.get("partner_id") != partner_id)
+    if foreign:
+        raise ForeignOrder(f"{foreign} of {len(items)} items belong to another partner")
     return {"items": [project_order(i) for i in items], "page": page.get("page"),
             "per_page": page.get("per_page"), "total": page.get("total")}
 

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import metrics
-from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
+from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError, UpstreamResponseTooLarge
 from gateway.forwarding import client_response_headers, upstream_request_headers
 from gateway.keys import (
     LISTENER_KEY,
     PARTNER_KEY,
     REQUEST_ID_KEY,
+    RESPONSE_CAP_KEY,
     ROUTE_KEY,
     STATE_KEY,
     UPSTREAM_BODY_KEY,
@@ -84,6 +85,22 @@ async def _request_body(request: web.Request, route: Route, listener: str) -> by
         raise _reject(listener, "incomplete", RequestTimeout("request body ended early")) from None
 
 
+async def _read_whole(upstream: Response, cap: int) -> bytes:
+    """The whole body, whatever its framing, or UpstreamResponseTooLarge past ``cap`` bytes (the
+    cluster's overall timeout bounds a slow drip)."""
+    length = upstream.content_length
+    if length is not None and length > cap:
+        raise UpstreamResponseTooLarge(f"the answer of {length} bytes exceeds the {cap} bytes read here")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in upstream.iter_any():
+        size += len(chunk)
+        if size > cap:
+            raise UpstreamResponseTooLarge(f"the answer exceeds the {cap} bytes read here")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 async def _relay(request: web.Request, upstream: Response,
                  streaming: list[web.StreamResponse]) -> web.StreamResponse:
     headers = client_response_headers(upstream.headers)
@@ -93,6 +110,9 @@ async def _relay(request: web.Request, upstream: Response,
         return web.Response(status=upstream.status, headers=headers)
     if length is not None and length <= RESPONSE_BUFFER_LIMIT:
         return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
+    cap = request.get(RESPONSE_CAP_KEY)
+    if cap is not None:  # a filter inspects this answer: never stream it past that filter
+        return web.Response(status=upstream.status, headers=headers, body=await _read_whole(upstream, cap))
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if length is not None:
         response.content_length = length

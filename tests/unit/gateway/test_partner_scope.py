@@ -84,10 +84,11 @@ def test_projection_hides_internal_and_unknown_columns() -> None:
     order = project_order(MES_ORDER)
     assert tuple(order) == ORDER_FIELDS
     assert not {"source", "external_ref", "added_by_a_later_mes"} & set(order)
-    page = project_page({"items": [MES_ORDER], "page": 1, "per_page": 20, "offset": 0, "total": 1})
+    page = project_page({"items": [MES_ORDER], "page": 1, "per_page": 20, "offset": 0, "total": 1},
+                        MES_ORDER["partner_id"])
     assert page == {"items": [order], "page": 1, "per_page": 20, "total": 1}
     with pytest.raises(ValueError, match="items"):
-        project_page({"items": [1]})
+        project_page({"items": [1]}, "acme")
 
 
 def test_upstream_problems_keep_only_detail_and_well_formed_invalid_params() -> None:
