@@ -37,7 +37,8 @@ async def _get(gw: GatewayUnderTest, key: str, path: str) -> tuple[aiohttp.Clien
 
 
 def _no_leak(body: bytes) -> None:
-    assert b"SECRET-REF" not in body and b"globex" not in body and b'"source"' not in body
+    for leak in (b"SECRET-REF", b"globex", b'"source"'):
+        assert leak not in body
 
 
 async def test_a_chunked_order_of_another_partner_is_the_404_of_an_unknown_id(edge: Edge) -> None:
