@@ -24,7 +24,7 @@ from gateway.quotes_config import QuotesConfig
 from gateway.quotes_upload import read_upload
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
-from legacy_adapters.job_view import job_json
+from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.queue_state import probe_forever
 from legacy_adapters.submit import IdempotencyConflict, QuoteRequest, QuoteSubmitter, SubmitSettings
@@ -146,7 +146,7 @@ class QuoteService:
         if job is None:  # an idempotency key outliving its job
             raise QueueUnavailable("the job of this Idempotency-Key has expired; use a new key")
         location = f"{request[ROUTE_KEY].prefix.rstrip('/')}/{job_id}"
-        body = job_json(job, location=location)
+        body = job_json(job, location=location, audience=_audience(request))
         headers = {"Location": location}
         if replay:
             headers["Idempotent-Replayed"] = "true"
@@ -166,7 +166,12 @@ class QuoteService:
         if job is None or (partner is not None and job.get("owner") != partner.id):
             raise RouteNotFound(f"no quote job {job_id}")
         location = f"{request[ROUTE_KEY].prefix.rstrip('/')}/{job_id}"
-        return web.json_response(job_json(job, location=location))
+        return web.json_response(job_json(job, location=location, audience=_audience(request)))
+
+
+def _audience(request: web.Request) -> Audience:
+    """Dedup hints (``cached``, ``shared_with``) only on the internal listener: no cross-tenant oracle."""
+    return "partner" if request[ROUTE_KEY].listener == "external" else "operator"
 
 
 def quotes_handler(service: QuoteService) -> Handler:

@@ -1,12 +1,22 @@
-"""The public JSON form of a quote job (API answers and webhook bodies)."""
+"""The public JSON form of a quote job (API answers and webhook bodies), per audience.
+
+Partners get the ``partner`` view; operators (internal listener, internal jobs' webhooks) the
+``operator`` one. Dedup is internal: ``cached`` (exact|geometric) and ``shared_with`` (the job
+whose computation was reused) say how *we* priced the model, and would tell a partner that
+somebody had quoted it before, so they are never in a partner's view (an allow-list: a field
+added to the job hash later stays internal unless added here on purpose).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 PUBLIC_STATUSES = ("queued", "running", "done", "failed")
+Audience = Literal["partner", "operator"]
+#: Fields only operators see (dedup hints).
+OPERATOR_ONLY = ("cached", "shared_with")
 
 
 def _iso(ms: str | None) -> str | None:
@@ -15,11 +25,14 @@ def _iso(ms: str | None) -> str | None:
     return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def job_json(job: dict[str, str], *, location: str) -> dict[str, Any]:
-    """``{id, status, price, currency, breakdown, cached, error, …}`` from the job hash."""
+def job_json(job: dict[str, str], *, location: str, audience: Audience = "partner") -> dict[str, Any]:
+    """``{id, status, price, currency, breakdown, error, …}`` from the job hash.
+
+    ``audience="operator"`` adds ``cached``/``shared_with``; the default is the partner view.
+    """
     result = json.loads(job["result"]) if job.get("result") else {}
     status = job.get("status", "queued")
-    return {
+    view: dict[str, Any] = {
         "id": job["id"],
         "status": status,
         "material": job.get("material"),
@@ -27,8 +40,6 @@ def job_json(job: dict[str, str], *, location: str) -> dict[str, Any]:
         "price": result.get("price_eur"),
         "currency": "EUR" if result else None,
         "breakdown": result.get("breakdown"),
-        "cached": job.get("cached") or None,  # exact|geometric: priced once for another job
-        "shared_with": job.get("leader") or None,
         "error": job.get("error") if status == "failed" else None,
         "attempts": int(job.get("attempts") or 0),
         "rules_version": job.get("rules_version"),
@@ -36,3 +47,7 @@ def job_json(job: dict[str, str], *, location: str) -> dict[str, Any]:
         "finished_at": _iso(job.get("finished_at")),
         "location": location,
     }
+    if audience == "operator":
+        view["cached"] = job.get("cached") or None  # exact|geometric: priced once for another job
+        view["shared_with"] = job.get("leader") or None
+    return view

@@ -52,7 +52,9 @@ local fields = {}
 for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
 local job = {}
 for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
-local exact_key = P .. ':exact:' .. job['rules_version'] .. ':' .. job['material'] .. ':' .. job['sha256']
+-- dedup is scoped per owner (fp carries the owner too): no partner learns what another quoted
+local exact_key = P .. ':exact:' .. job['owner'] .. ':' .. job['rules_version'] .. ':' .. job['material']
+  .. ':' .. job['sha256']
 local from_index = false
 if fp == '' then
   fp = redis.call('GET', exact_key)
@@ -120,7 +122,8 @@ local fp, sha = redis.call('HGET', job, 'fingerprint'), redis.call('HGET', job, 
 local material, ver = redis.call('HGET', job, 'material'), redis.call('HGET', job, 'rules_version')
 redis.call('HSET', P .. ':price:' .. fp, 'result', ARGV[5], 'sha256', sha)
 redis.call('EXPIRE', P .. ':price:' .. fp, ttl)
-redis.call('SET', P .. ':exact:' .. ver .. ':' .. material .. ':' .. sha, fp, 'EX', ttl)
+local owner = redis.call('HGET', job, 'owner') or ''
+redis.call('SET', P .. ':exact:' .. owner .. ':' .. ver .. ':' .. material .. ':' .. sha, fp, 'EX', ttl)
 if redis.call('GET', P .. ':inflight:' .. fp) == id then redis.call('DEL', P .. ':inflight:' .. fp) end
 local followers = redis.call('SMEMBERS', P .. ':waiters:' .. id)
 for _, f in ipairs(followers) do

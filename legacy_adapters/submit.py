@@ -103,6 +103,7 @@ class QuoteSubmitter:
             triangles = await asyncio.to_thread(parse, req.model)
             fp = await asyncio.to_thread(fingerprint, triangles, material=req.material,
                                          rules_version=self.settings.rules_version)
+            fp = f"{req.owner}:{fp}"  # dedup per owner: no cross-tenant oracle (docs/pricing.md)
             second = await self._run(fields, fp, idem, f"{job_id}|{request_hash}", req.model)
             return self._check_replay(second, request_hash)
 

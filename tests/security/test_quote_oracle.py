@@ -1,0 +1,122 @@
+"""No cross-tenant oracle in the quote API: a partner cannot learn that another partner quoted
+the same model (issue 12, point 7; docs/security.md).
+
+Black box: a real ``python -m gateway`` process, the session Redis, the pricing worker in this
+loop. Partner A quotes a model and it is priced; partner B then uploads the same bytes (and a
+geometric copy): B's answers must look exactly like a first-ever quote — 202 ``queued``, its
+own computation, no ``cached``/``shared_with`` — while the internal listener keeps the hints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from legacy_adapters.callable_backend import CallableBackend
+from legacy_adapters.consumer import QuoteWorker, WorkerSettings
+from legacy_adapters.queue import PricingQueue
+from legacy_sim.pricing.samples import box_stl_binary
+from tests.integration.legacy_adapters.pricing_support import LOCAL, geometric_copy, wait_until
+from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
+from tests.support.partner_edge import api_keys_section, make_keys
+
+STL = {"Content-Type": "model/stl"}
+DEDUP_HINTS = ("cached", "shared_with")
+MODEL = box_stl_binary(7, 8, 9)
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[GatewayUnderTest, list[str]]]:
+    store, keys = make_keys(tmp_path, *((p, "gold", ("quotes:read", "quotes:write"))
+                                        for p in ("acme", "globex", "initech")))
+    cfg = gateway_config(
+        tmp_path, clusters={"mes": {"endpoints": ["http://127.0.0.1:9"]}},
+        routes=[{"name": "partner-quotes", "listener": "external", "prefix": "/partner/v1/quotes",
+                 "methods": ["GET", "POST"], "handler": "quotes", "max_body_bytes": 4096,
+                 "auth": {"scopes": {"GET": ["quotes:read"], "POST": ["quotes:write"]}}},
+                {"name": "quotes", "listener": "internal", "prefix": "/quotes", "methods": ["GET", "POST"],
+                 "handler": "quotes", "max_body_bytes": 4096}],
+        api_keys=api_keys_section(store), quotes={"redis_url": redis_url, "probe_interval": 0.2})
+    async with gateway_process(cfg, tmp_path) as gw:
+        yield gw, keys
+
+
+@pytest.fixture
+async def worker(redis_url: str) -> AsyncIterator[PricingQueue]:
+    """The pricing worker running in this loop while the test runs."""
+    queue = PricingQueue.from_url(redis_url)
+    await queue.ensure_group()
+    stop = asyncio.Event()
+    task = asyncio.create_task(QuoteWorker(queue, CallableBackend(LOCAL),
+                                           WorkerSettings(name="oracle-test", block_ms=100)).run(stop))
+    yield queue
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    await queue.aclose()
+
+
+async def _quote(s: aiohttp.ClientSession, gw: GatewayUnderTest, key: str, model: bytes
+                 ) -> tuple[int, dict[str, Any]]:
+    async with s.post(f"{gw.external}/partner/v1/quotes?material=PLA", data=model,
+                      headers={**STL, "Authorization": f"Bearer {key}"}) as resp:
+        return resp.status, await resp.json()
+
+
+async def _until_done(s: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> dict[str, Any]:
+    job: dict[str, Any] = {}
+
+    async def done() -> bool:
+        nonlocal job
+        async with s.get(url, headers=headers) as resp:
+            assert resp.status == 200
+            job = await resp.json()
+        return bool(job["status"] == "done")
+
+    await wait_until(done, 20, f"job {url} done")
+    return job
+
+
+async def test_partner_answers_carry_no_hint_that_another_partner_quoted_the_same_model(
+        edge: tuple[GatewayUnderTest, list[str]], worker: PricingQueue) -> None:
+    gw, (acme, globex, initech) = edge
+    async with aiohttp.ClientSession() as s:
+        status, first = await _quote(s, gw, acme, MODEL)
+        assert status == 202
+        priced = await _until_done(s, f"{gw.external}{first['location']}",
+                                   {"Authorization": f"Bearer {acme}"})
+
+        # globex uploads the same bytes, initech the same geometry (shuffled, translated)
+        for key, model in ((globex, MODEL), (initech, geometric_copy(7, 8, 9))):
+            status, answer = await _quote(s, gw, key, model)
+            # exactly what a first-ever quote of this model looks like: queued, to be computed
+            assert (status, answer["status"], answer["price"]) == (202, "queued", None)
+            assert not set(DEDUP_HINTS) & set(answer)
+            done = await _until_done(s, f"{gw.external}{answer['location']}",
+                                     {"Authorization": f"Bearer {key}"})
+            assert not set(DEDUP_HINTS) & set(done)
+            assert done["attempts"] == 1  # its own computation, not another partner's result
+            assert done["price"] == priced["price"]
+            async with s.get(f"{gw.internal}/quotes/{answer['id']}") as resp:
+                assert (await resp.json())["cached"] is None  # operators: not shared either
+
+
+async def test_operators_still_see_dedup_hints_of_a_partners_own_repeat_quote(
+        edge: tuple[GatewayUnderTest, list[str]], worker: PricingQueue) -> None:
+    gw, (acme, _, _) = edge
+    auth = {"Authorization": f"Bearer {acme}"}
+    async with aiohttp.ClientSession() as s:
+        _, first = await _quote(s, gw, acme, MODEL)
+        await _until_done(s, f"{gw.external}{first['location']}", auth)
+        status, again = await _quote(s, gw, acme, MODEL)  # its own earlier quote: priced at once
+        assert (status, again["status"]) == (200, "done")
+        assert not set(DEDUP_HINTS) & set(again)
+        async with s.get(f"{gw.external}{again['location']}", headers=auth) as resp:
+            assert not set(DEDUP_HINTS) & set(await resp.json())
+        async with s.get(f"{gw.internal}/quotes/{again['id']}") as resp:
+            internal = await resp.json()
+    assert internal["cached"] == "exact"
