@@ -1,6 +1,7 @@
 """Rate-limit filter: every window of the partner's plan (tier, overrides, route) checked at once.
 
-Allowed → the response carries ``RateLimit-Policy`` and ``RateLimit`` (remaining budget).
+Allowed → the response carries ``RateLimit-Policy`` and ``RateLimit`` (remaining budget): the
+windows the decision enforced, i.e. each instance's local share in degraded mode.
 Limited → 429 problem+json (``quota-exceeded``, ``violated-policies``) with ``Retry-After``.
 Needs ``request[PARTNER_KEY]``, so it runs after the auth filter (config guarantees auth on
 every rate-limited route). Streamed responses (> 256 KiB) go out without the headers.
@@ -63,6 +64,8 @@ def ratelimit_filter(*, limiter: PartnerLimiter) -> Middleware:
         decision = await limiter.check(windows, ids, on_backend_error=route.ratelimit.on_backend_error)
         if decision is None:  # fail-open while the store is away
             return await handler(request)
+        if decision.windows is not windows:  # degraded: advertise the local shares it enforced
+            policy = policy_field(decision.windows)
         current = ratelimit_items(prefixes, decision.remaining, decision.reset_in)
         if not decision.allowed:
             limited_count.inc()

@@ -22,13 +22,30 @@ class LocalWindows:
     def __init__(self) -> None:
         self._storage = MemoryStorage()
         self._limiter = SlidingWindowCounterRateLimiter(self._storage)
+        self._shares: dict[tuple[tuple[Window, ...], int], tuple[Window, ...]] = {}
+
+    def shares(self, windows: tuple[Window, ...], share: int) -> tuple[Window, ...]:
+        """``windows`` with every amount divided by ``share`` (the same tuple object per input)."""
+        if share <= 1:
+            return windows
+        found = self._shares.get((windows, share))
+        if found is None:
+            found = tuple(Window(w.name, type(w.item)(max(1, w.amount // share), w.item.multiples,
+                                                      namespace=w.item.namespace)) for w in windows)
+            if len(self._shares) > 10_000:  # partners x routes x instance counts: bounded
+                self._shares.clear()
+            self._shares[(windows, share)] = found
+        return found
 
     async def hit(self, windows: tuple[Window, ...], ids: tuple[tuple[str, ...], ...], *,
                   share: int = 1) -> Decision:
-        """Like ``SharedWindows.hit`` with every amount divided by ``share``."""
-        items = [w.item if share <= 1 else
-                 type(w.item)(max(1, w.amount // share), w.item.multiples, namespace=w.item.namespace)
-                 for w in windows]
+        """Like ``SharedWindows.hit`` with every amount divided by ``share``.
+
+        The decision names the windows actually enforced (the shares), so the ``RateLimit-Policy``
+        and ``RateLimit`` fields built from it state the local limits, not the shared quota.
+        """
+        enforced = self.shares(windows, share)
+        items = [w.item for w in enforced]
         allowed = True
         for item, identifiers in zip(items, ids, strict=True):
             if not await self._limiter.test(item, *identifiers):
@@ -43,4 +60,4 @@ class LocalWindows:
             stats = await self._limiter.get_window_stats(item, *identifiers)
             remaining.append(stats.remaining)
             reset_in.append(max(0.0, stats.reset_time - now))
-        return Decision(allowed, windows, tuple(remaining), tuple(reset_in))
+        return Decision(allowed, enforced, tuple(remaining), tuple(reset_in))
