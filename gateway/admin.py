@@ -1,4 +1,7 @@
-"""Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams."""
+"""Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams.
+
+``/config`` and ``/cache/purge`` need an operator token (``gateway.operator_auth``).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from gateway.cache import ResponseCache
 from gateway.cache.purge import purge_handler
 from gateway.keys import STATE_KEY
 from gateway.metrics import publish_gauges
+from gateway.operator_auth import OperatorGuard
 from gateway.problem import problem_response
 from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
@@ -60,6 +64,9 @@ def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Appli
     app = web.Application()
     app[STATE_KEY] = state
     serve_metrics = metrics_handler()
+    # what reads the config or changes state needs an operator token, even on loopback (a local
+    # process or an SSRF reaching 127.0.0.1 is not an operator); probes and Prometheus stay open
+    operator = OperatorGuard(lambda: state.config.operator_auth, listener="admin")
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         publish_gauges()  # this process's live counts; other workers publish once a second
@@ -68,8 +75,8 @@ def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Appli
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/config", config_handler)
+    app.router.add_get("/config", operator.protect(config_handler))
     app.router.add_get("/upstreams", upstreams_handler)
     if cache is not None:
-        app.router.add_post("/cache/purge", purge_handler(cache))  # docs/caching.md
+        app.router.add_post("/cache/purge", operator.protect(purge_handler(cache)))  # docs/caching.md
     return app

@@ -27,6 +27,7 @@ from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import ratelimit_filter
 from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.openapi import SERVED_AT, openapi_handler
+from gateway.operator_auth import is_loopback, operator_auth_filter
 from gateway.proxy import proxy_handler
 from gateway.quotes import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
@@ -65,6 +66,9 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
                              tracing=tracing),
         error_filter(),                                         # 4. exceptions → problem+json
+        *([operator_auth_filter(listener=listener,              # 5. operator token (401), where the
+                                config=lambda: state.config.operator_auth)]  # internal listener
+          if listener == "internal" and not is_loopback(cfg.host) else []),  # binds beyond loopback
     ]
     # 5. routing: route table → ROUTE_KEY, then per route, only where its policy asks for it:
     route_chain = [

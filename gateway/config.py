@@ -20,6 +20,7 @@ import yaml
 from gateway.auth_policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
+from gateway.operator_auth import OperatorAuthConfig, is_loopback, parse_operator_auth_section
 from gateway.quotes_config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
 from gateway.routing import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
@@ -42,7 +43,7 @@ class ListenerConfig:
     """A client-facing listener. Only ``internal`` may trust inbound X-Forwarded-*/X-Request-ID."""
 
     name: str
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback unless configured (the internal one then needs operator tokens)
     port: int = 0
     trust_forwarded: bool = False
     keepalive_timeout: float = 75.0
@@ -76,6 +77,7 @@ class GatewayConfig:
     ratelimit: RateLimitConfig = field(default_factory=RateLimitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     quotes: QuotesConfig | None = None  # the job API of routes with ``handler: quotes``
+    operator_auth: OperatorAuthConfig = field(default_factory=OperatorAuthConfig)
     source: str = field(default="<memory>")
 
     def routes_for(self, listener: str) -> tuple[Route, ...]:
@@ -252,7 +254,8 @@ def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
 def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     """Validate a YAML document (already loaded) into a GatewayConfig."""
     top = _check_keys(data, "<root>", {"listeners", "admin", "logging", "clusters", "routes",
-                                       "drain_timeout", "api_keys", "ratelimit", "cache", "quotes"})
+                                       "drain_timeout", "api_keys", "ratelimit", "cache", "quotes",
+                                       "operator_auth"})
     listeners_raw = _check_keys(top.get("listeners"), "listeners", set(LISTENER_NAMES))
     listeners = {name: _listener(name, listeners_raw.get(name)) for name in LISTENER_NAMES
                  if name in listeners_raw}
@@ -281,10 +284,17 @@ def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     quotes = parse_quotes_section(top.get("quotes"))
     if quotes is None and (needs := [r.name for r in routes if r.handler == "quotes"]):
         raise ConfigError(f"quotes: route {needs[0]!r} has handler: quotes, which needs a quotes: section")
+    operator_auth = parse_operator_auth_section(top.get("operator_auth"))
+    internal = listeners.get("internal")
+    if internal is not None and not is_loopback(internal.host) and not operator_auth.tokens:
+        raise ConfigError(f"listeners.internal.host: {internal.host!r} is not a loopback address, so "
+                          "operators must authenticate: set operator_auth.tokens (e.g. "
+                          "${GATEWAY_OPERATOR_TOKENS}) or bind 127.0.0.1")
     return GatewayConfig(listeners=listeners, admin=admin, logging=logging_cfg, clusters=clusters,
                          routes=routes, drain_timeout=_typed(top, "drain_timeout", "<root>", float, 20.0),
                          source=source, api_keys=parse_api_keys_section(top.get("api_keys")),
-                         ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")), quotes=quotes)
+                         ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")), quotes=quotes,
+                         operator_auth=operator_auth)
 
 
 def _check_partner_policies(routes: tuple[Route, ...], ratelimit: RateLimitConfig) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "HEALTH_CHECKS",
     "LOAD_SHED",
     "OPERATOR_AUTH_FAILURES",
+    "OPERATOR_AUTH_FAILURES",
     "PARTNER_SCOPE_REFUSALS",
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
@@ -262,6 +263,12 @@ LOAD_SHED = Counter(
 AUTH_FAILURES = Counter(
     "gateway_auth_failures_total",
     "Requests refused by API-key authentication (missing|invalid|revoked|forbidden).",
+    ("listener", "reason"),
+)
+OPERATOR_AUTH_FAILURES = Counter(
+    "gateway_operator_auth_failures_total",
+    "Requests refused by operator-token authentication (internal listener, admin /config and "
+    "/cache/purge), by reason (missing|invalid).",
     ("listener", "reason"),
 )
 OPERATOR_AUTH_FAILURES = Counter(

@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import REGISTRY
 
-from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
+from tests.support.gateway import OPERATOR_HEADERS, GatewayUnderTest, gateway_config, run_gateway
 from tests.support.partner_edge import api_keys_section, make_keys
 
 LIST = {"status": None, "page": 1, "per_page": 50}
@@ -236,16 +236,18 @@ async def test_unknown_query_parameters_bypass_the_cache(gw: GatewayUnderTest, m
 async def test_admin_purge_by_route_and_by_key(gw: GatewayUnderTest, mes: FakeOrders) -> None:
     async with aiohttp.ClientSession() as s:
         await get(s, f"{gw.internal}/orders?status=SUBMITTED")
-        async with s.post(f"{gw.admin}/cache/purge", params={"route": "orders"}) as resp:
+        async with s.post(f"{gw.admin}/cache/purge", headers=OPERATOR_HEADERS,
+                          params={"route": "orders"}) as resp:
             assert resp.status == 200
         _, h, _ = await get(s, f"{gw.internal}/orders?status=SUBMITTED")
         assert h["Cache-Status"].startswith("mes-edge; fwd=miss;")  # stored, but under older versions
         key = "/orders?status=submitted&page=1"  # normalised like the request: same entry
-        async with s.post(f"{gw.admin}/cache/purge", params={"key": key}) as resp:
+        async with s.post(f"{gw.admin}/cache/purge", headers=OPERATOR_HEADERS, params={"key": key}) as resp:
             assert (resp.status, (await resp.json())["deleted"]) == (200, True)
         _, h, _ = await get(s, f"{gw.internal}/orders?status=SUBMITTED")
         assert "fwd=uri-miss" in h["Cache-Status"]
-        async with s.post(f"{gw.admin}/cache/purge", params={"route": "nope"}) as resp:
+        async with s.post(f"{gw.admin}/cache/purge", headers=OPERATOR_HEADERS,
+                          params={"route": "nope"}) as resp:
             assert resp.status == 404
 
 

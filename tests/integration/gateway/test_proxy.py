@@ -13,7 +13,7 @@ import pytest
 from yarl import URL
 
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
-from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
+from tests.support.gateway import OPERATOR_HEADERS, GatewayUnderTest, gateway_config, run_gateway
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -177,7 +177,7 @@ async def test_admin_exposes_metrics_config_and_upstreams(gw: GatewayUnderTest) 
         expected = 'gateway_requests_total{listener="internal",method="GET",route="echo",status_class="2xx"}'
         assert expected in text
         assert "gateway_upstream_endpoint_healthy" in text
-        async with s.get(f"{gw.admin}/config") as resp:
+        async with s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
             cfg = await resp.json()
         assert any(r["name"] == "echo" for r in cfg["routes"])
         async with s.get(f"{gw.admin}/upstreams") as resp:
@@ -282,7 +282,7 @@ async def test_admin_config_redacts_secrets(tmp_path: Path) -> None:
         cfg["api_keys"] = {"store": str(tmp_path / "keys.json"), "pepper": "pepper-value-do-not-show"}
         cfg["cache"] = {"backend": "memory", "redis_url": "redis://:hunter2-redis@127.0.0.1:1/3"}
         async with run_gateway(cfg, tmp_path, ready=False) as gw, aiohttp.ClientSession() as s, \
-                s.get(f"{gw.admin}/config") as resp:
+                s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
             text = await resp.text()
     assert resp.status == 200
     assert "pepper-value-do-not-show" not in text

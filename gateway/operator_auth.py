@@ -1,0 +1,153 @@
+"""Operator authentication: bearer tokens for the internal listener and the admin listener.
+
+Config (``docs/configuration.md``)::
+
+    operator_auth:
+      tokens: ${GATEWAY_OPERATOR_TOKENS:-}   # comma-separated; each a token (>= 32 chars) or sha256:<hex>
+
+Tokens are kept only as SHA-256 digests (a ``sha256:<hex>`` entry keeps even the config free of
+the token). A presented token is hashed and compared with every configured digest by
+``hmac.compare_digest`` (no early exit), so timing reveals neither a prefix nor which token
+matched. Tokens are never logged; a refusal is a 401 problem+json with ``WWW-Authenticate:
+Bearer`` and counts in ``gateway_operator_auth_failures_total{listener,reason}``.
+
+Where it applies: the internal listener when it binds a non-loopback address (start-up refuses
+such a bind without tokens — fail closed), and always the admin endpoints that read the
+configuration or change state (``/config``, ``/cache/purge``). ``/metrics``, ``/healthz``,
+``/readyz`` and ``/upstreams`` stay open for Prometheus and probes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from gateway import metrics
+from gateway.errors import ConfigError
+from gateway.keys import REQUEST_ID_KEY
+from gateway.problem import problem_response
+
+TOKENS_ENV = "GATEWAY_OPERATOR_TOKENS"
+MIN_TOKEN_CHARS = 32
+_REASONS = ("missing", "invalid")
+_DETAIL = {"missing": "Send an operator token as 'Authorization: Bearer <token>'.",
+           "invalid": "The operator token is not valid."}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OperatorAuthConfig:
+    """SHA-256 digests of the accepted operator tokens (empty: no operator can authenticate)."""
+
+    tokens: tuple[bytes, ...] = field(default=(), repr=False)
+
+
+def parse_operator_auth_section(data: Any) -> OperatorAuthConfig:
+    """Top-level ``operator_auth:`` mapping (absent → no tokens)."""
+    if data is None:
+        return OperatorAuthConfig()
+    if not isinstance(data, Mapping):
+        raise ConfigError("operator_auth: must be a mapping")
+    if unknown := sorted(set(map(str, data)) - {"tokens"}):
+        raise ConfigError(f"operator_auth: unknown key {unknown[0]!r} (allowed: tokens)")
+    raw = data.get("tokens") or ""
+    if isinstance(raw, list):
+        entries = [str(t).strip() for t in raw]
+    elif isinstance(raw, str):
+        entries = [t.strip() for t in raw.split(",")]
+    else:
+        raise ConfigError("operator_auth.tokens: must be a comma-separated string or a list "
+                          f"(use ${{{TOKENS_ENV}}})")
+    return OperatorAuthConfig(tokens=tuple(_digest(i, t) for i, t in enumerate(entries) if t))
+
+
+def _digest(i: int, entry: str) -> bytes:
+    """A token entry → its SHA-256; errors name the entry's position, never its value."""
+    if entry.startswith("sha256:"):
+        try:
+            digest = bytes.fromhex(entry.removeprefix("sha256:"))
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            raise ConfigError(f"operator_auth.tokens[{i}]: sha256: must be followed by 64 hex digits")
+        return digest
+    if len(entry) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"operator_auth.tokens[{i}]: must be at least {MIN_TOKEN_CHARS} characters "
+                          "(e.g. `openssl rand -hex 32`)")
+    return hashlib.sha256(entry.encode()).digest()
+
+
+def is_loopback(host: str) -> bool:
+    """True only for a loopback literal or ``localhost``; any other name or wildcard is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _presented(request: web.Request) -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def token_matches(config: OperatorAuthConfig, presented: str) -> bool:
+    """Constant-time over all configured digests."""
+    digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+    ok = False
+    for expected in config.tokens:
+        ok |= hmac.compare_digest(digest, expected)
+    return ok
+
+
+class OperatorGuard:
+    """Checks the bearer token of one listener's requests; counts refusals (at 0 from start).
+
+    ``config`` is read per request, so tokens rotate with a SIGHUP reload (list old and new,
+    reload, hand out the new one, drop the old, reload).
+    """
+
+    def __init__(self, config: Callable[[], OperatorAuthConfig], *, listener: str) -> None:
+        self.config = config
+        self._failures = {r: metrics.OPERATOR_AUTH_FAILURES.labels(listener=listener, reason=r)
+                          for r in _REASONS}
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """None when the request carries a valid token, else the 401 to answer."""
+        config = self.config()
+        presented = _presented(request)
+        if presented is not None and token_matches(config, presented):
+            return None
+        reason = "missing" if presented is None else "invalid"
+        self._failures[reason].inc()
+        challenge = 'Bearer realm="mes-edge-operator"' + ("" if reason == "missing"
+                                                         else ', error="invalid_token"')
+        detail = _DETAIL[reason] if config.tokens else (
+            f"No operator token is configured (operator_auth.tokens / ${TOKENS_ENV}).")
+        return problem_response(status=401, title="Unauthorized", type_slug="operator-unauthorized",
+                                detail=detail, request_id=request.get(REQUEST_ID_KEY),
+                                headers={"WWW-Authenticate": challenge})
+
+    def protect(self, handler: Handler) -> Handler:
+        """``handler`` answered only for a valid token (admin endpoints)."""
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            return self.refusal(request) or await handler(request)
+        return guarded
+
+
+def operator_auth_filter(*, config: Callable[[], OperatorAuthConfig], listener: str) -> Middleware:
+    """Listener filter: every request needs a valid operator token."""
+    guard = OperatorGuard(config, listener=listener)
+
+    @web.middleware
+    async def operator_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return guard.refusal(request) or await handler(request)
+
+    return operator_auth
