@@ -19,6 +19,7 @@ from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
 from devstack.redis import RedisServer
+from gateway.startup_secrets import DEV_ENV, DEV_OPERATOR_TOKEN
 
 
 @dataclass
@@ -50,8 +51,9 @@ class Platform:
         return self.root / "logs"
 
     def _python(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+        # dev mode: the gateway and workers accept the dev secrets below (refused anywhere else)
         proc = ServerProcess([sys.executable, *args], log_path=self.logs / f"{name}.log",
-                             env={**os.environ, **(env or {})})
+                             env={**os.environ, DEV_ENV: "1", **(env or {})})
         proc.start()
         self.started.append((name, proc))
         return proc
@@ -75,7 +77,8 @@ class Platform:
         self._start_pricing_workers(redis.url)
         gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
-                  "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics")}
+                  "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics"),
+                  "GATEWAY_OPERATOR_TOKENS": os.environ.get("GATEWAY_OPERATOR_TOKENS", DEV_OPERATOR_TOKEN)}
         workers = os.environ.get("GATEWAY_WORKERS", "2")
         gateway = self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml",
                                "--workers", workers, env=gw_env)
@@ -160,6 +163,7 @@ Try:
        -d '{{"customer": "ACME", "material": "PETG", "quantity": 1, "model_name": "housing.stl"}}'
   curl -s http://127.0.0.1:{p.external}/orders        # 404 problem+json: internal routes are not external
   curl -s http://127.0.0.1:{p.admin}/upstreams
+  curl -s http://127.0.0.1:{p.admin}/config -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'
   .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 100000
 """
 

@@ -1,4 +1,4 @@
-"""``python -m gateway --config gateway.yaml [--workers N] [--check]``."""
+"""``python -m gateway --config gateway.yaml [--workers N] [--check] [--dev]``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GATEWAY_WORKERS", "1")),
                         help="processes sharing the ports with SO_REUSEPORT (default 1)")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument("--dev", action="store_true",
+                        help="accept known dev secrets (empty API-key pepper, the make-run operator token); "
+                             "also MES_EDGE_DEV=1")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the master
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -28,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"gateway: invalid config: {exc}", file=sys.stderr)
+        return 2
+    from gateway.startup_secrets import DEV_ENV, default_secrets, dev_mode, refusal_message
+
+    if args.dev:
+        os.environ[DEV_ENV] = "1"  # the master's workers inherit it
+    elif not dev_mode(False) and (problems := default_secrets(config)):
+        print(refusal_message(problems), file=sys.stderr)
         return 2
     if args.check:
         print(f"gateway: config {args.config} is valid "

@@ -25,6 +25,9 @@ from legacy_adapters.webhooks import SECRET_ENV, WebhookNotifier
 from telemetry import setup_logging, setup_tracing, start_metrics_server
 
 log = logging.getLogger("legacy_adapters.worker")
+DEV_ENV = "MES_EDGE_DEV"
+#: The global webhook secret ``make run`` used to set; refused unless ``--dev``/``MES_EDGE_DEV=1``.
+DEV_WEBHOOK_SECRET = ("PRICING_WEBHOOK_SECRET", "dev-webhook-secret")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allow-private-callbacks", action="store_true",
                    default=env("PRICING_ALLOW_PRIVATE_CALLBACKS", "") in ("1", "true", "yes"),
                    help="deliver webhooks to private/loopback addresses too (default: public only)")
+    p.add_argument("--dev", action="store_true", default=env(DEV_ENV) == "1",
+                   help=f"accept the known dev webhook secret (also {DEV_ENV}=1; make run sets it)")
     args = p.parse_args(argv)
+    name, dev_value = DEV_WEBHOOK_SECRET
+    if not args.dev and os.environ.get(name) == dev_value:
+        print(f"pricing worker: refusing to start with a known default secret: {name} is the "
+              f"`make run` dev value; set your own (e.g. `openssl rand -hex 32`). For local development "
+              f"only, pass --dev or set {DEV_ENV}=1.", file=sys.stderr)
+        raise SystemExit(2)
     if not args.backend:
         p.error("--backend is required (or $PRICING_BACKEND)")
     for name in ("concurrency", "max_attempts"):

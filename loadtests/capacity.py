@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from gateway.startup_secrets import DEV_OPERATOR_TOKEN
 from loadtests import pg_activity
 from loadtests.capacity_report import Measurement, Report, render
 from loadtests.keys import ensure_partner_keys
@@ -46,7 +47,9 @@ def seed(dsn: str, wanted: int) -> tuple[int, int]:
 
 def gateway_features(admin_url: str) -> dict[str, Any]:
     """What the running gateway has switched on (effective config from the admin listener)."""
-    with urllib.request.urlopen(f"{admin_url}/config", timeout=5) as resp:  # noqa: S310 (loopback)
+    token = os.environ.get("GATEWAY_OPERATOR_TOKEN", DEV_OPERATOR_TOKEN)  # make run's dev token by default
+    request = urllib.request.Request(f"{admin_url}/config", headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 (loopback)
         cfg = json.load(resp)
     routes = cfg.get("routes", [])
     return {

@@ -107,7 +107,7 @@ def smoke_stack(tmp: Path, pg_dsn: str) -> Iterator[SmokeStack]:
         cfg = gateway_config(tmp, mes=mes_url, crm=crm_url, redis_base=base, store=store)
         (tmp / "gateway.yaml").write_text(yaml.safe_dump(cfg))
         gateway = _process(stack, "gateway", ["-m", "gateway", "--config", str(tmp / "gateway.yaml"),
-                                              "--workers", "1"], logs)
+                                              "--workers", "1", "--dev"], logs)  # dev pepper file
         if not wait_up(f"http://127.0.0.1:{cfg['admin']['port']}/readyz", timeout=30):
             raise RuntimeError(f"gateway not ready:\n{gateway.log_tail()}")
         listeners = cfg["listeners"]
