@@ -34,11 +34,13 @@ def redact_text(text: str) -> str:
 
 
 def redact_value(key: str, value: Any) -> Any:
-    """Mask ``value`` if ``key`` names a secret; recurse into mappings."""
+    """Mask ``value`` if ``key`` names a secret; recurse into mappings and lists (items keep ``key``)."""
     if _SECRET_KEY.search(key):
         return REDACTED
     if isinstance(value, dict):
         return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_value(key, v) for v in value]
     if isinstance(value, str):
         return redact_text(value)
     return value

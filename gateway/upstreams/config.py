@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar, cast, get_args
 from yarl import URL
 
 from gateway.errors import ConfigError
+from telemetry.redaction import redact_text
 
 __all__ = [
     "RETRY_ON_VALUES",
@@ -284,11 +285,15 @@ def _endpoint_url(name: str, value: object) -> str:
     try:
         url = URL(value)
     except ValueError as exc:
-        raise ConfigError(f"{name}: invalid URL {value!r}: {exc}") from None
+        raise ConfigError(f"{name}: invalid URL {redact_text(value)!r}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"{name}: must be an http(s) base URL like http://127.0.0.1:9001, got {value!r}")
+        raise ConfigError(f"{name}: must be an http(s) base URL like http://127.0.0.1:9001, "
+                          f"got {redact_text(value)!r}")
     if url.query_string or url.fragment:
         raise ConfigError(f"{name}: must not have a query or fragment")
+    if url.user is not None or url.password is not None:  # never echo them: /config, logs, errors
+        raise ConfigError(f"{name}: must not carry credentials (user:password@); the gateway never "
+                          "sends them, and they would sit in the config in clear")
     # Requests are built as base + path_qs, so no trailing slash.
     return str(url).rstrip("/")
 
