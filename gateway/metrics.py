@@ -31,6 +31,9 @@ __all__ = [
     "CONFIG_RELOADS",
     "HEALTH_CHECKS",
     "LOAD_SHED",
+    "MODEL_CHECKS",
+    "MODEL_CHECK_DURATION",
+    "MODEL_CHECK_RESTARTS",
     "OPERATOR_AUTH_FAILURES",
     "OPERATOR_AUTH_FAILURES",
     "PARTNER_SCOPE_REFUSALS",
@@ -339,3 +342,26 @@ CACHE_EVENTS_CONNECTED = Gauge(
     "1 while subscribed to the order-change event feed (cache in use), else 0.",
     multiprocess_mode="livemin",
 )
+
+# ---------------------------------------------------------------- quote uploads (gateway/model_pool.py)
+
+MODEL_CHECK_OUTCOMES = ("ok", "invalid", "limit", "busy", "error")
+MODEL_CHECKS = Counter(
+    "gateway_model_checks_total",
+    "STL model checks of quote uploads by outcome (ok|invalid|limit|busy|error): limit = the check "
+    "ran out of CPU time or memory, busy = no check process free in time.",
+    ("outcome",),
+)
+MODEL_CHECK_DURATION = Histogram(
+    "gateway_model_check_duration_seconds",
+    "Time of one model check, waiting for a free check process included, by outcome.",
+    ("outcome",),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+MODEL_CHECK_RESTARTS = Counter(
+    "gateway_model_check_restarts_total",
+    "Model-check processes replaced because one died (CPU/memory limit) or outlived its time.",
+)
+for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up
+    MODEL_CHECKS.labels(outcome=_outcome)
+    MODEL_CHECK_DURATION.labels(outcome=_outcome)

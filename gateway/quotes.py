@@ -2,7 +2,8 @@
 
 ``POST {prefix}`` with an STL model → 202 + ``Location: {prefix}/{job_id}`` (200 with the price
 when the same model was priced before); ``GET {prefix}/{job_id}`` → the job. The STL is parsed
-here, before anything touches Redis, so a malformed model is a 422 and nothing is queued.
+before its model is stored, in a model-check process (``gateway/model_pool.py``, never in the
+event loop's process), so a malformed model is a 422 and nothing is queued.
 Partners see only their own jobs (another partner's id is a 404, like an unknown one).
 """
 
@@ -20,6 +21,8 @@ from redis.exceptions import RedisError
 
 from gateway.errors import GatewayError, RequestError, RouteNotFound
 from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from gateway.model_check import StlLimits
+from gateway.model_pool import ModelCheckPool, PoolSettings
 from gateway.quotes_config import QuotesConfig
 from gateway.quotes_upload import read_upload
 from legacy_adapters import metrics
@@ -50,6 +53,14 @@ class QueueFull(GatewayError):
     type_slug = "pricing-queue-full"
 
 
+class ModelStoreFull(GatewayError):
+    """The stored models waiting for a worker are at their byte budget (``model_store_bytes``)."""
+
+    status = 503
+    title = "Pricing model store full"
+    type_slug = "pricing-model-store-full"
+
+
 class QueueUnavailable(GatewayError):
     """Redis (the pricing queue) did not answer."""
 
@@ -73,12 +84,18 @@ class QuoteService:
         self.queue = PricingQueue.from_url(config.redis_url, prefix=config.prefix)
         settings = SubmitSettings(rules_version=config.rules_version, backlog_bound=config.backlog_bound,
                                   job_ttl=config.job_ttl, model_ttl=config.model_ttl,
-                                  idempotency_ttl=config.idempotency_ttl, inflight_ttl=config.inflight_ttl)
+                                  idempotency_ttl=config.idempotency_ttl, inflight_ttl=config.inflight_ttl,
+                                  model_store_bytes=config.model_store_bytes)
+        self.checks = ModelCheckPool(PoolSettings(
+            workers=config.parse_workers, cpu_seconds=config.parse_cpu_seconds,
+            memory_bytes=config.parse_memory_bytes, timeout=config.parse_timeout,
+            limits=StlLimits(ascii_max_bytes=config.ascii_max_bytes, max_triangles=config.max_triangles)))
         self.submitter = QuoteSubmitter(self.queue, settings, tracer_provider=tracer_provider)  # type: ignore[arg-type]
         self._probe: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Create the consumer group if needed and start the queue probe (Redis down: later)."""
+        self.checks.start()
         with contextlib.suppress(RedisError, OSError):
             await self.queue.ensure_group()
         self._probe = asyncio.create_task(probe_forever(self.queue, self.config.backlog_bound,
@@ -89,6 +106,7 @@ class QuoteService:
         if self._probe is not None:
             self._probe.cancel()
             await asyncio.gather(self._probe, return_exceptions=True)
+        await self.checks.aclose()
         await self.queue.aclose()
 
     def _callback(self, raw: str) -> str:
@@ -123,7 +141,7 @@ class QuoteService:
                            idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",
                            location_prefix=route.prefix.rstrip("/"))
         try:
-            sub = await self.submitter.submit(req, parse=parse_model)
+            sub = await self.submitter.submit(req, fingerprint_of=self._fingerprint)
         except InvalidModel as exc:
             metrics.SUBMISSIONS.labels(outcome="invalid").inc()
             raise InvalidQuote(f"model: {exc}") from None
@@ -136,10 +154,18 @@ class QuoteService:
         if sub.outcome == "full":
             raise QueueFull(f"{sub.backlog} jobs are waiting (bound {self.config.backlog_bound}); "
                             "try again later", retry_after=self.config.retry_after)
+        if sub.outcome == "store_full":
+            raise ModelStoreFull("the models waiting for pricing are at their size budget "
+                                 f"({self.config.model_store_bytes} bytes); try again later",
+                                 retry_after=self.config.retry_after)
         if sub.kind is not None:
             via = "cache" if sub.outcome == "cached" else "inflight"
             metrics.CACHE_HITS.labels(kind=sub.kind, via=via).inc()
         return await self._answer(request, sub.job_id, replay=sub.outcome == "replay")
+
+    async def _fingerprint(self, model: bytes, material: str) -> str:
+        return await self.checks.fingerprint(model, material=material,
+                                             rules_version=self.config.rules_version)
 
     async def _answer(self, request: web.Request, job_id: str, *, replay: bool) -> web.Response:
         job = await self.queue.job(job_id)

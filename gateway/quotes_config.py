@@ -11,6 +11,14 @@ YAML::
       materials: [PLA, ABS, PETG, NYLON, RESIN, TITANIUM]
       callback_hosts: []           # webhook host allow-list (suffix match); empty = any public host
       allow_private_callbacks: false  # true: also private/loopback targets (the workers' flag too)
+      model_ttl: 21600             # s a stored model may wait for a worker (deleted when its job ends)
+      model_store_bytes: 268435456 # all stored models together; above it new models get 503
+      parse_workers: 2             # model-check processes per gateway process
+      parse_cpu_seconds: 10        # CPU time of one model check (RLIMIT_CPU); over it → 422
+      parse_memory_bytes: 1073741824  # address space of a model-check process (RLIMIT_AS)
+      parse_timeout: 30            # s waiting for a free check process + the check itself; over → 503
+      ascii_max_bytes: 8388608     # ASCII STL size cap (binary: the route's max_body_bytes)
+      max_triangles: 2000000       # triangles of one model, binary or ASCII
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -30,7 +38,9 @@ from gateway.errors import ConfigError
 from legacy_sim.pricing.materials import MATERIALS
 
 HANDLERS = frozenset({"quotes"})
-_INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60}
+_INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
+         "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
+         "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,13 +53,20 @@ class QuotesConfig:
     backlog_bound: int = 500
     retry_after: float = 30.0
     job_ttl: int = 7 * 86400
-    model_ttl: int = 86400
+    model_ttl: int = 6 * 3600
     idempotency_ttl: int = 86400
     inflight_ttl: int = 7200
     probe_interval: float = 5.0
     materials: frozenset[str] = field(default_factory=lambda: frozenset(MATERIALS))
     callback_hosts: tuple[str, ...] = ()
     allow_private_callbacks: bool = False
+    model_store_bytes: int = 256 << 20
+    parse_workers: int = 2
+    parse_cpu_seconds: int = 10
+    parse_memory_bytes: int = 1 << 30
+    parse_timeout: float = 30.0
+    ascii_max_bytes: int = 8 << 20
+    max_triangles: int = 2_000_000
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:
@@ -71,7 +88,7 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
             values[key] = str(value)
     if not values.get("redis_url", base.redis_url).startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"quotes.redis_url: must be a redis:// URL, got {values['redis_url']!r}")
-    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1}.items():
+    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1}.items():
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:

@@ -27,6 +27,29 @@ local function live_leader(fp)
   redis.call('DEL', P .. ':inflight:' .. fp)   -- stale marker (job ended or expired)
   return nil
 end
+-- stored models: :model:{sha} bytes, :models ZSET sha → expiry ms, :models:size HASH sha → bytes,
+-- :models:refs HASH sha → queued jobs using it, :models:bytes total (the model store budget)
+local function model_release(sha)
+  local size = redis.call('HGET', P .. ':models:size', sha)
+  if size then redis.call('DECRBY', P .. ':models:bytes', size) end
+  redis.call('HDEL', P .. ':models:size', sha)
+  redis.call('HDEL', P .. ':models:refs', sha)
+  redis.call('ZREM', P .. ':models', sha)
+  redis.call('DEL', P .. ':model:' .. sha)
+end
+local function model_reap(now)
+  for _, sha in ipairs(redis.call('ZRANGEBYSCORE', P .. ':models', '-inf', now, 'LIMIT', 0, 100)) do
+    model_release(sha)
+  end
+end
+local function model_unref(sha, free)   -- a job that needed the model ended
+  if not sha then return end
+  local left = redis.call('HINCRBY', P .. ':models:refs', sha, -1)
+  if left <= 0 then
+    redis.call('HDEL', P .. ':models:refs', sha)
+    if free then model_release(sha) end
+  end
+end
 local function finish_acked(entry)
   if entry ~= '' then
     redis.call('XACK', P .. ':stream', ARGV[2], entry)
@@ -37,19 +60,19 @@ end
 
 #: Submit a job (see :mod:`legacy_adapters.submit`). ARGV: prefix, group, job_id, fp ('' = only try the
 #: exact-bytes index), bound, now_ms, idem_key ('' = none), idem_value, idem_ttl, job_ttl,
-#: inflight_ttl, model_ttl, model bytes, then field/value pairs of the new job.
-#: Returns {outcome, detail}: replay|cached|attached|queued|full|miss.
+#: inflight_ttl, model_ttl, model store budget (bytes), model bytes, then field/value pairs of the
+#: new job. Returns {outcome, detail}: replay|cached|attached|queued|full|store_full|miss.
 SUBMIT = _COMMON + r"""
 local id, fp, bound, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local idem_key, idem_value = ARGV[7], ARGV[8]
 local job_ttl, inflight_ttl, model_ttl = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local model = ARGV[13]
+local store_budget, model = tonumber(ARGV[13]), ARGV[14]
 if idem_key ~= '' then
   local existing = redis.call('GET', idem_key)
   if existing then return {'replay', existing} end
 end
 local fields = {}
-for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 15, #ARGV do fields[#fields + 1] = ARGV[i] end
 local job = {}
 for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
 -- dedup is scoped per owner (fp carries the owner too): no partner learns what another quoted
@@ -88,8 +111,21 @@ end
 if from_index then return {'miss', ''} end
 local backlog = redis.call('XLEN', P .. ':stream') + redis.call('ZCARD', P .. ':delayed')
 if backlog >= bound then return {'full', tostring(backlog)} end
+local sha = job['sha256']
+model_reap(tonumber(now))
+if redis.call('EXISTS', P .. ':model:' .. sha) == 0 then
+  model_release(sha)   -- forget index entries of a model that expired by itself
+  local stored = tonumber(redis.call('GET', P .. ':models:bytes') or '0')
+  if stored + #model > store_budget then return {'store_full', tostring(stored)} end
+  redis.call('SET', P .. ':model:' .. sha, model, 'EX', model_ttl)
+  redis.call('HSET', P .. ':models:size', sha, #model)
+  redis.call('INCRBY', P .. ':models:bytes', #model)
+else
+  redis.call('EXPIRE', P .. ':model:' .. sha, model_ttl, 'GT')
+end
+redis.call('ZADD', P .. ':models', 'GT', tonumber(now) + model_ttl * 1000, sha)
+redis.call('HINCRBY', P .. ':models:refs', sha, 1)
 create({'status', 'queued', 'attempts', '0'})
-redis.call('SET', P .. ':model:' .. job['sha256'], model, 'EX', model_ttl)
 redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', inflight_ttl)
 enqueue(id)
 return {'queued', ''}
@@ -113,12 +149,14 @@ local id, now, ttl = ARGV[3], ARGV[6], tonumber(ARGV[7])
 finish_acked(ARGV[4])
 local job = jk(id)
 if redis.call('HGET', job, 'status') == 'done' then return {0, 0} end
+local was = redis.call('HGET', job, 'status')
 redis.call('HSET', job, 'status', 'done', 'result', ARGV[5], 'finished_at', now)
 redis.call('HDEL', job, 'error')
 redis.call('HINCRBY', job, 'completions', 1)
 redis.call('ZREM', P .. ':dead', id)
 webhook(id, now)
 local fp, sha = redis.call('HGET', job, 'fingerprint'), redis.call('HGET', job, 'sha256')
+if was ~= 'failed' then model_unref(sha, true) end   -- priced: its model is not needed any more
 local material, ver = redis.call('HGET', job, 'material'), redis.call('HGET', job, 'rules_version')
 redis.call('HSET', P .. ':price:' .. fp, 'result', ARGV[5], 'sha256', sha)
 redis.call('EXPIRE', P .. ':price:' .. fp, ttl)
@@ -154,6 +192,7 @@ finish_acked(ARGV[4])
 if redis.call('HGET', jk(id), 'status') == 'done' then return 0 end
 redis.call('HSET', jk(id), 'status', 'failed', 'error', ARGV[5], 'finished_at', now)
 redis.call('ZADD', P .. ':dead', now, id)
+model_unref(redis.call('HGET', jk(id), 'sha256'), false)  -- kept until its TTL: re-queue may need it
 webhook(id, now)
 local fp = redis.call('HGET', jk(id), 'fingerprint') or ''
 if redis.call('GET', P .. ':inflight:' .. fp) == id then redis.call('DEL', P .. ':inflight:' .. fp) end
@@ -228,6 +267,7 @@ if redis.call('EXISTS', P .. ':model:' .. sha) == 0 then
   return {'no_model'}
 end
 redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', ARGV[5])
+if st == 'failed' then redis.call('HINCRBY', P .. ':models:refs', sha, 1) end  -- needed again
 enqueue(id)
 return {'queued'}
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +24,9 @@ from legacy_adapters.fingerprint import fingerprint
 from legacy_adapters.queue import PricingQueue, now_ms
 from telemetry.propagation import producer_span
 
-Outcome = Literal["queued", "attached", "cached", "replay", "full"]
+Outcome = Literal["queued", "attached", "cached", "replay", "full", "store_full"]
+#: ``(model bytes, material) -> fingerprint``, e.g. computed in a model-check process.
+Fingerprinter = Callable[[bytes, str], Awaitable[str]]
 
 
 class IdempotencyConflict(ValueError):
@@ -38,7 +40,8 @@ class SubmitSettings:
     rules_version: str = "1"
     backlog_bound: int = 1000
     job_ttl: int = 7 * 86400
-    model_ttl: int = 86400
+    model_ttl: int = 6 * 3600  # upper bound: a model is deleted when its job is priced
+    model_store_bytes: int = 256 << 20  # all stored models together; above it: store_full
     idempotency_ttl: int = 86400
     inflight_ttl: int = 7200
 
@@ -79,8 +82,10 @@ class QuoteSubmitter:
         self.settings = settings
         self._tracer_provider = tracer_provider
 
-    async def submit(self, req: QuoteRequest, *, parse: Callable[[bytes], np.ndarray]) -> Submission:
-        """``parse`` turns STL bytes into (n, 3, 3) triangles and raises for malformed models."""
+    async def submit(self, req: QuoteRequest, *, parse: Callable[[bytes], np.ndarray] | None = None,
+                     fingerprint_of: Fingerprinter | None = None) -> Submission:
+        """``parse`` turns STL bytes into (n, 3, 3) triangles and raises for malformed models (run
+        on a thread here); ``fingerprint_of`` instead does parse + fingerprint elsewhere."""
         big = len(req.model) > 1 << 20
         sha = await asyncio.to_thread(_sha256, req.model) if big else _sha256(req.model)
         job_id = uuid.uuid4().hex
@@ -100,9 +105,14 @@ class QuoteSubmitter:
             first = await self._run(fields, "", idem, f"{job_id}|{request_hash}", b"")
             if first.outcome != "miss":
                 return self._check_replay(first, request_hash)
-            triangles = await asyncio.to_thread(parse, req.model)
-            fp = await asyncio.to_thread(fingerprint, triangles, material=req.material,
-                                         rules_version=self.settings.rules_version)
+            if fingerprint_of is not None:
+                fp = await fingerprint_of(req.model, req.material)
+            elif parse is not None:
+                triangles = await asyncio.to_thread(parse, req.model)
+                fp = await asyncio.to_thread(fingerprint, triangles, material=req.material,
+                                             rules_version=self.settings.rules_version)
+            else:
+                raise TypeError("submit() needs parse or fingerprint_of")
             fp = f"{req.owner}:{fp}"  # dedup per owner: no cross-tenant oracle (docs/pricing.md)
             second = await self._run(fields, fp, idem, f"{job_id}|{request_hash}", req.model)
             return self._check_replay(second, request_hash)
@@ -113,7 +123,7 @@ class QuoteSubmitter:
         pairs: list[Any] = [x for kv in fields.items() for x in kv]
         outcome, detail = await self.queue.run(
             "SUBMIT", fields["id"], fp, s.backlog_bound, fields["created_at"], idem, idem_value,
-            s.idempotency_ttl, s.job_ttl, s.inflight_ttl, s.model_ttl, model, *pairs)
+            s.idempotency_ttl, s.job_ttl, s.inflight_ttl, s.model_ttl, s.model_store_bytes, model, *pairs)
         return _Answer(outcome.decode(), detail.decode(), fields["id"])
 
     @staticmethod
@@ -126,6 +136,8 @@ class QuoteSubmitter:
             return Submission("replay", job_id)
         if answer.outcome == "full":
             return Submission("full", answer.job_id, backlog=int(answer.detail))
+        if answer.outcome == "store_full":
+            return Submission("store_full", answer.job_id)
         kind = answer.detail or None
         return Submission(answer.outcome, answer.job_id, kind)  # type: ignore[arg-type]
 
