@@ -19,6 +19,7 @@ __all__ = [
     "ADAPTIVE_CONCURRENCY_LIMIT",
     "ADAPTIVE_QUEUE_LENGTH",
     "AUTH_FAILURES",
+    "AUTH_THROTTLED",
     "CACHE_BACKEND_ERRORS",
     "CACHE_BYTES",
     "CACHE_COLLAPSED",
@@ -267,6 +268,12 @@ AUTH_FAILURES = Counter(
     "gateway_auth_failures_total",
     "Requests refused by API-key authentication (missing|invalid|revoked|forbidden).",
     ("listener", "reason"),
+)
+AUTH_THROTTLED = Counter(
+    "gateway_auth_throttled_total",
+    "Requests answered 429 before the key lookup: their client address used up its budget of "
+    "refused API-key attempts (api_keys.failures.limit).",
+    ("listener",),
 )
 OPERATOR_AUTH_FAILURES = Counter(
     "gateway_operator_auth_failures_total",
