@@ -49,7 +49,7 @@ def test_compose_redis_image_includes_the_lua_cve_fixes() -> None:
     image = _services()["redis"]["image"]
     match = re.fullmatch(r"redis:(\d+)\.(\d+)\.(\d+)(-[a-z0-9]+)?", image)
     assert match, f"redis image {image!r} is not pinned to a patch release"
-    version = tuple(int(match.group(i)) for i in (1, 2, 3))
-    line = version[:2]
-    assert line in LUA_FIXED or line >= (8, 4), f"unknown Redis line {line}"
-    assert version >= LUA_FIXED.get(line, version), f"{image} predates the Lua CVE fixes"
+    major, minor, patch = (int(match.group(i)) for i in (1, 2, 3))
+    fixed = LUA_FIXED.get((major, minor), (major, minor, 0))
+    assert (major, minor) in LUA_FIXED or (major, minor) >= (8, 4), f"unknown Redis line {major}.{minor}"
+    assert (major, minor, patch) >= fixed, f"{image} predates the Lua CVE fixes"

@@ -96,10 +96,10 @@ async def test_admin_config_and_cache_purge_need_an_operator_token(tmp_path: Pat
     async with fake_upstream() as up, gateway_process(_config(tmp_path, up.url), tmp_path) as gw, \
             aiohttp.ClientSession() as s:
         refused = []
-        for headers in ({}, WRONG_HEADERS):
-            async with s.get(f"{gw.admin}/config", headers=headers) as resp:
+        for sent in ({}, WRONG_HEADERS):
+            async with s.get(f"{gw.admin}/config", headers=sent) as resp:
                 refused.append((resp.status, resp.headers))
-            async with s.post(f"{gw.admin}/cache/purge", params={"route": "echo"}, headers=headers) as resp:
+            async with s.post(f"{gw.admin}/cache/purge", params={"route": "echo"}, headers=sent) as resp:
                 refused.append((resp.status, resp.headers))
         async with s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
             config_status = resp.status
