@@ -17,7 +17,13 @@ import yaml
 
 from gateway.config import load_config
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import OPERATOR_HEADERS, OPERATOR_TOKEN, gateway_config, gateway_process
+from tests.support.gateway import (
+    OPERATOR_AUTH,
+    OPERATOR_HEADERS,
+    OPERATOR_TOKEN,
+    gateway_config,
+    gateway_process,
+)
 
 ROOT = Path(__file__).parents[2]
 WRONG_TOKEN = "wrong-operator-token-0123456789abcdef"
@@ -27,7 +33,7 @@ WRONG_HEADERS = {"Authorization": f"Bearer {WRONG_TOKEN}"}
 def _config(tmp_path: Path, endpoint: str, **top: Any) -> dict[str, Any]:
     route = {"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes", "cache": {"ttl": 5}}
     cfg = gateway_config(tmp_path, clusters={"mes": {"endpoints": [endpoint], "retry": {"attempts": 0}}},
-                         routes=[route], **top)
+                         routes=[route], operator_auth=OPERATOR_AUTH, **top)
     cfg["cache"] = {"backend": "memory"}
     return cfg
 

@@ -22,6 +22,8 @@ from devstack.ports import free_port
 #: The operator token of test configs (admin /config and /cache/purge; the internal listener off loopback).
 OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
 OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+#: ``gateway_config(..., operator_auth=OPERATOR_AUTH)`` for tests that call those endpoints.
+OPERATOR_AUTH: dict[str, Any] = {"tokens": OPERATOR_TOKEN}
 
 
 @dataclass
@@ -43,7 +45,6 @@ def gateway_config(tmp_path: Path, *, clusters: dict[str, Any], routes: list[dic
                       "internal": {"host": "127.0.0.1", "port": free_port(), "trust_forwarded": True}},
         "clusters": clusters,
         "routes": routes,
-        "operator_auth": {"tokens": OPERATOR_TOKEN},
         **top,
     }
 

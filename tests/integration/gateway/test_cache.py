@@ -18,7 +18,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import REGISTRY
 
-from tests.support.gateway import OPERATOR_HEADERS, GatewayUnderTest, gateway_config, run_gateway
+from tests.support.gateway import (
+    OPERATOR_AUTH,
+    OPERATOR_HEADERS,
+    GatewayUnderTest,
+    gateway_config,
+    run_gateway,
+)
 from tests.support.partner_edge import api_keys_section, make_keys
 
 LIST = {"status": None, "page": 1, "per_page": 50}
@@ -87,7 +93,7 @@ def _cfg(tmp_path: Path, mes: FakeOrders, policy: dict[str, Any], **top: Any) ->
                "methods": ["GET", "HEAD", "POST"], "cluster": "mes", "cache": {"key_params": LIST, **policy}}]
     return gateway_config(tmp_path, clusters={"mes": {"endpoints": [mes.url], "retry": {"attempts": 0},
                                                       "health_check": {"path": "/healthz", "interval": 60}}},
-                          routes=routes, **top)
+                          routes=routes, **{"operator_auth": OPERATOR_AUTH, **top})
 
 
 @pytest.fixture

@@ -13,7 +13,13 @@ import pytest
 from yarl import URL
 
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
-from tests.support.gateway import OPERATOR_HEADERS, GatewayUnderTest, gateway_config, run_gateway
+from tests.support.gateway import (
+    OPERATOR_AUTH,
+    OPERATOR_HEADERS,
+    GatewayUnderTest,
+    gateway_config,
+    run_gateway,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +54,7 @@ async def gw(tmp_path: Path, upstreams: tuple[FakeUpstream, FakeUpstream]) -> As
         "endpoints": [a.url, b.url], "balancer": "round_robin",
         "health_check": {"path": "/healthz", "interval": 0.2, "timeout": 0.5, "unhealthy_threshold": 1,
                          "healthy_threshold": 1},
-        "retry": {"attempts": 2}}}, routes=routes())
+        "retry": {"attempts": 2}}}, routes=routes(), operator_auth=OPERATOR_AUTH)
     async with run_gateway(cfg, tmp_path) as gw:
         yield gw
 
@@ -278,7 +284,8 @@ async def test_malformed_http_gets_a_problem_json_4xx_not_a_500(gw: GatewayUnder
 
 async def test_admin_config_redacts_secrets(tmp_path: Path) -> None:
     async with fake_upstream() as up:
-        cfg = gateway_config(tmp_path, clusters={"mes": {"endpoints": [up.url]}}, routes=routes())
+        cfg = gateway_config(tmp_path, clusters={"mes": {"endpoints": [up.url]}}, routes=routes(),
+                             operator_auth=OPERATOR_AUTH)
         cfg["api_keys"] = {"store": str(tmp_path / "keys.json"), "pepper": "pepper-value-do-not-show"}
         cfg["cache"] = {"backend": "memory", "redis_url": "redis://:hunter2-redis@127.0.0.1:1/3"}
         async with run_gateway(cfg, tmp_path, ready=False) as gw, aiohttp.ClientSession() as s, \
