@@ -31,6 +31,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway import metrics
 from gateway.errors import ConfigError
+from gateway.filters.request_id import new_request_id
 from gateway.keys import REQUEST_ID_KEY
 from gateway.problem import problem_response
 
@@ -132,7 +133,8 @@ class OperatorGuard:
         detail = _DETAIL[reason] if config.tokens else (
             f"No operator token is configured (operator_auth.tokens / ${TOKENS_ENV}).")
         return problem_response(status=401, title="Unauthorized", type_slug="operator-unauthorized",
-                                detail=detail, request_id=request.get(REQUEST_ID_KEY),
+                                detail=detail,  # the admin listener has no request-id filter
+                                request_id=request.get(REQUEST_ID_KEY) or new_request_id(),
                                 headers={"WWW-Authenticate": challenge})
 
     def protect(self, handler: Handler) -> Handler:

@@ -122,6 +122,7 @@ async def test_admin_config_and_cache_purge_need_an_operator_token(tmp_path: Pat
         assert status == 401
         assert headers["Content-Type"].startswith("application/problem+json")
         assert headers["WWW-Authenticate"].startswith("Bearer")
+        assert headers["X-Request-ID"]  # the problem's instance names it, as on the other listeners
     assert (config_status, purge_status) == (200, 200)
     assert open_statuses == [200, 200, 200]
     assert 'gateway_operator_auth_failures_total{listener="admin",reason="missing"} 2.0' in metrics
