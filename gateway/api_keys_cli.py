@@ -1,18 +1,24 @@
-"""``python -m gateway.api_keys create|list|revoke``: manage partner API keys in the store file.
+"""``python -m gateway.api_keys create|list|revoke|rotate-webhook-secret``: partner keys and webhook secrets.
 
     python -m gateway.api_keys create --partner acme --tier gold --scopes orders:read,orders:write
     python -m gateway.api_keys list
     python -m gateway.api_keys revoke 3f9a1c2b7d4e
+    python -m gateway.api_keys rotate-webhook-secret --partner acme --overlap 86400
 
 The store defaults to ``$GATEWAY_API_KEY_STORE`` or ``.run/api-keys.json`` (what ``make run``
 uses); the pepper comes from ``$GATEWAY_API_KEY_PEPPER`` (else the dev pepper file beside the
 store) and must be the gateway's. ``create`` prints the plain key once; nothing else ever does.
+A partner's first key also creates its webhook signing secret (``--webhook-secrets``, default
+``$PRICING_WEBHOOK_SECRETS`` or ``webhook-secrets.json`` beside the store: the file the pricing
+workers read), printed once on stderr (``--json``: one JSON object on stdout). Rotation prints
+the new secret; the old one keeps signing for ``--overlap`` seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import re
 import sys
@@ -21,6 +27,7 @@ from pathlib import Path
 
 from gateway.api_keys import ApiKeyStore, resolve_pepper
 from gateway.partners import SCOPES
+from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 
 DEFAULT_STORE = ".run/api-keys.json"
 _PARTNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -52,21 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--partner", required=True, type=_partner)
     create.add_argument("--tier", required=True, type=_partner, help="rate-limit tier, e.g. gold")
     create.add_argument("--scopes", required=True, type=_scopes, help="comma separated, e.g. orders:read")
+    create.add_argument("--json", action="store_true", help="print {key_id, key, webhook_secret} on stdout")
     sub.add_parser("list", help="list keys (ids, partners, scopes; never secrets)")
     revoke = sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
-    for p in (create, revoke, sub.choices["list"]):  # --store also accepted after the command
+    rotate = sub.add_parser("rotate-webhook-secret",
+                            help="new webhook secret; the old one keeps signing during --overlap")
+    rotate.add_argument("--partner", required=True, type=_partner, help="partner id (or internal)")
+    rotate.add_argument("--overlap", type=float, default=86400.0,
+                        help="seconds the old secret keeps signing too (default: %(default)s; 0 = stop now)")
+    for p in (create, revoke, rotate, sub.choices["list"]):  # --store also accepted after the command
         p.add_argument("--store", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--webhook-secrets", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--webhook-secrets", default=os.environ.get(STORE_ENV),
+                        help=f"webhook secrets file the workers read (default: ${STORE_ENV} or "
+                             "webhook-secrets.json beside the store)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     path = Path(args.store)
+    hooks = WebhookSecretStore(args.webhook_secrets or path.with_name("webhook-secrets.json"))
+    if args.command == "rotate-webhook-secret":
+        fresh = hooks.rotate(args.partner, overlap=args.overlap)
+        print(f"webhook secret {fresh.id} for {args.partner} (shown once; the previous one signs for "
+              f"{args.overlap:g} s more):", file=sys.stderr)
+        print(fresh.secret)
+        return 0
     store = ApiKeyStore(path, resolve_pepper("", path))
     if args.command == "create":
         plain, record = store.create(partner=args.partner, tier=args.tier, scopes=args.scopes)
+        secret = hooks.ensure(args.partner)
+        if args.json:
+            print(json.dumps({"key_id": record.key_id, "key": plain,
+                              "webhook_secret": secret.secret if secret else None}))
+            return 0
         print(f"key_id: {record.key_id}", file=sys.stderr)
+        if secret is not None:
+            print(f"webhook signing secret of {args.partner} (shown once, give it to the partner with "
+                  f"the key): {secret.secret}", file=sys.stderr)
         print("the key below is shown once; store it in the partner's secret manager", file=sys.stderr)
         print(plain)
         return 0

@@ -35,8 +35,17 @@ class QueueKeys:
 
     @property
     def webhooks(self) -> str:
-        """ZSET job id → when (ms) its webhook is due (again)."""
+        """ZSET job id → when (ms) its webhook became due: the inbox the job scripts write to."""
         return f"{self.prefix}:webhooks"
+
+    @property
+    def webhook_owners(self) -> str:
+        """ZSET owner → earliest due time (ms) in that owner's webhook queue (per-partner isolation)."""
+        return f"{self.prefix}:webhooks:owners"
+
+    def webhook_queue(self, owner: str) -> str:
+        """ZSET job id → when (ms) its webhook is due (again), for one owner (partner or internal)."""
+        return f"{self.prefix}:webhooks:owner:{owner}"
 
     def job(self, job_id: str) -> str:
         """HASH of one quote job (status, result, owner …)."""

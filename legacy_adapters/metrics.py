@@ -52,4 +52,5 @@ RETRIES = Counter("pricing_retries_total", "Transient failures scheduled for ano
 DEAD_LETTERS = Counter("pricing_dead_letters_total", "Jobs moved to the dead-letter set", ["reason"])
 RECLAIMED = Counter("pricing_reclaimed_total", "Entries taken over from a worker that stopped (XAUTOCLAIM)")
 WEBHOOKS = Counter("pricing_webhooks_total",
-                   "Webhook deliveries by outcome (delivered, retry, gave_up, refused)", ["outcome"])
+                   "Webhook delivery attempts by outcome (delivered, retry, gave_up, refused, no_secret)",
+                   ["outcome"])

@@ -32,7 +32,7 @@ class PricingQueue:
         self.keys = keys or QueueKeys()
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
-                                      "PROMOTE", "EXTEND", "REQUEUE", "CLAIM_WEBHOOK")}
+                                      "PROMOTE", "EXTEND", "REQUEUE")}
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "pricing") -> PricingQueue:
@@ -103,11 +103,6 @@ class PricingQueue:
     async def dead_jobs(self) -> list[str]:
         """Ids in the dead-letter set, oldest first."""
         return [_text(i) for i in await self.redis.zrange(self.keys.dead, 0, -1)]
-
-    async def claim_webhook(self, lease_ms: int) -> str | None:
-        """Lease the next due webhook (another worker may take it again after ``lease_ms``)."""
-        job_id = await self.run("CLAIM_WEBHOOK", now_ms(), lease_ms)
-        return _text(job_id) if job_id else None
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, Mapping[str, str]]]:
         """New entries for ``consumer`` (XREADGROUP >)."""

@@ -271,11 +271,3 @@ if st == 'failed' then redis.call('HINCRBY', P .. ':models:refs', sha, 1) end  -
 enqueue(id)
 return {'queued'}
 """
-
-#: Lease the next due webhook for ``lease_ms``. ARGV: prefix, group, now, lease_ms.
-CLAIM_WEBHOOK = _COMMON + r"""
-local due = redis.call('ZRANGEBYSCORE', P .. ':webhooks', '-inf', ARGV[3], 'LIMIT', 0, 1)
-if #due == 0 then return false end
-redis.call('ZADD', P .. ':webhooks', tonumber(ARGV[3]) + tonumber(ARGV[4]), due[1])
-return due[1]
-"""

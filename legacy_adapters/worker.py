@@ -21,13 +21,16 @@ import sys
 from legacy_adapters.backend import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
-from legacy_adapters.webhooks import SECRET_ENV, WebhookNotifier
+from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
+from legacy_adapters.webhooks import WebhookNotifier
 from telemetry import setup_logging, setup_tracing, start_metrics_server
 
 log = logging.getLogger("legacy_adapters.worker")
 DEV_ENV = "MES_EDGE_DEV"
 #: The global webhook secret ``make run`` used to set; refused unless ``--dev``/``MES_EDGE_DEV=1``.
 DEV_WEBHOOK_SECRET = ("PRICING_WEBHOOK_SECRET", "dev-webhook-secret")
+#: The removed global webhook secret: ignored (with a warning); secrets are per partner now.
+LEGACY_SECRET_ENV = DEV_WEBHOOK_SECRET[0]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--allow-private-callbacks", action="store_true",
                    default=env("PRICING_ALLOW_PRIVATE_CALLBACKS", "") in ("1", "true", "yes"),
                    help="deliver webhooks to private/loopback addresses too (default: public only)")
+    p.add_argument("--webhook-secrets", default=env(STORE_ENV),
+                   help="per-partner webhook secrets file, written by `python -m gateway.api_keys` "
+                        "(no file: this worker delivers no webhooks)")
+    p.add_argument("--webhook-timeout", type=float, default=10.0, help="s per webhook attempt")
+    p.add_argument("--webhook-concurrency", type=int, default=32, help="webhook deliveries at once")
+    p.add_argument("--webhook-per-partner", type=int, default=2,
+                   help="deliveries of one partner at once (a hanging endpoint holds only these)")
     p.add_argument("--dev", action="store_true", default=env(DEV_ENV) == "1",
                    help=f"accept the known dev webhook secret (also {DEV_ENV}=1; make run sets it)")
     args = p.parse_args(argv)
@@ -66,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise SystemExit(2)
     if not args.backend:
         p.error("--backend is required (or $PRICING_BACKEND)")
-    for name in ("concurrency", "max_attempts"):
+    for name in ("concurrency", "max_attempts", "webhook_concurrency", "webhook_per_partner"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.visibility_timeout <= 0:
@@ -88,12 +98,19 @@ async def run(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(QuoteWorker(queue, backend, settings).run(stop)),
              asyncio.create_task(_heartbeat(queue, args.name, stop))]
-    secret = os.environ.get(SECRET_ENV, "").encode()
-    if secret:
-        notifier = WebhookNotifier(queue, secret, allow_private=args.allow_private_callbacks)
+    if os.environ.get(LEGACY_SECRET_ENV):
+        log.warning("%s is ignored: webhooks are signed with per-partner secrets (--webhook-secrets)",
+                    LEGACY_SECRET_ENV)
+    if args.webhook_secrets:
+        # a stat() per delivery: a rotation applies to the very next webhook
+        secrets = WebhookSecretStore(args.webhook_secrets, check_interval=0.0)
+        notifier = WebhookNotifier(queue, secrets,
+                                   allow_private=args.allow_private_callbacks, timeout=args.webhook_timeout,
+                                   max_in_flight=args.webhook_concurrency,
+                                   per_partner=min(args.webhook_per_partner, args.webhook_concurrency))
         tasks.append(asyncio.create_task(notifier.run(stop)))
     else:
-        log.warning("%s not set: this worker delivers no webhooks", SECRET_ENV)
+        log.warning("no --webhook-secrets (%s): this worker delivers no webhooks", STORE_ENV)
     log.info("pricing worker %s started", args.name, extra={
         "event.action": "service-start", "pricing.concurrency": args.concurrency})
     try:

@@ -3,7 +3,7 @@ the same model (issue 12, point 7; docs/security.md).
 
 Black box: a real ``python -m gateway`` process, the session Redis, the pricing worker in this
 loop. Partner A quotes a model and it is priced; partner B then uploads the same bytes (and a
-geometric copy): B's answers must look exactly like a first-ever quote — 202 ``queued``, its
+geometric copy): B's answers must look exactly like a first-ever quote — 202, not priced, its
 own computation, no ``cached``/``shared_with`` — while the internal listener keeps the hints.
 """
 
@@ -94,7 +94,8 @@ async def test_partner_answers_carry_no_hint_that_another_partner_quoted_the_sam
         for key, model in ((globex, MODEL), (initech, geometric_copy(7, 8, 9))):
             status, answer = await _quote(s, gw, key, model)
             # exactly what a first-ever quote of this model looks like: queued, to be computed
-            assert (status, answer["status"], answer["price"]) == (202, "queued", None)
+            assert (status, answer["price"]) == (202, None)
+            assert answer["status"] in ("queued", "running")  # (the worker may have taken it already)
             assert not set(DEDUP_HINTS) & set(answer)
             done = await _until_done(s, f"{gw.external}{answer['location']}",
                                      {"Authorization": f"Bearer {key}"})

@@ -18,7 +18,9 @@ from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.callback_guard import PublicOnlyResolver
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
-from legacy_adapters.webhooks import WebhookNotifier, verify
+from legacy_adapters.webhook_secrets import WebhookSecretStore
+from legacy_adapters.webhook_signing import verify
+from legacy_adapters.webhooks import WebhookNotifier
 from legacy_sim.pricing.samples import box_stl_binary, flat_stl_binary
 from tests.integration.legacy_adapters.pricing_support import LOCAL, geometric_copy
 from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
@@ -194,13 +196,16 @@ async def test_backlog_bound_answers_503_but_duplicates_still_get_through(
         assert 'pricing_submissions_total{outcome="full"} 1.0' in text
 
 
-async def test_webhook_is_signed_with_the_secret(
-        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue) -> None:
+async def test_webhook_is_signed_with_the_owners_secret(
+        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue, tmp_path: Path) -> None:
     gw, _ = edge
-    received: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
+    secrets = WebhookSecretStore(tmp_path / "webhook-secrets.json")
+    internal = secrets.rotate("internal", overlap=0)  # operators' jobs are owned by "internal"
+    other = secrets.rotate("acme", overlap=0)
+    received: asyncio.Queue[tuple[bytes, dict[str, str]]] = asyncio.Queue()
 
     async def hook(request: web.Request) -> web.Response:
-        await received.put((await request.read(), request.headers["X-Signature"]))
+        await received.put((await request.read(), dict(request.headers)))
         return web.Response(status=204)
 
     app = web.Application()
@@ -212,15 +217,18 @@ async def test_webhook_is_signed_with_the_secret(
             assert resp.status == 202
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_run_worker(queue, stop)),
-                 asyncio.create_task(WebhookNotifier(queue, b"s3cret", allow_private=True).run(stop))]
+                 asyncio.create_task(WebhookNotifier(queue, secrets, allow_private=True).run(stop))]
         try:
-            body, signature = await asyncio.wait_for(received.get(), 15)
+            body, headers = await asyncio.wait_for(received.get(), 15)
         finally:
             stop.set()
             await asyncio.gather(*tasks)
-    assert verify(body, signature, b"s3cret")
-    assert not verify(body, signature, b"other")
+    signed = {"msg_id": headers["webhook-id"], "timestamp": headers["webhook-timestamp"],
+              "signature": headers["webhook-signature"]}
+    assert verify(body, secret=internal.secret, **signed)
+    assert not verify(body, secret=other.secret, **signed)
     assert json.loads(body)["status"] == "done"
+    assert json.loads(body)["id"] == headers["webhook-id"]
 
 
 async def test_private_callback_targets_are_refused_at_submit(
@@ -236,6 +244,12 @@ async def test_private_callback_targets_are_refused_at_submit(
                 problem = await resp.json(content_type="application/problem+json")
                 assert "not a public address" in problem["detail"]
     assert await queue.redis.keys("pricing:job:*") == []
+
+
+def _secrets(tmp_path: Path) -> WebhookSecretStore:
+    store = WebhookSecretStore(tmp_path / "webhook-secrets.json")
+    store.ensure("internal")
+    return store
 
 
 class _Receiver:
@@ -269,14 +283,14 @@ async def _deliver_once(queue: PricingQueue, gw: GatewayUnderTest, callback: str
 
 
 async def test_worker_refuses_to_deliver_to_a_private_literal(
-        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue) -> None:
+        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue, tmp_path: Path) -> None:
     gw, _ = edge  # this gateway accepts private targets; the worker (default) does not
     receiver = _Receiver()
     app = web.Application()
     app.router.add_post("/hook", receiver.hook)
     async with TestServer(app, host="127.0.0.1") as server:
         job_id = await _deliver_once(queue, gw, str(server.make_url("/hook")),
-                                     WebhookNotifier(queue, b"s3cret"))
+                                     WebhookNotifier(queue, _secrets(tmp_path)))
     job = await queue.job(job_id)
     assert receiver.hits == 0
     assert job["webhook_status"] == "failed"
@@ -285,7 +299,7 @@ async def test_worker_refuses_to_deliver_to_a_private_literal(
 
 
 async def test_worker_refuses_a_name_that_resolves_to_a_private_address(
-        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue) -> None:
+        edge: tuple[GatewayUnderTest, list[str]], queue: PricingQueue, tmp_path: Path) -> None:
     from tests.unit.legacy_adapters.test_callback_guard import StaticResolver
 
     gw, _ = edge
@@ -296,8 +310,8 @@ async def test_worker_refuses_a_name_that_resolves_to_a_private_address(
         # DNS says hooks.partner.example is 127.0.0.1 (re-pointed after submit: rebinding)
         resolver = PublicOnlyResolver(StaticResolver({"hooks.partner.example": ["127.0.0.1"]}))
         job_id = await _deliver_once(queue, gw, f"http://hooks.partner.example:{server.port}/hook",
-                                     WebhookNotifier(queue, b"s3cret", resolver=resolver))
+                                     WebhookNotifier(queue, _secrets(tmp_path), resolver=resolver))
     job = await queue.job(job_id)
     assert receiver.hits == 0
     assert "no public address" in job["webhook_error"]
-    assert await queue.redis.zscore(queue.keys.webhooks, job_id) is not None  # retried later
+    assert await queue.redis.zscore(queue.keys.webhook_queue("internal"), job_id) is not None  # retried

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 from typing import Any
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from legacy_adapters.backoff import backoff_delay
-from legacy_adapters.webhooks import sign, verify
+from legacy_adapters.webhook_signing import sign, signature_header, verify
 
 
 def _cfg(route: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -40,12 +42,32 @@ def test_bad_quotes_config_names_the_key(route: dict[str, Any], top: dict[str, A
         parse_config(_cfg(route, **top))
 
 
-def test_signature_is_hmac_sha256_of_the_body() -> None:
-    header = sign(b'{"id": "1"}', b"k")
-    assert header.startswith("sha256=")
-    assert len(header) == 7 + 64
-    assert verify(b'{"id": "1"}', header, b"k")
-    assert not verify(b'{"id": "2"}', header, b"k")
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def test_signature_is_standard_webhooks_hmac_over_id_timestamp_and_body() -> None:
+    entry = sign("job1", 1700000000, b'{"id": "job1"}', b"k" * 32)
+    expected = hmac.digest(b"k" * 32, b'job1.1700000000.{"id": "job1"}', "sha256")
+    assert entry == "v1," + base64.b64encode(expected).decode()
+    signed = {"msg_id": "job1", "timestamp": "1700000000", "signature": entry, "secret": SECRET}
+    assert verify(b'{"id": "job1"}', now=1700000000, **signed)
+    assert not verify(b'{"id": "job2"}', now=1700000000, **signed)                     # body
+    assert not verify(b'{"id": "job1"}', now=1700000000, **{**signed, "msg_id": "job2"})  # id
+    assert not verify(b'{"id": "job1"}', now=1700000000, **{**signed, "timestamp": "1700000001"})
+
+
+def test_receivers_reject_timestamps_older_or_newer_than_five_minutes() -> None:
+    entry = sign("j", 1700000000, b"{}", b"k" * 32)
+    signed = {"msg_id": "j", "timestamp": "1700000000", "signature": entry, "secret": SECRET}
+    assert verify(b"{}", now=1700000000 + 300, **signed)
+    assert not verify(b"{}", now=1700000000 + 301, **signed)
+    assert not verify(b"{}", now=1700000000 - 301, **signed)
+
+
+def test_any_of_several_signatures_verifies_during_a_rotation() -> None:
+    header = signature_header("j", 1700000000, b"{}", [b"new" * 11, b"k" * 32])
+    assert len(header.split(" ")) == 2
+    assert verify(b"{}", msg_id="j", timestamp="1700000000", signature=header, secret=SECRET, now=1700000000)
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
