@@ -5,7 +5,9 @@ a shared contracts package unchanged. It runs in a model-check process (``gatewa
 never in the event loop's process. Caps, checked before numpy-stl sees the bytes:
 
 * ASCII STL at most ``ascii_max_bytes`` (numpy-stl parses ASCII line by line in Python: ~0.2 s
-  per MiB of pathological input such as ``solid facet`` followed by megabytes of newlines);
+  per MiB of pathological input such as ``solid facet`` followed by megabytes of newlines), and at
+  most ``_LINES_PER_FACET`` lines per ``endfacet`` (so the lines numpy-stl walks are bounded by
+  the facets, and a body of blank lines is refused at C speed whatever its size);
 * at most ``max_triangles`` triangles, binary (declared count) or ASCII (``endfacet`` count).
 """
 
@@ -22,6 +24,8 @@ from legacy_sim.pricing.geometry import InvalidModel, _looks_ascii, load_triangl
 __all__ = ["InvalidModel", "StlLimits", "check_stl_envelope", "model_fingerprint", "parse_stl"]
 
 _HEADER = 80
+#: A facet is 7 lines; numpy-stl's cost is per line (Python), whatever the line holds.
+_LINES_PER_FACET = 10
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,6 +45,10 @@ def check_stl_envelope(data: bytes, limits: StlLimits) -> None:
         facets = data.lower().count(b"endfacet")
         if facets > limits.max_triangles:
             raise InvalidModel(f"ASCII STL holds {facets} triangles, more than {limits.max_triangles}")
+        lines = data.count(b"\n")
+        if lines > _LINES_PER_FACET * (facets + 1):
+            raise InvalidModel(f"ASCII STL of {lines} lines holds only {facets} facets "
+                               f"(at most {_LINES_PER_FACET} lines per facet)")
     elif len(data) >= _HEADER + 4:
         (count,) = struct.unpack_from("<I", data, _HEADER)
         if count > limits.max_triangles:

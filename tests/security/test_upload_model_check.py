@@ -14,7 +14,15 @@ from pathlib import Path
 import aiohttp
 
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
-from tests.security.upload_support import PROBLEM, STL, ascii_stl, boxes_stl, metric, quote_gateway
+from tests.security.upload_support import (
+    PROBLEM,
+    STL,
+    ascii_stl,
+    boxes_stl,
+    boxes_triangles,
+    metric,
+    quote_gateway,
+)
 
 PATHOLOGICAL = b"solid facet\n" + b"\n" * (20 << 20)  # numpy-stl: ~4 s of Python per 20 MiB
 
@@ -55,11 +63,21 @@ async def test_model_with_more_triangles_than_the_cap_is_refused(tmp_path: Path,
         assert status == 202
 
 
+async def test_blank_lines_below_the_ascii_size_cap_are_a_422_without_parsing(
+        tmp_path: Path, redis_url: str) -> None:
+    body = ascii_stl(box_triangles(10, 10, 10)) + b"\n" * (4 << 20)  # under the 8 MiB default cap
+    async with quote_gateway(tmp_path, redis_url, max_body_bytes=16 << 20) as (gw, _):
+        status, ctype, problem = await _post(f"{gw.internal}/quotes", body)
+        assert (status, ctype) == (422, PROBLEM)
+        assert "lines per facet" in problem["detail"]
+
+
 async def test_check_killed_by_its_cpu_limit_is_a_422_and_the_next_model_is_checked(
         tmp_path: Path, redis_url: str) -> None:
+    heavy = ascii_stl(boxes_triangles(20_000))  # 240 000 real facets, ~40 MB: seconds of numpy-stl
     async with quote_gateway(tmp_path, redis_url, max_body_bytes=64 << 20, ascii_max_bytes=64 << 20,
                              parse_cpu_seconds=1, parse_workers=1) as (gw, _):
-        status, ctype, problem = await _post(f"{gw.internal}/quotes", PATHOLOGICAL)
+        status, ctype, problem = await _post(f"{gw.internal}/quotes", heavy)
         assert (status, ctype) == (422, PROBLEM)
         assert "limits" in problem["detail"]
         assert await metric(gw, "gateway_model_checks_total", outcome="limit") == 1

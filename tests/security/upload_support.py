@@ -38,11 +38,17 @@ async def quote_gateway(tmp_path: Path, redis_url: str, *, max_body_bytes: int =
         yield gw, key
 
 
-def boxes_stl(count: int, *, size: float = 10.0) -> bytes:
-    """A valid binary STL of ``count`` boxes side by side (12 triangles each)."""
+def boxes_triangles(count: int, *, size: float = 10.0) -> np.ndarray:
+    """(12 * count, 3, 3) triangles: ``count`` boxes side by side, a valid closed model."""
     box = box_triangles(size, size, size)
     shifts = np.arange(count, dtype=np.float64)[:, None, None, None] * np.array([2 * size, 0.0, 0.0])
-    return stl_of((box[None] + shifts).reshape(-1, 3, 3))
+    triangles: np.ndarray = (box[None] + shifts).reshape(-1, 3, 3)
+    return triangles
+
+
+def boxes_stl(count: int, *, size: float = 10.0) -> bytes:
+    """A valid binary STL of ``count`` boxes side by side (12 triangles each)."""
+    return stl_of(boxes_triangles(count, size=size))
 
 
 def ascii_stl(triangles: np.ndarray) -> bytes:
