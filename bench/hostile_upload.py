@@ -1,14 +1,15 @@
 """Hostile quote uploads against a real gateway process (issue 12, point 6; docs/pricing.md).
 
-    .venv/bin/python -m bench.hostile_upload [--tree PATH] [--upload-mib 50] [--gets 4]
+    .venv/bin/python -m bench.hostile_upload [--tree PATH] [--upload-mib 50] [--gets 4] [--repeat 5]
 
 Starts a Redis and ``python -m gateway`` (the code under ``--tree``, default this checkout: run
 it with ``--tree /work/base`` for the code before the change) with the quote route on the
 internal listener (``max_body_bytes`` 50 MiB, every other ``quotes:`` key at its default), then:
 
-1. **Pathological ASCII** — ``solid facet`` + ``--upload-mib`` MiB of newlines, posted once while
-   ``--gets`` clients loop on a cheap ``GET /quotes/{unknown id}`` (404 after one Redis read).
-   Prints the upload's status and time, and p50/p99/max of the GETs before and during it.
+1. **Pathological ASCII** — ``solid facet`` + ``--upload-mib`` MiB of newlines, posted while
+   ``--gets`` clients loop on a cheap ``GET /quotes/{unknown id}`` (404 after one Redis read);
+   ``--repeat`` uploads one after the other (from a thread: the GET clients' loop never waits for
+   the upload). Prints the uploads' status and times, and p50/p99/max of the GETs before and during it.
 2. **Four maximum-size binary STLs** at once (distinct, ~1 M triangles, 50 MiB each). Prints the
    statuses and time, and the peak RSS of the gateway process (and, separately, of its
    model-check child processes) sampled every 10 ms, against its idle RSS.
@@ -96,7 +97,7 @@ def _post_blocking(base: str, path: str, body: bytes) -> tuple[int, float]:
         conn.close()
 
 
-async def _pathological(base: str, mib: int, clients: int) -> None:
+async def _pathological(base: str, mib: int, clients: int, repeat: int) -> None:
     body = b"solid facet\n" + b"\n" * ((mib << 20) - 12)  # at most the route limit
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
         idle: list[float] = []
@@ -108,10 +109,12 @@ async def _pathological(base: str, mib: int, clients: int) -> None:
         during: list[float] = []
         stop = asyncio.Event()
         loops = [asyncio.create_task(_cheap_gets(session, base, stop, during)) for _ in range(clients)]
-        status, took = await asyncio.to_thread(_post_blocking, base, "/quotes?material=PLA", body)
+        uploads = [await asyncio.to_thread(_post_blocking, base, "/quotes?material=PLA", body)
+                   for _ in range(repeat)]
         stop.set()
         await asyncio.gather(*loops)
-    print(f"pathological ASCII ({mib} MiB of newlines): HTTP {status} in {took:.2f} s")
+    print(f"pathological ASCII ({mib} MiB of newlines) x{repeat}, one after the other: HTTP "
+          f"{sorted({s for s, _ in uploads})}, {' '.join(f'{t:.2f}' for _, t in uploads)} s")
     print(f"  cheap GET ({clients} clients) idle:   {_percentiles(idle)}")
     print(f"  cheap GET ({clients} clients) during: {_percentiles(during)}")
 
@@ -187,7 +190,7 @@ async def _main(args: argparse.Namespace, tree: Path) -> None:
             base = f"http://127.0.0.1:{listeners['internal']['port']}"
             await _ready(base)
             print(f"tree {tree} (gateway pid {gateway.pid})")
-            await _pathological(base, args.upload_mib, args.gets)
+            await _pathological(base, args.upload_mib, args.gets, args.repeat)
             await asyncio.sleep(1)
             await _four_binaries(base, gateway.pid)
         finally:
@@ -217,6 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tree", default=str(ROOT), help="source tree whose gateway to run")
     parser.add_argument("--upload-mib", type=int, default=50, help="MiB of newlines in the hostile body")
     parser.add_argument("--gets", type=int, default=4, help="concurrent cheap-GET clients")
+    parser.add_argument("--repeat", type=int, default=5, help="hostile uploads, one after the other")
     args = parser.parse_args(argv)
     asyncio.run(_main(args, Path(args.tree).resolve()))
 
