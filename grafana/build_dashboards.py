@@ -1236,8 +1236,8 @@ def pricing() -> dict[str, Any]:
         ),
         timeseries(
             "Webhooks by outcome",
-            "Job-finished webhooks: delivered, retry (non-2xx or error, backed off), gave_up, "
-            "refused (callback to a non-public address).",
+            "Job-finished webhook attempts: delivered, retry (non-2xx or error, backed off), gave_up, "
+            "refused (callback to a non-public address), no_secret (the partner has no webhook secret).",
             [target(f"sum by (outcome) (rate(pricing_webhooks_total[{RATE}]))", "{{outcome}}")],
             unit="ops",
             width=8,
