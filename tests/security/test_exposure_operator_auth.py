@@ -7,6 +7,8 @@ always need one; /metrics, /healthz and /readyz stay open for Prometheus and pro
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +140,24 @@ async def test_admin_config_is_refused_when_no_operator_token_is_configured(tmp_
             status, problem = resp.status, await resp.json(content_type=None)
     assert status == 401
     assert "operator_auth.tokens" in problem["detail"]
+
+
+async def test_operator_tokens_rotate_with_a_sighup_reload(tmp_path: Path) -> None:
+    new_token = "rotated-operator-token-0123456789abcdef"
+    async with fake_upstream() as up:
+        cfg = _config(tmp_path, up.url)
+        async with gateway_process(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
+            assert gw.proc is not None
+            gw.config_path.write_text(yaml.safe_dump({**cfg, "operator_auth": {"tokens": new_token}}))
+            gw.proc.send_signal(signal.SIGHUP)
+            async with asyncio.timeout(10):  # the reload is counted once applied
+                while True:
+                    async with s.get(f"{gw.admin}/metrics") as resp:
+                        if 'gateway_config_reloads_total{outcome="success"} 1.0' in await resp.text():
+                            break
+                    await asyncio.sleep(0.05)
+            async with s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
+                old = resp.status
+            async with s.get(f"{gw.admin}/config", headers={"Authorization": f"Bearer {new_token}"}) as resp:
+                new = resp.status
+    assert (old, new) == (401, 200)
