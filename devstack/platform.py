@@ -162,8 +162,7 @@ Try:
   curl -s -X POST http://127.0.0.1:{p.internal}/crm/orders -H 'Content-Type: application/json' \\
        -d '{{"customer": "ACME", "material": "PETG", "quantity": 1, "model_name": "housing.stl"}}'
   curl -s http://127.0.0.1:{p.external}/orders        # 404 problem+json: internal routes are not external
-  curl -s http://127.0.0.1:{p.admin}/upstreams
-  curl -s http://127.0.0.1:{p.admin}/config -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'
+  curl -s http://127.0.0.1:{p.admin}/upstreams -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'  # or /config
   .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 100000
 """
 

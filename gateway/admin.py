@@ -1,6 +1,6 @@
 """Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams.
 
-``/config`` and ``/cache/purge`` need an operator token (``gateway.operator_auth``).
+``/config``, ``/upstreams`` and ``/cache/purge`` need an operator token (``gateway.operator_auth``).
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Appli
     app = web.Application()
     app[STATE_KEY] = state
     serve_metrics = metrics_handler()
-    # what reads the config or changes state needs an operator token, even on loopback (a local
-    # process or an SSRF reaching 127.0.0.1 is not an operator); probes and Prometheus stay open
+    # what reads the config or topology or changes state needs an operator token, even on loopback
+    # (a local process or an SSRF reaching 127.0.0.1 is not an operator); probes and Prometheus
+    # (/metrics, /healthz, /readyz) stay open
     operator = OperatorGuard(lambda: state.config.operator_auth, listener="admin")
 
     async def metrics(request: web.Request) -> web.StreamResponse:
@@ -76,7 +77,7 @@ def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Appli
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/config", operator.protect(config_handler))
-    app.router.add_get("/upstreams", upstreams_handler)
+    app.router.add_get("/upstreams", operator.protect(upstreams_handler))  # endpoint addresses
     if cache is not None:
         app.router.add_post("/cache/purge", operator.protect(purge_handler(cache)))  # docs/caching.md
     return app

@@ -13,8 +13,8 @@ Bearer`` and counts in ``gateway_operator_auth_failures_total{listener,reason}``
 
 Where it applies: the internal listener when it binds a non-loopback address (start-up refuses
 such a bind without tokens — fail closed), and always the admin endpoints that read the
-configuration or change state (``/config``, ``/cache/purge``). ``/metrics``, ``/healthz``,
-``/readyz`` and ``/upstreams`` stay open for Prometheus and probes.
+configuration or the upstream topology or change state (``/config``, ``/upstreams``,
+``/cache/purge``). ``/metrics``, ``/healthz`` and ``/readyz`` stay open for Prometheus and probes.
 """
 
 from __future__ import annotations

@@ -100,13 +100,14 @@ async def test_internal_listener_beyond_loopback_needs_an_operator_token(tmp_pat
     assert OPERATOR_TOKEN not in logs
 
 
-async def test_admin_config_and_cache_purge_need_an_operator_token(tmp_path: Path) -> None:
+async def test_admin_config_upstreams_and_cache_purge_need_an_operator_token(tmp_path: Path) -> None:
     async with fake_upstream() as up, gateway_process(_config(tmp_path, up.url), tmp_path) as gw, \
             aiohttp.ClientSession() as s:
         refused = []
         for sent in ({}, WRONG_HEADERS):
-            async with s.get(f"{gw.admin}/config", headers=sent) as resp:
-                refused.append((resp.status, resp.headers))
+            for path in ("/config", "/upstreams"):
+                async with s.get(f"{gw.admin}{path}", headers=sent) as resp:
+                    refused.append((resp.status, resp.headers))
             async with s.post(f"{gw.admin}/cache/purge", params={"route": "echo"}, headers=sent) as resp:
                 refused.append((resp.status, resp.headers))
         async with s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
@@ -127,8 +128,8 @@ async def test_admin_config_and_cache_purge_need_an_operator_token(tmp_path: Pat
         assert headers["X-Request-ID"]  # the problem's instance names it, as on the other listeners
     assert (config_status, purge_status) == (200, 200)
     assert open_statuses == [200, 200, 200]
-    assert 'gateway_operator_auth_failures_total{listener="admin",reason="missing"} 2.0' in metrics
-    assert 'gateway_operator_auth_failures_total{listener="admin",reason="invalid"} 2.0' in metrics
+    assert 'gateway_operator_auth_failures_total{listener="admin",reason="missing"} 3.0' in metrics
+    assert 'gateway_operator_auth_failures_total{listener="admin",reason="invalid"} 3.0' in metrics
 
 
 async def test_admin_config_is_refused_when_no_operator_token_is_configured(tmp_path: Path) -> None:

@@ -16,7 +16,13 @@ import aiohttp
 import pytest
 
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
-from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
+from tests.support.gateway import (
+    OPERATOR_AUTH,
+    OPERATOR_HEADERS,
+    GatewayUnderTest,
+    gateway_config,
+    run_gateway,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -44,11 +50,11 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 async def _gateway(tmp_path: Path, upstream: FakeUpstream, **adaptive: Any) -> dict[str, Any]:
     return gateway_config(tmp_path, clusters={"mes": {
         "endpoints": [upstream.url], "retry": {"attempts": 0},
-        "adaptive_concurrency": adaptive}}, routes=_routes())
+        "adaptive_concurrency": adaptive}}, routes=_routes(), operator_auth=OPERATOR_AUTH)
 
 
 async def _snapshot(session: aiohttp.ClientSession, gw: GatewayUnderTest) -> dict[str, Any]:
-    async with session.get(f"{gw.admin}/upstreams") as resp:
+    async with session.get(f"{gw.admin}/upstreams", headers=OPERATOR_HEADERS) as resp:
         state: dict[str, Any] = (await resp.json())["mes"]["adaptive_concurrency"]
         return state
 

@@ -186,7 +186,7 @@ async def test_admin_exposes_metrics_config_and_upstreams(gw: GatewayUnderTest) 
         async with s.get(f"{gw.admin}/config", headers=OPERATOR_HEADERS) as resp:
             cfg = await resp.json()
         assert any(r["name"] == "echo" for r in cfg["routes"])
-        async with s.get(f"{gw.admin}/upstreams") as resp:
+        async with s.get(f"{gw.admin}/upstreams", headers=OPERATOR_HEADERS) as resp:
             ups = await resp.json()
         assert ups
 
