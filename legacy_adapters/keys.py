@@ -47,6 +47,11 @@ class QueueKeys:
         """ZSET job id → when (ms) its webhook is due (again), for one owner (partner or internal)."""
         return f"{self.prefix}:webhooks:owner:{owner}"
 
+    @property
+    def model_bytes(self) -> str:
+        """STRING: bytes of every stored model together (the scripts keep it; the budget's counter)."""
+        return f"{self.prefix}:models:bytes"
+
     def job(self, job_id: str) -> str:
         """HASH of one quote job (status, result, owner …)."""
         return f"{self.prefix}:job:{job_id}"

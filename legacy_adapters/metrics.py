@@ -14,7 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 # --- submission side (gateway) --------------------------------------------------------------
 SUBMISSIONS = Counter("pricing_submissions_total", "Quote submissions by outcome "
-                      "(queued, attached, cached, replay, full, invalid, too_large, unsupported)",
+                      "(queued, attached, cached, replay, full, store_full, invalid, too_large, unsupported)",
                       ["outcome"])
 CACHE_HITS = Counter("pricing_cache_hits_total", "Submissions answered without a new legacy call: "
                      "kind=exact|geometric, via=cache (stored price) | inflight (joined a running job)",
@@ -35,6 +35,8 @@ WORKERS_ALIVE = Gauge("pricing_workers_alive", "Workers with a heartbeat in the 
                       multiprocess_mode=_MODE)
 BACKLOG_BOUND = Gauge("pricing_backlog_bound", "Configured backlog above which submissions get 503",
                       multiprocess_mode=_MODE)
+MODEL_STORE_BYTES = Gauge("pricing_model_store_bytes", "Bytes of models stored in Redis for the workers "
+                          "(bounded by the gateway's quotes.model_store_bytes)", multiprocess_mode=_MODE)
 PROBE_ERRORS = Counter("pricing_queue_probe_errors_total", "Failed reads of the queue state")
 
 # --- worker side ----------------------------------------------------------------------------

@@ -26,10 +26,11 @@ class QueueState:
     oldest_age_seconds: float
     dead: int
     workers_alive: int
+    model_bytes: int = 0
 
 
 async def read_queue_state(queue: PricingQueue) -> QueueState:
-    """One pipelined round trip (XLEN, ZCARD x2, XRANGE first, XPENDING summary, ZCOUNT)."""
+    """One pipelined round trip (XLEN, ZCARD x2, XRANGE first, XPENDING summary, ZCOUNT, GET)."""
     k = queue.keys
     now = now_ms()
     async with queue.redis.pipeline(transaction=False) as pipe:
@@ -39,14 +40,15 @@ async def read_queue_state(queue: PricingQueue) -> QueueState:
         pipe.xpending(k.stream, GROUP)
         pipe.zcard(k.dead)
         pipe.zcount(k.workers, now - WORKER_ALIVE_MS, "+inf")
-        stream_len, delayed, first, pending, dead, alive = await pipe.execute()
+        pipe.get(k.model_bytes)
+        stream_len, delayed, first, pending, dead, alive, model_bytes = await pipe.execute()
     oldest = 0.0
     if first:
         entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else str(first[0][0])
         oldest = max(0.0, (now - int(entry_id.split("-")[0])) / 1000)
     return QueueState(depth=int(stream_len) + int(delayed), delayed=int(delayed),
                       in_flight=int(pending["pending"]), oldest_age_seconds=oldest, dead=int(dead),
-                      workers_alive=int(alive))
+                      workers_alive=int(alive), model_bytes=int(model_bytes or 0))
 
 
 def publish(state: QueueState, bound: int) -> None:
@@ -58,6 +60,7 @@ def publish(state: QueueState, bound: int) -> None:
     metrics.DEAD_LETTER_JOBS.set(state.dead)
     metrics.WORKERS_ALIVE.set(state.workers_alive)
     metrics.BACKLOG_BOUND.set(bound)
+    metrics.MODEL_STORE_BYTES.set(state.model_bytes)
 
 
 async def probe_forever(queue: PricingQueue, bound: int, interval: float = 5.0) -> None:

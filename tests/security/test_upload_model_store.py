@@ -17,7 +17,7 @@ from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
 from tests.integration.legacy_adapters.pricing_support import LOCAL, wait_until
-from tests.security.upload_support import PROBLEM, STL, boxes_stl, quote_gateway
+from tests.security.upload_support import PROBLEM, STL, boxes_stl, metric, quote_gateway
 
 
 async def _post(url: str, body: bytes) -> tuple[int, dict[str, str], dict[str, str]]:
@@ -64,5 +64,10 @@ async def test_models_above_the_store_budget_get_503_with_retry_after(tmp_path: 
             assert "budget" in problem["detail"]
             stored = sum([await queue.redis.strlen(k) for k in await queue.redis.keys("pricing:model:*")])
             assert stored <= 1 << 20
+
+            async def gauge_published() -> bool:
+                return await metric(gw, "pricing_model_store_bytes") > 0
+            await wait_until(gauge_published, 10, "pricing_model_store_bytes published")
+            assert await metric(gw, "pricing_model_store_bytes") == stored
     finally:
         await queue.aclose()
