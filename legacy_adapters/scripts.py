@@ -113,10 +113,13 @@ local backlog = redis.call('XLEN', P .. ':stream') + redis.call('ZCARD', P .. ':
 if backlog >= bound then return {'full', tostring(backlog)} end
 local sha = job['sha256']
 model_reap(tonumber(now))
-if redis.call('EXISTS', P .. ':model:' .. sha) == 0 then
-  model_release(sha)   -- forget index entries of a model that expired by itself
-  local stored = tonumber(redis.call('GET', P .. ':models:bytes') or '0')
-  if stored + #model > store_budget then return {'store_full', tostring(stored)} end
+local present = redis.call('EXISTS', P .. ':model:' .. sha) == 1
+if not present then model_release(sha) end   -- forget index entries of a model that expired by itself
+local stored = tonumber(redis.call('GET', P .. ':models:bytes') or '0')
+-- checked even when these bytes are stored already (for another owner's queued job): a 202 for them
+-- and a 503 for any other model would tell a partner that someone has this exact file queued
+if stored + #model > store_budget then return {'store_full', tostring(stored)} end
+if not present then
   redis.call('SET', P .. ':model:' .. sha, model, 'EX', model_ttl)
   redis.call('HSET', P .. ':models:size', sha, #model)
   redis.call('INCRBY', P .. ':models:bytes', #model)

@@ -15,19 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 
 from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
-from legacy_sim.pricing.samples import box_stl_binary
-from tests.integration.legacy_adapters.pricing_support import LOCAL, geometric_copy, wait_until
+from legacy_sim.pricing.samples import box_stl_binary, box_triangles
+from tests.integration.legacy_adapters.pricing_support import LOCAL, geometric_copy, stl_of, wait_until
 from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
 from tests.support.partner_edge import api_keys_section, make_keys
 
 STL = {"Content-Type": "model/stl"}
 DEDUP_HINTS = ("cached", "shared_with")
 MODEL = box_stl_binary(7, 8, 9)
+STORE_BUDGET = 1 << 20  # quotes.model_store_bytes: every stored (queued) model together
+
+
+def _big_model(x: float) -> bytes:
+    """A valid ~600 KB binary STL (a box's triangles 1000 times): more than half the store budget."""
+    return stl_of(np.tile(box_triangles(x, 20, 30), (1000, 1, 1)))
 
 
 @pytest.fixture
@@ -37,11 +44,12 @@ async def edge(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[GatewayUnd
     cfg = gateway_config(
         tmp_path, clusters={"mes": {"endpoints": ["http://127.0.0.1:9"]}},
         routes=[{"name": "partner-quotes", "listener": "external", "prefix": "/partner/v1/quotes",
-                 "methods": ["GET", "POST"], "handler": "quotes", "max_body_bytes": 4096,
+                 "methods": ["GET", "POST"], "handler": "quotes", "max_body_bytes": 2 * STORE_BUDGET,
                  "auth": {"scopes": {"GET": ["quotes:read"], "POST": ["quotes:write"]}}},
                 {"name": "quotes", "listener": "internal", "prefix": "/quotes", "methods": ["GET", "POST"],
                  "handler": "quotes", "max_body_bytes": 4096}],
-        api_keys=api_keys_section(store), quotes={"redis_url": redis_url, "probe_interval": 0.2})
+        api_keys=api_keys_section(store),
+        quotes={"redis_url": redis_url, "probe_interval": 0.2, "model_store_bytes": STORE_BUDGET})
     async with gateway_process(cfg, tmp_path) as gw:
         yield gw, keys
 
@@ -121,3 +129,22 @@ async def test_operators_still_see_dedup_hints_of_a_partners_own_repeat_quote(
         async with s.get(f"{gw.internal}/quotes/{again['id']}") as resp:
             internal = await resp.json()
     assert internal["cached"] == "exact"
+
+
+async def test_a_full_model_store_answers_alike_whether_or_not_another_partner_has_the_model_queued(
+        edge: tuple[GatewayUnderTest, list[str]]) -> None:
+    """No worker runs: queued models stay stored. acme's big model fills more than half the store;
+    globex uploading the very same bytes must get what any other model of that size gets (503),
+    not a 202 that says "these bytes are already stored: someone has this file queued"."""
+    gw, (acme, globex, _) = edge
+    queued, other = _big_model(10), _big_model(11)
+    async with aiohttp.ClientSession() as s:
+        status, _ = await _quote(s, gw, acme, queued)
+        assert status == 202
+        answers = []
+        for model in (queued, other):
+            async with s.post(f"{gw.external}/partner/v1/quotes?material=PLA", data=model,
+                              headers={**STL, "Authorization": f"Bearer {globex}"}) as resp:
+                answers.append((resp.status, (await resp.json(content_type=None)).get("type")))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 503
