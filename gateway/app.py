@@ -65,7 +65,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
           if tracing else []),
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
                              tracing=tracing),
-        error_filter(),                                         # 4. exceptions → problem+json
+        error_filter(public=listener == "external"),            # 4. exceptions → problem+json
         *([operator_auth_filter(listener=listener,              # 5. operator token (401), where the
                                 config=lambda: state.config.operator_auth)]  # internal listener
           if listener == "internal" and not is_loopback(cfg.host) else []),  # binds beyond loopback

@@ -20,6 +20,7 @@ import yaml
 from gateway.auth_policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
+from gateway.forwarding import PARTNER_REQUEST_HEADERS
 from gateway.operator_auth import OperatorAuthConfig, is_loopback, parse_operator_auth_section
 from gateway.quotes_config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
@@ -50,6 +51,12 @@ class ListenerConfig:
     max_body_bytes: int = 1024 * 1024
     body_timeout: float = 10.0
     max_header_bytes: int = 8190
+    #: The whole header block (names + values) and the number of fields; above: 431 problem+json.
+    max_header_block_bytes: int = 32 * 1024
+    max_header_fields: int = 100
+    #: Request headers a client may send to a cluster (lower case); ``None`` = all but hop-by-hop.
+    #: The external listener defaults to ``gateway.forwarding.PARTNER_REQUEST_HEADERS``.
+    forward_request_headers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,6 +117,16 @@ def _typed(data: Mapping[str, Any], key: str, path: str, kind: type | tuple[type
     return value
 
 
+def _header_names(d: Mapping[str, Any], path: str, *, default: frozenset[str] | None
+                  ) -> frozenset[str] | None:
+    raw = d.get("forward_request_headers")
+    if raw is None:
+        return default
+    if not isinstance(raw, list) or not all(isinstance(h, str) and h.strip() for h in raw):
+        raise ConfigError(f"{path}.forward_request_headers: must be a list of header names")
+    return frozenset(h.strip().lower() for h in raw)
+
+
 def _listener(name: str, data: Any) -> ListenerConfig:
     path = f"listeners.{name}"
     d = _check_keys(data, path, set(ListenerConfig.__slots__) - {"name"})
@@ -123,7 +140,14 @@ def _listener(name: str, data: Any) -> ListenerConfig:
         max_body_bytes=_typed(d, "max_body_bytes", path, int, base.max_body_bytes),
         body_timeout=_typed(d, "body_timeout", path, float, base.body_timeout),
         max_header_bytes=_typed(d, "max_header_bytes", path, int, base.max_header_bytes),
+        max_header_block_bytes=_typed(d, "max_header_block_bytes", path, int, base.max_header_block_bytes),
+        max_header_fields=_typed(d, "max_header_fields", path, int, base.max_header_fields),
+        forward_request_headers=_header_names(d, path, default=PARTNER_REQUEST_HEADERS if name == "external"
+                                              else None),
     )
+    if cfg.max_header_block_bytes < cfg.max_header_bytes or cfg.max_header_fields < 8:
+        raise ConfigError(f"{path}: max_header_block_bytes must be >= max_header_bytes "
+                          f"({cfg.max_header_bytes}) and max_header_fields >= 8")
     if name == "external" and cfg.trust_forwarded:
         raise ConfigError(f"{path}.trust_forwarded: the external listener never trusts X-Forwarded-*")
     if cfg.port > 65535:

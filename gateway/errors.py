@@ -14,6 +14,8 @@ class GatewayError(Exception):
     status: int = 500
     title: str = "Internal gateway error"
     type_slug: str = "internal"
+    #: Extra response headers of this error's answer (e.g. ``Allow`` on 405).
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(detail or self.title)
@@ -45,11 +47,15 @@ class RouteNotFound(RequestError):
 
 
 class MethodNotAllowed(RequestError):
-    """A route matches the path but not the method."""
+    """A route matches the path but not the method; ``allow`` lists the methods that it accepts."""
 
     status = 405
     title = "Method not allowed"
     type_slug = "method-not-allowed"
+
+    def __init__(self, detail: str = "", *, allow: str) -> None:
+        super().__init__(detail)
+        self.headers = {"Allow": allow}
 
 
 class PayloadTooLarge(RequestError):
@@ -58,6 +64,15 @@ class PayloadTooLarge(RequestError):
     status = 413
     title = "Payload too large"
     type_slug = "payload-too-large"
+
+
+class UnsupportedContentEncoding(RequestError):
+    """A request body with a ``Content-Encoding`` on a route whose body the gateway reads itself."""
+
+    status = 415
+    title = "Unsupported content encoding"
+    type_slug = "unsupported-content-encoding"
+    headers = {"Accept-Encoding": "identity"}  # RFC 9110 §12.5.3
 
 
 class RequestTimeout(RequestError):

@@ -3,6 +3,11 @@
 X-Forwarded-For/Proto/Host are always set by us. From the external listener
 anything the client sent under those names is dropped (never trusted); the
 internal listener, when ``trust_forwarded`` is on, appends to the chain.
+
+A listener with an allow-list (the external one by default: ``PARTNER_REQUEST_HEADERS``) sends
+only those of the client's headers: ``X-Original-URL``, ``X-HTTP-Method-Override``,
+``baggage``, ``tracestate``, a partner's ``traceparent`` (only *linked* by our server span) and
+anything else a legacy system might act on never reach it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ HOP_BY_HOP = frozenset({
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
                         "x-real-ip", "x-request-id"})
 
+
+#: What a partner's request may carry to the MES (docs/partner-api.md): content negotiation and
+#: the body's type. Credentials are ours, framing is redone, conditionals could not be checked.
+PARTNER_REQUEST_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
 
 _REQUEST_DROP = HOP_BY_HOP | _FORWARDED
 #: ... plus the partner's credentials once the auth filter has consumed them: the legacy
@@ -38,15 +47,23 @@ def _copy_without(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: froze
     return CIMultiDict([(key, value) for key, value in headers.items() if key.lower() not in drop])
 
 
+def _copy_allowed(headers: CIMultiDictProxy[str], allow: frozenset[str], drop: frozenset[str]
+                  ) -> CIMultiDict[str]:
+    return CIMultiDict([(key, value) for key, value in headers.items()
+                        if (name := key.lower()) in allow and name not in drop])
+
+
 def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str | None, scheme: str,
                              host: str | None, request_id: str, trusted: bool,
-                             strip_credentials: bool = False) -> CIMultiDict[str]:
+                             strip_credentials: bool = False,
+                             allow: frozenset[str] | None = None) -> CIMultiDict[str]:
     """Headers to send to the cluster for one client request (``strip_credentials``: the
-    request was authenticated here, so ``Authorization``/``X-API-Key`` stay with us)."""
+    request was authenticated here, so ``Authorization``/``X-API-Key`` stay with us; ``allow``:
+    only these of the client's headers, lower case)."""
     drop = _REQUEST_DROP_AUTHENTICATED if strip_credentials else _REQUEST_DROP
     if "Connection" in headers:
         drop = drop | _connection_tokens(headers)
-    out = _copy_without(headers, drop)
+    out = _copy_without(headers, drop) if allow is None else _copy_allowed(headers, allow, drop)
     chain = headers.get("X-Forwarded-For") if trusted else None
     out["X-Forwarded-For"] = f"{chain}, {client_ip}" if chain else (client_ip or "")
     out["X-Forwarded-Proto"] = (headers.get("X-Forwarded-Proto") if trusted else None) or scheme

@@ -54,7 +54,7 @@ def openapi_handler(*, document: dict[str, Any] | None = None) -> Handler:
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
-            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+            raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}", allow="GET, HEAD")
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, headers=headers, content_type="application/json")

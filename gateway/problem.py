@@ -10,6 +10,8 @@ from aiohttp import web
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://mes-edge.dev/problems/"
+#: The ``Server`` of every answer, proxied or made here (one product name, no version).
+SERVER_HEADER = "mes-edge"
 
 
 def problem_response(*, status: int, title: str, type_slug: str, detail: str, request_id: str | None,
@@ -27,6 +29,7 @@ def problem_response(*, status: int, title: str, type_slug: str, detail: str, re
     if extra:
         body.update(extra)
     out_headers = dict(headers or {})
+    out_headers["Server"] = SERVER_HEADER
     if request_id:
         out_headers["X-Request-ID"] = request_id
     if retry_after is not None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway import metrics
-from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError, UpstreamResponseTooLarge
+from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
 from gateway.keys import (
     LISTENER_KEY,
@@ -24,13 +24,14 @@ from gateway.keys import (
     STATE_KEY,
     UPSTREAM_BODY_KEY,
 )
+from gateway.problem import SERVER_HEADER
 from gateway.routing import Route
+from gateway.upstream_answers import error_answer, read_whole
 from gateway.upstreams.http1 import ClientError, Response
 from telemetry.aiohttp_tracing import client_span, set_response_status
 
 BUFFER_LIMIT = 64 * 1024
 RESPONSE_BUFFER_LIMIT = 256 * 1024
-SERVER_HEADER = "mes-edge"
 
 
 class _BodyStream:
@@ -85,34 +86,20 @@ async def _request_body(request: web.Request, route: Route, listener: str) -> by
         raise _reject(listener, "incomplete", RequestTimeout("request body ended early")) from None
 
 
-async def _read_whole(upstream: Response, cap: int) -> bytes:
-    """The whole body, whatever its framing, or UpstreamResponseTooLarge past ``cap`` bytes (the
-    cluster's overall timeout bounds a slow drip)."""
-    length = upstream.content_length
-    if length is not None and length > cap:
-        raise UpstreamResponseTooLarge(f"the answer of {length} bytes exceeds the {cap} bytes read here")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in upstream.iter_any():
-        size += len(chunk)
-        if size > cap:
-            raise UpstreamResponseTooLarge(f"the answer exceeds the {cap} bytes read here")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-async def _relay(request: web.Request, upstream: Response,
-                 streaming: list[web.StreamResponse]) -> web.StreamResponse:
+async def _relay(request: web.Request, upstream: Response, streaming: list[web.StreamResponse],
+                 listener: str) -> web.StreamResponse:
     headers = client_response_headers(upstream.headers)
     headers["Server"] = SERVER_HEADER
     length = upstream.content_length
     if request.method == "HEAD" or upstream.status in (204, 304):
         return web.Response(status=upstream.status, headers=headers)
+    cap = request.get(RESPONSE_CAP_KEY)
+    if upstream.status >= 400 and cap is None:  # (a filter that inspects the answer re-issues errors)
+        return await error_answer(upstream, headers, request[REQUEST_ID_KEY], public=listener == "external")
     if length is not None and length <= RESPONSE_BUFFER_LIMIT:
         return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
-    cap = request.get(RESPONSE_CAP_KEY)
     if cap is not None:  # a filter inspects this answer: never stream it past that filter
-        return web.Response(status=upstream.status, headers=headers, body=await _read_whole(upstream, cap))
+        return web.Response(status=upstream.status, headers=headers, body=await read_whole(upstream, cap))
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if length is not None:
         response.content_length = length
@@ -138,11 +125,13 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     route = request[ROUTE_KEY]
     state = request.app[STATE_KEY]
     listener = request.app[LISTENER_KEY]
-    trusted = state.config.listeners[listener].trust_forwarded
+    listener_cfg = state.config.listeners[listener]
     body = await _request_body(request, route, listener)
     headers = upstream_request_headers(request.headers, client_ip=request.remote, scheme=request.scheme,
                                        host=request.host, request_id=request[REQUEST_ID_KEY],
-                                       trusted=trusted, strip_credentials=PARTNER_KEY in request)
+                                       trusted=listener_cfg.trust_forwarded,
+                                       strip_credentials=PARTNER_KEY in request,
+                                       allow=listener_cfg.forward_request_headers)
     cluster = state.clusters.get(route.cluster)
     streaming: list[web.StreamResponse] = []
     path_qs = route.upstream_path(request.raw_path)
@@ -151,7 +140,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             async with cluster.request(request.method, path_qs, headers=headers, body=body,
                                        timeouts=route.timeouts, retry=route.retry,
                                        priority=route.priority) as upstream:
-                return await _relay(request, upstream, streaming)
+                return await _relay(request, upstream, streaming, listener)
         async with client_span(request.method, f"http://{route.cluster}{path_qs}", headers,
                                peer_service=route.cluster, url_template=route.rewrite_prefix or route.prefix,
                                tracer_provider=state.tracer_provider) as span, \
@@ -159,7 +148,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                                 timeouts=route.timeouts, retry=route.retry,
                                 priority=route.priority) as upstream:
             set_response_status(span, upstream.status, error_from=500)
-            return await _relay(request, upstream, streaming)
+            return await _relay(request, upstream, streaming, listener)
     except (UpstreamError, ClientError, TimeoutError):
         if streaming:
             return _abort(request, streaming[0], listener)

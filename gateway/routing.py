@@ -95,15 +95,18 @@ class RouteTable:
         self._cache: dict[str, tuple[Route, ...]] = {}
 
     def match(self, method: str, path: str) -> Route:
-        """The route for ``method path``; RouteNotFound (404) or MethodNotAllowed (405)."""
+        """The route for ``method path``; RouteNotFound (404) or MethodNotAllowed (405, ``Allow``)."""
         candidates = self._cache.get(path)
         if candidates is None:
             candidates = tuple(r for r in self.routes if r.matches_path(path))
             if len(self._cache) < 4096:  # bounded: raw paths are client-controlled
                 self._cache[path] = candidates
         for route in candidates:
-            if method in route.methods:
-                return route
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                return route  # HEAD follows GET (RFC 9110 §9.3.2), as in every HTTP server
         if candidates:
-            raise MethodNotAllowed(f"{method} is not allowed on {path}")
+            allowed = set().union(*(r.methods for r in candidates))
+            if "GET" in allowed:
+                allowed.add("HEAD")
+            raise MethodNotAllowed(f"{method} is not allowed on {path}", allow=", ".join(sorted(allowed)))
         raise RouteNotFound(f"no route for {path}")

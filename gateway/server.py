@@ -63,10 +63,13 @@ async def _publish_gauges_periodically(interval: float = 1.0) -> None:
 
 
 async def _start_site(app: web.Application, host: str, port: int, *, reuse_port: bool,
-                      config: GatewayConfig, keepalive: float, max_field: int, name: str) -> web.AppRunner:
+                      config: GatewayConfig, keepalive: float, max_field: int, name: str,
+                      max_fields: int = 100) -> web.AppRunner:
+    # auto_decompress off: a body with Content-Encoding is forwarded as the client sent it (the
+    # gateway's own body readers refuse encoded bodies with 415: gateway/filters/routing.py)
     runner = ListenerRunner(app, listener=name, access_log=None, handle_signals=False,
-                           keepalive_timeout=keepalive,
-                           max_field_size=max_field, max_line_size=max_field,
+                           keepalive_timeout=keepalive, auto_decompress=False,
+                           max_field_size=max_field, max_line_size=max_field, max_headers=max_fields,
                            shutdown_timeout=config.drain_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
@@ -110,7 +113,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
                                  cache=cache, quotes=quotes)
         runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
                                          keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes,
-                                         name=name))
+                                         max_fields=lst.max_header_fields, name=name))
     admin = await _start_site(build_admin_app(state, cache), config.admin.host, config.admin.port,
                               reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190,
                               name="admin")

@@ -14,8 +14,18 @@ from gateway.problem import problem_response
 log = logging.getLogger("gateway.errors")
 
 
-def error_filter() -> Middleware:
-    """Maps GatewayError subclasses, aiohttp HTTP exceptions and anything unexpected to problem+json."""
+#: What a client outside sees as ``detail`` of a 5xx (the full detail, naming clusters, endpoints,
+#: addresses and ports, goes to the log only).
+PUBLIC_DETAILS = {502: "The service behind the gateway failed; try again later.",
+                  503: "The service is temporarily unavailable; try again later.",
+                  504: "The service behind the gateway did not answer in time; try again later."}
+
+
+def error_filter(*, public: bool = False) -> Middleware:
+    """Maps GatewayError subclasses, aiohttp HTTP exceptions and anything unexpected to problem+json.
+
+    ``public`` (the external listener): 5xx answers carry a generic ``detail`` only.
+    """
 
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -27,8 +37,10 @@ def error_filter() -> Middleware:
                 log.warning("%s: %s", exc.title, exc.detail, extra={
                     "event.action": "request-failed", "error.type": type(exc).__name__,
                     "http.response.status_code": exc.status, "url.path": request.path})
+            detail = PUBLIC_DETAILS.get(exc.status, exc.title) if public and exc.status >= 500 else exc.detail
             return problem_response(status=exc.status, title=exc.title, type_slug=exc.type_slug,
-                                    detail=exc.detail, request_id=rid, retry_after=exc.retry_after)
+                                    detail=detail, request_id=rid, retry_after=exc.retry_after,
+                                    headers=exc.headers)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

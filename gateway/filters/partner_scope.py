@@ -75,6 +75,8 @@ class ScopeRefused(Exception):
 
 async def _upstream(handler: Handler, request: web.Request) -> web.StreamResponse:
     """The answer of the rest of the chain, read whole (see ``RESPONSE_CAP_KEY``)."""
+    if request.method == "HEAD":  # the answer must be checked: ask for it whole (aiohttp sends no body)
+        request = request.clone(method="GET")
     request[RESPONSE_CAP_KEY] = MAX_ANSWER_BYTES
     try:
         return await handler(request)
@@ -163,9 +165,9 @@ def partner_scope_filter() -> Middleware:
         op = classify(request.method, request.path[len(route.prefix):])
         if op is None:
             return not_found(request, None)
-        if op.kind == "get" and request.method != "GET":
+        if op.kind == "get" and request.method not in ("GET", "HEAD"):
             return problem(request, 405, f"{request.method} is not allowed on an order",
-                            headers={"Allow": "GET"})
+                            headers={"Allow": "GET, HEAD"})
         try:
             if op.kind == "create":
                 return await _create(request, handler, partner_id, route.prefix)

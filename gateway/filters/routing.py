@@ -15,9 +15,18 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from yarl import URL
 
+from gateway.errors import UnsupportedContentEncoding
+from gateway.header_limits import check_header_block
 from gateway.keys import ROUTE_KEY, STATE_KEY
+from gateway.request_target import needs_normalising, normalise
 from gateway.routing import Route
+
+
+def _encoded(request: web.Request) -> bool:
+    coding = request.headers.get("Content-Encoding")
+    return coding is not None and coding.strip().lower() not in ("", "identity")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,8 +41,13 @@ def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
                      handlers: Mapping[str | None, Handler]) -> Handler:
     """The listener app's only handler. ``handlers[None]`` serves routes with a ``cluster`` (the
     proxy); ``handlers[name]`` serves routes with ``handler: name``. 404/405 for no match are
-    raised as GatewayErrors and answered as problem+json by the error filter."""
+    raised as GatewayErrors and answered as problem+json by the error filter.
+
+    Before routing: the header block's size (431, ``gateway.header_limits``) and one normal form
+    of the request target (400, ``gateway.request_target``; strict on the external listener) that
+    routing, the route's filters and the cluster all use."""
     chains: dict[int, tuple[Route, Handler]] = {}
+    strict = listener == "external"
 
     def compose(route: Route) -> Handler:
         handler = handlers[route.handler]
@@ -46,8 +60,22 @@ def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
         return handler
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
-        route = request.app[STATE_KEY].tables[listener].match(request.method, request.path)
+        state = request.app[STATE_KEY]
+        limits = state.config.listeners[listener]
+        check_header_block(request.raw_headers, max_bytes=limits.max_header_block_bytes,
+                           max_fields=limits.max_header_fields)
+        outer = request
+        if needs_normalising(raw := request.raw_path):
+            target = normalise(raw, strict=strict)
+            if target != raw:
+                request = request.clone(rel_url=URL(target, encoded=True))
+        route = state.tables[listener].match(request.method, request.path)
         request[ROUTE_KEY] = route
+        if (route.handler is not None or route.partner_scope is not None) and _encoded(request):
+            # bodies are forwarded as sent (never decompressed); those read here must be plain
+            raise UnsupportedContentEncoding("send the body without Content-Encoding (identity)")
+        if request is not outer:  # the listener filters (access log, span) name the route too
+            outer[ROUTE_KEY] = route
         entry = chains.get(id(route))
         handler = entry[1] if entry is not None and entry[0] is route else compose(route)
         return await handler(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,3 +54,40 @@ async def read_problem(r: aiohttp.ClientResponse, status: int) -> dict[str, Any]
     assert body["type"].startswith(PROBLEMS)
     assert body["instance"] == f"urn:request:{r.headers['X-Request-ID']}"
     return body
+
+
+async def raw_exchange(base_url: str, request: bytes, *, timeout: float = 10.0
+                       ) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` (bytes, as typed) on a fresh connection; (status, headers, body) of the answer.
+
+    The request should say ``Connection: close``; the gateway closes after an error anyway.
+    """
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(-1), timeout)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = _unchunk(body)
+    return int(lines[0].split()[1]), headers, body
+
+
+def _unchunk(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        data = rest[size + 2:]
+    return bytes(out)

@@ -38,6 +38,11 @@ class HostileMes:
     #: then one small chunk every ``drip_interval`` seconds, never finishing).
     framing: str = "length"
     drip_interval: float = 0.2
+    #: When set, every request but /healthz gets this answer: (status, content type, body).
+    error: tuple[int, str, bytes] | None = None
+    #: When true, every request but /healthz has its connection reset (no answer at all).
+    reset: bool = False
+    #: (method, raw target, headers, body as received: never decompressed) of every request.
     requests: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
 
     async def _answer(self, request: web.Request, data: Any, status: int = 200) -> web.StreamResponse:
@@ -61,12 +66,22 @@ class HostileMes:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/healthz":
             return web.Response(text="ok")
-        self.requests.append((request.method, request.path_qs, dict(request.headers), await request.read()))
+        self.requests.append((request.method, request.raw_path, dict(request.headers), await request.read()))
+        if self.reset:
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if self.error is not None:
+            status, ctype, body = self.error
+            return web.Response(status=status, body=body, headers={"Content-Type": ctype})
         if request.path == "/orders" and request.method == "GET":
             return await self._answer(request, {"items": self.list_items, "page": 1, "offset": 0,
                                                 "per_page": 100, "total": len(self.list_items)})
         if request.path == "/orders" and request.method == "POST":
-            sent = orjson.loads(self.requests[-1][3])
+            try:
+                sent = orjson.loads(self.requests[-1][3])
+            except orjson.JSONDecodeError:
+                return web.json_response({"detail": "not JSON"}, status=400)
             return await self._answer(request, {**order(sent["partner_id"], 1), **sent}, status=201)
         if request.path.startswith("/orders/") and request.path[8:].isdigit():
             found = self.orders.get(int(request.path[8:]))
@@ -82,7 +97,7 @@ async def hostile_mes() -> AsyncIterator[HostileMes]:
     mes = HostileMes()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", mes.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    runner = web.AppRunner(app, shutdown_timeout=0.5, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
