@@ -73,6 +73,8 @@ class ModelCheckPool:
 
     def start(self) -> None:
         """Start the processes (in the background: the first check may wait for their imports)."""
+        if self._all:
+            return
         for _ in range(self.settings.workers):
             self._free.put_nowait(self._new_executor())
 
@@ -117,6 +119,7 @@ class ModelCheckPool:
 
     async def _run(self, data: bytes, material: str, rules_version: str) -> str:
         s = self.settings
+        self.start()  # no-op once started (an app built without QuoteService.start(): tests)
         deadline = asyncio.get_running_loop().time() + s.timeout
         try:
             async with asyncio.timeout_at(deadline):

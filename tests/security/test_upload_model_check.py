@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
+from tests.integration.legacy_adapters.pricing_support import wait_until
 from tests.security.upload_support import (
     PROBLEM,
     STL,
@@ -105,3 +106,23 @@ async def test_concurrent_uploads_beyond_the_pool_wait_for_a_check_process(
         answers = await asyncio.gather(*(_post(f"{gw.internal}/quotes", m) for m in models))
         assert [status for status, _, _ in answers] == [202] * 4
         assert await metric(gw, "gateway_model_checks_total", outcome="ok") == 4
+
+
+async def test_check_that_outlives_parse_timeout_is_a_503_and_the_pool_recovers(
+        tmp_path: Path, redis_url: str) -> None:
+    heavy = ascii_stl(boxes_triangles(20_000))
+    async with quote_gateway(tmp_path, redis_url, max_body_bytes=64 << 20, ascii_max_bytes=64 << 20,
+                             parse_cpu_seconds=60, parse_timeout=1.5, parse_workers=1,
+                             retry_after=4) as (gw, _):
+        async with aiohttp.ClientSession() as s, \
+                s.post(f"{gw.internal}/quotes?material=PLA", data=heavy, headers=STL) as resp:
+            assert resp.status == 503
+            assert resp.content_type == PROBLEM
+            assert "Retry-After" in resp.headers
+        assert await metric(gw, "gateway_model_checks_total", outcome="busy") == 1
+        assert await metric(gw, "gateway_model_check_restarts_total") == 1
+
+        async def accepted() -> bool:
+            status, _, _ = await _post(f"{gw.internal}/quotes", box_stl_binary())
+            return status == 202
+        await wait_until(accepted, 30, "an upload accepted by the replaced check process")
