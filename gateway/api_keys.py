@@ -126,6 +126,8 @@ class ApiKeyStore:
 
     def create(self, *, partner: str, tier: str, scopes: tuple[str, ...]) -> tuple[str, ApiKeyRecord]:
         """Add a key; returns (plain key — shown once, record)."""
+        if partner == "internal":  # the owner of operators' quote jobs (gateway.quotes): reserved
+            raise ValueError("partner id 'internal' is reserved for operators' jobs")
         key_id = secrets.token_hex(6)
         while key_id in self.records:
             key_id = secrets.token_hex(6)

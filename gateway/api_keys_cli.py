@@ -31,6 +31,7 @@ from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 
 DEFAULT_STORE = ".run/api-keys.json"
 _PARTNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+RESERVED_OWNER = "internal"  # QuoteRequest.owner of jobs submitted on the internal listener
 
 
 def _scopes(text: str) -> tuple[str, ...]:
@@ -46,6 +47,13 @@ def _partner(text: str) -> str:
     return text
 
 
+def _new_partner(text: str) -> str:
+    partner = _partner(text)
+    if partner == RESERVED_OWNER:  # the owner of operators' quote jobs: a partner named so would see them
+        raise argparse.ArgumentTypeError(f"{RESERVED_OWNER!r} is reserved for operators' jobs")
+    return partner
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -56,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="key store file (default: $GATEWAY_API_KEY_STORE or %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="create a key and print it once")
-    create.add_argument("--partner", required=True, type=_partner)
+    create.add_argument("--partner", required=True, type=_new_partner)
     create.add_argument("--tier", required=True, type=_partner, help="rate-limit tier, e.g. gold")
     create.add_argument("--scopes", required=True, type=_scopes, help="comma separated, e.g. orders:read")
     create.add_argument("--json", action="store_true", help="print {key_id, key, webhook_secret} on stdout")

@@ -10,6 +10,9 @@ own computation, no ``cached``/``shared_with`` — while the internal listener k
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,9 @@ from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
-from tests.integration.legacy_adapters.pricing_support import LOCAL, geometric_copy, stl_of, wait_until
+from tests.integration.legacy_adapters.pricing_support import LOCAL, ROOT, geometric_copy, stl_of, wait_until
 from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.partner_edge import PEPPER, api_keys_section, make_keys
 
 STL = {"Content-Type": "model/stl"}
 DEDUP_HINTS = ("cached", "shared_with")
@@ -148,3 +151,14 @@ async def test_a_full_model_store_answers_alike_whether_or_not_another_partner_h
                 answers.append((resp.status, (await resp.json(content_type=None)).get("type")))
     assert answers[0] == answers[1]
     assert answers[0][0] == 503
+
+
+def test_no_partner_can_be_named_like_the_owner_of_operators_jobs(tmp_path: Path) -> None:
+    """Operators' quote jobs are owned by ``internal``: a partner of that name would read them."""
+    done = subprocess.run([sys.executable, "-m", "gateway.api_keys", "--store", str(tmp_path / "k.json"),
+                           "create", "--partner", "internal", "--tier", "gold", "--scopes", "quotes:read"],
+                          env={**os.environ, "GATEWAY_API_KEY_PEPPER": PEPPER}, capture_output=True,
+                          text=True, timeout=30, cwd=ROOT)
+    assert done.returncode == 2
+    assert "reserved" in done.stderr
+    assert not (tmp_path / "k.json").exists()
