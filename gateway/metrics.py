@@ -36,7 +36,6 @@ __all__ = [
     "MODEL_CHECK_DURATION",
     "MODEL_CHECK_RESTARTS",
     "OPERATOR_AUTH_FAILURES",
-    "OPERATOR_AUTH_FAILURES",
     "PARTNER_SCOPE_REFUSALS",
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
@@ -274,12 +273,6 @@ AUTH_THROTTLED = Counter(
     "Requests answered 429 before the key lookup: their client address used up its budget of "
     "refused API-key attempts (api_keys.failures.limit).",
     ("listener",),
-)
-OPERATOR_AUTH_FAILURES = Counter(
-    "gateway_operator_auth_failures_total",
-    "Requests refused by operator-token authentication (internal listener, admin /config and "
-    "/cache/purge), by reason (missing|invalid).",
-    ("listener", "reason"),
 )
 OPERATOR_AUTH_FAILURES = Counter(
     "gateway_operator_auth_failures_total",
