@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,9 @@ def _big_model(x: float) -> bytes:
     return stl_of(np.tile(box_triangles(x, 20, 30), (1000, 1, 1)))
 
 
-@pytest.fixture
-async def edge(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[GatewayUnderTest, list[str]]]:
+@asynccontextmanager
+async def _edge(tmp_path: Path, redis_url: str, **quotes: Any
+                ) -> AsyncIterator[tuple[GatewayUnderTest, list[str]]]:
     store, keys = make_keys(tmp_path, *((p, "gold", ("quotes:read", "quotes:write"))
                                         for p in ("acme", "globex", "initech")))
     cfg = gateway_config(
@@ -52,9 +54,22 @@ async def edge(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[GatewayUnd
                 {"name": "quotes", "listener": "internal", "prefix": "/quotes", "methods": ["GET", "POST"],
                  "handler": "quotes", "max_body_bytes": 4096}],
         api_keys=api_keys_section(store),
-        quotes={"redis_url": redis_url, "probe_interval": 0.2, "model_store_bytes": STORE_BUDGET})
+        quotes={"redis_url": redis_url, "probe_interval": 0.2, **quotes})
     async with gateway_process(cfg, tmp_path) as gw:
         yield gw, keys
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[GatewayUnderTest, list[str]]]:
+    async with _edge(tmp_path, redis_url) as gw_keys:
+        yield gw_keys
+
+
+@pytest.fixture
+async def small_store_edge(tmp_path: Path, redis_url: str
+                           ) -> AsyncIterator[tuple[GatewayUnderTest, list[str]]]:
+    async with _edge(tmp_path, redis_url, model_store_bytes=STORE_BUDGET) as gw_keys:
+        yield gw_keys
 
 
 @pytest.fixture
@@ -135,11 +150,11 @@ async def test_operators_still_see_dedup_hints_of_a_partners_own_repeat_quote(
 
 
 async def test_a_full_model_store_answers_alike_whether_or_not_another_partner_has_the_model_queued(
-        edge: tuple[GatewayUnderTest, list[str]]) -> None:
+        small_store_edge: tuple[GatewayUnderTest, list[str]]) -> None:
     """No worker runs: queued models stay stored. acme's big model fills more than half the store;
     globex uploading the very same bytes must get what any other model of that size gets (503),
     not a 202 that says "these bytes are already stored: someone has this file queued"."""
-    gw, (acme, globex, _) = edge
+    gw, (acme, globex, _) = small_store_edge
     queued, other = _big_model(10), _big_model(11)
     async with aiohttp.ClientSession() as s:
         status, _ = await _quote(s, gw, acme, queued)
