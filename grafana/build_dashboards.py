@@ -375,6 +375,15 @@ def gateway() -> dict[str, Any]:
             width=8,
             links=[kibana_link("Auth refusals with the key id (Kibana)", 'event.action:"auth-failure"')],
         ),
+        timeseries(
+            "Partner answers refused by the scope filter (502)",
+            "MES answers a partner could not be given: foreign_item / foreign_create (the MES "
+            "ignored the partner filter: GatewayPartnerScopeViolation pages), too_large, unreadable.",
+            [target(f"sum by (reason) (increase(gateway_partner_scope_refusals_total[{RATE}]))", "{{reason}}")],
+            width=8,
+            links=[kibana_link("Scope refusals (Kibana)", 'event.action:"partner-scope-violation" or '
+                                                          'event.action:"partner-scope-refused"')],
+        ),
         row("Partner API availability SLO (99.5 %)"),
         timeseries(
             "Error ratio by burn-rate window",

@@ -12,9 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.security.edge_support import partner_edge, raw_exchange, read_problem
+from tests.security.edge_support import edge_config, partner_edge, raw_exchange, read_problem
 from tests.security.hostile_mes import HostileMes, hostile_mes, order
-from tests.support.gateway import GatewayUnderTest
+from tests.support.gateway import GatewayUnderTest, gateway_process
+from tests.support.partner_edge import make_keys
 
 pytestmark = pytest.mark.timeout(60)
 Edge = tuple[GatewayUnderTest, dict[str, str], HostileMes]
@@ -212,3 +213,20 @@ async def test_every_upstream_error_carries_the_request_id(edge: Edge, ctype: st
     assert problem["instance"] == f"urn:request:{r.headers['X-Request-ID']}"
     if "html" in ctype:  # operators see the MES's own words (partners never: see the scope filter)
         assert "/opt/mes" in problem["detail"]
+
+
+async def test_head_on_a_cached_get_route_is_answered_from_the_cache(tmp_path: Path) -> None:
+    async with hostile_mes() as mes:
+        mes.orders[1] = order("acme", 1)
+        store, _ = make_keys(tmp_path)
+        cfg = edge_config(tmp_path, mes.url, store, cache={"backend": "memory"})
+        cfg["routes"][1]["cache"] = {"ttl": 30, "key_params": {"status": None, "page": 1, "per_page": 50}}
+        async with gateway_process(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:  # GET, POST only
+            async with s.get(f"{gw.internal}/orders/1") as r:
+                assert r.status == 200
+                body = await r.read()
+            async with s.head(f"{gw.internal}/orders/1") as r:
+                assert r.status == 200
+                assert r.headers["Cache-Status"].startswith("mes-edge; hit")
+                assert int(r.headers["Content-Length"]) == len(body)
+    assert [m for m, *_ in mes.requests] == ["GET"]
