@@ -111,7 +111,7 @@ class Platform:
                          "--metrics-port", str(self.ports.pricing_metrics + i),
                          env={"LOG_FILE": str(self.logs / f"pricing-worker-{i + 1}.json.log"),
                               # per-partner secrets, written by `python -m gateway.api_keys create`
-                              "PRICING_WEBHOOK_SECRETS": str(self.root / "webhook-secrets.json")})
+                              "PRICING_WEBHOOK_SECRETS_FILE": str(self.root / "webhook-secrets.json")})
 
     def _start_sidecars(self, dsn: str, redis_url: str) -> None:
         """One sidecar in front of each legacy instance; the gateway talks to the sidecars."""

@@ -9,7 +9,7 @@ The store defaults to ``$GATEWAY_API_KEY_STORE`` or ``.run/api-keys.json`` (what
 uses); the pepper comes from ``$GATEWAY_API_KEY_PEPPER`` (else the dev pepper file beside the
 store) and must be the gateway's. ``create`` prints the plain key once; nothing else ever does.
 A partner's first key also creates its webhook signing secret (``--webhook-secrets``, default
-``$PRICING_WEBHOOK_SECRETS`` or ``webhook-secrets.json`` beside the store: the file the pricing
+``$PRICING_WEBHOOK_SECRETS_FILE`` or ``webhook-secrets.json`` beside the store: the file the pricing
 workers read), printed once on stderr (``--json``: one JSON object on stdout). Rotation prints
 the new secret; the old one keeps signing for ``--overlap`` seconds.
 """

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
-STORE_ENV = "PRICING_WEBHOOK_SECRETS"
+STORE_ENV = "PRICING_WEBHOOK_SECRETS_FILE"
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

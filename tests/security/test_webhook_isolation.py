@@ -40,7 +40,7 @@ async def test_a_hanging_partner_endpoint_does_not_delay_another_partners_webhoo
     store, (acme, globex) = make_keys(tmp_path, ("acme", "gold", ("quotes:read", "quotes:write")),
                                       ("globex", "gold", ("quotes:read", "quotes:write")))
     secrets = _secrets_file(tmp_path / "hooks.json", "acme", "globex")
-    env = {"PRICING_WEBHOOK_SECRETS": str(tmp_path / "hooks.json"),
+    env = {"PRICING_WEBHOOK_SECRETS_FILE": str(tmp_path / "hooks.json"),
            "PRICING_WEBHOOK_SECRET": "isolation-test-global-secret"}  # what a pre-issue worker needs
     async with receivers(hang=("/acme/hook",)) as r, quote_gateway(tmp_path, redis_url, store) as gw:
         with worker_processes(redis_url, tmp_path, 1, env=env, extra=("--allow-private-callbacks",)):

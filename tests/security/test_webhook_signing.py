@@ -58,7 +58,7 @@ async def test_a_partner_cannot_verify_or_forge_another_partners_webhook(
     (acme_key, acme_secret), (globex_key, globex_secret) = (_partner(tmp_path, "acme"),
                                                              _partner(tmp_path, "globex"))
     assert acme_secret != globex_secret
-    env = {"PRICING_WEBHOOK_SECRETS": str(tmp_path / "hooks.json")}
+    env = {"PRICING_WEBHOOK_SECRETS_FILE": str(tmp_path / "hooks.json")}
     async with receivers() as r, quote_gateway(tmp_path, redis_url, tmp_path / "keys.json") as gw:
         with worker_processes(redis_url, tmp_path, 1, env=env, extra=("--allow-private-callbacks",)):
             acme_job = await submit_quote(gw, acme_key, box_stl_binary(4, 5, 6), r.url("/acme/hook"))
@@ -92,7 +92,7 @@ async def test_a_partner_cannot_verify_or_forge_another_partners_webhook(
 async def test_a_rotated_webhook_secret_signs_alongside_the_old_one_only_during_the_overlap(
         tmp_path: Path, redis_url: str) -> None:
     key, first = _partner(tmp_path, "acme")
-    env = {"PRICING_WEBHOOK_SECRETS": str(tmp_path / "hooks.json")}
+    env = {"PRICING_WEBHOOK_SECRETS_FILE": str(tmp_path / "hooks.json")}
     async with receivers() as r, quote_gateway(tmp_path, redis_url, tmp_path / "keys.json") as gw:
         with worker_processes(redis_url, tmp_path, 1, env=env, extra=("--allow-private-callbacks",)):
             second = _cli(tmp_path, "rotate-webhook-secret", "--partner", "acme", "--overlap", "3600").strip()
