@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+log = logging.getLogger("legacy_adapters.webhook_secrets")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
 STORE_ENV = "PRICING_WEBHOOK_SECRETS_FILE"
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -86,7 +88,13 @@ class WebhookSecretStore:
         except FileNotFoundError:
             version = None
         if version != self._version:
-            self.reload()
+            try:
+                self.reload()
+            except (OSError, ValueError, TypeError) as exc:  # a bad hand edit: keep the last good secrets
+                log.error("webhook secrets file %s unreadable, keeping the previous secrets: %s",
+                          self.path, type(exc).__name__, extra={"event.action": "webhook-secrets-reload",
+                                                                "event.outcome": "failure"})
+                self._version = version
 
     def signing_keys(self, owner: str, now: float | None = None) -> list[bytes]:
         """HMAC keys that sign ``owner``'s webhooks now, newest first (empty: none configured)."""

@@ -22,6 +22,7 @@ import time
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from redis.exceptions import RedisError
 
 from legacy_adapters import metrics
 from legacy_adapters.backoff import backoff_delay
@@ -76,7 +77,7 @@ class WebhookNotifier:
                     busy = [o for o, n in self._in_flight.items() if n >= self.per_partner]
                     try:
                         claimed = await self.webhooks.claim(self.lease_ms, busy)
-                    except Exception as exc:  # Redis down: keep the loop alive
+                    except (RedisError, OSError) as exc:  # Redis down: keep the loop alive
                         log.warning("webhook claim failed: %s", exc)
                 if claimed is None:
                     await _wait_any(stop, running, 0.5)
@@ -95,7 +96,7 @@ class WebhookNotifier:
     async def _deliver_slot(self, session: aiohttp.ClientSession, job_id: str, owner: str) -> None:
         try:
             await self.deliver(session, job_id)
-        except Exception as exc:  # Redis trouble mid-delivery: the lease brings it back
+        except (RedisError, OSError) as exc:  # Redis trouble mid-delivery: the lease brings it back
             log.warning("webhook delivery of job %s failed: %s", job_id, exc)
         finally:
             left = self._in_flight.get(owner, 1) - 1

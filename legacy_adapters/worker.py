@@ -81,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.visibility_timeout <= 0:
         p.error("--visibility-timeout must be > 0")
+    if args.webhook_timeout <= 0:
+        p.error("--webhook-timeout must be > 0")
     return args
 
 
