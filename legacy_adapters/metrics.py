@@ -53,6 +53,9 @@ WORKER_CONCURRENCY = Gauge("pricing_worker_concurrency", "Jobs this worker may r
 RETRIES = Counter("pricing_retries_total", "Transient failures scheduled for another attempt")
 DEAD_LETTERS = Counter("pricing_dead_letters_total", "Jobs moved to the dead-letter set", ["reason"])
 RECLAIMED = Counter("pricing_reclaimed_total", "Entries taken over from a worker that stopped (XAUTOCLAIM)")
+WEBHOOKS_IN_FLIGHT = Gauge("pricing_webhooks_in_flight",
+                           "Webhook deliveries waiting for a partner endpoint now (one partner holds at "
+                           "most --webhook-per-partner of them per worker)", multiprocess_mode="livesum")
 WEBHOOKS = Counter("pricing_webhooks_total",
                    "Webhook delivery attempts by outcome (delivered, retry, gave_up, refused, no_secret)",
                    ["outcome"])

@@ -94,11 +94,13 @@ class WebhookNotifier:
                 await asyncio.gather(*running, return_exceptions=True)
 
     async def _deliver_slot(self, session: aiohttp.ClientSession, job_id: str, owner: str) -> None:
+        metrics.WEBHOOKS_IN_FLIGHT.inc()
         try:
             await self.deliver(session, job_id)
         except (RedisError, OSError) as exc:  # Redis trouble mid-delivery: the lease brings it back
             log.warning("webhook delivery of job %s failed: %s", job_id, exc)
         finally:
+            metrics.WEBHOOKS_IN_FLIGHT.dec()
             left = self._in_flight.get(owner, 1) - 1
             if left > 0:
                 self._in_flight[owner] = left
