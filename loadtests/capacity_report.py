@@ -217,7 +217,8 @@ def render(r: Report) -> str:
         *_not_measured(r),
         "- Quote turnaround on the platform depends on `PRICING_WORKERS` (2 in `make run`, one "
         "calculation each) against 4 calculation slots per MES instance on the legacy path; "
-        "catalogue re-quotes (`repeat_share`) are served from the price cache.",
+        "catalogue re-quotes (`repeat_share`) are served from the price cache of the partner that "
+        "asked (dedup is per partner: each partner's first quote of a catalogue model is computed).",
         "- Locust, the platform and PostgreSQL share the same cores; at high steps the load generator "
         "itself competes for CPU.",
         "- Transactions/s come from `pg_stat_database` (`xact_commit + xact_rollback`) deltas; "

@@ -2,7 +2,8 @@
 
 Boxes from ``legacy_sim.pricing.samples`` — the same parser and price rules as the legacy, small
 enough (684 bytes) that uploading is never what a run measures. Catalogue models are identical
-bytes on every request, so the platform's price cache and in-flight dedup see them as repeats.
+bytes on every request, so the platform's price cache and in-flight dedup see them as repeats —
+per partner (dedup is scoped per owner: each partner prices a catalogue model once).
 """
 
 from __future__ import annotations
