@@ -71,11 +71,11 @@ def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
                 request = request.clone(rel_url=URL(target, encoded=True))
         route = state.tables[listener].match(request.method, request.path)
         request[ROUTE_KEY] = route
+        if request is not outer:  # the listener filters (access log, span) name the route too
+            outer[ROUTE_KEY] = route
         if (route.handler is not None or route.partner_scope is not None) and _encoded(request):
             # bodies are forwarded as sent (never decompressed); those read here must be plain
             raise UnsupportedContentEncoding("send the body without Content-Encoding (identity)")
-        if request is not outer:  # the listener filters (access log, span) name the route too
-            outer[ROUTE_KEY] = route
         entry = chains.get(id(route))
         handler = entry[1] if entry is not None and entry[0] is route else compose(route)
         return await handler(request)
