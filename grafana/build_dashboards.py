@@ -379,7 +379,8 @@ def gateway() -> dict[str, Any]:
             "Partner answers refused by the scope filter (502)",
             "MES answers a partner could not be given: foreign_item / foreign_create (the MES "
             "ignored the partner filter: GatewayPartnerScopeViolation pages), too_large, unreadable.",
-            [target(f"sum by (reason) (increase(gateway_partner_scope_refusals_total[{RATE}]))", "{{reason}}")],
+            [target(f"sum by (reason) (increase(gateway_partner_scope_refusals_total[{RATE}]))",
+                    "{{reason}}")],
             width=8,
             links=[kibana_link("Scope refusals (Kibana)", 'event.action:"partner-scope-violation" or '
                                                           'event.action:"partner-scope-refused"')],
