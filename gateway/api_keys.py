@@ -36,6 +36,8 @@ class ApiKeyRecord:
 
 def split_key(presented: str) -> tuple[str, str] | None:
     """``mes_<id>_<secret>`` → (id, secret); None when the shape is wrong."""
+    if not presented.isascii():  # keys are ASCII; a non-UTF-8 byte arrives as a lone surrogate
+        return None
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1].isalnum() or len(parts[2]) < 20:
         return None

@@ -12,6 +12,8 @@ anything else a legacy system might act on never reach it.
 
 from __future__ import annotations
 
+import re
+
 from multidict import CIMultiDict, CIMultiDictProxy
 
 # RFC 9110 §7.6.1 connection-specific fields, plus the framing we redo ourselves
@@ -22,6 +24,9 @@ HOP_BY_HOP = frozenset({
 _FORWARDED = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded",
                         "x-real-ip", "x-request-id"})
 
+
+#: A host[:port] as RFC 9110 allows it in ``Host`` (reg-name or IP literal), nothing more.
+_HOST = re.compile(r"(?:[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 #: What a partner's request may carry to the MES (docs/partner-api.md): content negotiation and
 #: the body's type. Credentials are ours, framing is redone, conditionals could not be checked.
@@ -68,7 +73,7 @@ def upstream_request_headers(headers: CIMultiDictProxy[str], *, client_ip: str |
     out["X-Forwarded-For"] = f"{chain}, {client_ip}" if chain else (client_ip or "")
     out["X-Forwarded-Proto"] = (headers.get("X-Forwarded-Proto") if trusted else None) or scheme
     fwd_host = (headers.get("X-Forwarded-Host") if trusted else None) or host
-    if fwd_host:
+    if fwd_host and _HOST.fullmatch(fwd_host):  # a Host like "evil:1@internal" is not passed on
         out["X-Forwarded-Host"] = fwd_host
     out["X-Request-ID"] = request_id
     return out

@@ -21,3 +21,6 @@ UPSTREAM_BODY_KEY: web.RequestKey[bytes] = web.RequestKey("upstream_body")
 #: Set by a filter that must inspect the answer (partner scope): the proxy reads the whole upstream
 #: body, whatever its framing (chunked, large), up to this many bytes, and answers 502 above it.
 RESPONSE_CAP_KEY: web.RequestKey[int] = web.RequestKey("response_cap")
+#: Set by the operator-token filter once it accepted the request's ``Authorization``: like a
+#: partner's key, the token is ours to check and is never forwarded to a cluster.
+OPERATOR_KEY: web.RequestKey[bool] = web.RequestKey("operator_authenticated")

@@ -46,6 +46,8 @@ __all__ = [
     "REQUESTS_IN_FLIGHT",
     "REQUEST_BODY_REJECTED",
     "REQUEST_DURATION",
+    "UPLOAD_BYTES_IN_FLIGHT",
+    "UPLOAD_REFUSALS",
     "UPSTREAM_ACTIVE_REQUESTS",
     "UPSTREAM_CONNECTIONS",
     "UPSTREAM_CONNECTIONS_OPENED",
@@ -362,6 +364,19 @@ MODEL_CHECK_RESTARTS = Counter(
     "gateway_model_check_restarts_total",
     "Model-check processes replaced because one died (CPU/memory limit) or outlived its time.",
 )
+UPLOAD_BYTES_IN_FLIGHT = Gauge(
+    "gateway_upload_bytes_in_flight",
+    "Bytes reserved by quote uploads being received or checked (gateway/upload_budget.py).",
+    multiprocess_mode="livesum",
+)
+UPLOAD_REFUSALS = Counter(
+    "gateway_upload_refusals_total",
+    "Quote uploads refused before or while reading them: process_budget (503), partner_budget (429), "
+    "deadline (408: the body took longer than quotes.upload_deadline).",
+    ("reason",),
+)
+for _reason in ("process_budget", "partner_budget", "deadline"):
+    UPLOAD_REFUSALS.labels(reason=_reason)
 for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up
     MODEL_CHECKS.labels(outcome=_outcome)
     MODEL_CHECK_DURATION.labels(outcome=_outcome)

@@ -32,7 +32,7 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway import metrics
 from gateway.errors import ConfigError
 from gateway.filters.request_id import new_request_id
-from gateway.keys import REQUEST_ID_KEY
+from gateway.keys import OPERATOR_KEY, REQUEST_ID_KEY
 from gateway.problem import problem_response
 
 TOKENS_ENV = "GATEWAY_OPERATOR_TOKENS"
@@ -150,6 +150,10 @@ def operator_auth_filter(*, config: Callable[[], OperatorAuthConfig], listener: 
 
     @web.middleware
     async def operator_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        return guard.refusal(request) or await handler(request)
+        refused = guard.refusal(request)
+        if refused is not None:
+            return refused
+        request[OPERATOR_KEY] = True  # the proxy keeps the token away from the clusters
+        return await handler(request)
 
     return operator_auth

@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 
 from gateway.keys import REQUEST_ID_KEY
 from gateway.partner_orders import upstream_problem
-from gateway.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, problem_response
+from gateway.problem import problem_response
 
 _SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 408: "request-timeout",
           409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",
@@ -66,13 +66,9 @@ def json_answer(upstream: web.StreamResponse, data: Any, *, location: str | None
 
 
 def refusal(request: web.Request, upstream: web.StreamResponse, body: bytes) -> web.StreamResponse:
-    """An upstream error re-issued as our problem+json (ours pass through untouched)."""
-    if upstream.content_type == PROBLEM_CONTENT_TYPE:
-        try:
-            if str(object_of(body).get("type", "")).startswith(PROBLEM_BASE):
-                return upstream
-        except BadUpstream:
-            pass
+    """An upstream error, always re-issued as our problem+json: whatever its ``type`` says (a
+    sidecar's problems use our type URIs too, and the MES controls the body), nothing of it but a
+    short ``detail`` and well-formed ``invalid_params`` of a 4xx reaches the partner."""
     if upstream.status >= 500:  # 503/504 keep their meaning (and Retry-After), anything else is 502
         after = upstream.headers.get("Retry-After")
         status = upstream.status if upstream.status in (502, 503, 504) else 502

@@ -44,8 +44,9 @@ _sampler = LogSampler(lines=LOG_LINES, interval=LOG_INTERVAL, summary=_summary)
 def status_of(status: int, exc: BaseException | None) -> int:
     """431 for header fields too large or too many, 414 for a too long request line."""
     if isinstance(exc, LineTooLong):
-        line = str(exc.args[0]) if exc.args else ""
-        return 414 if line.startswith(("/", "b'/", "http", "b'http")) else 431
+        # aiohttp's C parser (pinned) reports the request target as a bytearray (its URL buffer)
+        # and a header name or value as bytes
+        return 414 if exc.args and isinstance(exc.args[0], bytearray) else 431
     if isinstance(exc, BadHttpMessage) and "Too many headers" in str(exc.message):
         return 431
     return status

@@ -17,6 +17,7 @@ from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
 from gateway.keys import (
     LISTENER_KEY,
+    OPERATOR_KEY,
     PARTNER_KEY,
     REQUEST_ID_KEY,
     RESPONSE_CAP_KEY,
@@ -130,7 +131,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     headers = upstream_request_headers(request.headers, client_ip=request.remote, scheme=request.scheme,
                                        host=request.host, request_id=request[REQUEST_ID_KEY],
                                        trusted=listener_cfg.trust_forwarded,
-                                       strip_credentials=PARTNER_KEY in request,
+                                       strip_credentials=PARTNER_KEY in request or OPERATOR_KEY in request,
                                        allow=listener_cfg.forward_request_headers)
     cluster = state.clusters.get(route.cluster)
     streaming: list[web.StreamResponse] = []

@@ -19,12 +19,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from gateway.errors import GatewayError, RequestError, RouteNotFound
+from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
 from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
 from gateway.model_check import StlLimits
 from gateway.model_pool import ModelCheckPool, PoolSettings
 from gateway.quotes_config import QuotesConfig
-from gateway.quotes_upload import read_upload
+from gateway.quotes_upload import Upload, read_upload
+from gateway.routing import Route
+from gateway.upload_budget import UploadBudget
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
@@ -92,6 +94,7 @@ class QuoteService:
             limits=StlLimits(ascii_max_bytes=config.ascii_max_bytes, max_triangles=config.max_triangles)))
         self.submitter = QuoteSubmitter(self.queue, settings, tracer_provider=tracer_provider)  # type: ignore[arg-type]
         self._probe: asyncio.Task[None] | None = None
+        self.uploads = UploadBudget(total=config.upload_bytes, per_owner=config.upload_partner_bytes)
 
     async def start(self) -> None:
         """Create the consumer group if needed and start the queue probe (Redis down: later)."""
@@ -123,9 +126,23 @@ class QuoteService:
         return raw
 
     async def submit(self, request: web.Request) -> web.Response:
-        """``POST {prefix}``."""
+        """``POST {prefix}``: the upload is read under the process's and the partner's budget of
+        upload bytes (``gateway/upload_budget.py``) and an overall deadline."""
         route = request[ROUTE_KEY]
-        upload = await read_upload(request, route)
+        partner = request.get(PARTNER_KEY)
+        length = request.content_length
+        size = length if length is not None and length <= route.max_body_bytes else route.max_body_bytes
+        with self.uploads.reserve(partner.id if partner is not None else None, size):
+            try:
+                async with asyncio.timeout(self.config.upload_deadline):
+                    upload = await read_upload(request, route)
+            except TimeoutError:
+                self.uploads.deadline_passed()
+                raise RequestTimeout(f"the upload did not arrive within {self.config.upload_deadline:.0f} s"
+                                     ) from None
+            return await self._submit(request, route, upload)
+
+    async def _submit(self, request: web.Request, route: Route, upload: Upload) -> web.Response:
         material = (upload.fields.get("material") or request.query.get("material") or "").upper()
         if material not in self.config.materials:
             raise InvalidQuote(f"material: {material or 'missing'}; one of "

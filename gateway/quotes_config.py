@@ -19,6 +19,9 @@ YAML::
       parse_timeout: 30            # s waiting for a free check process + the check itself; over → 503
       ascii_max_bytes: 8388608     # ASCII STL size cap (binary: the route's max_body_bytes)
       max_triangles: 2000000       # triangles of one model, binary or ASCII
+      upload_bytes: 335544320      # upload bytes one gateway process receives/checks at once (503 above)
+      upload_partner_bytes: 167772160  # ... of one partner (429 above; operators: upload_bytes only)
+      upload_deadline: 300         # s for a whole upload body to arrive (408 after; body_timeout: idle)
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -40,7 +43,8 @@ from legacy_sim.pricing.materials import MATERIALS
 HANDLERS = frozenset({"quotes"})
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
-         "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1}
+         "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
+         "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,6 +71,9 @@ class QuotesConfig:
     parse_timeout: float = 30.0
     ascii_max_bytes: int = 8 << 20
     max_triangles: int = 2_000_000
+    upload_bytes: int = 320 << 20
+    upload_partner_bytes: int = 160 << 20
+    upload_deadline: float = 300.0
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:
@@ -88,7 +95,8 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
             values[key] = str(value)
     if not values.get("redis_url", base.redis_url).startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"quotes.redis_url: must be a redis:// URL, got {values['redis_url']!r}")
-    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1}.items():
+    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1,
+                         "upload_deadline": 1}.items():
         if key in data:
             value = data[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
@@ -108,4 +116,7 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
         if not isinstance(data["allow_private_callbacks"], bool):
             raise ConfigError("quotes.allow_private_callbacks: must be true or false")
         values["allow_private_callbacks"] = data["allow_private_callbacks"]
-    return QuotesConfig(**values)
+    cfg = QuotesConfig(**values)
+    if cfg.upload_partner_bytes > cfg.upload_bytes:
+        raise ConfigError("quotes.upload_partner_bytes: must be <= quotes.upload_bytes")
+    return cfg

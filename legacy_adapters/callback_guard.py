@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 __all__ = ["CallbackRefused", "PublicOnlyResolver", "check_callback_url", "embedded_ipv4",
            "is_public_address"]
@@ -95,21 +96,37 @@ def check_callback_url(url: str, *, allow_private: bool = False) -> str:
     Raises ``CallbackRefused`` naming the reason. Host names other than ``localhost`` pass
     here; ``PublicOnlyResolver`` checks what they resolve to when the webhook is sent.
     """
-    parts = urlsplit(url)
+    if not url.isascii():
+        # IDNA would map fullwidth or ideographic digits and dots (U+FF11, U+3002 ...) to an IP literal
+        # that aiohttp connects to without asking a resolver: international names go as punycode
+        raise CallbackRefused("callback_url: must be ASCII (write international host names in punycode)")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise CallbackRefused("callback_url: not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallbackRefused("callback_url: must be an absolute http(s) URL")
+    if "%" in parts.hostname:
+        raise CallbackRefused("callback_url: percent-encoded host names are not accepted")
     if parts.username is not None or parts.password is not None:
         raise CallbackRefused("callback_url: must not carry credentials")
     try:
         parts.port  # noqa: B018 (raises ValueError for a port out of range)
     except ValueError:
         raise CallbackRefused("callback_url: invalid port") from None
+    try:
+        client_host = URL(url).host  # the host exactly as the webhook client will use it
+    except ValueError:
+        raise CallbackRefused("callback_url: not a valid URL") from None
+    if not client_host:
+        raise CallbackRefused("callback_url: must be an absolute http(s) URL")
     if allow_private:
         return url
-    host = parts.hostname.lower().rstrip(".")
-    literal = _ip_literal(host)
-    if host in _LOCAL_NAMES or (literal is not None and not is_public_address(literal)):
-        raise CallbackRefused(f"callback_url: host {host!r} is not a public address")
+    for name in {parts.hostname, client_host}:
+        host = name.lower().rstrip(".")
+        literal = _ip_literal(host)
+        if host in _LOCAL_NAMES or (literal is not None and not is_public_address(literal)):
+            raise CallbackRefused(f"callback_url: host {host!r} is not a public address")
     return url
 
 

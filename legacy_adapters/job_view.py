@@ -17,6 +17,9 @@ PUBLIC_STATUSES = ("queued", "running", "done", "failed")
 Audience = Literal["partner", "operator"]
 #: Fields only operators see (dedup hints).
 OPERATOR_ONLY = ("cached", "shared_with")
+#: What a partner reads as ``error`` of a failed job: the worker's detail names the legacy's
+#: hosts, ports and answer text, so it is for operators (internal listener, logs) only.
+PARTNER_ERROR = "The model could not be priced. Contact support with this job's id."
 
 
 def _iso(ms: str | None) -> str | None:
@@ -28,7 +31,8 @@ def _iso(ms: str | None) -> str | None:
 def job_json(job: dict[str, str], *, location: str, audience: Audience = "partner") -> dict[str, Any]:
     """``{id, status, price, currency, breakdown, error, …}`` from the job hash.
 
-    ``audience="operator"`` adds ``cached``/``shared_with``; the default is the partner view.
+    ``audience="operator"`` adds ``cached``/``shared_with`` and the worker's ``error`` detail; the
+    default is the partner view (a generic ``error``).
     """
     result = json.loads(job["result"]) if job.get("result") else {}
     status = job.get("status", "queued")
@@ -40,7 +44,8 @@ def job_json(job: dict[str, str], *, location: str, audience: Audience = "partne
         "price": result.get("price_eur"),
         "currency": "EUR" if result else None,
         "breakdown": result.get("breakdown"),
-        "error": job.get("error") if status == "failed" else None,
+        "error": (job.get("error") if audience == "operator" else PARTNER_ERROR) if status == "failed"
+        else None,
         "attempts": int(job.get("attempts") or 0),
         "rules_version": job.get("rules_version"),
         "created_at": _iso(job.get("created_at")),

@@ -31,7 +31,10 @@ def _bad(detail: str, status: int = 400) -> web.Response:
 
 
 async def _purge_key(request: web.Request, cache: ResponseCache, raw: str) -> dict[str, Any] | web.Response:
-    url = URL(raw)
+    try:
+        url = URL(raw)
+    except ValueError:
+        return _bad(f"key {raw[:200]!r} is not a path?query")
     listener = request.query.get("listener", "internal")
     table = request.app[STATE_KEY].tables.get(listener)
     if table is None:

@@ -102,6 +102,7 @@ async def _create(request: web.Request, handler: Handler, partner_id: str, prefi
         raise PartnerInputError(408, "request body not received in time") from None
     body = create_body(raw, partner_id)
     headers = CIMultiDict(request.headers)
+    headers.popall("Connection", None)  # a client-named hop-by-hop token must not drop ours below
     headers["Content-Type"] = "application/json"
     headers["Content-Length"] = str(len(body))
     # exactly ``POST {prefix}`` upstream: the client's query never reaches the MES
@@ -168,6 +169,9 @@ def partner_scope_filter() -> Middleware:
         if op.kind == "get" and request.method not in ("GET", "HEAD"):
             return problem(request, 405, f"{request.method} is not allowed on an order",
                             headers={"Allow": "GET, HEAD"})
+        if op.kind != "create" and request.body_exists:
+            # never forwarded: to a legacy that ignores GET bodies it would be a smuggled request
+            return problem(request, 400, "a read carries no request body")
         try:
             if op.kind == "create":
                 return await _create(request, handler, partner_id, route.prefix)

@@ -73,7 +73,8 @@ class HostileMes:
             return web.Response()
         if self.error is not None:
             status, ctype, body = self.error
-            return web.Response(status=status, body=body, headers={"Content-Type": ctype})
+            return web.Response(status=status, body=body, headers={"Content-Type": ctype,
+                                                                    "X-Internal-Host": "mes-1.plant.lan"})
         if request.path == "/orders" and request.method == "GET":
             return await self._answer(request, {"items": self.list_items, "page": 1, "offset": 0,
                                                 "per_page": 100, "total": len(self.list_items)})

@@ -14,7 +14,7 @@ import pytest
 
 from tests.security.edge_support import edge_config, partner_edge, raw_exchange, read_problem
 from tests.security.hostile_mes import HostileMes, hostile_mes, order
-from tests.support.gateway import GatewayUnderTest, gateway_process
+from tests.support.gateway import OPERATOR_AUTH, OPERATOR_HEADERS, GatewayUnderTest, gateway_process
 from tests.support.partner_edge import make_keys
 
 pytestmark = pytest.mark.timeout(60)
@@ -230,3 +230,53 @@ async def test_head_on_a_cached_get_route_is_answered_from_the_cache(tmp_path: P
                 assert r.headers["Cache-Status"].startswith("mes-edge; hit")
                 assert int(r.headers["Content-Length"]) == len(body)
     assert [m for m, *_ in mes.requests] == ["GET"]
+
+
+async def test_a_client_named_connection_token_cannot_drop_the_gateways_own_headers(edge: Edge) -> None:
+    gw, keys, mes = edge
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{gw.external}/partner/v1/orders", json={"customer": "A", "material": "PLA", "quantity": 1},
+            headers={"X-API-Key": keys["acme"], "Connection": "content-type, x-request-id"}) as r:
+        assert r.status == 201, await r.text()
+    headers = mes.requests[-1][2]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Request-ID"] == r.headers["X-Request-ID"]
+
+
+async def test_a_host_header_that_is_not_a_host_is_not_passed_on_as_x_forwarded_host(edge: Edge) -> None:
+    gw, keys, mes = edge
+    status, _, _ = await raw_exchange(gw.external, _request("/partner/v1/orders/1", keys["acme"]).replace(
+        b"Host: gw", b"Host: evil.example:1@internal"))
+    assert status == 200
+    assert "X-Forwarded-Host" not in mes.requests[-1][2]
+
+
+async def test_an_api_key_with_a_non_utf8_byte_is_a_401_not_a_500(edge: Edge, tmp_path: Path) -> None:
+    gw, keys, _ = edge
+    key_id = keys["acme"].split("_")[1]
+    bad = f"X-API-Key: mes_{key_id}_".encode() + b"B" * 40 + b"\xfe\r\n"
+    for _ in range(3):
+        request = b"GET /partner/v1/orders/1 HTTP/1.1\r\nHost: gw\r\n" + bad + b"Connection: close\r\n\r\n"
+        status, headers, _ = await raw_exchange(gw.external, request)
+        assert status == 401
+        assert headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in (tmp_path / "gateway.log").read_text()
+
+
+async def test_a_too_long_request_line_is_414(edge: Edge) -> None:
+    gw, _, _ = edge
+    status, headers, _ = await raw_exchange(gw.external, _request("/partner/v1/orders/" + "1" * 9000))
+    assert status == 414
+    assert headers["content-type"] == "application/problem+json"
+
+
+async def test_an_operators_token_is_never_forwarded_to_the_mes(tmp_path: Path) -> None:
+    async with hostile_mes() as mes:
+        mes.orders[1] = order("acme", 1)
+        store, _ = make_keys(tmp_path)
+        cfg = edge_config(tmp_path, mes.url, store, operator_auth=OPERATOR_AUTH)
+        cfg["listeners"]["internal"]["host"] = "0.0.0.0"  # beyond loopback: the token is required
+        async with gateway_process(cfg, tmp_path) as gw, aiohttp.ClientSession() as s, \
+                s.get(f"{gw.internal}/orders/1", headers={**OPERATOR_HEADERS, "Cookie": "a=1"}) as r:
+            assert r.status == 200
+    assert "Authorization" not in mes.requests[-1][2]

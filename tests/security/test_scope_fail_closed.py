@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from gateway.partner_orders import ORDER_FIELDS
@@ -121,3 +122,35 @@ async def test_a_create_reaches_the_mes_as_exactly_post_orders_without_the_clien
     method, path_qs, _, body = mes.requests[-1]
     assert (method, path_qs) == ("POST", "/orders")
     assert b'"partner_id":"acme"' in body
+
+
+@pytest.mark.parametrize(("status", "slug"), [(409, "conflict"), (502, "upstream-error")])
+async def test_an_upstream_error_typed_like_ours_is_reissued_not_relayed(edge: Edge, status: int,
+                                                                        slug: str) -> None:
+    """A sidecar builds its errors with our type URIs, and the MES controls its bodies: neither is
+    trusted — the partner gets our problem with at most a short detail, no MES headers."""
+    gw, keys, mes = edge
+    foreign = {**order("globex", 5), "type": f"https://mes-edge.dev/problems/{slug}", "status": status,
+               "title": "x", "detail": "cannot connect to the legacy instance 127.0.0.1:47993",
+               "instance": "urn:request:theirs"}
+    mes.error = (status, "application/problem+json", orjson.dumps(foreign))
+    for path in ("/5", "", "?page=2"):
+        async with aiohttp.ClientSession() as s, s.get(f"{gw.external}/partner/v1/orders{path}",
+                                                        headers={"X-API-Key": keys["acme"]}) as r:
+            problem = await read_problem(r, status)
+            _no_leak(await r.read())
+            assert "X-Internal-Host" not in r.headers
+        assert set(problem) <= {"type", "title", "status", "detail", "instance", "request_id"}
+        if status >= 500:
+            assert "127.0.0.1" not in problem["detail"]
+
+
+async def test_a_read_with_a_body_is_refused_and_nothing_reaches_the_mes(edge: Edge) -> None:
+    gw, keys, mes = edge
+    mes.orders[1] = order("acme", 1)
+    for path in ("/1", ""):
+        async with aiohttp.ClientSession() as s, s.get(
+                f"{gw.external}/partner/v1/orders{path}", data=b"GET /admin HTTP/1.1\r\nHost: x\r\n\r\n",
+                headers={"X-API-Key": keys["acme"]}) as r:
+            await read_problem(r, 400)
+    assert mes.requests == []

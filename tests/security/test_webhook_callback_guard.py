@@ -93,3 +93,29 @@ async def test_workers_resolver_drops_names_that_resolve_to_an_ipv6_form_of_a_pr
         await resolver.resolve("hooks.partner.example", 443, socket.AF_UNSPEC)
     mixed = PublicOnlyResolver(_Dns([*EMBEDDED_PRIVATE, "64:ff9b::5db8:d822"]))
     assert [r["host"] for r in await mixed.resolve("hooks.partner.example", 443)] == ["64:ff9b::5db8:d822"]
+
+
+@pytest.mark.parametrize("url", [
+    "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8080/hook",   # fullwidth digits: IDNA maps to 127.0.0.1
+    "http://127\u30020\u30020\u30021:8080/hook",                 # ideographic full stops
+    "http://\u2460\u2461\u2466.\u24ea.\u24ea.\u2460:8080/hook",   # circled digits
+    "http://%31%32%37.0.0.1:8080/hook",                           # percent-encoded host
+])
+async def test_callback_to_a_unicode_or_encoded_form_of_loopback_is_refused_at_submit(
+        gateway: GatewayUnderTest, url: str) -> None:
+    """aiohttp connects to an IDNA-mapped IP literal without asking the resolver: refuse at submit."""
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{gateway.internal}/quotes", data=box_stl_binary(2, 3, 6), headers=STL,
+            params={"material": "PLA", "callback_url": url}) as resp:
+        assert resp.status == 422, await resp.text()
+        assert resp.content_type == "application/problem+json"
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://a\uff0fb.example/", "http://exa mple.com:99999/"])
+async def test_a_callback_url_that_does_not_parse_is_a_422_not_a_500(gateway: GatewayUnderTest,
+                                                                     url: str) -> None:
+    async with aiohttp.ClientSession() as s, s.post(
+            f"{gateway.internal}/quotes", data=box_stl_binary(2, 3, 7), headers=STL,
+            params={"material": "PLA", "callback_url": url}) as resp:
+        assert resp.status == 422, await resp.text()
+        assert resp.content_type == "application/problem+json"
