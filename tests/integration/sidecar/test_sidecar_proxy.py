@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp
@@ -64,8 +65,8 @@ async def test_metrics_endpoint_shows_route_templates_never_raw_ids(tmp_path: Pa
             text = await resp.text()
     assert 'route="/orders/{id}"' in text
     assert 'route="/orders/{id}/status"' in text
-    assert "123456" not in text
-    assert "98765" not in text
+    label_values = re.findall(r'="([^"]*)"', text)  # sample values may contain any digits
+    assert not [v for v in label_values if "123456" in v or "98765" in v]
 
 
 async def test_request_id_and_traceparent_reach_the_legacy_and_spans_form_one_trace(tmp_path: Path) -> None:
