@@ -100,13 +100,25 @@ class RelayQueue:
             await pipe.execute()
 
     async def lag(self) -> QueueLag:
-        """One consistent-enough snapshot of the queue (four commands in one round trip)."""
+        """One consistent-enough snapshot of the queue (four commands in one round trip).
+
+        A stream that does not exist yet (no order since Redis started empty) or a group not yet
+        created are normal states, not errors: nothing waits (lag 0), or, for a missing group,
+        everything the group will replay from ``group_start_id`` 0 waits.
+        """
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xlen(self.config.stream)
             pipe.xinfo_groups(self.config.stream)
             pipe.xpending(self.config.stream, self.config.group)
             pipe.time()
-            length, groups, pending, now = await pipe.execute()
+            length, groups, pending, now = await pipe.execute(raise_on_error=False)
+        errors = [r for r in (length, groups, pending, now) if isinstance(r, BaseException)]
+        for error in errors:
+            if not _no_such_stream_or_group(error):
+                raise error
+        if errors:  # no stream (XINFO: "no such key") or no group yet (XPENDING: NOGROUP)
+            waiting = float(length) if self.config.group_start_id == "0" else 0.0
+            return QueueLag(length=int(length), lag=waiting, pending=0, oldest_pending_age=0.0)
         lag = float("nan")
         for group in groups:
             info = {_text(k): v for k, v in group.items()}
@@ -119,3 +131,9 @@ class RelayQueue:
             age = max(0.0, now[0] + now[1] / 1e6 - queued_ms / 1000)
         return QueueLag(length=int(length), lag=lag, pending=count, oldest_pending_age=age)
 
+
+def _no_such_stream_or_group(error: BaseException) -> bool:
+    """Redis's answer for a stream that does not exist (yet) or a group not created (yet)."""
+    text = str(error)
+    return isinstance(error, redis.exceptions.ResponseError) and (
+        "no such key" in text.lower() or text.startswith("NOGROUP"))
