@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", help="fill the MES database with realistic orders")
     seed.add_argument("--dsn", default=dsn, help=dsn_help)
-    seed.add_argument("--orders", type=int, default=1_000_000)
+    seed.add_argument("--orders", type=int, default=1_000_000,
+                      help="fill the table up to this many orders; orders already there count "
+                           "(default: %(default)s)")
     seed.add_argument("--active", type=int, default=3000)
     seed.add_argument("--seed", type=int, default=42)
-    seed.add_argument("--append", action="store_true", help="allow seeding a non-empty table")
+    seed.add_argument("--append", action="store_true", help="add --orders orders to what is there")
     return parser
 
 

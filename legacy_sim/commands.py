@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 
 import redis.asyncio as aioredis
 
@@ -64,11 +65,39 @@ async def _crm_consumer(args: argparse.Namespace) -> None:
         await pool.close()
 
 
+async def _orders_in_table(dsn: str) -> int:
+    """How many orders the MES database holds already (0 before the MES created its schema)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT to_regclass('orders')") is None:
+            return 0
+        return int(await conn.fetchval("SELECT count(*) FROM orders"))
+    finally:
+        await conn.close()
+
+
 async def _seed(args: argparse.Namespace) -> None:
+    """Fill the table up to ``--orders`` (orders already there count), or add that many (``--append``).
+
+    So the README's order works (a few orders created with curl, then the seed) and running the
+    seed twice does not double the data.
+    """
     from legacy_sim.seed import seed
 
-    report = await seed(args.dsn, orders=args.orders, active=args.active, seed_value=args.seed,
-                        append=args.append)
+    existing = 0 if args.append else await _orders_in_table(args.dsn)
+    orders = args.orders - existing
+    if orders <= 0:
+        print(f"legacy_sim seed: the orders table holds {existing:,} orders already (--orders "
+              f"{args.orders:,}): nothing to add (--append adds --orders more)", file=sys.stderr)
+        return
+    if existing:
+        print(f"legacy_sim seed: the orders table holds {existing:,} orders; adding {orders:,} to reach "
+              f"--orders {args.orders:,}", file=sys.stderr)
+    active = min(args.active, orders, round(args.active * orders / args.orders))  # the same share
+    report = await seed(args.dsn, orders=orders, active=active, seed_value=args.seed,
+                        append=args.append or existing > 0)
     print(json.dumps({"counts": report.counts, "history_rows": report.history_rows,
                       "seconds": {"orders": round(report.seconds_orders, 2),
                                   "history": round(report.seconds_history, 2),
