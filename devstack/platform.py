@@ -78,6 +78,9 @@ class Platform:
         gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
                   "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics"),
+                  # the store `python -m gateway.api_keys create` writes (same variable, same default)
+                  "GATEWAY_API_KEY_STORE": os.environ.get("GATEWAY_API_KEY_STORE",
+                                                          str(self.root / "api-keys.json")),
                   "GATEWAY_OPERATOR_TOKENS": os.environ.get("GATEWAY_OPERATOR_TOKENS", DEV_OPERATOR_TOKEN)}
         workers = os.environ.get("GATEWAY_WORKERS", "2")
         gateway = self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml",
@@ -142,28 +145,36 @@ class Platform:
         self.started.clear()
 
     def banner(self) -> str:
+        """What `make run` prints when everything is up: every URL in it answers 200 to a plain GET
+        (tests/e2e/test_readme_banner_urls.py fetches them all)."""
         p = self.ports
+        local = "http://127.0.0.1"
         return f"""
 mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
 
-  external (partners)  http://127.0.0.1:{p.external}/partner/v1/orders
-  internal (operators) http://127.0.0.1:{p.internal}/orders   quotes: http://127.0.0.1:{p.internal}/quotes
-  admin                http://127.0.0.1:{p.admin}/metrics  /healthz  /readyz  /config  /upstreams
-  sidecars             MES http://127.0.0.1:{p.mes_sidecars[0]}, :{p.mes_sidecars[1]}  CRM :{p.crm_sidecar}
+  external (partners)  {local}:{p.external}/partner/v1/openapi.json   (the rest needs an API key)
+  internal (operators) {local}:{p.internal}/orders   (quote jobs: POST /quotes with an STL, see README)
+  admin                {local}:{p.admin}/metrics  {local}:{p.admin}/healthz  {local}:{p.admin}/readyz
+                       (/config, /upstreams, /cache/purge: with the operator token below)
+  sidecars             MES {local}:{p.mes_sidecars[0]}  {local}:{p.mes_sidecars[1]}
+                       CRM {local}:{p.crm_sidecar}
                        (their /metrics on port + 10)
-  prometheus           http://127.0.0.1:{p.prometheus}/alerts   alertmanager http://127.0.0.1:{p.alertmanager}
+  prometheus           {local}:{p.prometheus}/classic/alerts  {local}:{p.prometheus}/classic/graph
+                       (Debian's Prometheus 2.42 has only the classic UI: /classic/alerts, not /alerts)
+  alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
+                       or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)
-  legacy MES           http://127.0.0.1:{p.mes[0]}  http://127.0.0.1:{p.mes[1]}   CRM http://127.0.0.1:{p.crm}
+  legacy MES           {local}:{p.mes[0]}  {local}:{p.mes[1]}   CRM {local}:{p.crm}
 
 Try:
-  curl -s 'http://127.0.0.1:{p.internal}/orders?per_page=5'
-  curl -s -X POST http://127.0.0.1:{p.internal}/orders -H 'Content-Type: application/json' \\
+  curl -s '{local}:{p.internal}/orders?per_page=5'
+  curl -s -X POST {local}:{p.internal}/orders -H 'Content-Type: application/json' \\
        -d '{{"customer": "ACME", "material": "PLA", "quantity": 2, "model_name": "bracket.stl"}}'
-  curl -s -X POST http://127.0.0.1:{p.internal}/crm/orders -H 'Content-Type: application/json' \\
+  curl -s -X POST {local}:{p.internal}/crm/orders -H 'Content-Type: application/json' \\
        -d '{{"customer": "ACME", "material": "PETG", "quantity": 1, "model_name": "housing.stl"}}'
-  curl -s http://127.0.0.1:{p.external}/orders        # 404 problem+json: internal routes are not external
-  curl -s http://127.0.0.1:{p.admin}/upstreams -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'  # or /config
-  .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 100000
+  curl -s {local}:{p.external}/orders        # 404 problem+json: internal routes are not external
+  curl -s {local}:{p.admin}/upstreams -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'  # or /config
+  .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 1000000
 """
 
 
