@@ -162,6 +162,8 @@ UPSTREAM_REQUESTS = Counter(
     "Attempts sent to an endpoint (retries count separately), by outcome.",
     ("cluster", "endpoint", "status_class"),
 )
+#: Outcomes of an attempt (``status_class`` label), each exported at 0 per endpoint from start-up.
+UPSTREAM_OUTCOMES = ("1xx", "2xx", "3xx", "4xx", "5xx", "connect_error", "timeout", "reset")
 UPSTREAM_REQUEST_DURATION = Histogram(
     "gateway_upstream_request_duration_seconds",
     "Per attempt: time from sending to the endpoint's response headers (or the error).",
@@ -262,6 +264,9 @@ LOAD_SHED = Counter(
     "(queue_full|wait_timeout|evicted).",
     ("cluster", "priority", "reason"),
 )
+#: ``reason`` values of ``gateway_load_shed_total``: every (priority, reason) of an adaptive cluster
+#: exists at 0 from start-up, so GatewayLoadShedding's increase() counts the first shed request.
+LOAD_SHED_REASONS = ("queue_full", "wait_timeout", "evicted")
 
 # ---------------------------------------------------------------- partner edge (auth, rate limits)
 
@@ -375,6 +380,9 @@ UPLOAD_REFUSALS = Counter(
     "deadline (408: the body took longer than quotes.upload_deadline).",
     ("reason",),
 )
+CACHE_BACKEND_OPERATIONS = ("lookup", "store", "bump", "lock", "events")
+for _operation in CACHE_BACKEND_OPERATIONS:  # GatewayCacheBackendErrors: rate() sees the first error
+    CACHE_BACKEND_ERRORS.labels(operation=_operation)
 for _reason in ("process_budget", "partner_budget", "deadline"):
     UPLOAD_REFUSALS.labels(reason=_reason)
 for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up

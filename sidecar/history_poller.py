@@ -45,6 +45,7 @@ class HistoryPoller:
         self._pool = pool
         self._publisher = publisher
         self._runner = runner
+        runner.declare("order_history")
         self._instance = instance
         self._batch = batch
         self._gap_ttl = gap_ttl_s

@@ -30,6 +30,15 @@ class ProbeRunner:
         self._labels = {"kind": kind, "legacy_instance": instance}
         self._failing: set[str] = set()
 
+    def declare(self, *probes: str) -> None:
+        """Export ``sidecar_probe_errors_total`` at 0 for ``probes`` before they first run.
+
+        ``rate()``/``increase()`` need a sample before the first failure, or SidecarProbeErrors
+        misses it.
+        """
+        for probe in probes:
+            metrics.PROBE_ERRORS.labels(**self._labels, probe=probe)
+
     async def run(self, probe: str, step: Callable[[], Awaitable[Any]]) -> bool:
         """Run ``step``; True on success. Never raises the errors of :data:`PROBE_ERRORS`."""
         started = time.perf_counter()

@@ -29,6 +29,7 @@ from sidecar.probe_runner import ProbeRunner
 
 NEW_ORDERS_WINDOW = timedelta(minutes=1, seconds=1)  # a second of slack for commit delays
 PRICING_ID_MARGIN = 1000  # ids below the watermark still re-checked: inserts committed late
+PROBES = ("active_orders", "terminal_orders", "new_orders", "pricing")  # the steps of one cycle
 
 
 class BusinessProbes:
@@ -38,6 +39,7 @@ class BusinessProbes:
                  ) -> None:
         self._pool = pool
         self._runner = runner
+        runner.declare(*PROBES)
         self._terminal_interval = terminal_count_interval
         self._terminal_due = 0.0  # monotonic time of the next terminal count; 0 = now
         self._order_marks: collections.deque[tuple[datetime, int]] = collections.deque(maxlen=64)

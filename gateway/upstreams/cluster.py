@@ -69,13 +69,22 @@ class Cluster:
         self._eligible: tuple[Endpoint, ...] = self.endpoints
         self._publish = True
         # Pre-bound metric children keep registry lock traffic off the per-request path.
-        self._attempt_counters: dict[str, dict[str, Any]] = {ep.url: {} for ep in self.endpoints}
+        # Every outcome and shed reason exists at 0 from start-up: rate()/increase() see the first one.
+        self._attempt_counters: dict[str, dict[str, Any]] = {
+            ep.url: {outcome: metrics.UPSTREAM_REQUESTS.labels(self.name, ep.url, outcome)
+                     for outcome in metrics.UPSTREAM_OUTCOMES}
+            for ep in self.endpoints
+        }
         self._duration = metrics.UPSTREAM_REQUEST_DURATION.labels(self.name)
         self._active_gauge = metrics.UPSTREAM_ACTIVE_REQUESTS.labels(self.name)
         self._pending_gauge = metrics.UPSTREAM_PENDING_REQUESTS.labels(self.name)
         if self._limiter is not None:
             self._limit_gauge = metrics.ADAPTIVE_CONCURRENCY_LIMIT.labels(self.name)
             self._queue_gauge = metrics.ADAPTIVE_QUEUE_LENGTH.labels(self.name)
+            for priority in PRIORITIES.values():
+                for reason in metrics.LOAD_SHED_REASONS:
+                    self._shed_counters[(priority, reason)] = metrics.LOAD_SHED.labels(
+                        self.name, priority_name(priority), reason)
         metrics.register_gauge_source(self)
         self._retry_counters: dict[str, Any] = {}
         self._budget_exhausted = metrics.UPSTREAM_RETRY_BUDGET_EXHAUSTED.labels(self.name)

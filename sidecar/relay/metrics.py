@@ -45,13 +45,18 @@ REDELIVERIES = Counter("sidecar_relay_redeliveries_total", "Entries delivered ag
 DEAD_LETTERS = Counter("sidecar_relay_dead_letters_total", "Entries moved to the dead-letter stream: "
                        "reason=poison (unparseable envelope) or rejected (the MES answered 4xx).",
                        ("legacy_instance", "reason"))
+#: The bounded label values, every one exported at 0 when a relay starts (``increase()`` needs a
+#: sample before the first event, or the CrmQueueDeadLetters alert misses the first dead letter).
+DELIVERY_OUTCOMES = ("created", "duplicate", "rejected", "error", "timeout", "connect_error")
+REDELIVERY_SOURCES = ("own", "claimed")
+DEAD_LETTER_REASONS = ("poison", "rejected")
 QUEUE_ERRORS = Counter("sidecar_relay_queue_errors_total", "Redis operations of the relay that failed "
                      "(read, ack, dead-letter, lag); retried.", ("legacy_instance",))
 
 
 @dataclass(frozen=True, slots=True)
 class RelayMetrics:
-    """The children of one relay (labelled once; outcome/source/reason children stay lazy)."""
+    """The children of one relay, every label set created (at 0) when the relay starts."""
 
     instance: str
     in_flight: Gauge
@@ -70,6 +75,12 @@ class RelayMetrics:
         """Label every per-relay family with ``legacy_instance=instance``."""
         def child(family: Any) -> Any:
             return family.labels(legacy_instance=instance)
+        for outcome in DELIVERY_OUTCOMES:
+            DELIVERIES.labels(legacy_instance=instance, outcome=outcome)
+        for source in REDELIVERY_SOURCES:
+            REDELIVERIES.labels(legacy_instance=instance, source=source)
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERS.labels(legacy_instance=instance, reason=reason)
         return cls(instance=instance, in_flight=child(IN_FLIGHT), limit=child(LIMIT), paused=child(PAUSED),
                    pauses=child(PAUSES), duration=child(DELIVERY_DURATION), queue_errors=child(QUEUE_ERRORS),
                    length=child(QUEUE_LENGTH), lag=child(QUEUE_LAG), pending=child(QUEUE_PENDING),

@@ -42,7 +42,6 @@ def test_every_metric_used_by_rules_and_dashboards_is_scraped(stack_run: StackRu
 #: Counters/gauges that get a sample only when their event happens: a failed probe, a breaker or
 #: retry-budget refusal, a lost or duplicate event, a running legacy price calculation.
 EVENT_ONLY = {
-    "sidecar_probe_errors_total",
     "pricing_calculations_in_progress",
     "gateway_upstream_retry_budget_exhausted_total",
     "gateway_circuit_breaker_rejections_total",
@@ -51,9 +50,7 @@ EVENT_ONLY = {
     "sidecar_events_duplicates_total",
     # partner edge, cache, pricing: labelled counters of failures and overload, which the healthy
     # run does not provoke (tests/integration/gateway and legacy_adapters do, on their own)
-    "gateway_cache_backend_errors_total",  # {operation}: a failing cache Redis
     "gateway_cache_collapsed_total",  # {route}: concurrent misses of one key (timing-dependent)
-    "gateway_load_shed_total",  # {cluster,priority,reason}: the adaptive limit reached
     "gateway_ratelimit_mode_switches_total",  # {mode}: the rate-limit Redis lost and found
     "pricing_dead_letters_total",  # {reason}: a job failing for good
     "pricing_webhooks_total",  # {outcome}: a quote submitted with a callback_url
