@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 
@@ -22,11 +23,20 @@ from legacy_sim.mes.schema import apply_schema
 logger = logging.getLogger("legacy_sim.seed")
 
 CANCELLED_SHARE = 0.12
-ACTIVE_WEIGHTS: dict[OrderStatus, float] = {
-    OrderStatus.SUBMITTED: 0.20, OrderStatus.PRICE_CALCULATED: 0.15,
-    OrderStatus.MANUFACTURING_APPROVED: 0.15, OrderStatus.MANUFACTURING_STARTED: 0.25,
-    OrderStatus.MANUFACTURING_COMPLETED: 0.10, OrderStatus.SHIPPED: 0.15,
+#: How long an active order of a healthy made-to-order workshop sits in each status, at most: every
+#: bound is well under that status's OrdersStuck threshold (prometheus/rules/orders.yml), so a freshly
+#: seeded, idle platform raises no alert (tests/stack/test_alerts_seeded_idle.py).
+MAX_DWELL: dict[OrderStatus, timedelta] = {
+    OrderStatus.SUBMITTED: timedelta(minutes=15),  # being priced: 2-3 min, complex models up to 30
+    OrderStatus.PRICE_CALCULATED: timedelta(days=1),  # quote with the customer / sales
+    OrderStatus.MANUFACTURING_APPROVED: timedelta(hours=12),  # waiting for a slot on the shop floor
+    OrderStatus.MANUFACTURING_STARTED: timedelta(days=4),  # printing, post-processing
+    OrderStatus.MANUFACTURING_COMPLETED: timedelta(hours=12),  # packing, waiting for the carrier
+    OrderStatus.SHIPPED: timedelta(days=5),  # in transit until the customer confirms
 }
+#: Little's law with a steady intake and dwell times spread evenly up to MAX_DWELL: the orders in a
+#: status are proportional to its (mean) dwell time.
+ACTIVE_WEIGHTS: dict[OrderStatus, float] = {s: d.total_seconds() for s, d in MAX_DWELL.items()}
 assert set(ACTIVE_WEIGHTS) == set(ACTIVE_STATUSES)
 
 # $1 statuses text[], $2 n before the first row, $3 row count, $4 cancelled count | bucket lower bounds
@@ -59,13 +69,14 @@ _ARCHIVED = _ROWS.format(
            "THEN ($1::text[])[2] ELSE ($1::text[])[1] END",
     created="now() - interval '3 years' + (interval '3 years' - interval '10 days') * (g::float8 / $3)",
     changed="least(now(), created + interval '30 days' * (0.1 + random()))")
-# active: further along = older; 1 % are stuck for up to 90 days (what the sidecar's probes should see)
+# active: time in the status spread evenly up to $5 (MAX_DWELL, s); the earlier steps took 30-100 % of
+# their own maxima ($6, s) before that. greatest() keeps status_changed_at >= created_at.
 _ACTIVE = _ROWS.format(
     status="($1::text[])[width_bucket(g, $4::bigint[])]",
-    created="CASE WHEN random() < 0.01 THEN now() - interval '90 days' * random() "
-            "ELSE now() - interval '1 day' * (1 + 4 * (array_position($1::text[], status) - 1)) "
-            "* (0.2 + random()) END",
-    changed="created + (now() - created) * (0.3 + 0.7 * random())")
+    created="now() - interval '1 second' * (($6::float8[])[array_position($1::text[], status)] "
+            "* (0.3 + 0.7 * random()) + ($5::float8[])[array_position($1::text[], status)] * random())",
+    changed="greatest(created, now() - interval '1 second' "
+            "* ($5::float8[])[array_position($1::text[], status)] * random())")
 
 _HISTORY = """
 INSERT INTO order_status_history (order_id, old_status, new_status, changed_at)
@@ -129,7 +140,9 @@ async def seed(dsn: str, *, orders: int, active: int, seed_value: int = 42,
             if active:
                 statuses = [s.value for s in ACTIVE_STATUSES]
                 lowers = list(itertools.accumulate((plan[s] for s in ACTIVE_STATUSES[:-1]), initial=1))
-                await conn.execute(_ACTIVE, statuses, first + orders - active, active, lowers)
+                dwell = [MAX_DWELL[s].total_seconds() for s in ACTIVE_STATUSES]
+                before = list(itertools.accumulate(dwell[:-1], initial=0.0))
+                await conn.execute(_ACTIVE, statuses, first + orders - active, active, lowers, dwell, before)
             t_orders = time.perf_counter() - started
             status_path = [s.value for s in FORWARD_PATH]
             history = await conn.execute(_HISTORY, first, status_path, [s.value for s in ACTIVE_STATUSES])

@@ -14,7 +14,7 @@ async def test_seed_gives_the_planned_status_mix_and_history(pg_dsn: str) -> Non
     conn = await asyncpg.connect(pg_dsn)
     try:
         counts = dict(await conn.fetch("SELECT status, count(*) FROM orders GROUP BY status"))
-        assert counts == {s.value: n for s, n in planned_counts(2000, 300).items()}
+        assert counts == {s.value: n for s, n in planned_counts(2000, 300).items() if n}
         assert counts["CLOSED"] > counts["CANCELLED"] > 0
         span = await conn.fetchval("SELECT max(created_at) - min(created_at) FROM orders "
                                    "WHERE status IN ('CLOSED', 'CANCELLED')")
@@ -23,7 +23,7 @@ async def test_seed_gives_the_planned_status_mix_and_history(pg_dsn: str) -> Non
                                          "'CANCELLED') AND created_at < now() - interval '90 days'")
         assert old_active == 0
         expected_history = sum(FORWARD_PATH.index(s) + 1 for s in FORWARD_PATH[:-1]
-                               for _ in range(counts[s.value]))
+                               for _ in range(counts.get(s.value, 0)))
         assert report.history_rows == expected_history
         assert await conn.fetchval("SELECT count(*) FROM order_status_history") == expected_history
         assert await conn.fetchval("SELECT count(DISTINCT (source, external_ref)) FROM orders "
