@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -49,6 +50,13 @@ def gateway_config(tmp_path: Path, *, clusters: dict[str, Any], routes: list[dic
     }
 
 
+def _repick_ports(cfg: dict[str, Any]) -> None:
+    """Fresh free ports for the admin and every listener of ``cfg`` (in place)."""
+    cfg["admin"]["port"] = free_port()
+    for listener in cfg["listeners"].values():
+        listener["port"] = free_port()
+
+
 def _urls(cfg: dict[str, Any], path: Path) -> GatewayUnderTest:
     lst = cfg["listeners"]
     return GatewayUnderTest(external=f"http://127.0.0.1:{lst['external']['port']}",
@@ -79,14 +87,19 @@ async def run_gateway(cfg: dict[str, Any], tmp_path: Path, *, ready: bool = True
     from gateway.server import serve
 
     path = tmp_path / "gateway.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    started, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(path, started=started, stop=stop, tracer_provider=tracer_provider))
-    waiter = asyncio.create_task(started.wait())
-    done, _ = await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
+    for attempt in range(3):
+        path.write_text(yaml.safe_dump(cfg))
+        started, stop = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(serve(path, started=started, stop=stop, tracer_provider=tracer_provider))
+        waiter = asyncio.create_task(started.wait())
+        done, _ = await asyncio.wait({task, waiter}, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            break
         waiter.cancel()
-        task.result()  # raises the start-up error
+        error = task.exception()
+        if not (isinstance(error, OSError) and error.errno == errno.EADDRINUSE) or attempt == 2:
+            task.result()  # raises the start-up error
+        _repick_ports(cfg)  # free_port() is racy: another process took one of ours meanwhile
     gw = _urls(cfg, path)
     try:
         if ready:
