@@ -1,0 +1,107 @@
+"""``make run`` as a newcomer meets it: the banner's URLs and the README's shell blocks, in order.
+
+One ``make run`` (``python -m devstack run``, on its default ports, state in a temporary run
+dir) for the module; the README's blocks are extracted from README.md itself
+(tests/support/readme_shell.py has the marker convention) and run with bash from the repository
+root, as a user would paste them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.make_run import ROOT, MakeRun, make_run
+from tests.support.readme_shell import ShellRun, run_bash, script, sh_blocks
+
+README = ROOT / "README.md"
+URL = re.compile(r"http://[^\s'\"`),]+")
+SHELL_TIMEOUT = 240.0
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def platform(session_tmp: Path) -> Iterator[MakeRun]:
+    with make_run(session_tmp / "make-run") as running:
+        yield running
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None  # a redirect is an answer of its own here, not a 200
+
+
+def _status(url: str) -> int:
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _try_lines(banner: str) -> str:
+    """The commands under ``Try:``, unindented (line continuations kept)."""
+    section = banner.split("\nTry:\n", 1)[1]
+    return "\n".join(line.removeprefix("  ") for line in section.splitlines() if line.strip())
+
+
+# first in the module: the README meets a fresh `make run`, as a newcomer's does
+def test_the_readme_shell_blocks_run_in_order_against_make_run(platform: MakeRun) -> None:
+    blocks = [b for b in sh_blocks(README.read_text()) if b.marker == "run"]
+    assert len(blocks) >= 5
+    source = "\n".join(b.text for b in blocks)
+
+    run: ShellRun = run_bash(script([(f"README.md line {b.line}", b.text) for b in blocks]), cwd=ROOT,
+                             env=platform.env, timeout=SHELL_TIMEOUT)
+
+    assert run.returncode == 0, run.report()
+    assert run.unexpected_errors(source) == [], run.report()
+    _assert_the_quote_price_is_the_documented_one(source, run)
+
+
+def test_every_url_the_banner_prints_answers_200(platform: MakeRun) -> None:
+    addresses = platform.banner.split("\nTry:\n", 1)[0]
+    urls = sorted(set(URL.findall(addresses)))
+    assert len(urls) >= 10, addresses
+
+    answers = {url: _status(url) for url in urls}
+
+    assert {url: code for url, code in answers.items() if code != 200} == {}
+
+
+def test_the_banners_try_commands_work_as_printed(platform: MakeRun) -> None:
+    commands = _try_lines(platform.banner)
+
+    run = run_bash(script([("make run banner: Try", commands)]), cwd=ROOT, env=platform.env,
+                   timeout=SHELL_TIMEOUT)
+
+    assert run.returncode == 0, run.report()
+    assert run.statuses(), run.report()
+    assert run.unexpected_errors(commands) == [], run.report()
+
+
+def test_every_readme_shell_block_is_marked_run_or_skip() -> None:
+    unmarked = [block.line for block in sh_blocks(README.read_text()) if block.marker is None]
+
+    assert unmarked == [], "README.md ```sh blocks without <!-- readme-test: run|skip: why --> above"
+
+
+def _assert_the_quote_price_is_the_documented_one(source: str, run: ShellRun) -> None:
+    """The README's quote example posts a shipped model; the price printed is examples/models' one,
+    and so is the price the README's comment announces."""
+    model = re.search(r"--data-binary @examples/models/(\S+)", source)
+    material = re.search(r"/quotes\?material=(\w+)", source)
+    assert model, "the README's quote example posts a model from examples/models/"
+    assert material
+    prices = json.loads((ROOT / "examples" / "models" / "prices.json").read_text())
+    expected = prices[model.group(1)]["price_eur"][material.group(1)]
+    assert f'"price": "{expected}"' in run.stdout, run.report()
+    assert f'"price": "{expected}"' in source, "the README's comment shows another price"
