@@ -11,7 +11,8 @@ from prometheus_client import Counter
 
 from legacy_sim.lifecycle import OrderStatus
 
-__all__ = ["CRM_QUEUE_READS", "CRM_QUEUE_WRITES", "ORDERS_CREATED", "STATUS_CHANGES", "count_status_change"]
+__all__ = ["CRM_QUEUE_READS", "CRM_QUEUE_WRITES", "CRM_STATUS_UPDATES", "ORDERS_CREATED", "STATUS_CHANGES",
+           "count_status_change"]
 
 ORDERS_CREATED = Counter(
     "orders_created_total",
@@ -33,6 +34,11 @@ CRM_QUEUE_READS = Counter(
     "crm:orders entries the MES consumer handled.",
     ("outcome",),  # created | duplicate | dead_letter | failure
 )
+CRM_STATUS_UPDATES = Counter(
+    "orders_crm_status_updates_total",
+    "crm:orders:status entries the CRM applied to its orders.",
+    ("outcome",),  # delivered | unknown_order | invalid | failure (a Redis read/write failed)
+)
 
 for _source in ("b2b", "crm"):  # export zeros from the start: rate() needs a first sample
     ORDERS_CREATED.labels(source=_source)
@@ -40,6 +46,8 @@ for _outcome in ("success", "failure"):
     CRM_QUEUE_WRITES.labels(outcome=_outcome)
 for _outcome in ("created", "duplicate", "dead_letter", "failure"):
     CRM_QUEUE_READS.labels(outcome=_outcome)
+for _outcome in ("delivered", "unknown_order", "invalid", "failure"):
+    CRM_STATUS_UPDATES.labels(outcome=_outcome)
 
 
 def count_status_change(old: OrderStatus, new: OrderStatus) -> None:

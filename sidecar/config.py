@@ -89,6 +89,8 @@ def _add_relay_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--relay-backoff-max", type=float, default=30.0, help="longest pause, seconds")
     g.add_argument("--relay-reclaim-idle", type=float, default=60.0,
                    help="seconds before another consumer's pending entry is claimed")
+    g.add_argument("--relay-status-stream", default="crm:orders:status",
+                   help="stream in the CRM's Redis that receives DELIVERED + MES order id ('' = none)")
 
 
 def _relay_config(args: argparse.Namespace) -> RelayConfig | None:
@@ -100,7 +102,7 @@ def _relay_config(args: argparse.Namespace) -> RelayConfig | None:
         initial_in_flight=max(args.relay_min_in_flight, min(4, args.relay_max_in_flight)),
         max_in_flight=args.relay_max_in_flight, delivery_timeout=args.relay_timeout,
         failure_threshold=args.relay_failure_threshold, backoff_max=args.relay_backoff_max,
-        reclaim_idle=args.relay_reclaim_idle)
+        reclaim_idle=args.relay_reclaim_idle, status_stream=args.relay_status_stream)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | None]:

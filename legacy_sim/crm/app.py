@@ -1,4 +1,8 @@
-"""Legacy CRM: validate an order, XADD it to ``crm:orders`` (envelope v1), remember it in a hash."""
+"""Legacy CRM: validate an order, XADD it to ``crm:orders`` (envelope v1), remember it in a hash.
+
+Delivery statuses come back on ``crm:orders:status`` (:mod:`legacy_sim.crm_status`); the status
+intake task applies them, so ``GET /orders/{id}`` shows ``DELIVERED`` and the MES order id.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from opentelemetry.trace import TracerProvider
 
 from legacy_sim.crm.intake import ORDER_KEY_PREFIX, submit_order
 from legacy_sim.crm.state import CRM_CONFIG, REDIS, TRACING, CrmConfig, Tracing
+from legacy_sim.crm.status_intake import StatusIntake
 from legacy_sim.http_context import request_context_middleware
 from legacy_sim.problem import Problem, problem_middleware, problem_response
 from telemetry import default_route_name, metrics_handler, server_span_filter
@@ -28,8 +33,12 @@ async def get_order(request: web.Request) -> web.Response:
     if not raw:
         raise Problem(404, f"CRM order {crm_order_id[:100]!r} not found")
     record = {_text(k): _text(v) for k, v in raw.items()}
-    return web.json_response({"crm_order_id": crm_order_id, "status": record["status"],
-                              "submitted_at": record["submitted_at"], "order": json.loads(record["payload"])})
+    answer: dict[str, object] = {"crm_order_id": crm_order_id, "status": record["status"],
+                                 "submitted_at": record["submitted_at"]}
+    if "mes_order_id" in record:  # DELIVERED: the MES has it under this id (crm:orders:status)
+        answer.update(mes_order_id=int(record["mes_order_id"]), delivered_at=record.get("delivered_at"))
+    answer["order"] = json.loads(record["payload"])
+    return web.json_response(answer)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -67,9 +76,16 @@ def build_crm_app(config: CrmConfig, *, tracer_provider: TracerProvider | None =
         client = aioredis.Redis.from_url(config.redis_url, socket_timeout=config.health_timeout_s * 5,
                                          socket_connect_timeout=config.health_timeout_s)
         app[REDIS] = client
+        intake = None
+        if config.status_stream:
+            intake = asyncio.get_running_loop().create_task(
+                StatusIntake(client, stream=config.status_stream).run(), name="crm-status-intake")
         try:
             yield
         finally:
+            if intake is not None:
+                intake.cancel()
+                await asyncio.gather(intake, return_exceptions=True)
             await client.aclose()
 
     app.cleanup_ctx.append(redis_ctx)

@@ -9,6 +9,7 @@ from aiohttp import web
 from opentelemetry.trace import TracerProvider
 
 from legacy_sim.crm_envelope import STREAM
+from legacy_sim.crm_status import STATUS_STREAM
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -17,6 +18,7 @@ class CrmConfig:
 
     redis_url: str
     stream: str = STREAM
+    status_stream: str = STATUS_STREAM  # delivery statuses from the MES side ("" = not read)
     max_json_bytes: int = 64 * 1024
     health_timeout_s: float = 1.0
 

@@ -23,6 +23,7 @@ class RelayConfig:
     group: str = "mes-relay"
     group_start_id: str = "0"  # a new group replays the stream: nothing queued before it is lost
     dead_letter_stream: str = "crm:orders:dead"
+    status_stream: str = "crm:orders:status"  # DELIVERED statuses back to the CRM; "" = none written
     orders_path: str = "/orders"
     initial_in_flight: int = 4
     min_in_flight: int = 1

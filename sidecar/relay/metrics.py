@@ -52,6 +52,12 @@ REDELIVERY_SOURCES = ("own", "claimed")
 DEAD_LETTER_REASONS = ("poison", "rejected")
 QUEUE_ERRORS = Counter("sidecar_relay_queue_errors_total", "Redis operations of the relay that failed "
                      "(read, ack, dead-letter, lag); retried.", ("legacy_instance",))
+STATUS_WRITES = Counter("sidecar_relay_crm_status_writes_total", "DELIVERED statuses written back to the "
+                        "CRM (crm:orders:status, atomically with the XACK): success, failure (stays "
+                        "pending, retried), skipped (2xx without an order id, or write-back off).",
+                        ("legacy_instance", "outcome"))
+#: The ``outcome`` label values of ``sidecar_relay_crm_status_writes_total`` (all exported at 0).
+STATUS_WRITE_OUTCOMES: tuple[str, ...] = ("success", "failure", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +92,18 @@ class RelayMetrics:
                    length=child(QUEUE_LENGTH), lag=child(QUEUE_LAG), pending=child(QUEUE_PENDING),
                    oldest_pending_age=child(OLDEST_PENDING_AGE))
 
+    def __post_init__(self) -> None:
+        for outcome in STATUS_WRITE_OUTCOMES:  # at 0 from start-up: increase() sees the first write
+            STATUS_WRITES.labels(legacy_instance=self.instance, outcome=outcome)
+
     def delivered(self, outcome: str) -> None:
         DELIVERIES.labels(legacy_instance=self.instance, outcome=outcome).inc()
 
     def redelivered(self, source: str) -> None:
         REDELIVERIES.labels(legacy_instance=self.instance, source=source).inc()
+
+    def status_written(self, outcome: str) -> None:
+        STATUS_WRITES.labels(legacy_instance=self.instance, outcome=outcome).inc()
 
     def dead_lettered(self, reason: str) -> None:
         DEAD_LETTERS.labels(legacy_instance=self.instance, reason=reason).inc()

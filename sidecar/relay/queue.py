@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from legacy_sim.crm_envelope import utc_now_iso
+from legacy_sim.crm_status import STATUS_STREAM_MAXLEN, DeliveryStatus
 from sidecar.relay.config import RelayConfig
 
 #: ``(entry id, fields)``; fields are None for an entry deleted from the stream while pending.
@@ -88,6 +89,18 @@ class RelayQueue:
     async def ack(self, entry_id: str) -> None:
         """Remove one entry from the pending list (the MES has the order)."""
         await self._redis.xack(self.config.stream, self.config.group, entry_id)
+
+    async def ack_delivered(self, entry_id: str, status: DeliveryStatus) -> None:
+        """Record the CRM order as delivered (``XADD`` to the status stream) and acknowledge, atomically.
+
+        Either both happen or neither: a failure leaves the entry pending, it is delivered again
+        (the MES answers 200 with the same order) and the status is recorded then.
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.config.status_stream, status.to_fields(),  # type: ignore[arg-type]
+                      maxlen=STATUS_STREAM_MAXLEN, approximate=True)
+            pipe.xack(self.config.stream, self.config.group, entry_id)
+            await pipe.execute()
 
     async def dead_letter(self, entry_id: str, fields: Mapping[bytes, bytes], reason: str) -> None:
         """Copy the entry to the dead-letter stream with ``dl_*`` fields and acknowledge it, atomically."""

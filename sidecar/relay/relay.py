@@ -30,7 +30,8 @@ from redis.exceptions import RedisError
 
 from gateway.errors import LoadShed
 from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit
-from legacy_sim.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message
+from legacy_sim.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
+from legacy_sim.crm_status import DeliveryStatus
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
 from sidecar.relay.delivery import DeliveryResult, MesDelivery
@@ -245,7 +246,8 @@ class CrmRelay:
                 try:
                     await self._settle(entry_id, fields, message, result)
                 except (RedisError, OSError) as exc:  # stays pending: redelivered, answered 200, acked
-                    self._queue_error(exc, f"entry {entry_id} not acknowledged, stays pending")
+                    self._queue_error(exc, f"entry {entry_id} not acknowledged (no CRM status written), "
+                                      "stays pending")
             return result
         finally:
             self._in_flight.discard(entry_id)
@@ -279,7 +281,7 @@ class CrmRelay:
             self.stats.created += not duplicate
             _log(f"CRM order {message.crm_order_id} -> MES order {result.order_id}",
                  action="crm-relay-deliver", order__id=result.order_id, order__duplicate=duplicate, **common)
-            await self.queue.ack(entry_id)
+            await self._ack_delivered(entry_id, message, result)
             return
         if result.answered:  # a definitive 4xx: the MES works, this order never will
             self.gate.on_success()
@@ -291,6 +293,27 @@ class CrmRelay:
              error__type=result.outcome.value, error__message=result.detail, **common)
         if self.gate.on_failure(retry_after=result.retry_after):
             self._paused(result, message, probe=False)
+
+    async def _ack_delivered(self, entry_id: str, message: CrmOrderMessage, result: DeliveryResult) -> None:
+        """Acknowledge, recording ``DELIVERED`` + the MES order id for the CRM in the same transaction."""
+        if result.order_id is None or not self.config.status_stream:
+            self._m.status_written("skipped")
+            if result.order_id is None:
+                _log(f"CRM order {message.crm_order_id}: the MES answered {result.status} without an "
+                     "order id; acknowledged, no status for the CRM", action="crm-status-write",
+                     outcome="failure", level=logging.WARNING, crm__order_id=message.crm_order_id,
+                     messaging__message__id=entry_id)
+            await self.queue.ack(entry_id)
+            return
+        status = DeliveryStatus(crm_order_id=message.crm_order_id, mes_order_id=result.order_id,
+                                delivered_at=utc_now_iso(),
+                                delivered_by=f"{self.config.group}/{self.config.consumer}")
+        try:
+            await self.queue.ack_delivered(entry_id, status)
+        except (RedisError, OSError):
+            self._m.status_written("failure")  # logged by the caller: the entry stays pending
+            raise
+        self._m.status_written("success")
 
     def _paused(self, result: DeliveryResult, message: CrmOrderMessage, *, probe: bool) -> None:
         self._m.paused.set(1)

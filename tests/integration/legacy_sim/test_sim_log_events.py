@@ -120,7 +120,8 @@ async def test_crm_queue_write_is_an_event_and_counted(crm_client: TestClient, j
 
 async def test_crm_queue_write_failure_is_logged_counted_and_answered_503(json_log: JsonLog) -> None:
     before = sample("orders_crm_queue_writes_total", outcome="failure")
-    config = CrmConfig(redis_url=f"redis://127.0.0.1:{free_port()}/0", health_timeout_s=0.5)
+    config = CrmConfig(redis_url=f"redis://127.0.0.1:{free_port()}/0", health_timeout_s=0.5,
+                       status_stream="")  # no status intake: its own db-error is not this test's
     async with TestClient(TestServer(build_crm_app(config))) as client:
         resp = await client.post("/orders", json=ORDER)
     assert resp.status == 503

@@ -263,9 +263,10 @@ async def test_mes_down_pauses_the_relay_which_resumes_by_itself_and_loses_nothi
 async def test_delivered_but_not_acked_is_redelivered_without_a_duplicate(
         mes: Mes, redis_client: aioredis.Redis, redis_url: str, pg_dsn: str, restart_as: str) -> None:
     def lose_acks(relay: CrmRelay) -> None:
-        async def no_ack(entry_id: str) -> None:  # the process "dies" between the MES's 201 and XACK
+        async def no_ack(entry_id: str, status: object = None) -> None:  # "dies" between 201 and XACK
             return None
         relay.queue.ack = no_ack  # type: ignore[method-assign]
+        relay.queue.ack_delivered = no_ack  # type: ignore[method-assign]
 
     crashed = relay_config(redis_url, sweep_interval=60.0, reclaim_idle=60.0)
     await crm_burst(redis_client, 30)
