@@ -149,6 +149,7 @@ class Platform:
         (tests/e2e/test_readme_banner_urls.py fetches them all)."""
         p = self.ports
         local = "http://127.0.0.1"
+        consoles = f"{local}:{p.prometheus}/consoles"  # prometheus/consoles/ (grafana/build_consoles.py)
         return f"""
 mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
 
@@ -161,6 +162,9 @@ mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
                        (their /metrics on port + 10)
   prometheus           {local}:{p.prometheus}/classic/alerts  {local}:{p.prometheus}/classic/graph
                        (Debian's Prometheus 2.42 has only the classic UI: /classic/alerts, not /alerts)
+  dashboards           {consoles}/index.html   (the Grafana dashboards, drawn by Prometheus)
+                       {consoles}/gateway.html  {consoles}/orders.html
+                       {consoles}/pricing.html
   alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
                        or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)

@@ -3,6 +3,9 @@
     .venv/bin/python grafana/build_dashboards.py          # write the JSON files
     .venv/bin/python grafana/build_dashboards.py --check  # exit 1 if a checked-in file differs
 
+It also writes the same dashboards as Prometheus console pages, prometheus/consoles/*.html
+(grafana/build_consoles.py): what `make run` shows without a Grafana.
+
 Only metrics that exist (docs/metrics-gateway.md, docs/sidecar.md, docs/pricing.md,
 legacy_sim/metrics.py, legacy_adapters/metrics.py); tests/stack checks that every query parses
 and every metric it uses is scraped for real from the running platform.
@@ -1297,7 +1300,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a checked-in file is out of date")
     args = parser.parse_args(argv)
     stale = []
-    for name, model in build().items():
+    models = build()
+    for name, model in models.items():
         path = OUT / name
         text = render(model)
         if args.check:
@@ -1305,6 +1309,10 @@ def main(argv: list[str] | None = None) -> int:
                 stale.append(name)
         else:
             path.write_text(text)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import build_consoles  # the same panels as Prometheus console pages (a sibling script)
+
+    stale += build_consoles.write(models, check=args.check)
     if stale:
         print(f"out of date: {', '.join(stale)} — run python grafana/build_dashboards.py", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v promtool >/dev/null || need+=(prometheus)                       # + prometheus; rule tests
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # + amtool
 command -v jq >/dev/null || need+=(jq)                                   # the README's examples
+command -v chromium >/dev/null || need+=(chromium)              # console pages in a real browser (tests)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2

@@ -39,6 +39,7 @@ from devstack.ports import free_port, wait_for_port
 from devstack.postgres import pg_bin
 from devstack.process import ServerProcess
 from legacy_sim.pricing.samples import box_stl_binary
+from tests.stack.consoles_browser import ConsolePage, console_page_names, record_consoles
 from tests.stack.stack_support import (
     PROMETHEUS,
     dashboard_queries,
@@ -71,6 +72,8 @@ class StackRun:
     log_lines: list[dict[str, Any]]  # every JSON object line of every log file
     log_dir: Path
     missing_after_wait: set[str] = field(default_factory=set)
+    console_pages: dict[str, ConsolePage] = field(default_factory=dict)  # URL → what Chromium showed
+    console_problem: str = ""  # why the browser could not run, if it could not
 
 
 def _get_json(url: str, timeout: float = 5.0) -> Any:
@@ -563,6 +566,8 @@ def stack_run(
             "pricing-worker-1",
             "--metrics-port",
             str(port["pricing-worker"]),
+            "--webhook-secrets",  # as make run: webhooks on (the store may stay absent)
+            str(root / "webhook-secrets.json"),
         )
         am = start_alertmanager(
             root, port["alertmanager"], PROMETHEUS / "alertmanager.yml", log_path=logs / "alertmanager.out"
@@ -635,6 +640,7 @@ def stack_run(
             log_dir=logs,
             missing_after_wait=missing,
         )
+        run.console_pages, run.console_problem = record_consoles(prom, console_page_names())
     finally:
         procs.stop()
     run.log_lines = _read_log_lines(logs)  # after the stop: buffered access logs are flushed
