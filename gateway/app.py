@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from gateway.access_log import AccessLog
 from gateway.api_keys import ApiKeyStore
 from gateway.cache import ResponseCache
+from gateway.cache.fetch import declare_route as declare_cache_route
 from gateway.filters import (
     RouteFilter,
     error_filter,
@@ -64,7 +65,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
                               tracer_provider=state.tracer_provider)]  # only becomes a link
           if tracing else []),
         observability_filter(listener=listener, access_log=access_log,  # 3. sees the final status
-                             tracing=tracing),
+                             tracing=tracing, routes=state.config.routes_for(listener)),
         error_filter(public=listener == "external"),            # 4. exceptions → problem+json
         *([operator_auth_filter(listener=listener,              # 5. operator token (401), where the
                                 config=lambda: state.config.operator_auth)]  # internal listener
@@ -81,6 +82,9 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
         RouteFilter(lambda r: r.cache is not None,              # 9. cached reads; writes invalidate
                     cache_filter(cache=cache)),
     ]
+    for route in state.config.routes_for(listener):  # cached routes' read results exist at 0
+        if route.cache is not None:
+            declare_cache_route(route.name)
     app = web.Application(middlewares=chain, client_max_size=cfg.max_body_bytes)
     app[STATE_KEY] = state
     app[LISTENER_KEY] = listener

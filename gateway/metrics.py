@@ -325,6 +325,9 @@ CACHE_COLLAPSED = Counter(
     "Concurrent misses that waited for another request's upstream answer instead of asking the MES.",
     ("route",),
 )
+#: ``result`` values of ``gateway_cache_requests_total``, each at 0 per cached route from start-up.
+CACHE_RESULTS = ("hit", "stale", "stale_if_error", "collapsed", "miss", "expired", "invalidated", "refresh",
+                 "bypass")
 CACHE_INVALIDATIONS = Counter(
     "gateway_cache_invalidations_total",
     "Version bumps by reason (event|write|subscribe|purge_key|purge_route|purge_order|purge_all).",

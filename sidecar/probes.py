@@ -35,8 +35,8 @@ PROBES = ("active_orders", "terminal_orders", "new_orders", "pricing")  # the st
 class BusinessProbes:
     """The probe cycle; ``run_once()`` for one cycle, ``run()`` forever."""
 
-    def __init__(self, pool: asyncpg.Pool, runner: ProbeRunner, *, terminal_count_interval: float = 300.0
-                 ) -> None:
+    def __init__(self, pool: asyncpg.Pool, runner: ProbeRunner, *, terminal_count_interval: float = 300.0,
+                 instance: str | None = None) -> None:
         self._pool = pool
         self._runner = runner
         runner.declare(*PROBES)
@@ -44,7 +44,8 @@ class BusinessProbes:
         self._terminal_due = 0.0  # monotonic time of the next terminal count; 0 = now
         self._order_marks: collections.deque[tuple[datetime, int]] = collections.deque(maxlen=64)
         self._pricing_from = 0
-        self._pricing_labels: set[str] = set()
+        # the probing sidecar's own legacy instance reads 0 from the first cycle, not "no data"
+        self._pricing_labels: set[str] = {instance} if instance else set()
 
     async def run_once(self) -> None:
         """One cycle: every probe step, each timed and guarded on its own."""

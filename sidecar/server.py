@@ -78,7 +78,8 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
             pool = await open_readonly_pool(config.dsn, instance=config.instance_id,
                                             statement_timeout_s=config.probe_statement_timeout)
             stack.push_async_callback(pool.close)
-            probes = BusinessProbes(pool, runner, terminal_count_interval=config.terminal_count_interval)
+            probes = BusinessProbes(pool, runner, terminal_count_interval=config.terminal_count_interval,
+                                    instance=config.instance_id)
             _task(stack, probes.run(config.probe_interval), "sidecar-probes")
             if publisher is not None:
                 poller = HistoryPoller(pool, publisher, runner, instance=config.instance_id)

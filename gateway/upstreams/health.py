@@ -51,6 +51,10 @@ class HealthChecker:
         """Open the probe session and start the probe loop (first round immediately)."""
         if self._task is not None:
             return
+        if self.publish:  # both outcomes exist at 0: a failure rate reads 0, not "no data"
+            for endpoint in self.endpoints:
+                for outcome in ("success", "failure"):
+                    metrics.HEALTH_CHECKS.labels(self.cluster, endpoint.url, outcome)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, limit_per_host=2, ttl_dns_cache=10),
             cookie_jar=aiohttp.DummyCookieJar(),
