@@ -111,13 +111,19 @@ def graph(panel: dict[str, Any], values: dict[str, str]) -> str:
     )
 
 
+def stat_label(legend: str) -> str:
+    """A Grafana legend as Go template text: ``{{status}}`` → the series' ``status`` label."""
+    parts = LEGEND_LABEL.split(legend)  # literal, label, literal, label, …, literal
+    return "".join(text(part) if i % 2 == 0 else f"{{{{ .Labels.{part} }}}}" for i, part in enumerate(parts))
+
+
 def stat(panel: dict[str, Any], values: dict[str, str]) -> str:
     """One row per series, evaluated by Prometheus when it serves the page ("-" when empty)."""
     _, _, humanize = UNITS.get(panel["fieldConfig"]["defaults"]["unit"], ("", "", "humanize"))
     rows = []
     for t in panel["targets"]:
         legend = t.get("legendFormat", "")
-        label = LEGEND_LABEL.sub(lambda m: f"{{{{ .Labels.{m.group(1)} }}}}", text(legend)) if legend else ""
+        label = stat_label(legend)
         rows.append(
             f"{{{{ range query {go_string(substitute(t['expr'], values))} }}}}"
             f'<tr><td>{label}</td><td class="mes-value">{{{{ .Value | {humanize} }}}}</td></tr>'

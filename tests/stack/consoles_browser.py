@@ -8,6 +8,7 @@ recorder waits (bounded) until every graph has either drawn (an ``svg``) or said
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 CONSOLES = Path(__file__).resolve().parents[2] / "prometheus" / "consoles"
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS_ENV = "MES_EDGE_CONSOLE_SCREENSHOTS"  # a folder: one full-page PNG per console page
 #: as root, in a sandbox without a network: no sandbox, no GPU, nothing that calls home
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -58,6 +60,7 @@ class ConsolePage:
     graphs: list[dict[str, Any]] = field(default_factory=list)  # node id, exprs, series per expr
     links: list[str] = field(default_factory=list)  # hrefs of the page's <a> elements
     settled: bool = False  # every graph finished within the timeout
+    text: str = ""  # the page as the user reads it
 
 
 def chromium_missing() -> str | None:
@@ -124,6 +127,10 @@ def _render(context: object, url: str, timeout_s: float) -> ConsolePage:
         result.panels = page.evaluate(PANELS)
         result.graphs = page.evaluate(GRAPH_DATA)
         result.links = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+        result.text = page.inner_text("body")
+        if shots := os.environ.get(SCREENSHOTS_ENV):  # to look at the pages after a test run
+            page.screenshot(path=str(Path(shots) / url.rsplit("/", 1)[1].replace(".html", ".png")),
+                            full_page=True)
     finally:
         page.close()
     return result

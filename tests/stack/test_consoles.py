@@ -96,6 +96,7 @@ def test_every_console_page_loads_with_200_and_no_console_errors(stack_run: Stac
         assert page.console_errors == [], url
         assert page.failed_requests == [], url
         assert page.settled, f"{url}: a graph was still loading"
+        assert "{{" not in page.text, f"{url}: template text shown to the user"
 
 
 def test_index_page_links_every_console_page(stack_run: StackRun) -> None:
