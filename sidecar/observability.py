@@ -19,7 +19,7 @@ from gateway.problem import problem_response
 from sidecar import metrics
 from sidecar.access_log import SidecarAccessLog
 from sidecar.keys import REQUEST_ID, ROUTE, UPSTREAM_ERROR
-from sidecar.routes import method_label, route_template
+from sidecar.routes import TEMPLATES, method_label, route_template
 from telemetry.tracing import current_trace_ids
 
 logger = logging.getLogger("sidecar.proxy")
@@ -33,6 +33,8 @@ class _RedMetrics:
         self.kind, self.instance = kind, instance
         self.in_flight = metrics.REQUESTS_IN_FLIGHT.labels(kind, instance)
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        for route in TEMPLATES[kind]:  # latency series at 0 from start-up: rate() sees the first request
+            metrics.REQUEST_DURATION.labels(kind, instance, route)
 
     def observe(self, route: str, method: str, status: int, duration: float) -> None:
         key = (route, method, status)

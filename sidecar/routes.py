@@ -41,6 +41,12 @@ def _crm(parts: list[str]) -> str:
 
 
 _BY_KIND: dict[str, Callable[[list[str]], str]] = {"mes": _mes, "crm": _crm}
+#: Every template ``route_template`` can answer, per kind (the ``route`` label's whole value set).
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "mes": ("/orders", "/orders/{id}", "/orders/{id}/status", "/orders/{id}/price", "/price", "/healthz",
+            OTHER),
+    "crm": ("/orders", "/orders/{id}", "/healthz", OTHER),
+}
 
 
 def route_template(kind: str, path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +18,11 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway import metrics
 from gateway.access_log import AccessLog
 from gateway.keys import REQUEST_ID_KEY, ROUTE_KEY
+from gateway.routing import Route
 from telemetry.tracing import current_trace_ids
 
 CLIENT_CLOSED = 499
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _status_class(status: int) -> str:
@@ -35,6 +38,15 @@ class _RequestMetrics:
         self._in_flight_gauge = metrics.REQUESTS_IN_FLIGHT.labels(listener=listener)
         self.in_flight = 0  # a plain int on the hot path; published at scrape time
         metrics.register_gauge_source(self)
+
+    def declare(self, routes: Iterable[Route]) -> None:
+        """Each route's latency and 5xx series at 0 before its first request (the SLO and latency rules
+        read them with rate(): a series born with its first 5xx would hide that 5xx)."""
+        for route in routes:
+            metrics.REQUEST_DURATION.labels(listener=self.listener, route=route.name)
+            for method in route.methods & KNOWN_METHODS:
+                metrics.REQUESTS.labels(listener=self.listener, route=route.name, method=method,
+                                        status_class="5xx")
 
     def publish_gauges(self) -> None:
         self._in_flight_gauge.set(self.in_flight)
@@ -54,13 +66,16 @@ class _RequestMetrics:
         children[1].observe(duration)
 
 
-def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool = False) -> Middleware:
+def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool = False,
+                         routes: Iterable[Route] = ()) -> Middleware:
     """Times the request, counts it by route template / method / status class, logs it.
 
     With ``tracing`` the access-log line carries ``trace.id``/``span.id`` of the SERVER span.
+    ``routes`` (the listener's route table) get their series at 0 from start-up.
     """
     request_metrics = _RequestMetrics(listener)
-    known_methods = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+    request_metrics.declare(routes)
+    known_methods = KNOWN_METHODS
 
     @web.middleware
     async def observability(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -6,7 +6,7 @@ import pytest
 
 from sidecar.lifecycle import ACTIVE_STATUSES, TERMINAL_STATUSES, predecessor
 from sidecar.metrics import status_class
-from sidecar.routes import method_label, route_template
+from sidecar.routes import TEMPLATES, method_label, route_template
 
 
 @pytest.mark.parametrize(("path", "mes", "crm"), [
@@ -26,6 +26,12 @@ from sidecar.routes import method_label, route_template
 def test_route_template_per_kind(path: str, mes: str, crm: str) -> None:
     assert route_template("mes", path) == mes
     assert route_template("crm", path) == crm
+
+
+def test_the_declared_templates_are_exactly_what_route_template_answers() -> None:
+    paths = ["/orders", "/orders/42", "/orders/42/status", "/orders/42/price", "/price", "/healthz", "/"]
+    for kind, templates in TEMPLATES.items():
+        assert {route_template(kind, path) for path in paths} == set(templates)
 
 
 def test_unknown_methods_and_statuses_map_to_bounded_labels() -> None:
