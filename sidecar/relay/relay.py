@@ -10,9 +10,9 @@ Acknowledgement: an entry is ``XACK``-ed only after the MES answered 2xx for it 
 ``200`` the MES already had it), in one ``MULTI`` with a ``DELIVERED`` entry (CRM order id → MES
 order id) on the CRM's status stream (``legacy_sim.crm_status``). Everything else leaves it
 pending: own pending entries are swept every ``sweep_interval`` (and after a pause); those of a
-crashed relay are claimed after
-``reclaim_idle`` (``XAUTOCLAIM``). Creation is idempotent by CRM order id, so a redelivery never
-duplicates an order. Poison entries (and orders the MES rejects with 4xx) are dead-lettered.
+crashed relay are claimed after ``reclaim_idle`` (``XAUTOCLAIM``). Creation is idempotent by CRM
+order id, so a redelivery never duplicates an order. Poison entries (and orders the MES rejects
+with 4xx) are dead-lettered.
 """
 
 from __future__ import annotations
