@@ -25,7 +25,7 @@ from gateway.filters import (
 from gateway.filters.auth import auth_filter
 from gateway.filters.cache import cache_filter
 from gateway.filters.partner_scope import partner_scope_filter
-from gateway.filters.ratelimit import ratelimit_filter
+from gateway.filters.ratelimit import declare_decisions, ratelimit_filter
 from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.openapi import SERVED_AT, openapi_handler
 from gateway.operator_auth import is_loopback, operator_auth_filter
@@ -85,6 +85,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     for route in state.config.routes_for(listener):  # cached routes' read results exist at 0
         if route.cache is not None:
             declare_cache_route(route.name)
+    declare_decisions(state.config.ratelimit, state.config.routes_for(listener))  # and decisions
     app = web.Application(middlewares=chain, client_max_size=cfg.max_body_bytes)
     app[STATE_KEY] = state
     app[LISTENER_KEY] = listener

@@ -9,6 +9,7 @@ every rate-limited route). Streamed responses (> 256 KiB) go out without the hea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +38,16 @@ def _plan(cfg: RateLimitConfig, partner: Partner, route: Route) -> _Plan:
     return (windows, ids, policy_field(windows), item_prefixes(windows),
             metrics.RATELIMIT_DECISIONS.labels(tier=tier, route=route.name, decision="allowed"),
             metrics.RATELIMIT_DECISIONS.labels(tier=tier, route=route.name, decision="limited"))
+
+
+def declare_decisions(cfg: RateLimitConfig, routes: Iterable[Route]) -> None:
+    """Both decisions of every configured tier on every rate-limited route at 0 from start-up, so
+    PartnerTierRateLimited's rate() sees the first limited request."""
+    for route in routes:
+        if route.ratelimit.enabled:
+            for tier in cfg.tiers:
+                for decision in ("allowed", "limited"):
+                    metrics.RATELIMIT_DECISIONS.labels(tier=tier, route=route.name, decision=decision)
 
 
 def ratelimit_filter(*, limiter: PartnerLimiter) -> Middleware:
