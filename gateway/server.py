@@ -98,6 +98,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     await clusters.start()
     state = GatewayState(config=config, clusters=clusters, tracer_provider=tracer_provider)
     state.apply(config)
+    metrics.CONFIG_LAST_RELOAD.set(time.time())  # the first load counts: "since" is not since 1970
     api_keys = open_store(config.api_keys.store, config.api_keys.pepper)  # store path: restart to change
     limiter = PartnerLimiter(config.ratelimit)  # Redis client + heartbeat; redis_url: restart to change
     await limiter.start()
