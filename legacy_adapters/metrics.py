@@ -19,6 +19,9 @@ SUBMISSIONS = Counter("pricing_submissions_total", "Quote submissions by outcome
 CACHE_HITS = Counter("pricing_cache_hits_total", "Submissions answered without a new legacy call: "
                      "kind=exact|geometric, via=cache (stored price) | inflight (joined a running job)",
                      ["kind", "via"])
+for _kind in ("exact", "geometric"):  # every combination at 0: a dashboard reads 0, not "no data"
+    for _via in ("cache", "inflight"):
+        CACHE_HITS.labels(kind=_kind, via=_via)
 # Queue state as read from Redis by the gateway's queue probe (every few seconds).
 _MODE: Final[Literal["livemax"]] = "livemax"  # every gateway reads the same Redis: max = the reading
 QUEUE_DEPTH = Gauge("pricing_queue_depth", "Jobs queued or running (stream entries + delayed retries)",

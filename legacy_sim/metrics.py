@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from legacy_sim.lifecycle import OrderStatus
+from legacy_sim.lifecycle import TRANSITIONS, OrderStatus
 
 __all__ = ["CRM_QUEUE_READS", "CRM_QUEUE_WRITES", "CRM_STATUS_UPDATES", "ORDERS_CREATED", "STATUS_CHANGES",
            "count_status_change"]
@@ -48,6 +48,9 @@ for _outcome in ("created", "duplicate", "dead_letter", "failure"):
     CRM_QUEUE_READS.labels(outcome=_outcome)
 for _outcome in ("delivered", "unknown_order", "invalid", "failure"):
     CRM_STATUS_UPDATES.labels(outcome=_outcome)
+for _old, _targets in TRANSITIONS.items():  # every legal transition at 0 (a fixed, small set)
+    for _new in _targets:
+        STATUS_CHANGES.labels(_old.value, _new.value)
 
 
 def count_status_change(old: OrderStatus, new: OrderStatus) -> None:

@@ -40,6 +40,7 @@ REQUEST_DURATION = Histogram("sidecar_request_duration_seconds",
 UPSTREAM_ERRORS = Counter("sidecar_upstream_errors_total",
                           "Calls to the legacy instance that failed: connect_error, timeout, reset.",
                           ("kind", "legacy_instance", "reason"))
+UPSTREAM_ERROR_REASONS = ("connect_error", "timeout", "reset")  # each at 0 per sidecar from start-up
 REQUESTS_IN_FLIGHT = Gauge("sidecar_requests_in_flight", "Requests currently being handled.",
                            ("kind", "legacy_instance"), multiprocess_mode="livesum")
 

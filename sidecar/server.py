@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from opentelemetry import trace
 
+from sidecar import metrics
 from sidecar.access_log import SidecarAccessLog
 from sidecar.admin import Readiness, build_admin_app
 from sidecar.app import build_app
@@ -61,6 +62,8 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
     stop = stop or _stop_on_signals()
     service = service_name or f"sidecar-{config.kind}"
     runner = ProbeRunner(kind=config.kind, instance=config.instance_id)
+    for reason in metrics.UPSTREAM_ERROR_REASONS:  # "Calls to the legacy that failed" reads 0
+        metrics.UPSTREAM_ERRORS.labels(config.kind, config.instance_id, reason)
     async with AsyncExitStack() as stack:
         access_log = SidecarAccessLog(service_name=service, kind=config.kind, instance=config.instance_id,
                                       path=config.access_log)

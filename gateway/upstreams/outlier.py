@@ -38,6 +38,8 @@ class OutlierDetector:
         self.next_expiry = math.inf
         #: Cleared when the cluster is retired so a draining copy stops writing gauges.
         self.publish = True
+        for endpoint in self.endpoints:  # ejections per endpoint read 0 until the first one
+            metrics.UPSTREAM_EJECTIONS.labels(cluster, endpoint.url)
 
     def record_success(self, endpoint: Endpoint) -> None:
         """A non-5xx answer resets the consecutive failure counters."""
