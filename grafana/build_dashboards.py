@@ -407,10 +407,12 @@ def gateway() -> dict[str, Any]:
             "1 - (5xx / all partner requests over 30 days) / 0.5 %.",
             [
                 target(
-                    "1 - ((sum(increase("
+                    # no partner request yet: the whole budget is left (not 0/0 = NaN)
+                    "(1 - ((sum(increase("
                     'gateway_requests_total{listener="external", status_class="5xx"}[30d]))'
                     " or vector(0))"
-                    ' / sum(increase(gateway_requests_total{listener="external"}[30d]))) / 0.005'
+                    ' / (sum(increase(gateway_requests_total{listener="external"}[30d])) > 0)) / 0.005)'
+                    " or vector(1)"
                 )
             ],
             unit="percentunit",
@@ -760,7 +762,9 @@ def sidecars() -> dict[str, Any]:
             "Answers with 5xx (the legacy's own, or the sidecar's 502/504).",
             [
                 target(
-                    f'sum by ({by}) (rate(sidecar_requests_total{{{s}, status_class="5xx"}}[{RATE}]))'
+                    # a route without any 5xx reads 0, not "no data"
+                    f'(sum by ({by}) (rate(sidecar_requests_total{{{s}, status_class="5xx"}}[{RATE}]))'
+                    f" or 0 * sum by ({by}) (rate(sidecar_requests_total{{{s}}}[{RATE}])))"
                     f" / sum by ({by}) (rate(sidecar_requests_total{{{s}}}[{RATE}]))",
                     "{{legacy_instance}} {{route}}",
                 )
