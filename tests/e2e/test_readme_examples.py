@@ -77,6 +77,26 @@ def test_every_url_the_banner_prints_answers_200(platform: MakeRun) -> None:
     assert {url: code for url, code in answers.items() if code != 200} == {}
 
 
+def _readme_text_urls(markdown: str) -> list[str]:
+    """URLs on the platform's loopback addresses in the README's prose and tables (code blocks are run)."""
+    urls, fenced = [], False
+    for line in markdown.splitlines():
+        if line.strip().startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            urls += [url for url in URL.findall(line) if url.startswith("http://127.0.0.1:")]
+    return sorted(set(urls))
+
+
+def test_every_url_the_readme_text_names_answers_200(platform: MakeRun) -> None:
+    urls = _readme_text_urls(README.read_text())
+    assert urls
+
+    answers = {url: _status(url) for url in urls}
+
+    assert {url: code for url, code in answers.items() if code != 200} == {}
+
+
 def test_the_banners_try_commands_work_as_printed(platform: MakeRun) -> None:
     commands = _try_lines(platform.banner)
 
