@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import monitoring
+from devstack import monitoring, moved_ports
 from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
@@ -37,6 +37,34 @@ class Ports:
     internal: int = 8081
     admin: int = 9901
     pricing_metrics: int = 9301                         # pricing worker i serves /metrics on 9301 + i
+
+    def listening(self, pricing_workers: int = 2) -> dict[str, int]:
+        """Every TCP port the platform listens on, by what listens there."""
+        ports = {"postgres": self.postgres, "redis": self.redis, "crm": self.crm,
+                 "crm sidecar": self.crm_sidecar, "crm sidecar admin": self.crm_sidecar + 10,
+                 "prometheus": self.prometheus, "alertmanager": self.alertmanager,
+                 "alert webhook": self.alert_webhook, "gateway external": self.external,
+                 "gateway internal": self.internal, "gateway admin": self.admin}
+        for i, (mes, sidecar) in enumerate(zip(self.mes, self.mes_sidecars, strict=True), start=1):
+            ports |= {f"mes-{i}": mes, f"mes-{i} sidecar": sidecar, f"mes-{i} sidecar admin": sidecar + 10}
+        for i in range(pricing_workers):
+            ports[f"pricing worker {i + 1} metrics"] = self.pricing_metrics + i
+        return ports
+
+    def shifted(self, offset: int) -> Ports:
+        """Every port + ``offset`` (tests beside a developer's `make run`)."""
+        o = offset
+        return Ports(postgres=self.postgres + o, redis=self.redis + o, mes=tuple(p + o for p in self.mes),
+                     crm=self.crm + o, mes_sidecars=tuple(p + o for p in self.mes_sidecars),
+                     crm_sidecar=self.crm_sidecar + o, prometheus=self.prometheus + o,
+                     alertmanager=self.alertmanager + o, alert_webhook=self.alert_webhook + o,
+                     external=self.external + o, internal=self.internal + o, admin=self.admin + o,
+                     pricing_metrics=self.pricing_metrics + o)
+
+    def moved_from(self, default: Ports, pricing_workers: int = 2) -> dict[int, int]:
+        """Default port → the one in use, for each that differs (the monitoring configs name defaults)."""
+        mine, theirs = self.listening(pricing_workers), default.listening(pricing_workers)
+        return {theirs[name]: port for name, port in mine.items() if port != theirs[name]}
 
 
 @dataclass
@@ -75,7 +103,8 @@ class Platform:
             wait_for_port(port, timeout=30)
         self._start_sidecars(pg.dsn, redis.url)
         self._start_pricing_workers(redis.url)
-        gw_env = {"GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
+        gw_env = {**self._gateway_addresses(redis.url),
+                  "GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
                   "GATEWAY_APP_LOG": str(self.logs / "gateway.json.log"),
                   "PROMETHEUS_MULTIPROC_DIR": str(self.root / "gateway-metrics"),
                   # the store `python -m gateway.api_keys create` writes (same variable, same default)
@@ -88,16 +117,31 @@ class Platform:
         wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz", gateway, timeout=60)
         self._start_monitoring()
 
+    def _gateway_addresses(self, redis_url: str) -> dict[str, str]:
+        """config/gateway.yaml's variables for this platform's ports (the defaults unless moved)."""
+        p, base = self.ports, redis_url.rsplit("/", 1)[0]
+        wanted = {"GATEWAY_EXTERNAL_PORT": str(p.external), "GATEWAY_INTERNAL_PORT": str(p.internal),
+                  "GATEWAY_ADMIN_PORT": str(p.admin), "CRM_URL": f"http://127.0.0.1:{p.crm_sidecar}",
+                  "GATEWAY_RATELIMIT_REDIS_URL": f"{base}/1", "PRICING_REDIS_URL": f"{base}/2",
+                  "GATEWAY_CACHE_REDIS_URL": f"{base}/3", "GATEWAY_CACHE_EVENTS_REDIS_URL": f"{base}/0",
+                  **{f"MES_{i}_URL": f"http://127.0.0.1:{port}" for i, port in enumerate(p.mes_sidecars, 1)}}
+        return {name: os.environ.get(name, value) for name, value in wanted.items()}
+
     def _start_monitoring(self) -> None:
         """Prometheus + Alertmanager (Debian packages) with the bundled config; alerts go to a log."""
         config = Path(__file__).resolve().parents[1] / "prometheus"
         p = self.ports
+        prometheus_yml, alertmanager_yml = config / "prometheus.yml", config / "alertmanager.yml"
+        if moved := p.moved_from(Ports(), int(os.environ.get("PRICING_WORKERS", "2"))):
+            out = self.root / "monitoring"
+            prometheus_yml = moved_ports.prometheus_config(prometheus_yml, out, moved)
+            alertmanager_yml = moved_ports.alertmanager_config(alertmanager_yml, out, moved)
         hook = monitoring.start_webhook_logger(self.root, p.alert_webhook, log_path=self.logs / "alerts.log")
         self.started.append(("alert-webhook", hook))
-        am = monitoring.start_alertmanager(self.root, p.alertmanager, config / "alertmanager.yml",
+        am = monitoring.start_alertmanager(self.root, p.alertmanager, alertmanager_yml,
                                            log_path=self.logs / "alertmanager.log")
         self.started.append(("alertmanager", am))
-        prom = monitoring.start_prometheus(self.root, p.prometheus, config / "prometheus.yml",
+        prom = monitoring.start_prometheus(self.root, p.prometheus, prometheus_yml,
                                            log_path=self.logs / "prometheus.log")
         self.started.append(("prometheus", prom))
         monitoring.wait_ready(f"http://127.0.0.1:{p.prometheus}/-/ready", prom)

@@ -1,19 +1,22 @@
 """``make run`` as a newcomer meets it: the banner's URLs and the README's shell blocks, in order.
 
-One ``make run`` (``python -m devstack run``, on its default ports, state in a temporary run
-dir) for the module; the README's blocks are extracted from README.md itself
-(tests/support/readme_shell.py has the marker convention) and run with bash from the repository
-root, as a user would paste them.
+One platform for the module, started by the code `make run` runs (tests/support/make_run.py:
+every port moved by one free offset, state in a temporary run dir, so a developer's `make run`
+can stay up). The README's blocks are extracted from README.md itself
+(tests/support/readme_shell.py has the marker convention), their default ports moved the same
+way, and run with bash from the repository root, as a user would paste them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,10 +60,10 @@ def _try_lines(banner: str) -> str:
 def test_the_readme_shell_blocks_run_in_order_against_make_run(platform: MakeRun) -> None:
     blocks = [b for b in sh_blocks(README.read_text()) if b.marker == "run"]
     assert len(blocks) >= 5
-    source = "\n".join(b.text for b in blocks)
+    commands = [(f"README.md line {b.line}", platform.moved_text(b.text)) for b in blocks]
+    source = "\n".join(text for _, text in commands)
 
-    run: ShellRun = run_bash(script([(f"README.md line {b.line}", b.text) for b in blocks]), cwd=ROOT,
-                             env=platform.env, timeout=SHELL_TIMEOUT)
+    run: ShellRun = run_bash(script(commands), cwd=ROOT, env=platform.env, timeout=SHELL_TIMEOUT)
 
     assert run.returncode == 0, run.report()
     assert run.unexpected_errors(source) == [], run.report()
@@ -69,6 +72,7 @@ def test_the_readme_shell_blocks_run_in_order_against_make_run(platform: MakeRun
 
 def test_every_url_the_banner_prints_answers_200(platform: MakeRun) -> None:
     addresses = platform.banner.split("\nTry:\n", 1)[0]
+    assert f":{platform.moved[9090]}/" in addresses  # the ports moved (not a developer's make run)
     urls = sorted(set(URL.findall(addresses)))
     assert len(urls) >= 10, addresses
 
@@ -89,7 +93,7 @@ def _readme_text_urls(markdown: str) -> list[str]:
 
 
 def test_every_url_the_readme_text_names_answers_200(platform: MakeRun) -> None:
-    urls = _readme_text_urls(README.read_text())
+    urls = _readme_text_urls(platform.moved_text(README.read_text()))
     assert urls
 
     answers = {url: _status(url) for url in urls}
@@ -106,6 +110,33 @@ def test_the_banners_try_commands_work_as_printed(platform: MakeRun) -> None:
     assert run.returncode == 0, run.report()
     assert run.statuses(), run.report()
     assert run.unexpected_errors(commands) == [], run.report()
+
+
+def test_prometheus_of_a_moved_platform_scrapes_and_alerts_on_its_moved_ports(platform: MakeRun) -> None:
+    prometheus = f"http://127.0.0.1:{platform.moved[9090]}"
+
+    # discovery runs once Prometheus is up: poll (bounded) until it has found them
+    targets = _first_non_empty(lambda: _get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"])
+    alertmanagers = _first_non_empty(
+        lambda: _get_json(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"])
+
+    ports = {int(t["scrapeUrl"].split("/")[2].rsplit(":", 1)[1]) for t in targets}
+    scraped = (9901, 9121, 9122, 9221, 9101, 9102, 9201, 9301, 9302, 9090, 9093)  # prometheus/prometheus.yml
+    assert ports == {platform.moved[port] for port in scraped}
+    assert [a["url"] for a in alertmanagers] == [f"http://127.0.0.1:{platform.moved[9093]}/api/v2/alerts"]
+
+
+def _first_non_empty(fetch: Callable[[], list[dict[str, Any]]], timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while not (found := fetch()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (a loopback URL of the test)
+        body: dict[str, Any] = json.load(resp)
+    return body
 
 
 def test_every_readme_shell_block_is_marked_run_or_skip() -> None:
