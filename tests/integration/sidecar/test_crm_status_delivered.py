@@ -6,11 +6,10 @@ in front of each (the MES's relays ``crm:orders``), the gateway with the ``/crm/
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from devstack.ports import free_port, wait_for_port
 from devstack.process import ServerProcess
 from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,15 +79,6 @@ async def platform(tmp_path: Path, pg_dsn: str, redis_url: str) -> AsyncIterator
         for proc in reversed(procs):
             proc.stop()
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
-    """Await ``check()`` until it is true (polls every 50 ms); bounded."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
 
 
 async def _get_json(url: str) -> dict[str, Any]:

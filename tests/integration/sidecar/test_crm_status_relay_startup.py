@@ -7,11 +7,10 @@ WRITE``) until the relay's first probe has run, so the probe meets the missing s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +22,7 @@ from devstack.process import ServerProcess
 from sidecar.relay import RelayConfig
 from sidecar.relay.queue import RelayQueue
 from tests.support.fake_upstream import fake_upstream
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -31,15 +31,6 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     yield client
     await client.aclose()
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
-    """Await ``check()`` until it is true (polls every 50 ms); bounded."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
 
 
 def _sample(text: str, name: str) -> float | None:

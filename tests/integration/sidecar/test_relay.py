@@ -29,6 +29,7 @@ from sidecar.relay import CrmRelay, RelayConfig
 from sidecar.relay.queue import RelayQueue
 from telemetry import producer_span
 from tests.integration.sidecar.sidecar_support import in_memory_tracing, run_sidecar, sample, sidecar_config
+from tests.support.waiting import eventually
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -156,15 +157,6 @@ async def crm_orders_in_mes(dsn: str) -> tuple[int, int]:
 async def group_pending(client: aioredis.Redis, group: str = "mes-relay") -> int:
     return int((await client.xpending("crm:orders", group))["pending"])
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str) -> None:
-    """Await ``check()`` until it is true (polls external state every 50 ms); bounded."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await check():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"not within {timeout} s: {what}") from None
 
 
 def all_delivered(dsn: str, client: aioredis.Redis, count: int) -> Callable[[], Awaitable[bool]]:
