@@ -4,7 +4,7 @@
 rotated, translated copies), 40 % distinct boxes from ``legacy_sim.pricing.samples`` — submitted
 in a shuffled order through ``QuoteSubmitter`` (the gateway's code path minus HTTP) to a private
 Redis, priced by N real ``python -m legacy_adapters.worker`` processes whose callable backend
-(``legacy_adapters.local_pricing``) sleeps ``--delay`` s per calculation, like the legacy.
+(``legacy_sim.pricing.callable_target``) sleeps ``--delay`` s per calculation, like the legacy.
 
 Per worker count it prints the makespan (first submission → last job done), the ideal makespan
 ``ceil(distinct / workers) x delay``, their ratio (target ≤ 1.15), the legacy calls made, and the
@@ -24,11 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from contracts.stl import load_triangles
 from devstack.process import ServerProcess
 from devstack.redis import RedisServer
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, SubmitSettings
-from legacy_sim.pricing.geometry import load_triangles
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.integration.legacy_adapters.pricing_support import calls_per_model, geometric_copy
 
@@ -59,7 +59,7 @@ async def one_run(redis_url: str, uploads: list[bytes], workers: int, delay: flo
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PRICING_LOCAL_DELAY": str(delay),
            "PRICING_CALL_LOG": str(log), "LOG_LEVEL": "WARNING"}
     procs = [ServerProcess([sys.executable, "-m", "legacy_adapters.worker", "--redis-url", redis_url,
-                            "--backend", "legacy_adapters.local_pricing:price_model", "--name", f"w{i}"],
+                            "--backend", "legacy_sim.pricing.callable_target:price_model", "--name", f"w{i}"],
                            log_path=tmp / f"worker-{workers}-{i}.log", env=env) for i in range(workers)]
     for p in procs:
         p.start()

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contracts.stl import InvalidModel, load_triangles, looks_ascii, measure
 from legacy_adapters.fingerprint import fingerprint
-from legacy_sim.pricing.geometry import InvalidModel, _looks_ascii, load_triangles, measure
 
 __all__ = ["InvalidModel", "StlLimits", "check_stl_envelope", "model_fingerprint", "parse_stl"]
 
@@ -38,7 +38,7 @@ class StlLimits:
 
 def check_stl_envelope(data: bytes, limits: StlLimits) -> None:
     """The cheap caps (size, declared/counted triangles): InvalidModel when one is exceeded."""
-    if _looks_ascii(data):
+    if looks_ascii(data):
         if len(data) > limits.ascii_max_bytes:
             raise InvalidModel(f"ASCII STL of {len(data)} bytes exceeds {limits.ascii_max_bytes} bytes; "
                                "send binary STL")

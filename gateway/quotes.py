@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
+from contracts.stl import InvalidModel, load_triangles, measure
 from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
 from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
 from gateway.model_check import StlLimits
@@ -33,7 +34,6 @@ from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.queue_state import probe_forever
 from legacy_adapters.submit import IdempotencyConflict, QuoteRequest, QuoteSubmitter, SubmitSettings
-from legacy_sim.pricing.geometry import InvalidModel, load_triangles, measure
 
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -37,8 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.materials import MATERIAL_NAMES
 from gateway.errors import ConfigError
-from legacy_sim.pricing.materials import MATERIALS
 
 HANDLERS = frozenset({"quotes"})
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
@@ -61,7 +61,7 @@ class QuotesConfig:
     idempotency_ttl: int = 86400
     inflight_ttl: int = 7200
     probe_interval: float = 5.0
-    materials: frozenset[str] = field(default_factory=lambda: frozenset(MATERIALS))
+    materials: frozenset[str] = field(default_factory=lambda: frozenset(MATERIAL_NAMES))
     callback_hosts: tuple[str, ...] = ()
     allow_private_callbacks: bool = False
     model_store_bytes: int = 256 << 20

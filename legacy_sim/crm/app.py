@@ -1,6 +1,6 @@
 """Legacy CRM: validate an order, XADD it to ``crm:orders`` (envelope v1), remember it in a hash.
 
-Delivery statuses come back on ``crm:orders:status`` (:mod:`legacy_sim.crm_status`); the status
+Delivery statuses come back on ``crm:orders:status`` (:mod:`contracts.crm_status`); the status
 intake task applies them, so ``GET /orders/{id}`` shows ``DELIVERED`` and the MES order id.
 """
 

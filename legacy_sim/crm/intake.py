@@ -12,11 +12,11 @@ import time
 
 from aiohttp import web
 
+from contracts.crm_envelope import TRACEPARENT, CrmOrderMessage, utc_now_iso
+from contracts.order_input import InvalidOrder, parse_new_order
 from legacy_sim import metrics
 from legacy_sim.crm.state import CRM_CONFIG, REDIS, TRACING
-from legacy_sim.crm_envelope import TRACEPARENT, CrmOrderMessage, utc_now_iso
 from legacy_sim.events import log_event, since_ns
-from legacy_sim.order_input import InvalidOrder, parse_new_order
 from legacy_sim.problem import STORE_ERRORS, invalid_field
 from legacy_sim.request_body import read_json_object
 from telemetry import producer_span

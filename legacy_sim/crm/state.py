@@ -8,8 +8,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from opentelemetry.trace import TracerProvider
 
-from legacy_sim.crm_envelope import STREAM
-from legacy_sim.crm_status import STATUS_STREAM
+from contracts.crm_envelope import STREAM
+from contracts.crm_status import STATUS_STREAM
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

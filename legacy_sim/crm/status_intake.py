@@ -17,9 +17,9 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from contracts.crm_status import DELIVERED, InvalidStatus, parse_status
 from legacy_sim import metrics
 from legacy_sim.crm.intake import ORDER_KEY_PREFIX
-from legacy_sim.crm_status import DELIVERED, InvalidStatus, parse_status
 from legacy_sim.events import log_event
 from legacy_sim.problem import log_store_error
 

@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from opentelemetry.trace import TracerProvider
 
+from contracts.crm_envelope import DEAD_LETTER_STREAM, STREAM, PoisonMessage, parse_message, utc_now_iso
 from legacy_sim import metrics
-from legacy_sim.crm_envelope import DEAD_LETTER_STREAM, STREAM, PoisonMessage, parse_message, utc_now_iso
 from legacy_sim.events import log_event, since_ns
 from legacy_sim.http_context import bind_order_id
 from legacy_sim.mes import orders_repo

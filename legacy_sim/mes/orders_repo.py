@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from contracts.order_input import NewOrder
 from legacy_sim import metrics
 from legacy_sim.events import log_event, since_ns
 from legacy_sim.lifecycle import OrderStatus, check_transition
-from legacy_sim.order_input import NewOrder
 
 logger = logging.getLogger("legacy_sim.mes.orders")
 

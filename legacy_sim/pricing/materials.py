@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from legacy_sim.pricing.geometry import Geometry
+from contracts.materials import MATERIAL_NAMES
+from contracts.stl import Geometry
 
 SETUP_FEE_EUR = Decimal("15.00")
 _CENT = Decimal("0.01")
@@ -32,6 +33,7 @@ MATERIALS: dict[str, Material] = {m.name: m for m in (
     Material("RESIN", 1.15, 0.20, 8.0, 0.05, 4.0, 12.0),
     Material("TITANIUM", 4.43, 2.50, 4.0, 0.03, 10.0, 95.0),
 )}
+assert tuple(MATERIALS) == MATERIAL_NAMES, "the price table and contracts.materials disagree"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import aiohttp
 from multidict import CIMultiDict
 from opentelemetry import trace
 
-from legacy_sim.crm_envelope import CrmOrderMessage
+from contracts.crm_envelope import CrmOrderMessage
 from telemetry import client_span, set_response_status
 
 #: Answers that say "this order can never be created": dead-letter it instead of retrying forever.

@@ -16,8 +16,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from legacy_sim.crm_envelope import utc_now_iso
-from legacy_sim.crm_status import STATUS_STREAM_MAXLEN, DeliveryStatus
+from contracts.crm_envelope import utc_now_iso
+from contracts.crm_status import STATUS_STREAM_MAXLEN, DeliveryStatus
 from sidecar.relay.config import RelayConfig
 
 #: ``(entry id, fields)``; fields are None for an entry deleted from the stream while pending.

@@ -8,7 +8,7 @@ waits out the backoff, then sends one probe delivery and resumes on success.
 
 Acknowledgement: an entry is ``XACK``-ed only after the MES answered 2xx for it (``201`` created,
 ``200`` the MES already had it), in one ``MULTI`` with a ``DELIVERED`` entry (CRM order id → MES
-order id) on the CRM's status stream (``legacy_sim.crm_status``). Everything else leaves it
+order id) on the CRM's status stream (``contracts.crm_status``). Everything else leaves it
 pending: own pending entries are swept every ``sweep_interval`` (and after a pause); those of a
 crashed relay are claimed after ``reclaim_idle`` (``XAUTOCLAIM``). Creation is idempotent by CRM
 order id, so a redelivery never duplicates an order. Poison entries (and orders the MES rejects
@@ -30,10 +30,10 @@ import redis.asyncio as aioredis
 from opentelemetry import trace
 from redis.exceptions import RedisError
 
+from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
+from contracts.crm_status import DeliveryStatus
 from gateway.errors import LoadShed
 from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit
-from legacy_sim.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
-from legacy_sim.crm_status import DeliveryStatus
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
 from sidecar.relay.delivery import DeliveryResult, MesDelivery

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from legacy_adapters.backend import PriceResult
-from legacy_adapters.local_pricing import price_model
+from legacy_sim.pricing.callable_target import price_model
 
 
-def flaky(model: bytes, material: str) -> PriceResult:
+def flaky(model: bytes, material: str) -> dict[str, Any]:
     """Fails (transient) while the file named by $PRICING_FAIL_FLAG exists, then prices normally."""
     flag = os.environ.get("PRICING_FAIL_FLAG", "")
     if flag and Path(flag).exists():

@@ -18,7 +18,7 @@ from devstack.process import ServerProcess
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
 
 ROOT = Path(__file__).parents[3]
-LOCAL = "legacy_adapters.local_pricing:price_model"
+LOCAL = "legacy_sim.pricing.callable_target:price_model"
 
 
 def stl_of(triangles: np.ndarray) -> bytes:

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
+from contracts.crm_status import STATUS_STREAM, DeliveryStatus
 from legacy_sim.crm import CrmConfig, build_crm_app
-from legacy_sim.crm_status import STATUS_STREAM, DeliveryStatus
 from tests.integration.legacy_sim.sim_support import ORDER, sample
 
 

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
-from legacy_sim.crm_envelope import STREAM, parse_message
+from contracts.crm_envelope import STREAM, parse_message
 from tests.integration.legacy_sim.sim_support import ORDER
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

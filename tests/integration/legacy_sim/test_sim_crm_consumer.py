@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
-from legacy_sim.crm_envelope import DEAD_LETTER_STREAM, STREAM, parse_message
+from contracts.crm_envelope import DEAD_LETTER_STREAM, STREAM, parse_message
 from legacy_sim.mes import build_mes_app
 from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
 from legacy_sim.mes.db import open_pool

@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.trace import SpanKind
 
+from contracts.crm_envelope import STREAM
 from legacy_sim.crm import CrmConfig, build_crm_app
-from legacy_sim.crm_envelope import STREAM
 from legacy_sim.mes import build_mes_app
 from legacy_sim.mes.crm_consumer import ConsumerConfig, CrmConsumer
 from legacy_sim.mes.db import open_pool

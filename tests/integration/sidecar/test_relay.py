@@ -21,10 +21,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from contracts.crm_envelope import CrmOrderMessage
+from contracts.order_input import NewOrder
 from devstack.ports import free_port
-from legacy_sim.crm_envelope import CrmOrderMessage
 from legacy_sim.mes import MesConfig, build_mes_app
-from legacy_sim.order_input import NewOrder
 from sidecar.relay import CrmRelay, RelayConfig
 from sidecar.relay.queue import RelayQueue
 from telemetry import producer_span

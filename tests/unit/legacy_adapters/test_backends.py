@@ -20,7 +20,7 @@ from legacy_sim.pricing.samples import box_stl_binary
 
 def test_spec_chooses_the_implementation() -> None:
     assert isinstance(backend_from_spec("http://mes:9101"), HttpBackend)
-    local = backend_from_spec("legacy_adapters.local_pricing:price_model")
+    local = backend_from_spec("legacy_sim.pricing.callable_target:price_model")
     assert isinstance(local, CallableBackend)
     assert isinstance(local, PricingBackend)
     with pytest.raises(ValueError, match="module:function"):
@@ -30,14 +30,14 @@ def test_spec_chooses_the_implementation() -> None:
 
 
 async def test_local_callable_prices_like_the_legacy() -> None:
-    result = await CallableBackend("legacy_adapters.local_pricing:price_model").price(
+    result = await CallableBackend("legacy_sim.pricing.callable_target:price_model").price(
         box_stl_binary(), material="PLA")
     assert result.price_eur == Decimal("15.72")
     assert result.breakdown["triangles"] == 12
 
 
 async def test_callable_errors_are_classified() -> None:
-    backend = CallableBackend("legacy_adapters.local_pricing:price_model")
+    backend = CallableBackend("legacy_sim.pricing.callable_target:price_model")
     with pytest.raises(PermanentPricingError):
         await backend.price(b"garbage", material="PLA")
     with pytest.raises(PermanentPricingError):

@@ -7,8 +7,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from contracts.stl import measure
 from legacy_sim.pricing import MATERIALS, InvalidModel, measure_stl, quote
-from legacy_sim.pricing.geometry import measure
 from legacy_sim.pricing.materials import material_named
 from legacy_sim.pricing.samples import box_stl_ascii, box_stl_binary, box_triangles, flat_stl_binary
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from legacy_sim.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message
+from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message
+from contracts.order_input import InvalidOrder, parse_new_order
 from legacy_sim.lifecycle import OrderStatus
 from legacy_sim.mes.config import MesConfig
-from legacy_sim.order_input import InvalidOrder, parse_new_order
 from legacy_sim.seed import planned_counts, split_counts
 
 ORDER = {"customer": " Acme ", "material": "pla", "quantity": 2, "model_name": "a.stl"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from legacy_sim.crm_envelope import parse_message
+from contracts.crm_envelope import parse_message
 from sidecar.relay.delivery import DeliveryResult, Outcome, order_body
 
 

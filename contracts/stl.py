@@ -1,4 +1,6 @@
-"""Real geometry work on an STL model: volume, surface area, bounding box, triangle count."""
+"""STL model validation and measurement: volume, surface area, bounding box, triangle count.
+
+Shared by the gateway (upload checks, fingerprints) and the legacy stand-in (pricing)."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class Geometry:
     triangles: int
 
 
-def _looks_ascii(data: bytes) -> bool:
+def looks_ascii(data: bytes) -> bool:
     head = data[:1024].lstrip().lower()
     return head.startswith(b"solid") and b"facet" in data[:4096].lower()
 
@@ -52,7 +54,7 @@ def load_triangles(data: bytes) -> np.ndarray:
     """Parse binary or ASCII STL bytes with numpy-stl into an (n, 3, 3) float64 array."""
     if not data.strip():
         raise InvalidModel("empty body: an STL model is expected")
-    ascii_model = _looks_ascii(data)
+    ascii_model = looks_ascii(data)
     if not ascii_model:
         _check_binary_size(data)
     mode = stl_format.Mode.ASCII if ascii_model else stl_format.Mode.BINARY

@@ -1,7 +1,9 @@
-"""A callable backend that runs the legacy formula in-process (``legacy_sim.pricing``).
+"""The legacy pricing as an importable callable target (the formula of ``legacy_sim.pricing``).
 
-``legacy_adapters.local_pricing:price_model`` is what the tests and ``bench/pricing.py`` plug in
-as the "importable Python callable" flavour of the legacy. Two environment knobs make it
+``legacy_sim.pricing.callable_target:price_model`` is what the tests and ``bench/pricing.py`` plug
+into the pricing workers (``--backend``) as the "importable Python callable" flavour of the
+legacy: it answers ``{"price_eur", "breakdown"}`` like the MES's ``/price``, so it needs nothing
+of ``legacy_adapters``. Two environment knobs make it
 behave like the real thing for measurements:
 
 * ``PRICING_LOCAL_DELAY`` — seconds each calculation sleeps (the legacy's minutes), default 0;
@@ -16,12 +18,11 @@ import os
 import time
 from typing import Any
 
-from legacy_adapters.backend import PriceResult
 from legacy_sim.pricing import measure_stl, quote
 from legacy_sim.pricing.materials import material_named
 
 
-def price_model(model: bytes, material: str) -> PriceResult:
+def price_model(model: bytes, material: str) -> dict[str, Any]:
     """Measure and price ``model`` like the legacy MES (ValueError = unusable model/material)."""
     sha = hashlib.sha256(model).hexdigest()
     log_path = os.environ.get("PRICING_CALL_LOG")
@@ -38,4 +39,4 @@ def price_model(model: bytes, material: str) -> PriceResult:
         "bbox_mm": [round(v, 3) for v in geometry.bbox_mm], "triangles": geometry.triangles,
         "material": result.material, "mass_g": result.mass_g, "machine_hours": result.machine_hours,
         "model_sha256": sha}
-    return PriceResult(price_eur=result.price_eur, breakdown=breakdown)
+    return {"price_eur": str(result.price_eur), "breakdown": breakdown}

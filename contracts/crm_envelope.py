@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from legacy_sim.order_input import InvalidOrder, NewOrder, parse_new_order
+from contracts.order_input import InvalidOrder, NewOrder, parse_new_order
 
 STREAM = "crm:orders"
 DEAD_LETTER_STREAM = "crm:orders:dead"

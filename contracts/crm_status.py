@@ -1,6 +1,6 @@
 """MES → CRM delivery status: a small, versioned message on the ``crm:orders:status`` stream.
 
-The CRM's inbound counterpart of ``crm:orders`` (see :mod:`legacy_sim.crm_envelope`): whoever
+The CRM's inbound counterpart of ``crm:orders`` (see :mod:`contracts.crm_envelope`): whoever
 has the MES's confirmation that it created a CRM order (the sidecar's relay, after the MES
 answered 201/200) appends one entry; the CRM applies it to its order record. Stream entry fields
 (all strings; version ``v=1``)::

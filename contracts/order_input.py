@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from legacy_sim.pricing.materials import material_named
+from contracts.materials import material_name
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_QUANTITY = 100_000
@@ -67,7 +67,7 @@ def parse_new_order(body: dict[str, Any], *, allow_external_ref: bool = True) ->
     material_raw = _text(body, "material", max_len=40, required=True)
     model_name = _text(body, "model_name", max_len=255, required=True)
     try:
-        material = material_named(material_raw).name
+        material = material_name(material_raw)
     except ValueError as exc:
         raise InvalidOrder("material", str(exc)) from None
     quantity = body.get("quantity")

@@ -1,0 +1,13 @@
+"""What two deployables exchange — the ground every other package may stand on.
+
+* ``contracts.stl`` — STL model validation and measurement (the gateway checks uploads with it,
+  the legacy stand-in prices with it);
+* ``contracts.materials`` — the material names an order or a quote may name;
+* ``contracts.order_input`` — validation of a new order (MES API, CRM envelope);
+* ``contracts.crm_envelope`` — the CRM → MES queue message (versioned);
+* ``contracts.crm_status`` — the relay → CRM delivery status (versioned).
+
+Imports only the standard library and small libraries (numpy, numpy-stl); never a deployable
+(``gateway``, ``sidecar``, ``legacy_adapters``) nor the simulator (``legacy_sim``). A test over
+the import graph (``tests/unit/test_import_layers.py``) keeps it so.
+"""

@@ -1,0 +1,122 @@
+"""The layers of docs/architecture.md, checked over the real import graph of the repository.
+
+Every module's imports (including those inside functions and ``TYPE_CHECKING`` blocks: a
+deployment ships what they name) are read with ``ast``; the graph is closed transitively, so
+``gateway → x → legacy_sim`` fails as surely as a direct ``import legacy_sim``:
+
+* production (``gateway``, ``sidecar``, ``legacy_adapters``, ``telemetry``, ``contracts``) never
+  reaches the simulator ``legacy_sim``;
+* ``contracts`` (the ground) imports no other package of the repository;
+* ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs).
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("gateway", "sidecar", "legacy_adapters", "telemetry", "contracts", "legacy_sim",
+            "devstack", "bench", "loadtests", "tests")
+PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "telemetry", "contracts")
+
+
+class ImportGraph:
+    """The repository's modules under ``root`` and which of them each imports (direct/closed)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules = {self._name(p): p for pkg in PACKAGES for p in (root / pkg).rglob("*.py")}
+        self._direct: dict[str, frozenset[str]] = {}
+
+    def _name(self, path: Path) -> str:
+        parts = list(path.relative_to(self.root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        return ".".join(parts)
+
+    def _resolve(self, name: str) -> str | None:
+        """The repository module ``name`` refers to (itself, or its closest existing parent)."""
+        while name and name not in self.modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    def imports(self, module: str) -> frozenset[str]:
+        """Repository modules ``module`` imports directly."""
+        if module in self._direct:
+            return self._direct[module]
+        path = self.modules[module]
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                names = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            for name in names:
+                if name.split(".")[0] in PACKAGES and (target := self._resolve(name)) and target != module:
+                    found.add(target)
+        self._direct[module] = frozenset(found)
+        return self._direct[module]
+
+    def reaches(self, module: str) -> set[str]:
+        """Every repository module ``module`` imports, directly or through others."""
+        seen: set[str] = set()
+        todo = [module]
+        while todo:
+            for target in self.imports(todo.pop()):
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return seen
+
+    def simulator_reached_from(self, package: str) -> dict[str, list[str]]:
+        """Modules of ``package`` → the legacy_sim modules they reach (only those reaching any)."""
+        found = {m: sorted(t for t in self.reaches(m) if _top(t) == "legacy_sim")
+                 for m in self.modules if _top(m) == package}
+        return {m: t for m, t in found.items() if t}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[0]
+
+
+@cache
+def _graph() -> ImportGraph:
+    return ImportGraph(ROOT)
+
+
+@pytest.mark.parametrize("package", PRODUCTION)
+def test_production_code_never_reaches_the_simulator(package: str) -> None:
+    assert _graph().simulator_reached_from(package) == {}
+
+
+def test_contracts_import_no_other_package_of_the_repository() -> None:
+    graph = _graph()
+    imported = {t for m in graph.modules if _top(m) == "contracts" for t in graph.imports(m)}
+    assert {t for t in imported if _top(t) != "contracts"} == set()
+
+
+def test_the_simulator_stands_on_contracts_only() -> None:
+    graph = _graph()
+    imported = {t for m in graph.modules if _top(m) == "legacy_sim" for t in graph.imports(m)}
+    assert {_top(t) for t in imported} <= {"legacy_sim", "contracts", "telemetry"}
+
+
+def test_an_indirect_import_of_the_simulator_from_the_gateway_is_reported(tmp_path: Path) -> None:
+    """The check is not vacuous: a gateway module reaching legacy_sim through another is named."""
+    for path, source in {"gateway/__init__.py": "", "gateway/quotes.py": "from . import helper\n",
+                         "gateway/helper.py": "def f():\n    import legacy_sim.pricing\n",
+                         "legacy_sim/__init__.py": "", "legacy_sim/pricing.py": ""}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(source)
+    assert ImportGraph(tmp_path).simulator_reached_from("gateway") == {
+        "gateway.helper": ["legacy_sim.pricing"], "gateway.quotes": ["legacy_sim.pricing"]}
