@@ -1,5 +1,6 @@
 """What two deployables exchange — the ground every other package may stand on.
 
+* ``contracts.lifecycle`` — the order statuses and legal transitions (one definition);
 * ``contracts.stl`` — STL model validation and measurement (the gateway checks uploads with it,
   the legacy stand-in prices with it);
 * ``contracts.materials`` — the material names an order or a quote may name;

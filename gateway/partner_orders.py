@@ -20,13 +20,13 @@ from typing import Any
 import orjson
 from multidict import MultiDict, MultiMapping
 
+from contracts.lifecycle import STATUS_NAMES as STATUSES
+
 #: What a partner sees of an order (``docs/partner-api.md``, schema ``Order``).
 ORDER_FIELDS = ("id", "partner_id", "customer", "material", "quantity", "model_name", "model_sha256",
                 "price_eur", "status", "created_at", "updated_at", "status_changed_at")
 #: Members of a new order a partner may set; ``partner_id`` is always the caller's, the rest ignored.
 CREATE_FIELDS = ("customer", "material", "quantity", "model_name", "model_sha256")
-STATUSES = ("SUBMITTED", "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
-            "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED", "CANCELLED")
 MAX_PER_PAGE = 100      # a page of orders stays far below the proxy's response buffer (256 KiB)
 MAX_PAGE = 10_000_000
 MAX_CREATE_BYTES = 16 * 1024

@@ -5,6 +5,6 @@ orders table for active and archived orders, a slow list query, a slow
 synchronous price calculation, and a CRM queue read without backpressure.
 """
 
-from legacy_sim.lifecycle import ACTIVE_STATUSES, TERMINAL_STATUSES, IllegalTransition, OrderStatus
+from contracts.lifecycle import ACTIVE_STATUSES, TERMINAL_STATUSES, IllegalTransition, OrderStatus
 
 __all__ = ["ACTIVE_STATUSES", "TERMINAL_STATUSES", "IllegalTransition", "OrderStatus"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from legacy_sim.lifecycle import TRANSITIONS, OrderStatus
+from contracts.lifecycle import TRANSITIONS, OrderStatus
 
 __all__ = ["CRM_QUEUE_READS", "CRM_QUEUE_WRITES", "CRM_STATUS_UPDATES", "ORDERS_CREATED", "STATUS_CHANGES",
            "count_status_change"]

@@ -16,8 +16,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from contracts.lifecycle import ACTIVE_STATUSES, FORWARD_PATH, OrderStatus
 from legacy_sim.events import log_event
-from legacy_sim.lifecycle import ACTIVE_STATUSES, FORWARD_PATH, OrderStatus
 from legacy_sim.mes.schema import apply_schema
 
 logger = logging.getLogger("legacy_sim.seed")

@@ -7,7 +7,7 @@ watermark. Plans and timings on 1,000,000 orders: ``docs/sidecar.md``.
 
 from __future__ import annotations
 
-from sidecar.lifecycle import TERMINAL_STATUSES
+from contracts.lifecycle import TERMINAL_STATUS_NAMES as TERMINAL_STATUSES
 
 # S608 flags the f-strings below: they only join the constant status names
 _TERMINAL_LIST = ", ".join(f"'{s}'" for s in TERMINAL_STATUSES)

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from contracts.lifecycle import ACTIVE_STATUS_NAMES as ACTIVE_STATUSES
+from contracts.lifecycle import TERMINAL_STATUS_NAMES as TERMINAL_STATUSES
 from sidecar import metrics
 from sidecar import probe_queries as sql
-from sidecar.lifecycle import ACTIVE_STATUSES, TERMINAL_STATUSES
 from sidecar.probe_runner import ProbeRunner
 
 NEW_ORDERS_WINDOW = timedelta(minutes=1, seconds=1)  # a second of slack for commit delays

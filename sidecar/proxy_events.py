@@ -13,8 +13,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.lifecycle import STATUS_NAMES as STATUSES
+from contracts.lifecycle import predecessor
 from sidecar.event_format import CREATED, STATUS_CHANGED, OrderEvent
-from sidecar.lifecycle import STATUSES, predecessor
 
 #: Route templates whose successful POST answers may carry a status change.
 EVENT_ROUTES = frozenset({"/orders", "/orders/{id}/status", "/orders/{id}/price"})

@@ -12,17 +12,14 @@ from typing import Any
 
 import orjson
 
+from contracts.lifecycle import STATUS_NAMES as STATUSES
+from contracts.lifecycle import predecessor
 from gateway import metrics
 from gateway.cache.backends import CacheBackend, CacheBackendError
 from gateway.cache.keys import VersionKeys
 
 log = logging.getLogger("gateway.cache")
 
-#: The MES lifecycle (docs/legacy-sim.md); the gateway only needs names and unique predecessors.
-FORWARD_PATH = ("SUBMITTED", "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
-                "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED")
-STATUSES = (*FORWARD_PATH, "CANCELLED")
-PREVIOUS = dict(zip(FORWARD_PATH[1:], FORWARD_PATH[:-1], strict=True))
 REASONS = ("event", "write", "subscribe", "purge_key", "purge_route", "purge_order", "purge_all")
 
 
@@ -44,7 +41,7 @@ def change_of_response(body: bytes, *, created: bool) -> tuple[int, str | None, 
         order_id, new = int(order["id"]), str(order["status"]).upper()
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-    return order_id, None if created else PREVIOUS.get(new), new
+    return order_id, None if created else predecessor(new), new
 
 
 class Invalidator:

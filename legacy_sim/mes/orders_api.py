@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from contracts.lifecycle import IllegalTransition, OrderStatus, parse_status
 from contracts.order_input import InvalidOrder, parse_new_order
 from legacy_sim.events import log_event
 from legacy_sim.http_context import bind_order_id
-from legacy_sim.lifecycle import IllegalTransition, OrderStatus, parse_status
 from legacy_sim.mes import orders_repo
 from legacy_sim.mes.params import list_query, order_id_of
 from legacy_sim.mes.state import state_of

@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from contracts.lifecycle import OrderStatus, check_transition
 from contracts.order_input import NewOrder
 from legacy_sim import metrics
 from legacy_sim.events import log_event, since_ns
-from legacy_sim.lifecycle import OrderStatus, check_transition
 
 logger = logging.getLogger("legacy_sim.mes.orders")
 
@@ -94,7 +94,7 @@ async def change_status(pool: asyncpg.Pool, order_id: int, target: OrderStatus, 
                         price: Decimal | None = None, model_sha256: str | None = None) -> asyncpg.Record:
     """Move an order to ``target`` under a row lock, with its history row, in one transaction.
 
-    Raises :class:`OrderNotFound` or :class:`~legacy_sim.lifecycle.IllegalTransition`.
+    Raises :class:`OrderNotFound` or :class:`~contracts.lifecycle.IllegalTransition`.
     ``price``/``model_sha256`` are stored too when given (the pricing step).
     """
     started = time.perf_counter_ns()

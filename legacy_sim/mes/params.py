@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from legacy_sim.lifecycle import OrderStatus, parse_status
+from contracts.lifecycle import OrderStatus, parse_status
 from legacy_sim.problem import Problem, invalid_field
 
 MAX_PER_PAGE = 500

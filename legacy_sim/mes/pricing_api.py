@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from legacy_sim.lifecycle import IllegalTransition, OrderStatus
+from contracts.lifecycle import IllegalTransition, OrderStatus
 from legacy_sim.mes import orders_repo
 from legacy_sim.mes.orders_api import conflict
 from legacy_sim.mes.params import order_id_of

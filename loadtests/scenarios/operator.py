@@ -1,6 +1,6 @@
 """Shop-floor operators: refresh a status-filtered order list, open an order, move it on.
 
-Status changes follow ``legacy_sim.lifecycle``: the next step of the forward path, or
+Status changes follow ``contracts.lifecycle``: the next step of the forward path, or
 ``CANCELLED`` (``cancel_share``) while the order may still be cancelled; terminal orders are
 left alone. The status is read from the order itself just before the change, so a 409 only
 happens when a colleague moved the same order in between — counted as a success (the MES
@@ -13,7 +13,7 @@ from typing import Any
 
 from locust import task
 
-from legacy_sim.lifecycle import CANCELLABLE, FORWARD_PATH, TERMINAL_STATUSES, OrderStatus
+from contracts.lifecycle import CANCELLABLE, FORWARD_PATH, TERMINAL_STATUSES, OrderStatus
 from loadtests.scenarios.base import JSON, MesEdgeUser, think_time
 from loadtests.settings import settings
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from contracts.lifecycle import ACTIVE_STATUS_NAMES as ACTIVE_STATUSES
 from legacy_sim.seed import seed
 from sidecar.db import open_readonly_pool
-from sidecar.lifecycle import ACTIVE_STATUSES
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from tests.stack.stack_support import INSTALL_HINT, RULES

@@ -13,10 +13,10 @@ from contextlib import ExitStack
 import pytest
 import yaml
 
+from contracts.lifecycle import TRANSITIONS
 from devstack import PostgresServer, RedisServer
 from devstack.ports import free_port, wait_for_port
 from devstack.process import wait_ready
-from legacy_sim.lifecycle import TRANSITIONS
 from tests.loadtests.stack import gateway_config
 from tests.stack.test_alerts_counters_at_startup import Series, _fresh_database, _python, _scrape
 

@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
-from gateway.cache.invalidation import FORWARD_PATH
+from contracts.lifecycle import FORWARD_PATH_NAMES as FORWARD_PATH
 from legacy_sim.mes import build_mes_app
 from sidecar.event_format import OrderEvent
 from sidecar.events import EventPublisher

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from legacy_sim.lifecycle import FORWARD_PATH
+from contracts.lifecycle import FORWARD_PATH
 from tests.integration.legacy_sim.sim_support import ORDER
 
 PATH = [s.value for s in FORWARD_PATH]

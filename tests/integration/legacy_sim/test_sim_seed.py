@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from legacy_sim.lifecycle import FORWARD_PATH
+from contracts.lifecycle import FORWARD_PATH
 from legacy_sim.seed import planned_counts, seed
 
 

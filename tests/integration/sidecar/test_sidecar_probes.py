@@ -10,9 +10,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from contracts.lifecycle import ACTIVE_STATUS_NAMES as ACTIVE_STATUSES
+from contracts.lifecycle import STATUS_NAMES as STATUSES
 from legacy_sim.mes import build_mes_app
 from sidecar.db import open_readonly_pool
-from sidecar.lifecycle import ACTIVE_STATUSES, STATUSES
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from tests.integration.sidecar.sidecar_support import ORDER, mes_config, sample

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from legacy_sim.lifecycle import (
+from contracts.lifecycle import (
     ACTIVE_STATUSES,
     FORWARD_PATH,
     TERMINAL_STATUSES,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message
+from contracts.lifecycle import OrderStatus
 from contracts.order_input import InvalidOrder, parse_new_order
-from legacy_sim.lifecycle import OrderStatus
 from legacy_sim.mes.config import MesConfig
 from legacy_sim.seed import planned_counts, split_counts
 

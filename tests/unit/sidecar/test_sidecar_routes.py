@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.lifecycle import ACTIVE_STATUSES, TERMINAL_STATUSES, predecessor
+from contracts.lifecycle import ACTIVE_STATUS_NAMES as ACTIVE_STATUSES
+from contracts.lifecycle import TERMINAL_STATUS_NAMES as TERMINAL_STATUSES
+from contracts.lifecycle import predecessor
 from sidecar.metrics import status_class
 from sidecar.routes import TEMPLATES, method_label, route_template
 

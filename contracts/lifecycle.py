@@ -96,3 +96,20 @@ def parse_status(value: object) -> OrderStatus:
     except ValueError:
         names = ", ".join(s.value for s in OrderStatus)
         raise ValueError(f"unknown status {value!r}; one of {names}") from None
+
+
+#: The statuses as plain strings in lifecycle order — what SQL parameters, metric labels and JSON
+#: carry (the sidecar and the gateway need only these).
+STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in OrderStatus)
+ACTIVE_STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in ACTIVE_STATUSES)
+TERMINAL_STATUS_NAMES: tuple[str, ...] = tuple(s.value for s in OrderStatus if s in TERMINAL_STATUSES)
+FORWARD_PATH_NAMES: tuple[str, ...] = tuple(s.value for s in FORWARD_PATH)
+_PREDECESSOR: dict[str, str] = {after: before for before, after in itertools.pairwise(FORWARD_PATH_NAMES)}
+
+
+def predecessor(status: str) -> str | None:
+    """The only status an order can have been in before ``status``; None if not unique.
+
+    ``CANCELLED`` is reachable from every status before ``SHIPPED``, so it has none.
+    """
+    return _PREDECESSOR.get(status)
