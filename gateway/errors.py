@@ -181,11 +181,3 @@ class LoadShed(UpstreamError):
         super().__init__(detail, retry_after=retry_after)
         #: Why: ``queue_full``, ``wait_timeout`` or ``evicted`` (the metric label).
         self.reason = reason
-
-
-class ShuttingDown(GatewayError):
-    """The gateway is draining and no longer accepts new requests."""
-
-    status = 503
-    title = "Shutting down"
-    type_slug = "shutting-down"

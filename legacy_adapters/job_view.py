@@ -13,7 +13,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-PUBLIC_STATUSES = ("queued", "running", "done", "failed")
 Audience = Literal["partner", "operator"]
 #: Fields only operators see (dedup hints).
 OPERATOR_ONLY = ("cached", "shared_with")

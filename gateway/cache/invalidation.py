@@ -50,6 +50,8 @@ class Invalidator:
     def __init__(self, backend: CacheBackend, keys: VersionKeys) -> None:
         self.backend = backend
         self.keys = keys
+        for reason in REASONS:  # every reason's series exists at 0 from start-up
+            metrics.CACHE_INVALIDATIONS.labels(reason=reason)
 
     async def bump(self, version_keys: list[str], reason: str) -> None:
         """Raises CacheBackendError (counted) when the store is unreachable."""

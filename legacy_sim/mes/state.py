@@ -21,7 +21,6 @@ class MesState:
 
 
 MES_STATE = web.AppKey("mes_state", MesState)
-MES_CONFIG = web.AppKey("mes_config", MesConfig)
 
 
 def state_of(request: web.Request) -> MesState:
