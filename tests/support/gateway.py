@@ -134,3 +134,13 @@ async def gateway_process(cfg: dict[str, Any], tmp_path: Path, *, workers: int =
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def legacy_pair_config(tmp_path: Path, *, mes_url: str, crm_url: str) -> dict[str, Any]:
+    """A gateway in front of one MES and one CRM (usually their sidecars), internal routes only:
+    ``/orders`` → mes, ``/crm/orders`` → crm (rewritten to ``/orders``)."""
+    routes = [{"name": "orders", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
+              {"name": "crm-orders", "listener": "internal", "prefix": "/crm/orders", "cluster": "crm",
+               "rewrite_prefix": "/orders"}]
+    clusters = {"mes": {"endpoints": [mes_url]}, "crm": {"endpoints": [crm_url]}}
+    return gateway_config(tmp_path, clusters=clusters, routes=routes)

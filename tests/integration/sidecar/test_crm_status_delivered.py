@@ -20,7 +20,7 @@ import pytest
 
 from devstack.ports import free_port, wait_for_port
 from devstack.process import ServerProcess
-from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
+from tests.support.gateway import GatewayUnderTest, gateway_process, legacy_pair_config
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -65,12 +65,7 @@ async def platform(tmp_path: Path, pg_dsn: str, redis_url: str) -> AsyncIterator
     try:
         for port in (mes, crm, mes_sc, crm_sc, mes_admin):
             wait_for_port(port, timeout=30)
-        cfg = gateway_config(logs, clusters={
-            "mes": {"endpoints": [f"http://127.0.0.1:{mes_sc}"]},
-            "crm": {"endpoints": [f"http://127.0.0.1:{crm_sc}"]}}, routes=[
-            {"name": "orders", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
-            {"name": "crm-orders", "listener": "internal", "prefix": "/crm/orders", "cluster": "crm",
-             "rewrite_prefix": "/orders"}])
+        cfg = legacy_pair_config(logs, mes_url=f"http://127.0.0.1:{mes_sc}", crm_url=f"http://127.0.0.1:{crm_sc}")
         async with gateway_process(cfg, tmp_path) as gw:
             yield Platform(gateway=gw, crm=f"http://127.0.0.1:{crm}",
                            relay_metrics=f"http://127.0.0.1:{mes_admin}/metrics",
