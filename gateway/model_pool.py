@@ -82,7 +82,10 @@ class ModelCheckPool:
         """Stop every process."""
         for executor in self._all:
             _kill(executor)
-        await asyncio.gather(*self._warming, return_exceptions=True)
+        if self._warming:  # bounded: a process still spawning must not hold the gateway's shutdown
+            _, pending = await asyncio.wait(self._warming, timeout=5)
+            for future in pending:
+                future.cancel()
         self._all.clear()
 
     def _release(self, executor: ProcessPoolExecutor, done: asyncio.Future[str]) -> None:
