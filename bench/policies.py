@@ -25,7 +25,7 @@ from bench import nginx
 from bench.processes import ROOT, ManagedProcess, free_ports, group_cpu_seconds
 from bench.wrk import WRK, run_wrk
 from devstack import RedisServer
-from gateway.api_keys import ApiKeyStore
+from gateway.auth.api_keys import ApiKeyStore
 
 PEPPER = "bench-pepper-0123456789abcdef"
 CONFIG = """\

@@ -19,7 +19,7 @@ from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
 from devstack.redis import RedisServer
-from gateway.startup_secrets import DEV_ENV, DEV_OPERATOR_TOKEN
+from gateway.auth.startup_secrets import DEV_ENV, DEV_OPERATOR_TOKEN
 
 
 @dataclass

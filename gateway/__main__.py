@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gateway: invalid config: {exc}", file=sys.stderr)
         return 2
-    from gateway.startup_secrets import DEV_ENV, default_secrets, dev_mode, refusal_message
+    from gateway.auth.startup_secrets import DEV_ENV, default_secrets, dev_mode, refusal_message
 
     if args.dev:
         os.environ[DEV_ENV] = "1"  # the master's workers inherit it

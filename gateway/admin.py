@@ -1,6 +1,6 @@
 """Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams.
 
-``/config``, ``/upstreams`` and ``/cache/purge`` need an operator token (``gateway.operator_auth``).
+``/config``, ``/upstreams`` and ``/cache/purge`` need an operator token (``gateway.auth.operator``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth.operator import OperatorGuard
 from gateway.cache import ResponseCache
 from gateway.cache.purge import purge_handler
-from gateway.keys import STATE_KEY
 from gateway.metrics import publish_gauges
-from gateway.operator_auth import OperatorGuard
 from gateway.problem import problem_response
+from gateway.request_keys import STATE_KEY
 from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
 

@@ -1,163 +1,129 @@
-"""Partner API keys: ``mes_<key id>_<secret>``, stored only as HMAC-SHA256 with a server-side pepper.
+"""``python -m gateway.api_keys create|list|revoke|rotate-webhook-secret``: partner keys and webhook secrets.
 
-The key id is not secret (it is the lookup index, shown by ``list``, logged as ``key_id``);
-the secret part never leaves the process that created it. A store is one JSON file, written
-atomically (0600) by the CLI (``python -m gateway.api_keys``) and re-read by the gateway when
-its mtime changes, so keys are added, rotated (several per partner) and revoked without a restart.
+    python -m gateway.api_keys create --partner acme --tier gold --scopes orders:read,orders:write
+    python -m gateway.api_keys list
+    python -m gateway.api_keys revoke 3f9a1c2b7d4e
+    python -m gateway.api_keys rotate-webhook-secret --partner acme --overlap 86400
+
+The store defaults to ``$GATEWAY_API_KEY_STORE`` or ``.run/api-keys.json`` (what ``make run``
+uses); the pepper comes from ``$GATEWAY_API_KEY_PEPPER`` (else the dev pepper file beside the
+store) and must be the gateway's. ``create`` prints the plain key once; nothing else ever does.
+A partner's first key also creates its webhook signing secret (``--webhook-secrets``, default
+``$PRICING_WEBHOOK_SECRETS_FILE`` or ``webhook-secrets.json`` beside the store: the file the pricing
+workers read), printed once on stderr (``--json``: one JSON object on stdout). Rotation prints
+the new secret; the old one keeps signing for ``--overlap`` seconds.
 """
 
 from __future__ import annotations
 
-import hmac
+import argparse
+import datetime as dt
 import json
 import os
-import secrets
-import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+import re
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-KEY_PREFIX = "mes"
-PEPPER_ENV = "GATEWAY_API_KEY_PEPPER"
+from gateway.auth.api_keys import ApiKeyStore, resolve_pepper
+from gateway.auth.partners import SCOPES
+from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
+
+DEFAULT_STORE = ".run/api-keys.json"
+_PARTNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+RESERVED_OWNER = "internal"  # QuoteRequest.owner of jobs submitted on the internal listener
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ApiKeyRecord:
-    """One stored key: who owns it, what it may do, and its keyed hash (never the key)."""
-
-    key_id: str
-    partner: str
-    tier: str
-    scopes: tuple[str, ...]
-    hash: str
-    created: float
-    revoked: float | None = None
+def _scopes(text: str) -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in text.split(",") if s.strip())
+    if bad := sorted(set(scopes) - SCOPES):
+        raise argparse.ArgumentTypeError(f"unknown scope {bad[0]!r} (have: {', '.join(sorted(SCOPES))})")
+    return scopes
 
 
-def split_key(presented: str) -> tuple[str, str] | None:
-    """``mes_<id>_<secret>`` → (id, secret); None when the shape is wrong."""
-    if not presented.isascii():  # keys are ASCII; a non-UTF-8 byte arrives as a lone surrogate
-        return None
-    parts = presented.split("_", 2)
-    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1].isalnum() or len(parts[2]) < 20:
-        return None
-    return parts[1], parts[2]
+def _partner(text: str) -> str:
+    if not _PARTNER.match(text):
+        raise argparse.ArgumentTypeError("partner ids are lowercase: letters, digits, . _ -")
+    return text
 
 
-def key_hash(pepper: bytes, presented: str) -> str:
-    """HMAC-SHA256(pepper, key) as hex: a leaked store alone cannot be brute-forced offline."""
-    return hmac.digest(pepper, presented.encode(), "sha256").hex()  # one-shot C HMAC
+def _new_partner(text: str) -> str:
+    partner = _partner(text)
+    if partner == RESERVED_OWNER:  # the owner of operators' quote jobs: a partner named so would see them
+        raise argparse.ArgumentTypeError(f"{RESERVED_OWNER!r} is reserved for operators' jobs")
+    return partner
 
 
-def open_store(path: str | None, configured_pepper: str = "") -> ApiKeyStore:
-    """The store named by the config (``None`` → an empty store: every key is refused)."""
-    if path is None:
-        return ApiKeyStore(None, b"")
-    return ApiKeyStore(path, resolve_pepper(configured_pepper, Path(path)))
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def resolve_pepper(configured: str, store: Path) -> bytes:
-    """The configured pepper, else ``$GATEWAY_API_KEY_PEPPER``, else a 0600 file beside the store."""
-    pepper = configured or os.environ.get(PEPPER_ENV, "")
-    if pepper:
-        return pepper.encode()
-    path = store.with_name(store.name + ".pepper")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gateway.api_keys", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", default=os.environ.get("GATEWAY_API_KEY_STORE", DEFAULT_STORE),
+                        help="key store file (default: $GATEWAY_API_KEY_STORE or %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    create = sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--partner", required=True, type=_new_partner)
+    create.add_argument("--tier", required=True, type=_partner, help="rate-limit tier, e.g. gold")
+    create.add_argument("--scopes", required=True, type=_scopes, help="comma separated, e.g. orders:read")
+    create.add_argument("--json", action="store_true", help="print {key_id, key, webhook_secret} on stdout")
+    sub.add_parser("list", help="list keys (ids, partners, scopes; never secrets)")
+    revoke = sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    rotate = sub.add_parser("rotate-webhook-secret",
+                            help="new webhook secret; the old one keeps signing during --overlap")
+    rotate.add_argument("--partner", required=True, type=_partner, help="partner id (or internal)")
+    rotate.add_argument("--overlap", type=float, default=86400.0,
+                        help="seconds the old secret keeps signing too (default: %(default)s; 0 = stop now)")
+    for p in (create, revoke, rotate, sub.choices["list"]):  # --store also accepted after the command
+        p.add_argument("--store", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--webhook-secrets", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--webhook-secrets", default=os.environ.get(STORE_ENV),
+                        help=f"webhook secrets file the workers read (default: ${STORE_ENV} or "
+                             "webhook-secrets.json beside the store)")
+    return parser
 
 
-class ApiKeyStore:
-    """The key file, indexed by key id; ``verify`` is constant-time on the secret."""
-
-    def __init__(self, path: str | Path | None, pepper: bytes, *, check_interval: float = 1.0) -> None:
-        self.path = Path(path) if path is not None else None  # None: no keys at all
-        self._pepper = pepper
-        self._check_interval = check_interval
-        self._next_check = 0.0
-        self._version: tuple[int, int] | None = None
-        self.records: dict[str, ApiKeyRecord] = {}
-        self.reload()
-
-    def reload(self) -> None:
-        """Re-read the file (a missing file is an empty store)."""
-        if self.path is None:
-            return
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self.records, self._version = {}, None
-            return
-        data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        records = {}
-        for raw in data.get("keys", []):
-            rec = ApiKeyRecord(**{**raw, "scopes": tuple(raw["scopes"])})
-            records[rec.key_id] = rec
-        self.records, self._version = records, (stat.st_mtime_ns, stat.st_ino)
-
-    def maybe_reload(self) -> None:
-        """Hot path: at most one ``stat`` per ``check_interval`` seconds."""
-        now = time.monotonic()
-        if now < self._next_check or self.path is None:
-            return
-        self._next_check = now + self._check_interval
-        try:
-            stat = self.path.stat()
-            version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
-        except FileNotFoundError:
-            version = None
-        if version != self._version:
-            self.reload()
-
-    def verify(self, presented: str) -> tuple[ApiKeyRecord | None, str]:
-        """(record, "") for a good key; (None, "invalid"|"revoked") otherwise."""
-        parts = split_key(presented)
-        record = self.records.get(parts[0]) if parts else None
-        if record is None:
-            return None, "invalid"
-        if not hmac.compare_digest(record.hash, key_hash(self._pepper, presented)):
-            return None, "invalid"
-        if record.revoked is not None:
-            return None, "revoked"
-        return record, ""
-
-    # ------------------------------------------------------------ writes (the CLI)
-
-    def create(self, *, partner: str, tier: str, scopes: tuple[str, ...]) -> tuple[str, ApiKeyRecord]:
-        """Add a key; returns (plain key — shown once, record)."""
-        if partner == "internal":  # the owner of operators' quote jobs (gateway.quotes): reserved
-            raise ValueError("partner id 'internal' is reserved for operators' jobs")
-        key_id = secrets.token_hex(6)
-        while key_id in self.records:
-            key_id = secrets.token_hex(6)
-        plain = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
-        record = ApiKeyRecord(key_id=key_id, partner=partner, tier=tier, scopes=tuple(sorted(scopes)),
-                              hash=key_hash(self._pepper, plain), created=time.time())
-        self._save({**self.records, key_id: record})
-        return plain, record
-
-    def revoke(self, key_id: str) -> ApiKeyRecord:
-        """Mark a key revoked (kept for audit); KeyError if unknown."""
-        record = replace(self.records[key_id], revoked=time.time())
-        self._save({**self.records, key_id: record})
-        return record
-
-    def _save(self, records: Mapping[str, ApiKeyRecord]) -> None:
-        if self.path is None:
-            raise ValueError("this key store has no file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": 1, "keys": [asdict(r) for r in records.values()]}, f, indent=1)
-        os.replace(tmp, self.path)
-        self.reload()
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    path = Path(args.store)
+    hooks = WebhookSecretStore(args.webhook_secrets or path.with_name("webhook-secrets.json"))
+    if args.command == "rotate-webhook-secret":
+        fresh = hooks.rotate(args.partner, overlap=args.overlap)
+        print(f"webhook secret {fresh.id} for {args.partner} (shown once; the previous one signs for "
+              f"{args.overlap:g} s more):", file=sys.stderr)
+        print(fresh.secret)
+        return 0
+    store = ApiKeyStore(path, resolve_pepper("", path))
+    if args.command == "create":
+        plain, record = store.create(partner=args.partner, tier=args.tier, scopes=args.scopes)
+        secret = hooks.ensure(args.partner)
+        if args.json:
+            print(json.dumps({"key_id": record.key_id, "key": plain,
+                              "webhook_secret": secret.secret if secret else None}))
+            return 0
+        print(f"key_id: {record.key_id}", file=sys.stderr)
+        if secret is not None:
+            print(f"webhook signing secret of {args.partner} (shown once, give it to the partner with "
+                  f"the key): {secret.secret}", file=sys.stderr)
+        print("the key below is shown once; store it in the partner's secret manager", file=sys.stderr)
+        print(plain)
+        return 0
+    if args.command == "list":
+        print(f"{'KEY ID':<14}{'PARTNER':<18}{'TIER':<10}{'CREATED':<22}{'REVOKED':<22}SCOPES")
+        for r in sorted(store.records.values(), key=lambda r: (r.partner, r.created)):
+            print(f"{r.key_id:<14}{r.partner:<18}{r.tier:<10}{_when(r.created):<22}{_when(r.revoked):<22}"
+                  f"{','.join(r.scopes)}")
+        return 0
+    try:
+        record = store.revoke(args.key_id)
+    except KeyError:
+        print(f"no key with id {args.key_id!r} in {path}", file=sys.stderr)
+        return 1
+    print(f"revoked {record.key_id} ({record.partner}); gateways stop accepting it within a second")
+    return 0
 
 
-if __name__ == "__main__":  # python -m gateway.api_keys …
-    from gateway.api_keys_cli import main
-
+if __name__ == "__main__":
     raise SystemExit(main())

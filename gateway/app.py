@@ -12,7 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.access_log import AccessLog
-from gateway.api_keys import ApiKeyStore
+from gateway.auth.api_keys import ApiKeyStore
+from gateway.auth.operator import is_loopback, operator_auth_filter
 from gateway.cache import ResponseCache
 from gateway.cache.fetch import declare_route as declare_cache_route
 from gateway.filters import (
@@ -26,12 +27,11 @@ from gateway.filters.auth import auth_filter
 from gateway.filters.cache import cache_filter
 from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import declare_decisions, ratelimit_filter
-from gateway.keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
-from gateway.openapi import SERVED_AT, openapi_handler
-from gateway.operator_auth import is_loopback, operator_auth_filter
+from gateway.partner_api.openapi import SERVED_AT, openapi_handler
 from gateway.proxy import proxy_handler
-from gateway.quotes import QuoteService, quotes_handler
+from gateway.quotes.api import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
+from gateway.request_keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.state import GatewayState
 from telemetry.aiohttp_tracing import server_span_filter
 

@@ -17,14 +17,14 @@ from typing import Any
 
 import yaml
 
-from gateway.auth_policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
+from gateway.auth.operator import OperatorAuthConfig, is_loopback, parse_operator_auth_section
+from gateway.auth.policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
 from gateway.forwarding import PARTNER_REQUEST_HEADERS
-from gateway.operator_auth import OperatorAuthConfig, is_loopback, parse_operator_auth_section
-from gateway.quotes_config import HANDLERS, QuotesConfig, parse_quotes_section
+from gateway.quotes.config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
-from gateway.routing import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
+from gateway.route_table import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
 from gateway.upstreams import (
     ClusterConfig,
     RetryPolicy,

@@ -353,7 +353,7 @@ CACHE_EVENTS_CONNECTED = Gauge(
     multiprocess_mode="livemin",
 )
 
-# ---------------------------------------------------------------- quote uploads (gateway/model_pool.py)
+# ------------------------------------------------------------ quote uploads (gateway/quotes/model_pool.py)
 
 MODEL_CHECK_OUTCOMES = ("ok", "invalid", "limit", "busy", "error")
 MODEL_CHECKS = Counter(
@@ -374,7 +374,7 @@ MODEL_CHECK_RESTARTS = Counter(
 )
 UPLOAD_BYTES_IN_FLIGHT = Gauge(
     "gateway_upload_bytes_in_flight",
-    "Bytes reserved by quote uploads being received or checked (gateway/upload_budget.py).",
+    "Bytes reserved by quote uploads being received or checked (gateway/quotes/upload_budget.py).",
     multiprocess_mode="livesum",
 )
 UPLOAD_REFUSALS = Counter(

@@ -15,7 +15,8 @@ from aiohttp import web
 from gateway import metrics
 from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
 from gateway.forwarding import client_response_headers, upstream_request_headers
-from gateway.keys import (
+from gateway.problem import SERVER_HEADER
+from gateway.request_keys import (
     LISTENER_KEY,
     OPERATOR_KEY,
     PARTNER_KEY,
@@ -25,8 +26,7 @@ from gateway.keys import (
     STATE_KEY,
     UPSTREAM_BODY_KEY,
 )
-from gateway.problem import SERVER_HEADER
-from gateway.routing import Route
+from gateway.route_table import Route
 from gateway.upstream_answers import error_answer, read_whole
 from gateway.upstreams.http1 import ClientError, Response
 from telemetry.aiohttp_tracing import client_span, set_response_status

@@ -16,13 +16,13 @@ from aiohttp import web
 from gateway import metrics
 from gateway.access_log import AccessLog
 from gateway.admin import build_admin_app
-from gateway.api_keys import open_store
 from gateway.app import build_listener_app
+from gateway.auth.api_keys import open_store
 from gateway.cache import ResponseCache
 from gateway.config import GatewayConfig, load_config
+from gateway.edge.listener import ListenerRunner
 from gateway.errors import ConfigError
-from gateway.protocol_errors import ListenerRunner
-from gateway.quotes import QuoteService
+from gateway.quotes.api import QuoteService
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from gateway.upstreams import ClusterManager

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.routing import RouteTable
+from gateway.route_table import RouteTable
 from gateway.upstreams import ClusterManager
 
 

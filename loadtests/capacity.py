@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway.startup_secrets import DEV_OPERATOR_TOKEN
+from gateway.auth.startup_secrets import DEV_OPERATOR_TOKEN
 from loadtests import pg_activity
 from loadtests.capacity_report import Measurement, Report, render
 from loadtests.keys import ensure_partner_keys

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.api_keys import ApiKeyStore, resolve_pepper
+from gateway.auth.api_keys import ApiKeyStore, resolve_pepper
 
 SCOPES = "orders:read,orders:write,quotes:read,quotes:write"
 TIER = "gold"

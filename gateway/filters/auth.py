@@ -6,8 +6,8 @@ a valid key without the route's scope for the method → 403. The key itself is 
 only its non-secret id.
 
 Before the key is looked at, the client address's budget of refused attempts is checked
-(``gateway.auth_throttle``): an address that used it up gets 429 problem+json with
-``Retry-After``. Refusal log lines are sampled per reason (``gateway.log_sampling``); the
+(``gateway.auth.throttle``): an address that used it up gets 429 problem+json with
+``Retry-After``. Refusal log lines are sampled per reason (``telemetry.log_sampling``); the
 metrics count every refusal.
 """
 
@@ -22,14 +22,14 @@ from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDictProxy
 
 from gateway import metrics
-from gateway.api_keys import ApiKeyRecord, ApiKeyStore, open_store, split_key
-from gateway.auth_policy import ApiKeysConfig
-from gateway.auth_throttle import AddressThrottle, client_address
+from gateway.auth.api_keys import ApiKeyRecord, ApiKeyStore, open_store, split_key
+from gateway.auth.partners import Partner
+from gateway.auth.policy import ApiKeysConfig
+from gateway.auth.throttle import AddressThrottle, client_address
 from gateway.errors import Forbidden, RateLimited, Unauthorized
-from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
-from gateway.log_sampling import LogSampler
-from gateway.partners import Partner
 from gateway.problem import problem_response
+from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from telemetry.log_sampling import LogSampler
 
 log = logging.getLogger("gateway.auth")
 _DETAIL = {"missing": "Send your API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",

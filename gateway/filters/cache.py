@@ -22,8 +22,8 @@ from gateway.cache.fetch import count, fetch, refresh
 from gateway.cache.invalidation import change_of_response
 from gateway.cache.keys import Uncacheable, cache_key
 from gateway.cache.service import Lookup, ResponseCache
-from gateway.keys import PARTNER_KEY, ROUTE_KEY
-from gateway.routing import Route
+from gateway.request_keys import PARTNER_KEY, ROUTE_KEY
+from gateway.route_table import Route
 
 _READS = frozenset({"GET", "HEAD"})
 _background: set[asyncio.Task[None]] = set()

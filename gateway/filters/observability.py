@@ -17,8 +17,8 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway import metrics
 from gateway.access_log import AccessLog
-from gateway.keys import REQUEST_ID_KEY, ROUTE_KEY
-from gateway.routing import Route
+from gateway.request_keys import REQUEST_ID_KEY, ROUTE_KEY
+from gateway.route_table import Route
 from telemetry.tracing import current_trace_ids
 
 CLIENT_CLOSED = 499

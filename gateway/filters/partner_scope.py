@@ -10,7 +10,7 @@ query). Enforcement happens here, at the gateway, whatever the MES does:
   every item of the answer is checked: one of another partner refuses the page (502);
 * ``GET {prefix}/{id}`` — the order is returned only if its ``partner_id`` is the caller's;
   otherwise the same 404 as an unknown id, so existence never leaks;
-* any other sub-path: 404; answers are projected onto ``gateway.partner_orders.ORDER_FIELDS`` and
+* any other sub-path: 404; answers are projected onto ``gateway.partner_api.orders.ORDER_FIELDS`` and
   upstream problems are re-issued as ours (no internal paths or ``type`` URIs leak).
 
 Fail closed: every answer is read whole by the proxy (``RESPONSE_CAP_KEY``, whatever its
@@ -30,8 +30,7 @@ from multidict import CIMultiDict
 
 from gateway import metrics
 from gateway.errors import UpstreamResponseTooLarge
-from gateway.keys import PARTNER_KEY, RESPONSE_CAP_KEY, ROUTE_KEY, UPSTREAM_BODY_KEY
-from gateway.partner_orders import (
+from gateway.partner_api.orders import (
     MAX_ANSWER_BYTES,
     MAX_CREATE_BYTES,
     ForeignOrder,
@@ -42,7 +41,8 @@ from gateway.partner_orders import (
     project_order,
     project_page,
 )
-from gateway.partner_responses import BadUpstream, json_answer, not_found, object_of, problem, refusal
+from gateway.partner_api.responses import BadUpstream, json_answer, not_found, object_of, problem, refusal
+from gateway.request_keys import PARTNER_KEY, RESPONSE_CAP_KEY, ROUTE_KEY, UPSTREAM_BODY_KEY
 
 log = logging.getLogger("gateway.partner_scope")
 _CONDITIONAL = ("If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range")

@@ -16,14 +16,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway import metrics
+from gateway.auth.partners import Partner
 from gateway.errors import RateLimited
-from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
-from gateway.partners import Partner
 from gateway.problem import problem_response
 from gateway.ratelimit import PartnerLimiter, Window, policy_field, retry_after
 from gateway.ratelimit.headers import item_prefixes, ratelimit_items
 from gateway.ratelimit.policy import RateLimitConfig
-from gateway.routing import Route
+from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
+from gateway.route_table import Route
 
 _Plan = tuple[tuple[Window, ...], tuple[tuple[str, ...], ...], str, tuple[str, ...], Any, Any]
 

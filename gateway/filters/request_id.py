@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.keys import REQUEST_ID_KEY
+from gateway.request_keys import REQUEST_ID_KEY
 from telemetry.context import request_id_var
 
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

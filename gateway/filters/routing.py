@@ -17,11 +17,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from yarl import URL
 
+from gateway.edge.header_limits import check_header_block
+from gateway.edge.request_target import needs_normalising, normalise
 from gateway.errors import UnsupportedContentEncoding
-from gateway.header_limits import check_header_block
-from gateway.keys import ROUTE_KEY, STATE_KEY
-from gateway.request_target import needs_normalising, normalise
-from gateway.routing import Route
+from gateway.request_keys import ROUTE_KEY, STATE_KEY
+from gateway.route_table import Route
 
 
 def _encoded(request: web.Request) -> bool:
@@ -43,8 +43,8 @@ def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
     proxy); ``handlers[name]`` serves routes with ``handler: name``. 404/405 for no match are
     raised as GatewayErrors and answered as problem+json by the error filter.
 
-    Before routing: the header block's size (431, ``gateway.header_limits``) and one normal form
-    of the request target (400, ``gateway.request_target``; strict on the external listener) that
+    Before routing: the header block's size (431, ``gateway.edge.header_limits``) and one normal form
+    of the request target (400, ``gateway.edge.request_target``; strict on the external listener) that
     routing, the route's filters and the cluster all use."""
     chains: dict[int, tuple[Route, Handler]] = {}
     strict = listener == "external"

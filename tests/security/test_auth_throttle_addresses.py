@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.auth_throttle import AddressThrottle, client_address
+from gateway.auth.throttle import AddressThrottle, client_address
 
 
 @pytest.mark.parametrize(("peername", "key"), [

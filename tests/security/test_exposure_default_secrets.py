@@ -54,7 +54,7 @@ def test_gateway_refuses_an_api_key_store_without_pepper(tmp_path: Path) -> None
 
 
 def test_gateway_refuses_the_make_run_operator_token(tmp_path: Path) -> None:
-    from gateway.startup_secrets import DEV_OPERATOR_TOKEN
+    from gateway.auth.startup_secrets import DEV_OPERATOR_TOKEN
 
     path = _config(tmp_path, "http://127.0.0.1:1", operator_auth={"tokens": DEV_OPERATOR_TOKEN})
     done = _gateway(path, env=_env())

@@ -12,7 +12,7 @@ import aiohttp
 import orjson
 import pytest
 
-from gateway.partner_orders import ORDER_FIELDS
+from gateway.partner_api.orders import ORDER_FIELDS
 from tests.security.edge_support import partner_edge, read_problem
 from tests.security.hostile_mes import HostileMes, hostile_mes, order
 from tests.support.gateway import GatewayUnderTest

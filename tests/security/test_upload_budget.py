@@ -1,6 +1,6 @@
 """Slow uploads cannot hold unbounded gateway memory: each quote upload reserves its size from a
 per-process and a per-partner budget before its body is read, and the whole body must arrive
-within ``quotes.upload_deadline`` (gateway/upload_budget.py; docs/security.md)."""
+within ``quotes.upload_deadline`` (gateway/quotes/upload_budget.py; docs/security.md)."""
 
 from __future__ import annotations
 

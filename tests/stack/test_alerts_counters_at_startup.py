@@ -27,7 +27,7 @@ from devstack import PostgresServer, RedisServer
 from devstack.ports import free_port, wait_for_port
 from devstack.postgres import pg_bin
 from devstack.process import ServerProcess, wait_ready
-from gateway.startup_secrets import DEV_ENV
+from gateway.auth.startup_secrets import DEV_ENV
 from tests.loadtests.stack import gateway_config
 from tests.stack.alerts_counters import CounterRead, rule_counter_reads
 

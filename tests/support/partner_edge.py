@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.api_keys import ApiKeyStore
+from gateway.auth.api_keys import ApiKeyStore
 
 PEPPER = "test-pepper-0123456789abcdef"
 

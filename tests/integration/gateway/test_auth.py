@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.api_keys import ApiKeyStore
+from gateway.auth.api_keys import ApiKeyStore
 from tests.support.fake_upstream import fake_upstream
 from tests.support.gateway import gateway_config, run_gateway
 from tests.support.partner_edge import PEPPER, api_keys_section, make_keys

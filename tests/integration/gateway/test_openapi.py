@@ -12,7 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
 
-from gateway.openapi import SERVED_AT, load_document
+from gateway.partner_api.openapi import SERVED_AT, load_document
 from tests.integration.gateway.partner_api_support import ALL_SCOPES, partner_api_config
 from tests.integration.gateway.partner_fuzz import fuzz_partner_api
 from tests.support.gateway import gateway_process, run_gateway

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.partner_orders import ORDER_FIELDS
+from gateway.partner_api.orders import ORDER_FIELDS
 from tests.integration.gateway.partner_api_support import ALL_SCOPES, NEW_ORDER, partner_api_config
 from tests.support.gateway import GatewayUnderTest, run_gateway
 from tests.support.legacy import mes_processes

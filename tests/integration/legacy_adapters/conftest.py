@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.quotes import parse_model
+from gateway.quotes.api import parse_model
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, Submission, SubmitSettings
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.api_keys import ApiKeyStore, key_hash, resolve_pepper, split_key
-from gateway.api_keys_cli import main
+from gateway.api_keys import main
+from gateway.auth.api_keys import ApiKeyStore, key_hash, resolve_pepper, split_key
 
 PEPPER = b"unit-test-pepper-0123456789"
 

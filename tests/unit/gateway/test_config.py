@@ -132,7 +132,7 @@ def test_bad_path_routes_are_named(change: dict[str, Any], message: str) -> None
 def test_shipped_config_sends_order_pricing_to_the_pricing_cluster() -> None:
     config = load_config(Path(__file__).parents[3] / "config" / "gateway.yaml")
     internal = [r for r in config.routes if r.listener == "internal"]
-    from gateway.routing import RouteTable
+    from gateway.route_table import RouteTable
 
     table = RouteTable(internal)
     assert table.match("POST", "/orders/42/price").cluster == "mes-pricing"

@@ -11,7 +11,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.partner_orders import (
+from gateway.partner_api.orders import (
     ORDER_FIELDS,
     Operation,
     PartnerInputError,

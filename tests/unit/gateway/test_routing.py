@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import MethodNotAllowed, RouteNotFound
-from gateway.routing import Route, RouteTable, parse_template
+from gateway.route_table import Route, RouteTable, parse_template
 from gateway.upstreams import RetryPolicy, TimeoutPolicy
 
 

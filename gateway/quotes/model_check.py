@@ -1,7 +1,7 @@
 """Checking an uploaded STL model: the one parsing entry point (:func:`parse_stl`) and its caps.
 
 ``parse_stl`` is the only function the quote path uses to read STL bytes; it is meant to move to
-a shared contracts package unchanged. It runs in a model-check process (``gateway/model_pool.py``),
+a shared contracts package unchanged. It runs in a model-check process (``gateway/quotes/model_pool.py``),
 never in the event loop's process. Caps, checked before numpy-stl sees the bytes:
 
 * ASCII STL at most ``ascii_max_bytes`` (numpy-stl parses ASCII line by line in Python: ~0.2 s

@@ -2,7 +2,7 @@
 
 ``POST {prefix}`` with an STL model → 202 + ``Location: {prefix}/{job_id}`` (200 with the price
 when the same model was priced before); ``GET {prefix}/{job_id}`` → the job. The STL is parsed
-before its model is stored, in a model-check process (``gateway/model_pool.py``, never in the
+before its model is stored, in a model-check process (``gateway/quotes/model_pool.py``, never in the
 event loop's process), so a malformed model is a 422 and nothing is queued.
 Partners see only their own jobs (another partner's id is a 404, like an unknown one).
 """
@@ -21,13 +21,13 @@ from redis.exceptions import RedisError
 
 from contracts.stl import InvalidModel, load_triangles, measure
 from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
-from gateway.keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
-from gateway.model_check import StlLimits
-from gateway.model_pool import ModelCheckPool, PoolSettings
-from gateway.quotes_config import QuotesConfig
-from gateway.quotes_upload import Upload, read_upload
-from gateway.routing import Route
-from gateway.upload_budget import UploadBudget
+from gateway.quotes.config import QuotesConfig
+from gateway.quotes.model_check import StlLimits
+from gateway.quotes.model_pool import ModelCheckPool, PoolSettings
+from gateway.quotes.upload import Upload, read_upload
+from gateway.quotes.upload_budget import UploadBudget
+from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from gateway.route_table import Route
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
@@ -127,7 +127,7 @@ class QuoteService:
 
     async def submit(self, request: web.Request) -> web.Response:
         """``POST {prefix}``: the upload is read under the process's and the partner's budget of
-        upload bytes (``gateway/upload_budget.py``) and an overall deadline."""
+        upload bytes (``gateway/quotes/upload_budget.py``) and an overall deadline."""
         route = request[ROUTE_KEY]
         partner = request.get(PARTNER_KEY)
         length = request.content_length

@@ -2,7 +2,7 @@
 
 Each slot is a one-process ``ProcessPoolExecutor`` (spawn context) whose process runs under a
 memory limit (``RLIMIT_AS``) and a per-check CPU-time limit (``RLIMIT_CPU``, see
-``gateway/model_worker.py``). One process per slot isolates failures: a model that makes its
+``gateway/quotes/model_worker.py``). One process per slot isolates failures: a model that makes its
 process die (SIGXCPU, or the kernel refusing memory) breaks only its own executor, which is
 replaced; concurrent checks in other slots carry on. A request waits for a free slot for at most
 ``timeout`` seconds (then 503 + Retry-After); a check that outlives it is killed.
@@ -22,8 +22,8 @@ from typing import Any
 
 from gateway import metrics
 from gateway.errors import GatewayError
-from gateway.model_check import InvalidModel, StlLimits, check_stl_envelope
-from gateway.model_worker import init_worker, run_check, warm
+from gateway.quotes.model_check import InvalidModel, StlLimits, check_stl_envelope
+from gateway.quotes.model_worker import init_worker, run_check, warm
 
 log = logging.getLogger("gateway.quotes")
 

@@ -5,7 +5,7 @@ YAML::
     api_keys:
       store: .run/api-keys.json        # written by `python -m gateway.api_keys`, re-read when it changes
       pepper: ${GATEWAY_API_KEY_PEPPER:-}   # empty → a 0600 pepper file beside the store (dev only)
-      failures:                        # refused attempts (401), before auth (gateway.auth_throttle)
+      failures:                        # refused attempts (401), before auth (gateway.auth.throttle)
         limit: 30/minute               # per client address and worker process, then 429; false → off
         max_addresses: 65536           # LRU cap of the address table
         log_sample: 10/10 seconds      # refusal log lines per reason, then one summary line
@@ -15,7 +15,7 @@ YAML::
 
 Every external route requires a key unless it says ``auth: {required: false}``; internal
 routes require one only if they say so. ``scopes`` maps a method to the scopes a key must
-all have (``gateway.partners.SCOPES``); methods not listed need a valid key only.
+all have (``gateway.auth.partners.SCOPES``); methods not listed need a valid key only.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any
 
 import limits
 
+from gateway.auth.partners import SCOPES
 from gateway.errors import ConfigError
-from gateway.partners import SCOPES
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

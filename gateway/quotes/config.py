@@ -27,7 +27,7 @@ YAML::
          handler: quotes, max_body_bytes: 52428800,
          auth: {scopes: {GET: [quotes:read], POST: [quotes:write]}}}
 
-A route with ``handler: quotes`` is answered by the gateway itself (``gateway/quotes.py``);
+A route with ``handler: quotes`` is answered by the gateway itself (``gateway/quotes/api.py``);
 its ``max_body_bytes`` is the model size limit. Changes need a restart (like ``redis_url``s).
 """
 

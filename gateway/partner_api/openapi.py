@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.errors import ConfigError, MethodNotAllowed
 
-DOCUMENT_PATH = Path(__file__).parent / "openapi" / "partner-v1.yaml"
+DOCUMENT_PATH = Path(__file__).parent.parent / "openapi" / "partner-v1.yaml"
 SERVED_AT = "/partner/v1/openapi.json"
 
 

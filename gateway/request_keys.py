@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from gateway.partners import Partner
-    from gateway.routing import Route
+    from gateway.auth.partners import Partner
+    from gateway.route_table import Route
     from gateway.state import GatewayState
 
 STATE_KEY: web.AppKey[GatewayState] = web.AppKey("gateway_state")

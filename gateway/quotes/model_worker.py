@@ -1,4 +1,4 @@
-"""What runs inside a model-check process (``gateway/model_pool.py``); stdlib imports only.
+"""What runs inside a model-check process (``gateway/quotes/model_pool.py``); stdlib imports only.
 
 The limits are set before numpy is imported: the address-space limit (``RLIMIT_AS``) covers the
 whole process, and the CPU-time limit (``RLIMIT_CPU``) is re-armed before every check as *CPU
@@ -23,7 +23,7 @@ def init_worker(memory_bytes: int) -> None:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the gateway's to handle
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    import gateway.model_check  # noqa: F401  numpy + numpy-stl, under the limit
+    import gateway.quotes.model_check  # noqa: F401  numpy + numpy-stl, under the limit
 
 
 def warm() -> int:
@@ -36,6 +36,6 @@ def run_check(data: bytes, material: str, rules_version: str, limits: Any, cpu_s
     usage = resource.getrusage(resource.RUSAGE_SELF)
     soft = int(usage.ru_utime + usage.ru_stime) + cpu_seconds + 1
     resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
-    from gateway.model_check import model_fingerprint
+    from gateway.quotes.model_check import model_fingerprint
 
     return model_fingerprint(data, material=material, rules_version=rules_version, limits=limits)

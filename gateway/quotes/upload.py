@@ -20,7 +20,7 @@ from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.errors import PayloadTooLarge, RequestError, RequestTimeout
-from gateway.routing import Route
+from gateway.route_table import Route
 
 STL_TYPES = frozenset({"model/stl", "application/octet-stream", "application/sla", "model/x.stl-binary",
                        "model/x.stl-ascii", "application/vnd.ms-pki.stl"})

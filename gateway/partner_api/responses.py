@@ -12,9 +12,9 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.keys import REQUEST_ID_KEY
-from gateway.partner_orders import upstream_problem
+from gateway.partner_api.orders import upstream_problem
 from gateway.problem import problem_response
+from gateway.request_keys import REQUEST_ID_KEY
 
 _SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 408: "request-timeout",
           409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",

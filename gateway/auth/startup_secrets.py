@@ -12,9 +12,9 @@ import hashlib
 import os
 from collections.abc import Mapping
 
-from gateway.api_keys import PEPPER_ENV
+from gateway.auth.api_keys import PEPPER_ENV
+from gateway.auth.operator import TOKENS_ENV
 from gateway.config import GatewayConfig
-from gateway.operator_auth import TOKENS_ENV
 
 DEV_ENV = "MES_EDGE_DEV"
 #: The operator token ``make run`` hands out (devstack); accepted only in dev mode.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
@@ -22,8 +21,8 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import metrics
 from gateway.filters.request_id import new_request_id
-from gateway.log_sampling import LogSampler
 from gateway.problem import problem_response
+from telemetry.log_sampling import LogSampler
 
 log = logging.getLogger("gateway.protocol")
 LOG_LINES = 5
@@ -52,7 +51,9 @@ def status_of(status: int, exc: BaseException | None) -> int:
     return status
 
 
-class _ProblemRequestHandler(RequestHandler):
+class ProblemRequestHandler(RequestHandler):
+    """A connection handler that answers protocol errors as problem+json (one subclass per listener)."""
+
     listener = "unknown"
 
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
@@ -78,27 +79,3 @@ class _ProblemRequestHandler(RequestHandler):
                                     detail=detail, request_id=new_request_id())
         response.force_close()
         return response
-
-
-class _ProblemServer(web.Server):
-    handler_class: type[_ProblemRequestHandler] = _ProblemRequestHandler
-
-    def __call__(self) -> RequestHandler:
-        return self.handler_class(self, loop=self._loop, **self._kwargs)
-
-
-class ListenerRunner(web.AppRunner):
-    """An AppRunner whose connections answer protocol errors with problem+json."""
-
-    def __init__(self, app: web.Application, *, listener: str, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self._handler_class = type("ProblemRequestHandler", (_ProblemRequestHandler,), {"listener": listener})
-        for status in STATUSES:
-            metrics.PROTOCOL_ERRORS.labels(listener=listener, status=status)
-
-    async def _make_server(self) -> web.Server:
-        plain = await super()._make_server()
-        server = _ProblemServer(plain.request_handler, request_factory=plain.request_factory,
-                                loop=plain._loop, **plain._kwargs)
-        server.handler_class = self._handler_class
-        return server

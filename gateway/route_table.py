@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gateway.auth_policy import RouteAuth
+from gateway.auth.policy import RouteAuth
 from gateway.cache.policy import CachePolicy
 from gateway.errors import MethodNotAllowed, RouteNotFound
 from gateway.ratelimit.policy import RouteRateLimit
