@@ -18,8 +18,8 @@ from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.fingerprint import fingerprint
 from legacy_adapters.http_backend import HttpBackend
 from legacy_adapters.job_view import job_json
-from legacy_adapters.keys import QueueKeys
 from legacy_adapters.queue import PricingQueue
+from legacy_adapters.redis_keys import QueueKeys
 from legacy_adapters.submit import (
     IdempotencyConflict,
     QuoteRequest,

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from legacy_adapters import scripts
-from legacy_adapters.keys import GROUP, QueueKeys
+from legacy_adapters.redis_keys import GROUP, QueueKeys
 
 __all__ = ["PricingQueue", "now_ms"]
 

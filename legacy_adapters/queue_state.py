@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from legacy_adapters import metrics
-from legacy_adapters.keys import GROUP
 from legacy_adapters.queue import PricingQueue, now_ms
+from legacy_adapters.redis_keys import GROUP
 
 log = logging.getLogger("legacy_adapters.queue_state")
 WORKER_ALIVE_MS = 30_000

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.problem import problem_response
+from resilience.problem import problem_response
 from sidecar import metrics
 from sidecar.access_log import SidecarAccessLog
 from sidecar.keys import REQUEST_ID, ROUTE, UPSTREAM_ERROR

@@ -21,7 +21,7 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import metrics
 from gateway.filters.request_id import new_request_id
-from gateway.problem import problem_response
+from resilience.problem import problem_response
 from telemetry.log_sampling import LogSampler
 
 log = logging.getLogger("gateway.protocol")

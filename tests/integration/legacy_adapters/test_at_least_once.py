@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from legacy_adapters.keys import GROUP
 from legacy_adapters.queue import PricingQueue
+from legacy_adapters.redis_keys import GROUP
 from legacy_adapters.submit import QuoteSubmitter
 from tests.integration.legacy_adapters.conftest import submit
 from tests.integration.legacy_adapters.pricing_support import (
