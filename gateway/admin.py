@@ -16,8 +16,8 @@ from gateway.auth.operator import OperatorGuard
 from gateway.cache import ResponseCache
 from gateway.cache.purge import purge_handler
 from gateway.metrics import publish_gauges
-from gateway.problem import problem_response
 from gateway.request_keys import STATE_KEY
+from resilience.problem import problem_response
 from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
 

@@ -21,7 +21,6 @@ from gateway.auth.operator import OperatorAuthConfig, is_loopback, parse_operato
 from gateway.auth.policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.errors import ConfigError
-from gateway.forwarding import PARTNER_REQUEST_HEADERS
 from gateway.quotes.config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
 from gateway.route_table import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
@@ -34,6 +33,7 @@ from gateway.upstreams import (
     parse_cluster,
 )
 from gateway.upstreams.adaptive import PRIORITIES
+from resilience.forwarding import PARTNER_REQUEST_HEADERS
 
 LISTENER_NAMES = ("external", "internal")
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
@@ -55,7 +55,7 @@ class ListenerConfig:
     max_header_block_bytes: int = 32 * 1024
     max_header_fields: int = 100
     #: Request headers a client may send to a cluster (lower case); ``None`` = all but hop-by-hop.
-    #: The external listener defaults to ``gateway.forwarding.PARTNER_REQUEST_HEADERS``.
+    #: The external listener defaults to ``resilience.forwarding.PARTNER_REQUEST_HEADERS``.
     forward_request_headers: frozenset[str] | None = None
 
 

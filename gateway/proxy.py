@@ -14,8 +14,6 @@ from aiohttp import web
 
 from gateway import metrics
 from gateway.errors import PayloadTooLarge, RequestTimeout, UpstreamError
-from gateway.forwarding import client_response_headers, upstream_request_headers
-from gateway.problem import SERVER_HEADER
 from gateway.request_keys import (
     LISTENER_KEY,
     OPERATOR_KEY,
@@ -29,6 +27,8 @@ from gateway.request_keys import (
 from gateway.route_table import Route
 from gateway.upstream_answers import error_answer, read_whole
 from gateway.upstreams.http1 import ClientError, Response
+from resilience.forwarding import client_response_headers, upstream_request_headers
+from resilience.problem import SERVER_HEADER
 from telemetry.aiohttp_tracing import client_span, set_response_status
 
 BUFFER_LIMIT = 64 * 1024

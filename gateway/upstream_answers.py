@@ -18,8 +18,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.errors import UpstreamResponseTooLarge
-from gateway.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 from gateway.upstreams.http1 import Response
+from resilience.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
 #: An upstream error body larger than this is replaced, not relayed (errors are small).
 ERROR_READ_CAP = 64 * 1024

@@ -2,7 +2,7 @@
 
 Request bodies are streamed (``Content-Length`` kept when the client sent one: legacy
 servers may not take chunked uploads); answers up to 256 KiB are relayed in one write,
-larger ones streamed. Header rewriting is :mod:`gateway.forwarding`'s (hop-by-hop
+larger ones streamed. Header rewriting is :mod:`resilience.forwarding`'s (hop-by-hop
 removal, ``X-Forwarded-*``, ``X-Request-ID``). Failures before the answer's headers
 become problem+json: refused/reset → 502, timeout → 504. A failure mid-body cuts the
 connection: the client sees a truncated body, never a wrong complete one.
@@ -20,8 +20,8 @@ from multidict import CIMultiDict
 from opentelemetry.trace import Span
 from yarl import URL
 
-from gateway.forwarding import client_response_headers, upstream_request_headers
-from gateway.problem import problem_response
+from resilience.forwarding import client_response_headers, upstream_request_headers
+from resilience.problem import problem_response
 from sidecar import metrics
 from sidecar.keys import PROXY_STATE, REQUEST_ID, ROUTE, UPSTREAM_ERROR, ProxyState
 from sidecar.proxy_events import event_from_answer, valid_traceparent, wants_body

@@ -20,8 +20,8 @@ from gateway.cache.invalidation import change_versions
 from gateway.cache.keys import Uncacheable, cache_key
 from gateway.cache.service import ResponseCache
 from gateway.errors import GatewayError
-from gateway.problem import problem_response
 from gateway.request_keys import STATE_KEY
+from resilience.problem import problem_response
 
 
 def _bad(detail: str, status: int = 400) -> web.Response:

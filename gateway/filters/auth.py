@@ -27,8 +27,8 @@ from gateway.auth.partners import Partner
 from gateway.auth.policy import ApiKeysConfig
 from gateway.auth.throttle import AddressThrottle, client_address
 from gateway.errors import Forbidden, RateLimited, Unauthorized
-from gateway.problem import problem_response
 from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from resilience.problem import problem_response
 from telemetry.log_sampling import LogSampler
 
 log = logging.getLogger("gateway.auth")
@@ -129,7 +129,7 @@ def auth_filter(*, listener: str, config: ApiKeysConfig, store: ApiKeyStore | No
                                     request_id=request.get(REQUEST_ID_KEY),
                                     extra={"missing_scopes": sorted(needed - partner.scopes)})
         # the partner's key stays here: with PARTNER_KEY set, the proxy strips the credential
-        # headers (gateway/forwarding.py); the legacy systems behind us log headers
+        # headers (resilience/forwarding.py); the legacy systems behind us log headers
         return await handler(request)
 
     return auth

@@ -8,8 +8,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
-from gateway.problem import problem_response
 from gateway.request_keys import REQUEST_ID_KEY
+from resilience.problem import problem_response
 
 log = logging.getLogger("gateway.errors")
 

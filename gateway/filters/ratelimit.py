@@ -18,12 +18,12 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway import metrics
 from gateway.auth.partners import Partner
 from gateway.errors import RateLimited
-from gateway.problem import problem_response
 from gateway.ratelimit import PartnerLimiter, Window, policy_field, retry_after
 from gateway.ratelimit.headers import item_prefixes, ratelimit_items
 from gateway.ratelimit.policy import RateLimitConfig
 from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
 from gateway.route_table import Route
+from resilience.problem import problem_response
 
 _Plan = tuple[tuple[Window, ...], tuple[tuple[str, ...], ...], str, tuple[str, ...], Any, Any]
 

@@ -13,8 +13,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.partner_api.orders import upstream_problem
-from gateway.problem import problem_response
 from gateway.request_keys import REQUEST_ID_KEY
+from resilience.problem import problem_response
 
 _SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 408: "request-timeout",
           409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type",

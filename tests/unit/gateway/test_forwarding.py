@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.forwarding import client_response_headers, upstream_request_headers
+from resilience.forwarding import client_response_headers, upstream_request_headers
 
 
 def headers(**items: str) -> CIMultiDictProxy[str]:
