@@ -7,6 +7,8 @@
 * ``contracts.order_input`` — validation of a new order (MES API, CRM envelope);
 * ``contracts.crm_envelope`` — the CRM → MES queue message (versioned);
 * ``contracts.crm_status`` — the relay → CRM delivery status (versioned).
+* ``contracts.json_file`` — how the key CLI's files (API keys, webhook secrets) are written and
+  re-read: atomic replace, 0600, re-read when ``(mtime, inode)`` changes.
 
 Imports only the standard library and small libraries (numpy, numpy-stl); never a deployable
 (``gateway``, ``sidecar``, ``legacy_adapters``) nor the simulator (``legacy_sim``). A test over

@@ -14,15 +14,16 @@ and job records, and a secret copied into every job would live as long as the jo
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from contracts.json_file import WatchedJsonFile
 
 log = logging.getLogger("legacy_adapters.webhook_secrets")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
@@ -57,44 +58,27 @@ class WebhookSecretStore:
     """The secrets file, indexed by owner (partner id, or ``internal`` for operators' jobs)."""
 
     def __init__(self, path: str | Path, *, check_interval: float = 1.0) -> None:
-        self.path = Path(path)
-        self._check_interval = check_interval
-        self._next_check = 0.0
-        self._version: tuple[int, int] | None = None
-        self.owners: dict[str, tuple[WebhookSecret, ...]] = {}
-        self.reload()
+        self._file = WatchedJsonFile(path, _owners, check_interval=check_interval)
+        self.path = self._file.path
+
+    @property
+    def owners(self) -> Mapping[str, tuple[WebhookSecret, ...]]:
+        """Every owner's secrets as last read."""
+        return self._file.value
 
     def reload(self) -> None:
         """Re-read the file (a missing file is an empty store)."""
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self.owners, self._version = {}, None
-            return
-        data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        self.owners = {owner: tuple(WebhookSecret(**raw) for raw in items)
-                       for owner, items in data.get("owners", {}).items()}
-        self._version = (stat.st_mtime_ns, stat.st_ino)
+        self._file.reload()
 
     def maybe_reload(self) -> None:
-        """At most one ``stat`` per ``check_interval`` seconds; re-read when the file changed."""
-        now = time.monotonic()
-        if now < self._next_check:
-            return
-        self._next_check = now + self._check_interval
-        try:
-            stat = self.path.stat()
-            version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
-        except FileNotFoundError:
-            version = None
-        if version != self._version:
-            try:
-                self.reload()
-            except (OSError, ValueError, TypeError) as exc:  # a bad hand edit: keep the last good secrets
-                log.error("webhook secrets file %s unreadable, keeping the previous secrets: %s",
-                          self.path, type(exc).__name__, extra={"event.action": "webhook-secrets-reload",
-                                                                "event.outcome": "failure"})
-                self._version = version
+        """At most one ``stat`` per ``check_interval`` seconds; re-read when the file changed
+        (a bad hand edit is logged and the last good secrets are kept)."""
+        self._file.maybe_reload(on_error=self._unreadable)
+
+    def _unreadable(self, exc: Exception) -> None:
+        log.error("webhook secrets file %s unreadable, keeping the previous secrets: %s",
+                  self.path, type(exc).__name__, extra={"event.action": "webhook-secrets-reload",
+                                                        "event.outcome": "failure"})
 
     def signing_keys(self, owner: str, now: float | None = None) -> list[bytes]:
         """HMAC keys that sign ``owner``'s webhooks now, newest first (empty: none configured)."""
@@ -123,11 +107,10 @@ class WebhookSecretStore:
         return fresh
 
     def _save(self, owners: Mapping[str, tuple[WebhookSecret, ...]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            data = {o: [asdict(s) for s in items] for o, items in owners.items()}
-            json.dump({"version": 1, "owners": data}, f, indent=1)
-        os.replace(tmp, self.path)
-        self.reload()
+        data = {o: [asdict(s) for s in items] for o, items in owners.items()}
+        self._file.write({"version": 1, "owners": data})
+
+
+def _owners(document: Mapping[str, Any]) -> dict[str, tuple[WebhookSecret, ...]]:
+    return {owner: tuple(WebhookSecret(**raw) for raw in items)
+            for owner, items in document.get("owners", {}).items()}

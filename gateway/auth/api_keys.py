@@ -9,13 +9,15 @@ its mtime changes, so keys are added, rotated (several per partner) and revoked 
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from contracts.json_file import WatchedJsonFile
 
 KEY_PREFIX = "mes"
 PEPPER_ENV = "GATEWAY_API_KEY_PEPPER"
@@ -74,43 +76,25 @@ class ApiKeyStore:
     """The key file, indexed by key id; ``verify`` is constant-time on the secret."""
 
     def __init__(self, path: str | Path | None, pepper: bytes, *, check_interval: float = 1.0) -> None:
-        self.path = Path(path) if path is not None else None  # None: no keys at all
+        self._file = (WatchedJsonFile(path, _records, check_interval=check_interval)
+                      if path is not None else None)  # None: no keys at all
+        self.path = self._file.path if self._file is not None else None
         self._pepper = pepper
-        self._check_interval = check_interval
-        self._next_check = 0.0
-        self._version: tuple[int, int] | None = None
-        self.records: dict[str, ApiKeyRecord] = {}
-        self.reload()
+
+    @property
+    def records(self) -> Mapping[str, ApiKeyRecord]:
+        """Every key record as last read, by key id."""
+        return self._file.value if self._file is not None else {}
 
     def reload(self) -> None:
         """Re-read the file (a missing file is an empty store)."""
-        if self.path is None:
-            return
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            self.records, self._version = {}, None
-            return
-        data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        records = {}
-        for raw in data.get("keys", []):
-            rec = ApiKeyRecord(**{**raw, "scopes": tuple(raw["scopes"])})
-            records[rec.key_id] = rec
-        self.records, self._version = records, (stat.st_mtime_ns, stat.st_ino)
+        if self._file is not None:
+            self._file.reload()
 
     def maybe_reload(self) -> None:
         """Hot path: at most one ``stat`` per ``check_interval`` seconds."""
-        now = time.monotonic()
-        if now < self._next_check or self.path is None:
-            return
-        self._next_check = now + self._check_interval
-        try:
-            stat = self.path.stat()
-            version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_ino)
-        except FileNotFoundError:
-            version = None
-        if version != self._version:
-            self.reload()
+        if self._file is not None:
+            self._file.maybe_reload()
 
     def verify(self, presented: str) -> tuple[ApiKeyRecord | None, str]:
         """(record, "") for a good key; (None, "invalid"|"revoked") otherwise."""
@@ -146,13 +130,14 @@ class ApiKeyStore:
         return record
 
     def _save(self, records: Mapping[str, ApiKeyRecord]) -> None:
-        if self.path is None:
+        if self._file is None:
             raise ValueError("this key store has no file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": 1, "keys": [asdict(r) for r in records.values()]}, f, indent=1)
-        os.replace(tmp, self.path)
-        self.reload()
+        self._file.write({"version": 1, "keys": [asdict(r) for r in records.values()]})
 
+
+def _records(document: Mapping[str, Any]) -> dict[str, ApiKeyRecord]:
+    records = {}
+    for raw in document.get("keys", []):
+        rec = ApiKeyRecord(**{**raw, "scopes": tuple(raw["scopes"])})
+        records[rec.key_id] = rec
+    return records
