@@ -15,6 +15,8 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from contracts.order_events import REJECT_REASONS
+
 __all__ = [
     "ADAPTIVE_CONCURRENCY_LIMIT",
     "ADAPTIVE_QUEUE_LENGTH",
@@ -24,6 +26,7 @@ __all__ = [
     "CACHE_BYTES",
     "CACHE_COLLAPSED",
     "CACHE_EVENTS_CONNECTED",
+    "CACHE_EVENTS_REJECTED",
     "CACHE_EVICTIONS",
     "CACHE_INVALIDATIONS",
     "CACHE_REQUESTS",
@@ -352,6 +355,12 @@ CACHE_EVENTS_CONNECTED = Gauge(
     "1 while subscribed to the order-change event feed (cache in use), else 0.",
     multiprocess_mode="livemin",
 )
+CACHE_EVENTS_REJECTED = Counter(
+    "gateway_cache_events_rejected_total",
+    "Order-change events the cache could not read, by reason (missing_version|unknown_version|"
+    "malformed); each one invalidates everything.",
+    ("reason",),
+)
 
 # ------------------------------------------------------------ quote uploads (gateway/quotes/model_pool.py)
 
@@ -386,6 +395,8 @@ UPLOAD_REFUSALS = Counter(
 CACHE_BACKEND_OPERATIONS = ("lookup", "store", "bump", "lock", "events")
 for _operation in CACHE_BACKEND_OPERATIONS:  # GatewayCacheBackendErrors: rate() sees the first error
     CACHE_BACKEND_ERRORS.labels(operation=_operation)
+for _rejected in REJECT_REASONS:
+    CACHE_EVENTS_REJECTED.labels(reason=_rejected)
 for _reason in ("process_budget", "partner_budget", "deadline"):
     UPLOAD_REFUSALS.labels(reason=_reason)
 for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up

@@ -24,13 +24,11 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from contracts.order_events import CHANNEL, STREAM, OrderEvent
 from sidecar import metrics
-from sidecar.event_format import OrderEvent
 
 logger = logging.getLogger("sidecar.events")
 
-STREAM = "orders:events"
-CHANNEL = "orders:events"
 SEEN_PREFIX = "orders:events:seen:"
 
 _PUBLISH = """

@@ -17,7 +17,7 @@ import time
 
 import asyncpg
 
-from sidecar.event_format import CREATED, STATUS_CHANGED, OrderEvent
+from contracts.order_events import CREATED, STATUS_CHANGED, OrderEvent
 from sidecar.events import EventPublisher
 from sidecar.probe_runner import ProbeRunner
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts.lifecycle import STATUS_NAMES as STATUSES
 from contracts.lifecycle import predecessor
-from sidecar.event_format import CREATED, STATUS_CHANGED, OrderEvent
+from contracts.order_events import CREATED, STATUS_CHANGED, OrderEvent
 
 #: Route templates whose successful POST answers may carry a status change.
 EVENT_ROUTES = frozenset({"/orders", "/orders/{id}/status", "/orders/{id}/price"})

@@ -1,9 +1,13 @@
 """Subscribes to the sidecar's order-change events and invalidates what they touch.
 
-Pub/sub channel ``orders:events`` (docs/sidecar.md, format v1): one JSON object per change,
-from the sidecar's proxy (changes through it) and its database poller (changes made on the MES
-directly). Pub/sub forgets what it sent while we were away, so every (re)subscription bumps
-``v:all``: everything cached before becomes unreachable. Until the subscription is confirmed
+Pub/sub channel ``orders:events`` (docs/sidecar.md): one JSON object per change, read with
+:func:`contracts.order_events.parse_event`, from the sidecar's proxy (changes through it) and its
+database poller (changes made on the MES directly). An event it cannot read (no version, another
+version, malformed) is counted by reason (``gateway_cache_events_rejected_total``), logged, and
+invalidates everything: we cannot tell what changed.
+
+Pub/sub forgets what it sent while we were away, so every (re)subscription bumps ``v:all``:
+everything cached before becomes unreachable. Until the subscription is confirmed
 and that bump succeeded, :attr:`connected` is False and the filter does not use the cache
 (it cannot know what it missed) — correctness over hit ratio.
 """
@@ -13,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from contracts.order_events import CREATED, InvalidEvent, parse_event
 from gateway import metrics
 from gateway.cache.backends import CacheBackendError
 from gateway.cache.invalidation import Invalidator
@@ -41,18 +44,17 @@ class EventListener:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="cache-events")
 
-    async def _handle(self, data: Any) -> None:
+    async def _handle(self, data: bytes) -> None:
         try:
-            event = orjson.loads(data)
-            if str(event.get("v")) != "1":
-                raise ValueError(f"event version {event.get('v')!r}")
-            created = event.get("type") == "order.created"
-            await self.invalidator.order_changed(int(event["order_id"]), event.get("old_status"),
-                                                 event.get("new_status"), reason="event", created=created)
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("unreadable order event, invalidating everything: %s", exc,
-                        extra={"event.action": "cache-invalidate"})
+            event = parse_event(data)
+        except InvalidEvent as exc:  # we cannot tell what changed: nothing cached may be served
+            metrics.CACHE_EVENTS_REJECTED.labels(reason=exc.reason).inc()
+            log.warning("unreadable order event (%s), invalidating everything: %s", exc.reason, exc,
+                        extra={"event.action": "cache-invalidate", "event.reason": exc.reason})
             await self.invalidator.everything("event")
+            return
+        await self.invalidator.order_changed(event.order_id, event.old_status, event.new_status,
+                                             reason="event", created=event.type == CREATED)
 
     async def _session(self) -> None:
         client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2.0, health_check_interval=2)

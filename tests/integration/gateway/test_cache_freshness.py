@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from contracts.lifecycle import FORWARD_PATH_NAMES as FORWARD_PATH
+from contracts.order_events import CHANNEL, OrderEvent
 from legacy_sim.mes import build_mes_app
-from sidecar.event_format import OrderEvent
 from sidecar.events import EventPublisher
 from tests.integration.sidecar.sidecar_support import ORDER, mes_config, run_sidecar, sidecar_config
 from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
@@ -151,6 +152,40 @@ async def test_an_event_published_like_the_sidecar_does_invalidates_within_a_sec
             assert (await _status(s, gw, "/orders?status=SUBMITTED")).startswith("mes-edge; fwd=miss;")
             assert (await _status(s, gw, "/orders?status=SHIPPED")).startswith("mes-edge; fwd=uri-miss")
     await publisher.aclose()
+    await client.aclose()
+
+
+def _rejected(reason: str) -> float | None:
+    return REGISTRY.get_sample_value("gateway_cache_events_rejected_total", {"reason": reason})
+
+
+def _counted(reason: str, *, above: float) -> Callable[[], bool]:
+    return lambda: (_rejected(reason) or 0.0) > above
+
+
+async def test_an_event_it_cannot_read_is_counted_by_reason_logged_and_invalidates_everything(
+        tmp_path: Path, mes_url: str, redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    event = OrderEvent(type="order.status_changed", order_id=1, old_status="SUBMITTED",
+                       new_status="PRICE_CALCULATED", occurred_at="2026-03-02T10:15:04+00:00", source="db",
+                       instance="mes-t").to_dict()
+    unreadable = {"unknown_version": {**event, "v": 2},
+                  "missing_version": {k: v for k, v in event.items() if k != "v"},
+                  "malformed": {"v": 1, "type": "order.status_changed"}}
+    client = aioredis.Redis.from_url(redis_url)
+    async with run_gateway(_gateway_cfg(tmp_path, mes_url, redis_url), tmp_path) as gw, \
+            aiohttp.ClientSession() as s:
+        await _until(lambda: REGISTRY.get_sample_value("gateway_cache_events_connected") == 1)
+        for reason, message in unreadable.items():
+            before = _rejected(reason)
+            assert before is not None, f"{reason}: the series exists at 0 from start-up"
+            await _status(s, gw, "/orders?status=SHIPPED")
+            assert (await _status(s, gw, "/orders?status=SHIPPED")).startswith("mes-edge; hit")
+            await client.publish(CHANNEL, json.dumps(message))
+            await _until(_counted(reason, above=before), timeout=1.0)
+            # an order of any status may have changed: nothing cached before is served
+            assert (await _status(s, gw, "/orders?status=SHIPPED")).startswith("mes-edge; fwd=miss;")
+            assert f"unreadable order event ({reason})" in caplog.text
+        assert REGISTRY.get_sample_value("gateway_cache_events_connected") == 1  # still listening
     await client.aclose()
 
 

@@ -12,10 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestServer
 
+from contracts.order_events import CHANNEL, STREAM, OrderEvent, parse_event
 from devstack.ports import free_port
 from legacy_sim.mes import build_mes_app
-from sidecar.event_format import OrderEvent, parse_event
-from sidecar.events import CHANNEL, STREAM
 from tests.integration.sidecar.sidecar_support import (
     ORDER,
     SidecarUnderTest,

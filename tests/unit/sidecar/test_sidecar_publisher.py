@@ -5,8 +5,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
+from contracts.order_events import OrderEvent
 from devstack.ports import free_port
-from sidecar.event_format import OrderEvent
 from sidecar.events import EventPublisher
 
 LABELS = {"kind": "mes", "legacy_instance": "unit-pub"}
