@@ -7,6 +7,8 @@ translated into these at the edge (``gateway.upstreams``) and never leak out.
 
 from __future__ import annotations
 
+from resilience import shedding
+
 
 class GatewayError(Exception):
     """Base class of every error the gateway raises on purpose."""
@@ -168,16 +170,20 @@ class CircuitOpen(UpstreamError):
     type_slug = "circuit-open"
 
 
-class LoadShed(UpstreamError):
-    """The cluster's adaptive concurrency limiter shed the request (queue full, wait expired, evicted)."""
+class LoadShed(UpstreamError, shedding.LoadShed):
+    """The cluster's adaptive concurrency limiter shed the request (queue full, wait expired, evicted).
+
+    ``resilience.shedding.LoadShed`` as the gateway answers it: 503 ``load-shed`` with
+    ``Retry-After``, and an ``UpstreamError`` (a cached route may answer stale-if-error).
+    The clusters' limiters raise this class (``AdaptiveLimiter(shed_error=LoadShed)``).
+    """
 
     status = 503
     title = "Upstream overloaded"
     type_slug = "load-shed"
 
-    def __init__(
-        self, detail: str = "", *, retry_after: float | None = 1.0, reason: str = "queue_full"
-    ) -> None:
+    def __init__(self, detail: str = "", *, retry_after: float | None = shedding.RETRY_AFTER,
+                 reason: str = "queue_full") -> None:
         super().__init__(detail, retry_after=retry_after)
-        #: Why: ``queue_full``, ``wait_timeout`` or ``evicted`` (the metric label).
+        #: Why: one of ``resilience.shedding.SHED_REASONS`` (the metric label).
         self.reason = reason

@@ -16,6 +16,7 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge, Histogram
 
 from contracts.order_events import REJECT_REASONS
+from resilience.shedding import SHED_REASONS
 
 __all__ = [
     "ADAPTIVE_CONCURRENCY_LIMIT",
@@ -269,7 +270,7 @@ LOAD_SHED = Counter(
 )
 #: ``reason`` values of ``gateway_load_shed_total``: every (priority, reason) of an adaptive cluster
 #: exists at 0 from start-up, so GatewayLoadShedding's increase() counts the first shed request.
-LOAD_SHED_REASONS = ("queue_full", "wait_timeout", "evicted")
+LOAD_SHED_REASONS = SHED_REASONS
 
 # ---------------------------------------------------------------- partner edge (auth, rate limits)
 

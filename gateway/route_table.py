@@ -36,7 +36,7 @@ class Route:
     body_timeout: float
     auth: RouteAuth = field(default_factory=RouteAuth)             # API key + scopes (filters/auth.py)
     ratelimit: RouteRateLimit = field(default_factory=RouteRateLimit)  # per-partner windows
-    #: Adaptive limiter queue priority (``gateway.upstreams.adaptive.PRIORITY_*``; higher first).
+    #: Adaptive limiter queue priority (``resilience.shedding.PRIORITY_*``; higher first).
     priority: int = 0
     #: Answered by the gateway itself (``handler: quotes``) instead of a cluster; then ``cluster`` is "".
     handler: str | None = None

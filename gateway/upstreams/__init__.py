@@ -14,7 +14,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit
     from gateway.upstreams.balancers import (
         Balancer,
         ConsistentHash,
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = [
     "IDEMPOTENT_METHODS",
     "AdaptiveConcurrencyConfig",
-    "AdaptiveLimiter",
     "Balancer",
     "BreakerConfig",
     "CircuitBreaker",
@@ -59,7 +57,6 @@ __all__ = [
     "ClusterManager",
     "ConsistentHash",
     "Endpoint",
-    "GradientLimit",
     "HealthCheckConfig",
     "HealthChecker",
     "LeastRequest",
@@ -81,7 +78,6 @@ __all__ = [
 ]
 
 _MODULES = {
-    "adaptive": ("AdaptiveLimiter", "GradientLimit"),
     "balancers": ("Balancer", "ConsistentHash", "LeastRequest", "PeakEwma", "RoundRobin", "make_balancer"),
     "breaker": ("CircuitBreaker",),
     "cluster": ("Cluster",),

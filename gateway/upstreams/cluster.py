@@ -21,8 +21,7 @@ from typing import Any
 from multidict import CIMultiDict
 
 from gateway import metrics
-from gateway.errors import NoHealthyEndpoint
-from gateway.upstreams.adaptive import PRIORITIES, AdaptiveLimiter, GradientLimit, priority_name
+from gateway.errors import LoadShed, NoHealthyEndpoint
 from gateway.upstreams.balancers import Balancer, make_balancer
 from gateway.upstreams.breaker import CircuitBreaker
 from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
@@ -32,6 +31,8 @@ from gateway.upstreams.http1 import Pool
 from gateway.upstreams.outlier import OutlierDetector
 from gateway.upstreams.request import UpstreamRequest
 from gateway.upstreams.retry_budget import RetryBudget
+from resilience.adaptive import AdaptiveLimiter, GradientLimit
+from resilience.shedding import PRIORITIES, priority_name
 
 __all__ = ["Cluster"]
 
@@ -153,7 +154,7 @@ class Cluster:
 
         ``path_qs`` is appended to the endpoint's base URL as is (already encoded).
         ``timeouts``/``retry`` override the cluster's (per-route policy); ``priority``
-        (``gateway.upstreams.adaptive.PRIORITY_*``, the route's) orders the adaptive
+        (``resilience.shedding.PRIORITY_*``, the route's) orders the adaptive
         limiter's wait queue. See ``UpstreamRequest`` for retry rules, raised errors
         and the overall deadline.
         """
@@ -334,4 +335,5 @@ def _make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:
         name=f"cluster {config.name!r}",
         sample_window=adaptive.sample_window,
         min_samples=adaptive.min_samples,
+        shed_error=LoadShed,  # a GatewayError: 503 load-shed, stale-if-error on cached routes
     )

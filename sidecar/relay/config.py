@@ -13,7 +13,7 @@ class RelayConfigError(ValueError):
 class RelayConfig:
     """Where to read CRM orders, how hard to push the MES, when to pause. Times in seconds.
 
-    The in-flight bound follows the MES's latency (``gateway.upstreams.adaptive.GradientLimit``)
+    The in-flight bound follows the MES's latency (``resilience.adaptive.GradientLimit``)
     between ``min_in_flight`` and ``max_in_flight``; it never exceeds ``max_in_flight``.
     """
 

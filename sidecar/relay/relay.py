@@ -1,7 +1,7 @@
 """The CRM → MES relay: reads ``crm:orders`` as group ``mes-relay`` and delivers with backpressure.
 
 One dispatcher task reads entries and starts one delivery task per entry, but only when the
-adaptive limiter (``gateway.upstreams.adaptive``, following the MES's latency) has a free slot:
+adaptive limiter (``resilience.adaptive``, following the MES's latency) has a free slot:
 waiting for a slot *is* the backpressure, nothing is shed. Failed deliveries stay pending and
 feed the :class:`~sidecar.relay.gate.PauseGate`; when it opens the dispatcher stops reading,
 waits out the backoff, then sends one probe delivery and resumes on success.
@@ -32,8 +32,8 @@ from redis.exceptions import RedisError
 
 from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
 from contracts.crm_status import DeliveryStatus
-from gateway.errors import LoadShed
-from gateway.upstreams.adaptive import AdaptiveLimiter, GradientLimit
+from resilience.adaptive import AdaptiveLimiter, GradientLimit
+from resilience.shedding import LoadShed
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
 from sidecar.relay.delivery import DeliveryResult, MesDelivery

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from gateway.errors import LoadShed, UpstreamTimeout
 from gateway.upstreams import Cluster, TimeoutPolicy, parse_cluster
-from gateway.upstreams.adaptive import PRIORITY_LOW
+from resilience.shedding import PRIORITY_LOW
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
 
 pytestmark = pytest.mark.timeout(60)

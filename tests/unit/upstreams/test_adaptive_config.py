@@ -9,7 +9,7 @@ import pytest
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.upstreams import Cluster, parse_cluster
-from gateway.upstreams.adaptive import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
+from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 
 def _cluster(**adaptive: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gateway.upstreams.adaptive import GradientLimit
+from resilience.adaptive import GradientLimit
 
 
 def _feed(limit: GradientLimit, rtt: float, n: int, *, in_flight: int | None = None,
@@ -92,9 +92,9 @@ def test_invalid_parameters_are_rejected(kwargs: dict[str, float]) -> None:
         GradientLimit(**kwargs)  # type: ignore[arg-type]
 
 
-def test_importing_the_module_pulls_in_neither_aiohttp_nor_gateway_metrics() -> None:
-    code = ("import sys, gateway.upstreams.adaptive; "
-            "bad = {'aiohttp', 'gateway.metrics', 'prometheus_client'} & set(sys.modules); "
+def test_importing_the_module_pulls_in_neither_aiohttp_nor_metrics_nor_a_deployable() -> None:
+    code = ("import sys, resilience.adaptive; "
+            "bad = {'aiohttp', 'prometheus_client', 'gateway', 'sidecar'} & set(sys.modules); "
             "print(*sorted(bad)); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             check=False)

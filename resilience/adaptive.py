@@ -1,10 +1,10 @@
-"""Adaptive concurrency: a gradient limit algorithm and an asyncio gate with a priority wait queue.
+"""Adaptive concurrency: a gradient limit algorithm and an asyncio gate that follows it.
 
 ``GradientLimit`` is the pure algorithm (no asyncio, no clock): feed it latency
 samples, read ``limit``. ``AdaptiveLimiter`` admits up to ``limit`` concurrent
 calls, parks the next ``max_queue`` callers for at most ``max_wait`` seconds in a
-priority queue, sheds the rest with ``LoadShed`` (503 + Retry-After), and feeds
-one aggregated sample per ``sample_window`` to the algorithm.
+priority wait queue (``resilience.shedding``: who waits, who is shed with
+``LoadShed``), and feeds one aggregated sample per ``sample_window`` to the algorithm.
 
 Usage (the gateway's clusters and the sidecar's CRM→MES relay)::
 
@@ -15,7 +15,7 @@ Usage (the gateway's clusters and the sidecar's CRM→MES relay)::
     finally:
         limiter.release(started, dropped=failed_or_timed_out)
 
-Imports only the standard library and ``gateway.errors`` (no aiohttp, no metrics):
+Imports only the standard library and ``resilience.shedding`` (no aiohttp, no metrics):
 callers count sheds (``LoadShed.reason``) and publish ``limit``/``queued`` themselves.
 See docs/load-shedding.md for the algorithm and the priority policy.
 """
@@ -24,27 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import Callable, Mapping
 
-from gateway.errors import LoadShed
+from resilience.shedding import PRIORITY_NORMAL, RETRY_AFTER, LoadShed, PriorityWaitQueue
 
-__all__ = [
-    "PRIORITIES",
-    "PRIORITY_HIGH",
-    "PRIORITY_LOW",
-    "PRIORITY_NORMAL",
-    "AdaptiveLimiter",
-    "GradientLimit",
-    "priority_name",
-]
-
-PRIORITY_LOW = -1
-PRIORITY_NORMAL = 0
-PRIORITY_HIGH = 1
-#: Config names of the priorities (route key ``priority``); higher int = more important.
-PRIORITIES: Mapping[str, int] = {"low": PRIORITY_LOW, "normal": PRIORITY_NORMAL, "high": PRIORITY_HIGH}
-_NAMES = {value: name for name, value in PRIORITIES.items()}
+__all__ = ["AdaptiveLimiter", "GradientLimit"]
 
 #: A sample can cut the limit by at most half (Gradient2), so one outlier cannot collapse it.
 MIN_GRADIENT = 0.5
@@ -56,13 +40,6 @@ LONG_WINDOW = 600
 RTT_FLOOR = 1e-4
 #: A window whose share of dropped calls reaches this counts as one drop sample.
 DROP_SHARE = 0.1
-#: Seconds advertised in ``Retry-After`` on a shed request.
-RETRY_AFTER = 1.0
-
-
-def priority_name(priority: int) -> str:
-    """``high``/``normal``/``low`` for the configured priorities (a bounded metric label)."""
-    return _NAMES.get(priority, "high" if priority > PRIORITY_HIGH else "low")
 
 
 class GradientLimit:
@@ -159,16 +136,11 @@ class AdaptiveLimiter:
     """Concurrency gate following a ``GradientLimit``, with a bounded priority wait queue.
 
     Admission: a free slot is taken synchronously (``try_acquire``, the hot path).
-    Otherwise the caller waits at most ``max_wait`` seconds (or its priority's entry in
-    ``max_wait_by_priority``: operators may wait longer than partners); waiters are admitted
-    highest priority first, FIFO within a priority. Shedding (``LoadShed.reason``):
-
-    - ``queue_full``: the queue holds ``max_queue`` waiters and none has a lower
-      priority than the newcomer; or higher-priority waiters already fill half the
-      queue (a lower-priority caller would only wait ``max_wait`` to be shed);
-    - ``evicted``: the queue was full and a higher-priority newcomer took the place
-      of the newest waiter of the lowest priority;
-    - ``wait_timeout``: no slot within ``max_wait``.
+    Otherwise the caller waits in a ``PriorityWaitQueue`` at most ``max_wait`` seconds (or its
+    priority's entry in ``max_wait_by_priority``: operators may wait longer than partners);
+    waiters are admitted highest priority first, FIFO within a priority, and shed as
+    ``resilience.shedding`` describes: ``shed_error`` (``LoadShed`` or a subclass of the
+    caller's, e.g. the gateway's 503 ``UpstreamError``) with ``.reason``.
 
     Samples are aggregated per ``sample_window`` seconds (and at least ``min_samples``
     calls): the mean RTT of the calls that did not drop, the window's peak in-flight
@@ -176,9 +148,9 @@ class AdaptiveLimiter:
     """
 
     __slots__ = (
-        "_algorithm", "_cap", "_clock", "_in_flight", "_priorities", "_queued", "_queues",
+        "_algorithm", "_cap", "_clock", "_in_flight", "_shed_error", "_waiting",
         "_win_drops", "_win_max_in_flight", "_win_ok", "_win_rtt", "_win_start",
-        "max_queue", "max_wait", "max_wait_by_priority", "min_samples", "name", "sample_window",
+        "min_samples", "name", "sample_window",
     )
 
     def __init__(
@@ -192,18 +164,15 @@ class AdaptiveLimiter:
         sample_window: float = 1.0,
         min_samples: int = 10,
         clock: Callable[[], float] | None = None,
+        shed_error: type[LoadShed] = LoadShed,
     ) -> None:
-        if max_queue < 0:
-            raise ValueError("max_queue must be >= 0")
-        if not max_wait > 0 or not all(w > 0 for w in (max_wait_by_priority or {}).values()):
-            raise ValueError("max_wait must be > 0")
         if not sample_window > 0 or min_samples < 1:
             raise ValueError("sample_window must be > 0 and min_samples >= 1")
         self._algorithm = limit
-        self.max_queue = max_queue
-        self.max_wait = max_wait
-        #: Per-priority waits overriding ``max_wait``.
-        self.max_wait_by_priority: dict[int, float] = dict(max_wait_by_priority or {})
+        self._waiting = PriorityWaitQueue(max_queue=max_queue, max_wait=max_wait,
+                                          max_wait_by_priority=max_wait_by_priority,
+                                          shed=self._shed, pass_on=self._give_back)
+        self._shed_error = shed_error
         self.name = name
         self.sample_window = sample_window
         self.min_samples = min_samples
@@ -211,9 +180,6 @@ class AdaptiveLimiter:
         self._clock = clock
         self._cap = limit.limit
         self._in_flight = 0
-        self._queued = 0
-        self._queues: dict[int, deque[asyncio.Future[float]]] = {}
-        self._priorities: list[int] = []  # keys of _queues, highest first
         self._win_start: float | None = None
         self._win_rtt = 0.0
         self._win_ok = 0
@@ -235,7 +201,22 @@ class AdaptiveLimiter:
     @property
     def queued(self) -> int:
         """Callers waiting for a slot."""
-        return self._queued
+        return self._waiting.count
+
+    @property
+    def max_queue(self) -> int:
+        """Waiters the queue holds before it sheds."""
+        return self._waiting.max_queue
+
+    @property
+    def max_wait(self) -> float:
+        """Seconds a caller waits for a slot (unless its priority has its own wait)."""
+        return self._waiting.max_wait
+
+    @property
+    def max_wait_by_priority(self) -> dict[int, float]:
+        """Per-priority waits overriding ``max_wait``."""
+        return self._waiting.max_wait_by_priority
 
     @property
     def algorithm(self) -> GradientLimit:
@@ -254,14 +235,14 @@ class AdaptiveLimiter:
     def try_acquire(self) -> float | None:
         """Take a free slot without waiting (the hot path); the start time, or None if none is free."""
         n = self._in_flight
-        if n < self._cap and not self._queued:
+        if n < self._cap and not self._waiting.count:
             self._in_flight = n = n + 1
             if n > self._win_max_in_flight:
                 self._win_max_in_flight = n
             return self.now()
         return None
 
-    async def acquire(self, priority: int = 0) -> float:
+    async def acquire(self, priority: int = PRIORITY_NORMAL) -> float:
         """Wait (bounded by ``max_wait``) for a slot; returns the start time, raises ``LoadShed``.
 
         Higher ``priority`` is more important (``PRIORITY_HIGH``/``NORMAL``/``LOW``). A
@@ -270,26 +251,7 @@ class AdaptiveLimiter:
         started = self.try_acquire()
         if started is not None:
             return started
-        self._make_room(priority)
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[float] = loop.create_future()
-        queue = self._queues.get(priority)
-        if queue is None:
-            queue = self._add_priority(priority)
-        queue.append(waiter)
-        self._queued += 1
-        wait = self.max_wait_by_priority.get(priority, self.max_wait)
-        timer = loop.call_later(wait, self._expire, waiter, queue, wait)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.cancelled() or not waiter.done():
-                self._forget(waiter, queue)
-            elif waiter.exception() is None:
-                self._give_back()  # a slot was handed over just as we were cancelled: pass it on
-            raise
-        finally:
-            timer.cancel()
+        return await self._waiting.wait(priority)
 
     def release(
         self, started: float, *, dropped: bool, rtt: float | None = None, sample: bool = True
@@ -312,21 +274,15 @@ class AdaptiveLimiter:
 
     def _give_back(self) -> None:
         self._in_flight -= 1
-        if self._queued:
+        if self._waiting.count:
             self._wake()
 
     def _wake(self) -> None:
         """Hand free slots to the highest-priority, oldest waiters."""
         now: float | None = None
-        while self._queued and self._in_flight < self._cap:
-            for priority in self._priorities:
-                queue = self._queues[priority]
-                if queue:
-                    waiter = queue.popleft()
-                    break
-            else:  # pragma: no cover - _queued and the queues disagree
-                raise AssertionError("queued count out of sync")
-            self._queued -= 1
+        waiting = self._waiting
+        while waiting.count and self._in_flight < self._cap:
+            waiter = waiting.pop()
             if waiter.done():  # cancelled; its task has not run its cleanup yet
                 continue
             if now is None:
@@ -336,49 +292,12 @@ class AdaptiveLimiter:
                 self._win_max_in_flight = self._in_flight
             waiter.set_result(now)
 
-    def _make_room(self, priority: int) -> None:
-        """Shed the newcomer, or evict a lower-priority waiter so it fits (see the class doc)."""
-        if self._queued >= self.max_queue:
-            for lower in reversed(self._priorities):
-                if lower >= priority:
-                    break
-                queue = self._queues[lower]
-                while queue:
-                    victim = queue.pop()  # the newest: it has waited least
-                    self._queued -= 1
-                    if not victim.done():
-                        victim.set_exception(self._shed("evicted", "evicted by a higher-priority request"))
-                        return
-            raise self._shed("queue_full", f"wait queue full ({self._queued} waiting)")
-        above = sum(len(self._queues[p]) for p in self._priorities if p > priority)
-        if above and above * 2 >= self.max_queue:
-            raise self._shed("queue_full", f"{above} higher-priority requests waiting")
-
-    def _expire(self, waiter: asyncio.Future[float], queue: deque[asyncio.Future[float]],
-                wait: float) -> None:
-        if not waiter.done():
-            self._forget(waiter, queue)
-            waiter.set_exception(self._shed("wait_timeout", f"no slot within {wait:g}s"))
-
-    def _forget(self, waiter: asyncio.Future[float], queue: deque[asyncio.Future[float]]) -> None:
-        try:
-            queue.remove(waiter)
-        except ValueError:
-            return
-        self._queued -= 1
-
     def _shed(self, reason: str, why: str) -> LoadShed:
-        return LoadShed(
+        return self._shed_error(
             f"{self.name or 'limiter'}: shed ({why}); limit {self._cap}, {self._in_flight} in flight",
             retry_after=RETRY_AFTER,
             reason=reason,
         )
-
-    def _add_priority(self, priority: int) -> deque[asyncio.Future[float]]:
-        queue: deque[asyncio.Future[float]] = deque()
-        self._queues[priority] = queue
-        self._priorities = sorted(self._queues, reverse=True)
-        return queue
 
     def _record(self, rtt: float, dropped: bool, now: float) -> None:
         """Add one call to the current window; close the window into one algorithm sample when due."""
@@ -406,5 +325,5 @@ class AdaptiveLimiter:
     def __repr__(self) -> str:
         return (
             f"AdaptiveLimiter({self.name!r}, limit={self._cap}, in_flight={self._in_flight}, "
-            f"queued={self._queued})"
+            f"queued={self.queued})"
         )

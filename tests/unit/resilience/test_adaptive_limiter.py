@@ -6,14 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.errors import LoadShed
-from gateway.upstreams.adaptive import (
-    PRIORITY_HIGH,
-    PRIORITY_LOW,
-    PRIORITY_NORMAL,
-    AdaptiveLimiter,
-    GradientLimit,
-)
+from resilience.adaptive import AdaptiveLimiter, GradientLimit
+from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL, LoadShed
 
 
 class FakeClock:
