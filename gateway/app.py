@@ -11,7 +11,6 @@ import dataclasses
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.access_log import AccessLog
 from gateway.auth.api_keys import ApiKeyStore
 from gateway.auth.operator import is_loopback, operator_auth_filter
 from gateway.cache import ResponseCache
@@ -33,6 +32,7 @@ from gateway.quotes.api import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
 from gateway.request_keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.state import GatewayState
+from telemetry.access_log import AccessLog
 from telemetry.aiohttp_tracing import server_span_filter
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway import metrics
-from gateway.access_log import AccessLog
 from gateway.admin import build_admin_app
 from gateway.app import build_listener_app
 from gateway.auth.api_keys import open_store
@@ -26,6 +25,7 @@ from gateway.quotes.api import QuoteService
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from gateway.upstreams import ClusterManager
+from telemetry.access_log import AccessLog
 from telemetry.tracing import setup_tracing
 
 log = logging.getLogger("gateway.server")
@@ -92,7 +92,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     own_provider = tracer_provider is None
     if own_provider:
         tracer_provider = setup_tracing("gateway")
-    access_log = AccessLog(service_name="gateway", path=config.logging.access_log)
+    access_log = AccessLog(service_name="gateway", dataset="gateway.access", path=config.logging.access_log)
     access_log.start()
     clusters = ClusterManager(config.clusters)
     await clusters.start()

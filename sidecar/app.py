@@ -8,13 +8,13 @@ import aiohttp
 from aiohttp import web
 from opentelemetry import trace
 
-from sidecar.access_log import SidecarAccessLog
 from sidecar.config import SidecarConfig
 from sidecar.events import EventPublisher
 from sidecar.keys import PROXY_STATE, ROUTE, ProxyState
 from sidecar.observability import observability_filter
 from sidecar.proxy import proxy_handler
 from sidecar.request_id import request_id_filter
+from telemetry.access_log import AccessLog
 from telemetry.aiohttp_tracing import server_span_filter
 from telemetry.tracing import active_tracer
 
@@ -37,7 +37,7 @@ def _session_ctx(state: ProxyState) -> Callable[[web.Application], AsyncIterator
     return ctx
 
 
-def build_app(config: SidecarConfig, *, access_log: SidecarAccessLog,
+def build_app(config: SidecarConfig, *, access_log: AccessLog,
               publisher: EventPublisher | None = None,
               tracer_provider: trace.TracerProvider | None = None) -> web.Application:
     """The proxy app. ``tracer_provider`` None → the global one if tracing is set up, else off."""

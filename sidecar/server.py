@@ -21,7 +21,6 @@ from aiohttp import web
 from opentelemetry import trace
 
 from sidecar import metrics
-from sidecar.access_log import SidecarAccessLog
 from sidecar.admin import Readiness, build_admin_app
 from sidecar.app import build_app
 from sidecar.config import SidecarConfig
@@ -31,6 +30,7 @@ from sidecar.history_poller import HistoryPoller
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from sidecar.relay.service import start_relay
+from telemetry.access_log import AccessLog
 
 logger = logging.getLogger("sidecar")
 
@@ -65,8 +65,8 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
     for reason in metrics.UPSTREAM_ERROR_REASONS:  # "Calls to the legacy that failed" reads 0
         metrics.UPSTREAM_ERRORS.labels(config.kind, config.instance_id, reason)
     async with AsyncExitStack() as stack:
-        access_log = SidecarAccessLog(service_name=service, kind=config.kind, instance=config.instance_id,
-                                      path=config.access_log)
+        access_log = AccessLog(service_name=service, dataset="sidecar.access", path=config.access_log,
+                               fields={"sidecar.kind": config.kind, "sidecar.instance": config.instance_id})
         access_log.start()
         stack.push_async_callback(access_log.aclose)
         publisher = None

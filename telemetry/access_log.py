@@ -1,5 +1,7 @@
 """Access logs: one ECS JSON line per request, written through a buffer (gateway and sidecars).
 
+:class:`AccessLog` is the one access log of every HTTP server; :class:`BufferedJsonLog` its writer.
+
 Like NGINX's ``access_log … buffer=64k flush=1s``: lines are collected in memory and handed
 over when the buffer is full or at least once a second, so the request path pays for one
 ``orjson.dumps`` and a list append, not a syscall. The write itself happens on a writer thread
@@ -15,12 +17,16 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from telemetry.redaction import redact_text
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class _Clock:
@@ -116,35 +122,53 @@ class BufferedJsonLog:
             self._stream.close()
 
 
-def http_access_record(*, timestamp: str, service_name: str, dataset: str, method: str, path: str,
-                       query: str, status: int, duration_s: float, request_id: str,
-                       client_ip: str | None, user_agent: str | None, bytes_out: int | None,
-                       trace_id: str | None = None, span_id: str | None = None) -> dict[str, Any]:
-    """The ECS fields every access-log line has; callers add their own (``gateway.*``, ``sidecar.*``)."""
-    record: dict[str, Any] = {
-        "@timestamp": timestamp,
-        "log.level": "info",
-        "log.logger": dataset,
-        "message": f"{method} {path} {status}",
-        "service.name": service_name,
-        "event.kind": "event",
-        "event.category": "web",
-        "event.dataset": dataset,
-        "event.duration": int(duration_s * 1e9),
-        "event.outcome": "success" if status < 500 else "failure",
-        "http.request.method": method,
-        "http.request.id": request_id,
-        "http.response.status_code": status,
-        "url.path": path,
-        "client.ip": client_ip,
-    }
-    if trace_id:
-        record["trace.id"] = trace_id
-        record["span.id"] = span_id
-    if query:
-        record["url.query"] = redact_text(query)  # api_key=… in a query string is still a secret
-    if user_agent:
-        record["user_agent.original"] = user_agent
-    if bytes_out is not None:
-        record["http.response.body.bytes"] = bytes_out
-    return record
+class AccessLog(BufferedJsonLog):
+    """One ECS line per HTTP request; ``dataset``: ``gateway.access``, ``sidecar.access``.
+
+    ``fields`` are added to every line (a sidecar's kind and instance); :meth:`write` adds the
+    request's own (the gateway's listener and route). ``event.duration`` in nanoseconds, the
+    query string redacted.
+    """
+
+    def __init__(self, *, service_name: str, dataset: str, fields: Mapping[str, Any] | None = None,
+                 path: str | None = None, buffer_bytes: int = 64 * 1024, flush_interval: float = 1.0) -> None:
+        super().__init__(path=path, buffer_bytes=buffer_bytes, flush_interval=flush_interval)
+        self.service_name, self.dataset = service_name, dataset
+        self.fields = dict(fields or {})
+
+    def write(self, request: web.BaseRequest, *, status: int, duration_s: float, request_id: str,
+              bytes_out: int | None, trace_id: str | None = None, span_id: str | None = None,
+              fields: Mapping[str, Any] | None = None) -> None:
+        """Append the line of one answered (or abandoned: 499) request."""
+        method, path = request.method, request.path
+        record: dict[str, Any] = {
+            "@timestamp": self.timestamp(),
+            "log.level": "info",
+            "log.logger": self.dataset,
+            "message": f"{method} {path} {status}",
+            "service.name": self.service_name,
+            "event.kind": "event",
+            "event.category": "web",
+            "event.dataset": self.dataset,
+            "event.duration": int(duration_s * 1e9),
+            "event.outcome": "success" if status < 500 else "failure",
+            "http.request.method": method,
+            "http.request.id": request_id,
+            "http.response.status_code": status,
+            "url.path": path,
+            "client.ip": request.remote,
+        }
+        if trace_id:
+            record["trace.id"] = trace_id
+            record["span.id"] = span_id
+        if query := request.query_string:
+            record["url.query"] = redact_text(query)  # api_key=… in a query string is still a secret
+        if user_agent := request.headers.get("User-Agent"):
+            record["user_agent.original"] = user_agent
+        if bytes_out is not None:
+            record["http.response.body.bytes"] = bytes_out
+        if self.fields:
+            record.update(self.fields)
+        if fields:
+            record.update(fields)
+        self.append(record)

@@ -20,9 +20,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway import metrics
-from gateway.filters.request_id import new_request_id
 from resilience.problem import problem_response
 from telemetry.log_sampling import LogSampler
+from telemetry.request_id import new_request_id
 
 log = logging.getLogger("gateway.protocol")
 LOG_LINES = 5

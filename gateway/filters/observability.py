@@ -2,26 +2,23 @@
 
 It wraps the error filter so it sees the final status of every request,
 including problem+json answers; a client that disconnects mid-request is
-recorded with the NGINX convention 499.
+recorded with the NGINX convention 499 (:mod:`telemetry.request_observer`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Middleware
 
 from gateway import metrics
-from gateway.access_log import AccessLog
 from gateway.request_keys import REQUEST_ID_KEY, ROUTE_KEY
 from gateway.route_table import Route
-from telemetry.tracing import current_trace_ids
+from telemetry.access_log import AccessLog
+from telemetry.request_observer import request_observer_filter
 
-CLIENT_CLOSED = 499
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -29,11 +26,15 @@ def _status_class(status: int) -> str:
     return f"{status // 100}xx"
 
 
-class _RequestMetrics:
-    """Caches labelled metric children: ``labels()`` is too slow for every request."""
+class _ListenerObserver:
+    """Per request of one listener: in-flight count, RED series, the ``gateway.access`` line.
 
-    def __init__(self, listener: str) -> None:
+    Caches labelled metric children: ``labels()`` is too slow for every request.
+    """
+
+    def __init__(self, listener: str, access_log: AccessLog) -> None:
         self.listener = listener
+        self.access_log = access_log
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._in_flight_gauge = metrics.REQUESTS_IN_FLIGHT.labels(listener=listener)
         self.in_flight = 0  # a plain int on the hot path; published at scrape time
@@ -65,6 +66,24 @@ class _RequestMetrics:
         children[0].inc()
         children[1].observe(duration)
 
+    def started(self, request: web.Request) -> None:
+        self.in_flight += 1
+
+    def finished(self, request: web.Request, status: int, response: web.StreamResponse | None,
+                 duration: float, trace_id: str | None, span_id: str | None) -> None:
+        self.in_flight -= 1
+        route = request.get(ROUTE_KEY)
+        method = request.method if request.method in KNOWN_METHODS else "OTHER"
+        route_name = route.name if route is not None else "unmatched"
+        self.observe(route_name, method, status, duration)
+        fields = {"gateway.listener": self.listener, "gateway.route": route_name}
+        if route is not None and route.cluster:
+            fields["gateway.cluster"] = route.cluster
+        self.access_log.write(request, status=status, duration_s=duration,
+                              request_id=request.get(REQUEST_ID_KEY, ""),
+                              bytes_out=response.content_length if response is not None else None,
+                              trace_id=trace_id, span_id=span_id, fields=fields)
+
 
 def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool = False,
                          routes: Iterable[Route] = ()) -> Middleware:
@@ -73,38 +92,6 @@ def observability_filter(*, listener: str, access_log: AccessLog, tracing: bool 
     With ``tracing`` the access-log line carries ``trace.id``/``span.id`` of the SERVER span.
     ``routes`` (the listener's route table) get their series at 0 from start-up.
     """
-    request_metrics = _RequestMetrics(listener)
-    request_metrics.declare(routes)
-    known_methods = KNOWN_METHODS
-
-    @web.middleware
-    async def observability(request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        trace_id, span_id = current_trace_ids() if tracing else (None, None)
-        request_metrics.in_flight += 1
-        status = 500
-        response: web.StreamResponse | None = None
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED
-            raise
-        finally:
-            duration = time.perf_counter() - start
-            request_metrics.in_flight -= 1
-            route = request.get(ROUTE_KEY)
-            method = request.method if request.method in known_methods else "OTHER"
-            route_name = route.name if route is not None else "unmatched"
-            request_metrics.observe(route_name, method, status, duration)
-            access_log.write(
-                method=request.method, path=request.path, query=request.query_string, status=status,
-                duration_s=duration, listener=request_metrics.listener, route=route_name,
-                cluster=route.cluster if route is not None else None,
-                request_id=request.get(REQUEST_ID_KEY, ""), client_ip=request.remote,
-                user_agent=request.headers.get("User-Agent"),
-                bytes_out=response.content_length if response is not None else None,
-                trace_id=trace_id, span_id=span_id)
-
-    return observability
+    observer = _ListenerObserver(listener, access_log)
+    observer.declare(routes)
+    return request_observer_filter(observer, tracing=tracing)
