@@ -7,6 +7,8 @@ translated into these at the edge (``gateway.upstreams``) and never leak out.
 
 from __future__ import annotations
 
+# the one class of every package's config errors (not a GatewayError: never answered to a client)
+from configkit import ConfigError as ConfigError
 from resilience import shedding
 
 
@@ -23,13 +25,6 @@ class GatewayError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.retry_after = retry_after
-
-
-class ConfigError(GatewayError):
-    """The configuration is invalid; the message names the offending key."""
-
-    title = "Invalid configuration"
-    type_slug = "config"
 
 
 class RequestError(GatewayError):

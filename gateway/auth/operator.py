@@ -22,18 +22,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from configkit import Section, check, shown, text
 from gateway import metrics
-from gateway.errors import ConfigError
+from gateway.filters.request_id import new_request_id
 from gateway.request_keys import OPERATOR_KEY, REQUEST_ID_KEY
 from resilience.problem import problem_response
-from telemetry.request_id import new_request_id
 
 TOKENS_ENV = "GATEWAY_OPERATOR_TOKENS"
 MIN_TOKEN_CHARS = 32
@@ -51,20 +51,15 @@ class OperatorAuthConfig:
 
 def parse_operator_auth_section(data: Any) -> OperatorAuthConfig:
     """Top-level ``operator_auth:`` mapping (absent → no tokens)."""
-    if data is None:
-        return OperatorAuthConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError("operator_auth: must be a mapping")
-    if unknown := sorted(set(map(str, data)) - {"tokens"}):
-        raise ConfigError(f"operator_auth: unknown key {unknown[0]!r} (allowed: tokens)")
-    raw = data.get("tokens") or ""
+    s = Section(data, "operator_auth", {"tokens"})
+    raw = s.get("tokens") or ""
     if isinstance(raw, list):
-        entries = [str(t).strip() for t in raw]
+        entries = [text(t, s.at(f"tokens[{i}]"), numbers=True).strip() for i, t in enumerate(raw)]
     elif isinstance(raw, str):
         entries = [t.strip() for t in raw.split(",")]
     else:
-        raise ConfigError("operator_auth.tokens: must be a comma-separated string or a list "
-                          f"(use ${{{TOKENS_ENV}}})")
+        raise s.error("tokens", f"expected a comma-separated string or a list (use ${{{TOKENS_ENV}}}), "
+                                f"got {shown(raw)}")
     return OperatorAuthConfig(tokens=tuple(_digest(i, t) for i, t in enumerate(entries) if t))
 
 
@@ -75,12 +70,10 @@ def _digest(i: int, entry: str) -> bytes:
             digest = bytes.fromhex(entry.removeprefix("sha256:"))
         except ValueError:
             digest = b""
-        if len(digest) != 32:
-            raise ConfigError(f"operator_auth.tokens[{i}]: sha256: must be followed by 64 hex digits")
+        check(len(digest) == 32, f"operator_auth.tokens[{i}]", "sha256: must be followed by 64 hex digits")
         return digest
-    if len(entry) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"operator_auth.tokens[{i}]: must be at least {MIN_TOKEN_CHARS} characters "
-                          "(e.g. `openssl rand -hex 32`)")
+    check(len(entry) >= MIN_TOKEN_CHARS, f"operator_auth.tokens[{i}]",
+          f"must be at least {MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)")
     return hashlib.sha256(entry.encode()).digest()
 
 

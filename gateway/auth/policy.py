@@ -26,8 +26,8 @@ from typing import Any
 
 import limits
 
+from configkit import ConfigError, Section, check, mapping, shown, string_list, text
 from gateway.auth.partners import SCOPES
-from gateway.errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -67,86 +67,52 @@ class RouteAuth:
 
 def parse_api_keys_section(data: Any) -> ApiKeysConfig:
     """Validate the top-level ``api_keys:`` mapping."""
-    if data is None:
-        return ApiKeysConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError("api_keys: must be a mapping")
-    if unknown := sorted(set(map(str, data)) - {"store", "pepper", "failures"}):
-        raise ConfigError(f"api_keys: unknown key {unknown[0]!r} (allowed: failures, pepper, store)")
-    store, pepper = data.get("store"), data.get("pepper") or ""
-    if store is not None and (not isinstance(store, str) or not store):
-        raise ConfigError(f"api_keys.store: must be a file path, got {store!r}")
-    if not isinstance(pepper, str):
-        raise ConfigError("api_keys.pepper: must be a string (use ${GATEWAY_API_KEY_PEPPER})")
-    if pepper and len(pepper) < 16:
-        raise ConfigError("api_keys.pepper: must be at least 16 characters")
-    return ApiKeysConfig(store=store, pepper=pepper, failures=_parse_failures(data.get("failures")))
+    s = Section(data, "api_keys", {"store", "pepper", "failures"})
+    pepper = s.optional_text("pepper") or ""  # null or "": ${GATEWAY_API_KEY_PEPPER:-} left empty
+    check(not pepper or len(pepper) >= 16, s.at("pepper"), "must be at least 16 characters")
+    failures = s.section("failures", {"limit", "max_addresses", "log_sample"})
+    return ApiKeysConfig(store=s.text("store", None, non_empty=True), pepper=pepper,
+                         failures=_parse_failures(failures))
 
 
 def _per(spec: Any, path: str) -> tuple[int, float]:
     """``30/minute`` (``limits`` notation) → (30, 60.0)."""
     try:
-        item = limits.parse(str(spec))
+        item = limits.parse(text(spec, path))
     except ValueError:
-        raise ConfigError(f"{path}: must look like '30/minute' or '10 per 10 seconds', "
-                          f"got {spec!r}") from None
-    if item.amount < 1:
-        raise ConfigError(f"{path}: the amount must be >= 1, got {spec!r}")
+        raise ConfigError(path, "must look like '30/minute' or '10 per 10 seconds', "
+                                f"got {shown(spec)}") from None
+    check(item.amount >= 1, path, f"the amount must be >= 1, got {shown(spec)}")
     return int(item.amount), float(item.get_expiry())
 
 
-def _parse_failures(data: Any) -> AuthFailuresConfig:
-    if data is None:
-        return AuthFailuresConfig()
-    if not isinstance(data, Mapping):
-        raise ConfigError("api_keys.failures: must be a mapping")
-    allowed = {"limit", "max_addresses", "log_sample"}
-    if unknown := sorted(set(map(str, data)) - allowed):
-        raise ConfigError(f"api_keys.failures: unknown key {unknown[0]!r} "
-                          f"(allowed: {', '.join(sorted(allowed))})")
+def _parse_failures(s: Section) -> AuthFailuresConfig:
     default = AuthFailuresConfig()
     limit: int | None
-    raw = data.get("limit", "30/minute")
+    raw = s.get("limit", "30/minute")
     if raw is False or raw is None:
         limit, seconds = None, default.seconds
     else:
-        limit, seconds = _per(raw, "api_keys.failures.limit")
-    max_addresses = data.get("max_addresses", default.max_addresses)
-    if (isinstance(max_addresses, bool) or not isinstance(max_addresses, int)
-            or not 1 <= max_addresses <= 10_000_000):
-        raise ConfigError(f"api_keys.failures.max_addresses: must be an integer in [1, 10000000], "
-                          f"got {max_addresses!r}")
-    log_lines, log_interval = _per(data.get("log_sample", "10/10 seconds"), "api_keys.failures.log_sample")
-    return AuthFailuresConfig(limit=limit, seconds=seconds, max_addresses=max_addresses, log_lines=log_lines,
-                              log_interval=log_interval)
+        limit, seconds = _per(raw, s.at("limit"))
+    log_lines, log_interval = _per(s.get("log_sample", "10/10 seconds"), s.at("log_sample"))
+    return AuthFailuresConfig(limit=limit, seconds=seconds, log_lines=log_lines, log_interval=log_interval,
+                              max_addresses=s.integer("max_addresses", default.max_addresses, minimum=1,
+                                                      maximum=10_000_000))
 
 
 def parse_route_auth(data: Any, path: str, methods: frozenset[str], *, default_required: bool) -> RouteAuth:
     """``routes[i].auth``: ``{required, scopes: {METHOD: [scope, ...] | scope}}``."""
     if data is None:
         return RouteAuth(required=default_required)
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: must be a mapping")
-    if unknown := sorted(set(map(str, data)) - {"required", "scopes"}):
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (allowed: required, scopes)")
-    required = data.get("required", True)
-    if not isinstance(required, bool):
-        raise ConfigError(f"{path}.required: must be true or false, got {required!r}")
-    scopes_raw = data.get("scopes") or {}
-    if not isinstance(scopes_raw, Mapping):
-        raise ConfigError(f"{path}.scopes: must map a method to a list of scopes")
+    s = Section(data, path, {"required", "scopes"})
+    required = s.flag("required", True)
     scopes: dict[str, frozenset[str]] = {}
-    for method, wanted in scopes_raw.items():
-        m = str(method).upper()
-        if m not in methods:
-            raise ConfigError(f"{path}.scopes.{method}: the route does not allow {m}")
-        items = [wanted] if isinstance(wanted, str) else wanted
-        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
-            raise ConfigError(f"{path}.scopes.{method}: must be a scope or a list of scopes")
+    for method, wanted in mapping(s.get("scopes") or {}, s.at("scopes")).items():
+        m, here = str(method).upper(), s.at(f"scopes.{method}")
+        check(m in methods, here, f"the route does not allow {m}")
+        items = [text(wanted, here)] if isinstance(wanted, str) else string_list(wanted, here)
         if bad := sorted(set(items) - SCOPES):
-            raise ConfigError(f"{path}.scopes.{method}: unknown scope {bad[0]!r} "
-                              f"(have: {', '.join(sorted(SCOPES))})")
+            raise ConfigError(here, f"unknown scope {bad[0]!r} (have: {', '.join(sorted(SCOPES))})")
         scopes[m] = frozenset(items)
-    if scopes and not required:
-        raise ConfigError(f"{path}.scopes: a route with required: false cannot demand scopes")
+    check(not scopes or required, s.at("scopes"), "a route with required: false cannot demand scopes")
     return RouteAuth(required=required, scopes=scopes)

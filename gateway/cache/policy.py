@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import ConfigError
+from configkit import Section, check, field_names, mapping, shown, string_list
 
 #: Responses above this are streamed by the proxy (``gateway.proxy.RESPONSE_BUFFER_LIMIT``): never cached.
 MAX_OBJECT_LIMIT = 256 * 1024
@@ -62,74 +62,42 @@ class CacheConfig:
     events_channel: str = "orders:events"
 
 
-def _mapping(data: Any, path: str, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: must be a mapping, got {type(data).__name__}")
-    if unknown := sorted(set(map(str, data)) - allowed):
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-    return data
-
-
-def _number(d: Mapping[str, Any], key: str, path: str, default: float, *, positive: bool = False) -> float:
-    value = d.get(key, default)
-    bad = isinstance(value, bool) or not isinstance(value, int | float)
-    if bad or value < 0 or (positive and value == 0):
-        raise ConfigError(f"{path}.{key}: must be a number {'>' if positive else '>='} 0, got {value!r}")
-    return float(value)
-
-
-def _choice(d: Mapping[str, Any], key: str, path: str, default: str, choices: tuple[str, ...]) -> str:
-    value = d.get(key, default)
-    if value not in choices:
-        raise ConfigError(f"{path}.{key}: must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-def _flag(d: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-    value = d.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{path}.{key}: must be true or false, got {value!r}")
-    return value
-
-
 def _key_params(raw: Any, path: str) -> dict[str, str]:
     if isinstance(raw, list):
-        raw = dict.fromkeys(raw, "")
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path}: must be a list of names or a mapping name → default")
-    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+        raw = dict.fromkeys(string_list(raw, path), "")
+    params = mapping(raw, path)
+    for name, default in params.items():
+        check(default is None or (isinstance(default, str | int | float) and not isinstance(default, bool)),
+              f"{path}.{name}", f"expected a default (a string or a number) or null, got {shown(default)}")
+    return {str(k): "" if v is None else str(v) for k, v in params.items()}
 
 
 def parse_route_cache(data: Any, path: str, *, listener: str, auth_required: bool) -> CachePolicy | None:
     """``routes[i].cache`` → policy (None when absent). External routes must vary by partner."""
     if data is None:
         return None
-    d = _mapping(data, path, {"ttl", "key_params", "unknown_params", "status_param", "max_object_bytes",
-                              "stale_while_revalidate", "stale_if_error", "vary_partner",
-                              "honor_client_no_cache"})
-    if "ttl" not in d:
-        raise ConfigError(f"{path}.ttl: is required")
+    s = Section(data, path, field_names(CachePolicy))
+    s.require("ttl")
     policy = CachePolicy(
-        ttl=_number(d, "ttl", path, 0, positive=True),
-        key_params=_key_params(d.get("key_params", {}), f"{path}.key_params"),
-        unknown_params=_choice(d, "unknown_params", path, "bypass", UNKNOWN_PARAMS),
-        status_param=str(d.get("status_param", "status")),
-        max_object_bytes=int(_number(d, "max_object_bytes", path, 128 * 1024, positive=True)),
-        stale_while_revalidate=_number(d, "stale_while_revalidate", path, 0),
-        stale_if_error=_number(d, "stale_if_error", path, 0),
-        vary_partner=_flag(d, "vary_partner", path, listener == "external"),
-        honor_client_no_cache=_flag(d, "honor_client_no_cache", path, listener == "internal"),
+        ttl=s.number("ttl", 0.0, above=0),
+        key_params=_key_params(s.get("key_params", {}), s.at("key_params")),
+        unknown_params=s.choice("unknown_params", "bypass", UNKNOWN_PARAMS),
+        status_param=s.text("status_param", "status", non_empty=True),
+        max_object_bytes=s.integer("max_object_bytes", 128 * 1024, minimum=1),
+        stale_while_revalidate=s.number("stale_while_revalidate", 0.0, minimum=0),
+        stale_if_error=s.number("stale_if_error", 0.0, minimum=0),
+        vary_partner=s.flag("vary_partner", listener == "external"),
+        honor_client_no_cache=s.flag("honor_client_no_cache", listener == "internal"),
     )
-    if policy.max_object_bytes > MAX_OBJECT_LIMIT:
-        raise ConfigError(f"{path}.max_object_bytes: at most {MAX_OBJECT_LIMIT} (larger answers are "
-                          f"streamed, never cached), got {policy.max_object_bytes}")
-    if policy.keep_for > MAX_KEEP_FOR:
-        raise ConfigError(f"{path}: ttl + the longest stale window must be at most {MAX_KEEP_FOR:.0f} s")
-    if listener == "external" and not policy.vary_partner:
-        raise ConfigError(f"{path}.vary_partner: external routes serve partners their own data; "
-                          "the key must include the partner")
-    if policy.vary_partner and not auth_required:
-        raise ConfigError(f"{path}.vary_partner: needs auth on the route (the API key names the partner)")
+    check(policy.max_object_bytes <= MAX_OBJECT_LIMIT, s.at("max_object_bytes"),
+          f"must be <= {MAX_OBJECT_LIMIT} (larger answers are streamed, never cached), "
+          f"got {policy.max_object_bytes}")
+    check(policy.keep_for <= MAX_KEEP_FOR, path,
+          f"ttl + the longest stale window must be at most {MAX_KEEP_FOR:.0f} s")
+    check(listener != "external" or policy.vary_partner, s.at("vary_partner"),
+          "external routes serve partners their own data; the key must include the partner")
+    check(not policy.vary_partner or auth_required, s.at("vary_partner"),
+          "needs auth on the route (the API key names the partner)")
     return policy
 
 
@@ -137,20 +105,18 @@ def parse_cache_section(data: Any) -> CacheConfig:
     """The top-level ``cache:`` section (defaults: in-memory store, no event feed)."""
     if data is None:
         return CacheConfig()
-    path = "cache"
-    d = _mapping(data, path, {"backend", "redis_url", "memory_max_bytes", "key_prefix", "socket_timeout",
-                              "collapse_timeout", "events_redis_url", "events_channel"})
+    s = Section(data, "cache", field_names(CacheConfig))
     base = CacheConfig()
+    redis_url = s.optional_text("redis_url")
     cfg = CacheConfig(
-        backend=_choice(d, "backend", path, base.backend, BACKENDS),
-        redis_url=d.get("redis_url") or None,
-        memory_max_bytes=int(_number(d, "memory_max_bytes", path, base.memory_max_bytes, positive=True)),
-        key_prefix=str(d.get("key_prefix", base.key_prefix)),
-        socket_timeout=_number(d, "socket_timeout", path, base.socket_timeout, positive=True),
-        collapse_timeout=_number(d, "collapse_timeout", path, base.collapse_timeout, positive=True),
-        events_redis_url=d.get("events_redis_url", d.get("redis_url")) or None,
-        events_channel=str(d.get("events_channel", base.events_channel)),
+        backend=s.choice("backend", base.backend, BACKENDS),
+        redis_url=redis_url,
+        memory_max_bytes=s.integer("memory_max_bytes", base.memory_max_bytes, minimum=1),
+        key_prefix=s.text("key_prefix", base.key_prefix),
+        socket_timeout=s.number("socket_timeout", base.socket_timeout, above=0),
+        collapse_timeout=s.number("collapse_timeout", base.collapse_timeout, above=0),
+        events_redis_url=s.optional_text("events_redis_url", redis_url),
+        events_channel=s.text("events_channel", base.events_channel, non_empty=True),
     )
-    if cfg.backend == "redis" and not cfg.redis_url:
-        raise ConfigError("cache.redis_url: is required with backend: redis")
+    check(cfg.backend != "redis" or bool(cfg.redis_url), s.at("redis_url"), "is required with backend: redis")
     return cfg

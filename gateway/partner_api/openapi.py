@@ -28,11 +28,11 @@ def load_document(path: Path = DOCUMENT_PATH) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"openapi document {path}: {exc}") from None
+        raise ConfigError(f"openapi document {path}", str(exc)) from None
     if not isinstance(data, dict) or not str(data.get("openapi", "")).startswith("3.1."):
-        raise ConfigError(f"openapi document {path}: not an OpenAPI 3.1 document")
+        raise ConfigError(f"openapi document {path}", "not an OpenAPI 3.1 document")
     if any(not isinstance(code, str) for op in _operations(data) for code in op.get("responses", {})):
-        raise ConfigError(f"openapi document {path}: quote every response code (YAML reads 200 as int)")
+        raise ConfigError(f"openapi document {path}", "quote every response code (YAML reads 200 as int)")
     return data
 
 

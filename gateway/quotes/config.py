@@ -33,18 +33,18 @@ its ``max_body_bytes`` is the model size limit. Changes need a restart (like ``r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from configkit import Section, check, field_names, string_list
 from contracts.materials import MATERIAL_NAMES
-from gateway.errors import ConfigError
 
 HANDLERS = frozenset({"quotes"})
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
          "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
          "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20}
+_NUMBERS = {"retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1, "upload_deadline": 1}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,43 +80,24 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
     """Validate the top-level ``quotes:`` mapping (absent → no job API)."""
     if data is None:
         return None
-    if not isinstance(data, Mapping):
-        raise ConfigError("quotes: must be a mapping")
-    allowed = set(QuotesConfig.__slots__)
-    if unknown := sorted(set(map(str, data)) - allowed):
-        raise ConfigError(f"quotes: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+    s = Section(data, "quotes", field_names(QuotesConfig))
     base = QuotesConfig()
-    values: dict[str, Any] = {}
-    for key in ("redis_url", "prefix", "rules_version"):
-        if key in data:
-            value = data[key]
-            if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value):
-                raise ConfigError(f"quotes.{key}: must be a non-empty string, got {value!r}")
-            values[key] = str(value)
-    if not values.get("redis_url", base.redis_url).startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"quotes.redis_url: must be a redis:// URL, got {values['redis_url']!r}")
-    for key, minimum in {**_INTS, "retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1,
-                         "upload_deadline": 1}.items():
-        if key in data:
-            value = data[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-                raise ConfigError(f"quotes.{key}: must be a number >= {minimum}, got {value!r}")
-            values[key] = int(value) if key in _INTS else float(value)
-    if "materials" in data:
-        raw = data["materials"]
-        if not isinstance(raw, list) or not raw or not all(isinstance(m, str) and m for m in raw):
-            raise ConfigError("quotes.materials: must be a non-empty list of names")
-        values["materials"] = frozenset(m.upper() for m in raw)
-    if "callback_hosts" in data:
-        hosts = data["callback_hosts"] or []
-        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-            raise ConfigError("quotes.callback_hosts: must be a list of host names")
+    values: dict[str, Any] = {key: s.text(key, getattr(base, key), non_empty=True, numbers=True)
+                              for key in ("redis_url", "prefix", "rules_version")}
+    check(values["redis_url"].startswith(("redis://", "rediss://", "unix://")), s.at("redis_url"),
+          f"must be a redis:// URL, got {values['redis_url']!r}")
+    for key, minimum in _INTS.items():
+        values[key] = s.integer(key, getattr(base, key), minimum=minimum)
+    for key, low in _NUMBERS.items():
+        values[key] = s.number(key, getattr(base, key), minimum=low)
+    if "materials" in s:
+        values["materials"] = frozenset(m.upper() for m in string_list(s.get("materials"), s.at("materials"),
+                                                                        non_empty=True))
+    if "callback_hosts" in s:
+        hosts = string_list(s.get("callback_hosts") or [], s.at("callback_hosts"))
         values["callback_hosts"] = tuple(h.lower().lstrip(".") for h in hosts)
-    if "allow_private_callbacks" in data:
-        if not isinstance(data["allow_private_callbacks"], bool):
-            raise ConfigError("quotes.allow_private_callbacks: must be true or false")
-        values["allow_private_callbacks"] = data["allow_private_callbacks"]
+    values["allow_private_callbacks"] = s.flag("allow_private_callbacks", base.allow_private_callbacks)
     cfg = QuotesConfig(**values)
-    if cfg.upload_partner_bytes > cfg.upload_bytes:
-        raise ConfigError("quotes.upload_partner_bytes: must be <= quotes.upload_bytes")
+    check(cfg.upload_partner_bytes <= cfg.upload_bytes, s.at("upload_partner_bytes"),
+          f"must be <= quotes.upload_bytes ({cfg.upload_bytes}), got {cfg.upload_partner_bytes}")
     return cfg

@@ -27,7 +27,7 @@ from typing import Any
 
 import limits
 
-from gateway.errors import ConfigError
+from configkit import ConfigError, Section, check, field_names, mapping, shown, text
 
 BACKEND_ERROR_MODES = ("local", "open", "closed")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a structured-field token-ish policy name
@@ -83,66 +83,47 @@ class RateLimitConfig:
 
 def parse_windows(data: Any, path: str) -> tuple[Window, ...]:
     """``{name: "N/unit", ...}`` → windows, shortest first; names must be short lowercase tokens."""
-    if not isinstance(data, Mapping) or not data:
-        raise ConfigError(f"{path}: must be a non-empty mapping of name: 'N/unit'")
+    windows = mapping(data, path)
+    check(bool(windows), path, "must be a non-empty mapping of name: 'N/unit'")
     out = []
-    for name, spec in data.items():
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ConfigError(f"{path}.{name}: window names are lowercase tokens like 'burst'")
+    for name, spec in windows.items():
+        here = f"{path}.{name}"
+        check(isinstance(name, str) and bool(_NAME.match(name)), here,
+              "window names are lowercase tokens like 'burst'")
         try:
-            item = limits.parse(str(spec))
+            item = limits.parse(text(spec, here))
         except ValueError:
-            raise ConfigError(f"{path}.{name}: cannot parse {spec!r} (use e.g. '10/second')") from None
-        if item.amount < 1:
-            raise ConfigError(f"{path}.{name}: the amount must be >= 1, got {spec!r}")
+            raise ConfigError(here, f"cannot parse {shown(spec)} (use e.g. '10/second')") from None
+        check(item.amount >= 1, here, f"the amount must be >= 1, got {shown(spec)}")
         out.append(Window(name, item))
     return tuple(sorted(out, key=lambda w: (w.seconds, w.name)))  # shortest window first
-
-
-def _number(d: Mapping[str, Any], key: str, path: str, default: float, low: float, high: float) -> float:
-    value = d.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(f"{path}.{key}: must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
 
 
 def parse_ratelimit_section(data: Any) -> RateLimitConfig:
     """Validate the top-level ``ratelimit:`` mapping (absent → in-memory defaults)."""
     if data is None:
         return RateLimitConfig()
-    allowed = {"redis_url", "key_prefix", "socket_timeout", "heartbeat_interval", "default_tier",
-               "tiers", "partners"}
-    if not isinstance(data, Mapping):
-        raise ConfigError("ratelimit: must be a mapping")
-    if unknown := sorted(set(map(str, data)) - allowed):
-        raise ConfigError(f"ratelimit: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-    redis_url = data.get("redis_url") or None
-    if redis_url is not None and not str(redis_url).startswith("redis://"):  # TCP only (RespPipe)
-        raise ConfigError(f"ratelimit.redis_url: must be a redis:// URL, got {redis_url!r}")
-    tiers_raw = data.get("tiers")
-    if tiers_raw is None:
+    s = Section(data, "ratelimit", field_names(RateLimitConfig))
+    redis_url = s.optional_text("redis_url")
+    check(redis_url is None or redis_url.startswith("redis://"), s.at("redis_url"),  # TCP only (RespPipe)
+          f"must be a redis:// URL, got {shown(redis_url)}")
+    if s.get("tiers") is None:
         tiers = dict(RateLimitConfig().tiers)
-    elif not isinstance(tiers_raw, Mapping) or not tiers_raw:
-        raise ConfigError("ratelimit.tiers: must be a non-empty mapping of tier: windows")
     else:
-        tiers = {str(t): parse_windows(w, f"ratelimit.tiers.{t}") for t, w in tiers_raw.items()}
-    if "default_tier" not in data and "default" not in tiers:
-        raise ConfigError("ratelimit.default_tier: is required when no tier is named 'default'")
-    default_tier = str(data.get("default_tier", "default"))
-    if default_tier not in tiers:
-        raise ConfigError(f"ratelimit.default_tier: unknown tier {default_tier!r} (have: {', '.join(tiers)})")
-    partners_raw = data.get("partners") or {}
-    if not isinstance(partners_raw, Mapping):
-        raise ConfigError("ratelimit.partners: must be a mapping of partner id: windows")
-    partners = {str(p): {w.name: w for w in parse_windows(w, f"ratelimit.partners.{p}")}
-                for p, w in partners_raw.items()}
-    prefix = data.get("key_prefix", "gateway:rl")
-    if not isinstance(prefix, str) or not prefix:
-        raise ConfigError(f"ratelimit.key_prefix: must be a non-empty string, got {prefix!r}")
+        tiers_raw = mapping(s.get("tiers"), s.at("tiers"))
+        check(bool(tiers_raw), s.at("tiers"), "must be a non-empty mapping of tier: windows")
+        tiers = {str(t): parse_windows(w, s.at(f"tiers.{t}")) for t, w in tiers_raw.items()}
+    check("default_tier" in s or "default" in tiers, s.at("default_tier"),
+          "is required when no tier is named 'default'")
+    default_tier = s.text("default_tier", "default", numbers=True)
+    check(default_tier in tiers, s.at("default_tier"),
+          f"unknown tier {default_tier!r} (have: {', '.join(tiers)})")
+    partners = {str(p): {w.name: w for w in parse_windows(w, s.at(f"partners.{p}"))}
+                for p, w in mapping(s.get("partners") or {}, s.at("partners")).items()}
     return RateLimitConfig(
-        redis_url=str(redis_url) if redis_url else None, key_prefix=prefix,
-        socket_timeout=_number(data, "socket_timeout", "ratelimit", 0.1, 0.005, 5.0),
-        heartbeat_interval=_number(data, "heartbeat_interval", "ratelimit", 2.0, 0.1, 60.0),
+        redis_url=redis_url, key_prefix=s.text("key_prefix", "gateway:rl", non_empty=True),
+        socket_timeout=s.number("socket_timeout", 0.1, minimum=0.005, maximum=5.0),
+        heartbeat_interval=s.number("heartbeat_interval", 2.0, minimum=0.1, maximum=60.0),
         default_tier=default_tier, tiers=tiers, partners=partners)
 
 
@@ -153,16 +134,8 @@ def parse_route_ratelimit(data: Any, path: str, *, default_enabled: bool) -> Rou
     if isinstance(data, bool):
         return RouteRateLimit(enabled=data)
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: must be true, false or a mapping")
-    allowed = {"enabled", "limits", "on_backend_error"}
-    if unknown := sorted(set(map(str, data)) - allowed):
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
-    mode = data.get("on_backend_error", "local")
-    if mode not in BACKEND_ERROR_MODES:
-        raise ConfigError(f"{path}.on_backend_error: must be one of {', '.join(BACKEND_ERROR_MODES)}, "
-                          f"got {mode!r}")
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
-        raise ConfigError(f"{path}.enabled: must be true or false, got {enabled!r}")
-    windows = parse_windows(data["limits"], f"{path}.limits") if "limits" in data else ()
-    return RouteRateLimit(enabled=enabled, windows=windows, on_backend_error=mode)
+        raise ConfigError(path, f"expected true, false or a mapping, got {shown(data)}")
+    s = Section(data, path, {"enabled", "limits", "on_backend_error"})
+    windows = parse_windows(s.get("limits"), s.at("limits")) if "limits" in s else ()
+    return RouteRateLimit(enabled=s.flag("enabled", True), windows=windows,
+                          on_backend_error=s.choice("on_backend_error", "local", BACKEND_ERROR_MODES))

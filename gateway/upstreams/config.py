@@ -1,23 +1,35 @@
 """Typed, frozen cluster configuration, validated on construction.
 
-Every dataclass checks its own fields in ``__post_init__`` and raises
-``ConfigError("field: problem")``; the ``parse_*`` functions turn YAML-shaped
-mappings into these objects, reject unknown keys and prefix the full path, e.g.
-``clusters.mes.health_check.interval: must be > 0``.
+Every dataclass checks its own fields in ``__post_init__`` with the ``configkit`` checks (a
+``ConfigError`` naming the field); the ``parse_*`` functions turn YAML-shaped mappings into these
+objects, reject unknown keys and prefix the full path, e.g.
+``clusters.mes.health_check.interval: must be > 0, got 0``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from yarl import URL
 
-from gateway.errors import ConfigError
+from configkit import (
+    ConfigError,
+    Section,
+    check,
+    choice,
+    field_names,
+    integer,
+    mapping,
+    number,
+    shown,
+    string_list,
+    text,
+    within,
+)
 from telemetry.redaction import redact_text
 
 __all__ = [
@@ -44,24 +56,8 @@ RETRY_ON_VALUES = frozenset({"connect-failure", "reset", "5xx", "gateway-error",
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _number(name: str, value: object, *, minimum: float = 0.0, allow_equal: bool = False) -> None:
-    # bool is an int subclass; ``interval: yes`` in YAML must not pass as 1.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name}: must be a number, got {type(value).__name__}")
-    if value < minimum or (value == minimum and not allow_equal):
-        raise ConfigError(f"{name}: must be {'>=' if allow_equal else '>'} {minimum:g}")
-
-
-def _integer(name: str, value: object, *, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}: must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ConfigError(f"{name}: must be >= {minimum}")
-
-
 def _instance(name: str, value: object, kind: type) -> None:
-    if not isinstance(value, kind):
-        raise ConfigError(f"{name}: must be a mapping of {kind.__name__} settings")
+    check(isinstance(value, kind), name, f"expected {kind.__name__} settings, got {shown(value)}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,7 +70,7 @@ class TimeoutPolicy:
 
     def __post_init__(self) -> None:
         for name in ("connect", "per_try", "overall"):
-            _number(name, getattr(self, name))
+            number(getattr(self, name), name, above=0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,18 +83,15 @@ class RetryPolicy:
     backoff_max: float = 0.25
 
     def __post_init__(self) -> None:
-        _integer("attempts", self.attempts)
-        if not isinstance(self.retry_on, frozenset):
-            raise ConfigError("retry_on: must be a set of strings")
-        unknown = sorted(str(v) for v in self.retry_on - RETRY_ON_VALUES)
-        if unknown:
-            raise ConfigError(
-                f"retry_on: unknown value {unknown[0]!r} (expected one of {sorted(RETRY_ON_VALUES)})"
-            )
-        _number("backoff_base", self.backoff_base, allow_equal=True)
-        _number("backoff_max", self.backoff_max, allow_equal=True)
-        if self.backoff_max < self.backoff_base:
-            raise ConfigError("backoff_max: must be >= backoff_base")
+        integer(self.attempts, "attempts", minimum=0)
+        check(isinstance(self.retry_on, frozenset), "retry_on", "expected a set of strings")
+        if unknown := sorted(str(v) for v in self.retry_on - RETRY_ON_VALUES):
+            raise ConfigError("retry_on", f"unknown value {unknown[0]!r} (allowed: "
+                                          f"{', '.join(sorted(RETRY_ON_VALUES))})")
+        number(self.backoff_base, "backoff_base", minimum=0)
+        number(self.backoff_max, "backoff_max", minimum=0)
+        check(self.backoff_max >= self.backoff_base, "backoff_max",
+              f"must be >= backoff_base ({self.backoff_base}), got {self.backoff_max}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,10 +102,8 @@ class RetryBudgetConfig:
     min_retry_concurrency: int = 3
 
     def __post_init__(self) -> None:
-        _number("budget_percent", self.budget_percent, allow_equal=True)
-        if self.budget_percent > 100:
-            raise ConfigError("budget_percent: must be <= 100")
-        _integer("min_retry_concurrency", self.min_retry_concurrency)
+        number(self.budget_percent, "budget_percent", minimum=0, maximum=100)
+        integer(self.min_retry_concurrency, "min_retry_concurrency", minimum=0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -128,23 +119,19 @@ class HealthCheckConfig:
     jitter: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or not self.path.startswith("/"):
-            raise ConfigError("path: must be a string starting with '/'")
-        _number("interval", self.interval)
-        _number("timeout", self.timeout)
-        _integer("healthy_threshold", self.healthy_threshold, minimum=1)
-        _integer("unhealthy_threshold", self.unhealthy_threshold, minimum=1)
+        check(text(self.path, "path").startswith("/"), "path", f"must start with '/', got {self.path!r}")
+        number(self.interval, "interval", above=0)
+        number(self.timeout, "timeout", above=0)
+        integer(self.healthy_threshold, "healthy_threshold", minimum=1)
+        integer(self.unhealthy_threshold, "unhealthy_threshold", minimum=1)
         low_high = self.expected_statuses
-        if (
-            not isinstance(low_high, tuple)
-            or len(low_high) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in low_high)
-            or not 100 <= low_high[0] <= low_high[1] <= 599
-        ):
-            raise ConfigError("expected_statuses: must be [low, high] with 100 <= low <= high <= 599")
-        _number("jitter", self.jitter, allow_equal=True)
-        if self.jitter >= 1:
-            raise ConfigError("jitter: must be < 1 (a fraction of interval)")
+        check(isinstance(low_high, tuple) and len(low_high) == 2, "expected_statuses",
+              f"expected [low, high], got {shown(low_high)}")
+        for i, status in enumerate(low_high):
+            integer(status, f"expected_statuses[{i}]", minimum=100, maximum=599)
+        check(low_high[0] <= low_high[1], "expected_statuses",
+              f"must be [low, high] with low <= high, got {list(low_high)}")
+        number(self.jitter, "jitter", minimum=0, below=1)  # a fraction of interval
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -158,16 +145,14 @@ class OutlierConfig:
     max_ejection_percent: float = 50.0
 
     def __post_init__(self) -> None:
-        _integer("consecutive_failures", self.consecutive_failures, minimum=1)
+        integer(self.consecutive_failures, "consecutive_failures", minimum=1)
         if self.consecutive_gateway_failures is not None:
-            _integer("consecutive_gateway_failures", self.consecutive_gateway_failures, minimum=1)
-        _number("base_ejection_time", self.base_ejection_time)
-        _number("max_ejection_time", self.max_ejection_time)
-        if self.max_ejection_time < self.base_ejection_time:
-            raise ConfigError("max_ejection_time: must be >= base_ejection_time")
-        _number("max_ejection_percent", self.max_ejection_percent, allow_equal=True)
-        if self.max_ejection_percent > 100:
-            raise ConfigError("max_ejection_percent: must be <= 100")
+            integer(self.consecutive_gateway_failures, "consecutive_gateway_failures", minimum=1)
+        number(self.base_ejection_time, "base_ejection_time", above=0)
+        number(self.max_ejection_time, "max_ejection_time", above=0)
+        check(self.max_ejection_time >= self.base_ejection_time, "max_ejection_time",
+              f"must be >= base_ejection_time ({self.base_ejection_time}), got {self.max_ejection_time}")
+        number(self.max_ejection_percent, "max_ejection_percent", minimum=0, maximum=100)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,9 +164,9 @@ class BreakerConfig:
     max_connections_per_endpoint: int = 256
 
     def __post_init__(self) -> None:
-        _integer("max_requests", self.max_requests, minimum=1)
-        _integer("max_pending", self.max_pending)
-        _integer("max_connections_per_endpoint", self.max_connections_per_endpoint, minimum=1)
+        integer(self.max_requests, "max_requests", minimum=1)
+        integer(self.max_pending, "max_pending", minimum=0)
+        integer(self.max_connections_per_endpoint, "max_connections_per_endpoint", minimum=1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -209,27 +194,24 @@ class AdaptiveConcurrencyConfig:
     min_samples: int = 10
 
     def __post_init__(self) -> None:
-        if self.algorithm != "gradient":
-            raise ConfigError("algorithm: must be 'gradient'")
-        _integer("min_limit", self.min_limit, minimum=1)
-        _integer("initial_limit", self.initial_limit, minimum=1)
-        _integer("max_limit", self.max_limit, minimum=1)
-        if self.initial_limit < self.min_limit:
-            raise ConfigError("initial_limit: must be >= min_limit")
-        if self.max_limit < self.initial_limit:
-            raise ConfigError("max_limit: must be >= initial_limit")
-        _number("smoothing", self.smoothing)
-        if self.smoothing > 1:
-            raise ConfigError("smoothing: must be <= 1")
-        _number("tolerance", self.tolerance, minimum=1.0, allow_equal=True)
-        _integer("max_queue", self.max_queue)
-        _number("max_wait", self.max_wait)
+        choice(self.algorithm, "algorithm", ("gradient",))
+        integer(self.min_limit, "min_limit", minimum=1)
+        integer(self.initial_limit, "initial_limit", minimum=1)
+        integer(self.max_limit, "max_limit", minimum=1)
+        check(self.initial_limit >= self.min_limit, "initial_limit",
+              f"must be >= min_limit ({self.min_limit}), got {self.initial_limit}")
+        check(self.max_limit >= self.initial_limit, "max_limit",
+              f"must be >= initial_limit ({self.initial_limit}), got {self.max_limit}")
+        number(self.smoothing, "smoothing", above=0, maximum=1)
+        number(self.tolerance, "tolerance", minimum=1)
+        integer(self.max_queue, "max_queue", minimum=0)
+        number(self.max_wait, "max_wait", above=0)
         for priority, seconds in self.max_wait_by_priority:
-            if priority not in ("high", "normal", "low"):
-                raise ConfigError(f"max_wait_by_priority: unknown priority {priority!r} (high, normal, low)")
-            _number(f"max_wait_by_priority.{priority}", seconds)
-        _number("sample_window", self.sample_window)
-        _integer("min_samples", self.min_samples, minimum=1)
+            check(priority in ("high", "normal", "low"), "max_wait_by_priority",
+                  f"unknown priority {priority!r} (allowed: high, normal, low)")
+            number(seconds, f"max_wait_by_priority.{priority}", above=0)
+        number(self.sample_window, "sample_window", above=0)
+        integer(self.min_samples, "min_samples", minimum=1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -250,18 +232,16 @@ class ClusterConfig:
     keepalive_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ConfigError("name: must match [A-Za-z0-9][A-Za-z0-9_.-]*")
-        if not isinstance(self.endpoints, tuple) or not self.endpoints:
-            raise ConfigError("endpoints: must be a non-empty list of base URLs")
+        check(isinstance(self.name, str) and bool(_NAME_RE.match(self.name)), "name",
+              f"must match [A-Za-z0-9][A-Za-z0-9_.-]*, got {shown(self.name)}")
+        check(isinstance(self.endpoints, tuple) and bool(self.endpoints), "endpoints",
+              f"must be a non-empty list of base URLs, got {shown(self.endpoints)}")
         normalized = tuple(_endpoint_url(f"endpoints[{i}]", e) for i, e in enumerate(self.endpoints))
-        if len(set(normalized)) != len(normalized):
-            raise ConfigError("endpoints: contains duplicates")
+        check(len(set(normalized)) == len(normalized), "endpoints", "contains duplicates")
         object.__setattr__(self, "endpoints", normalized)
-        if self.balancer not in get_args(BalancerKind):
-            raise ConfigError(f"balancer: must be one of {list(get_args(BalancerKind))}")
-        if self.hash_header is not None and (not isinstance(self.hash_header, str) or not self.hash_header):
-            raise ConfigError("hash_header: must be a non-empty header name")
+        choice(self.balancer, "balancer", get_args(BalancerKind))
+        if self.hash_header is not None:
+            text(self.hash_header, "hash_header", non_empty=True)
         _instance("timeouts", self.timeouts, TimeoutPolicy)
         _instance("retry", self.retry, RetryPolicy)
         _instance("retry_budget", self.retry_budget, RetryBudgetConfig)
@@ -275,25 +255,24 @@ class ClusterConfig:
             if adaptive.max_limit > self.breaker.max_requests:
                 # The breaker stays the hard cap; a limit above it would queue at the breaker
                 # (FIFO, no priorities) instead of being shed by the limiter.
-                raise ConfigError("adaptive_concurrency.max_limit: must be <= breaker.max_requests")
-        _number("keepalive_timeout", self.keepalive_timeout)
+                raise ConfigError("adaptive_concurrency.max_limit", f"must be <= breaker.max_requests "
+                                  f"({self.breaker.max_requests}), got {adaptive.max_limit}")
+        number(self.keepalive_timeout, "keepalive_timeout", above=0)
 
 
 def _endpoint_url(name: str, value: object) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{name}: must be a URL string")
+        raise ConfigError(name, f"expected a URL string, got {shown(value)}")
     try:
         url = URL(value)
     except ValueError as exc:
-        raise ConfigError(f"{name}: invalid URL {redact_text(value)!r}: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"{name}: must be an http(s) base URL like http://127.0.0.1:9001, "
-                          f"got {redact_text(value)!r}")
-    if url.query_string or url.fragment:
-        raise ConfigError(f"{name}: must not have a query or fragment")
-    if url.user is not None or url.password is not None:  # never echo them: /config, logs, errors
-        raise ConfigError(f"{name}: must not carry credentials (user:password@); the gateway never "
-                          "sends them, and they would sit in the config in clear")
+        raise ConfigError(name, f"invalid URL {redact_text(value)!r}: {exc}") from None
+    check(url.scheme in ("http", "https") and bool(url.host), name,
+          f"must be an http(s) base URL like http://127.0.0.1:9001, got {redact_text(value)!r}")
+    check(not url.query_string and not url.fragment, name, "must not have a query or fragment")
+    # never echo credentials: /config, logs, errors
+    check(url.user is None and url.password is None, name, "must not carry credentials (user:password@); "
+          "the gateway never sends them, and they would sit in the config in clear")
     # Requests are built as base + path_qs, so no trailing slash.
     return str(url).rstrip("/")
 
@@ -304,34 +283,12 @@ _T = TypeVar("_T")
 _Converter = Callable[[Any, str], Any]
 
 
-def _known_keys(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls) if f.init]
-
-
-def _check_mapping(data: object, path: str, known: list[str]) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: must be a mapping, got {type(data).__name__}")
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"{path}: unknown key {key!r}{hint}")
-    return cast("Mapping[str, Any]", data)
-
-
-def _kwargs(data: Mapping[str, Any], path: str, converters: Mapping[str, _Converter]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        conv = converters.get(key)
-        out[key] = conv(value, f"{path}.{key}") if conv else value
-    return out
-
-
-def _construct(path: str, build: Callable[[], _T]) -> _T:
-    try:
-        return build()
-    except ConfigError as exc:
-        raise ConfigError(f"{path}.{exc.detail}") from None
+def _kwargs(data: object, path: str, cls: type, converters: Mapping[str, _Converter],
+            without: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The keyword arguments of ``cls`` that ``data`` names, each through its converter."""
+    section = Section(data, path, field_names(cls, without=without))
+    return {key: conv(value, section.at(key)) if (conv := converters.get(key)) else value
+            for key, value in section.data.items()}
 
 
 def _to_tuple(value: Any, path: str) -> Any:
@@ -339,9 +296,7 @@ def _to_tuple(value: Any, path: str) -> Any:
 
 
 def _to_frozenset(value: Any, path: str) -> Any:
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return frozenset(value)
-    raise ConfigError(f"{path}: must be a list of strings")
+    return frozenset(string_list(value, path))
 
 
 _RETRY_CONVERTERS: Mapping[str, _Converter] = {"retry_on": _to_frozenset}
@@ -356,8 +311,9 @@ def merge_timeouts(base: TimeoutPolicy, data: Any, path: str) -> TimeoutPolicy:
     """Override only the keys ``data`` names (per-route timeouts over the cluster's); None keeps ``base``."""
     if data is None:
         return base
-    kwargs = _kwargs(_check_mapping(data, path, _known_keys(TimeoutPolicy)), path, {})
-    return _construct(path, lambda: dataclasses.replace(base, **kwargs))
+    kwargs = _kwargs(mapping(data, path), path, TimeoutPolicy, {})
+    with within(path):
+        return dataclasses.replace(base, **kwargs)
 
 
 def parse_retry(data: Any, path: str) -> RetryPolicy:
@@ -369,36 +325,26 @@ def merge_retry(base: RetryPolicy, data: Any, path: str) -> RetryPolicy:
     """Override only the keys ``data`` names (per-route retry over the cluster's); None keeps ``base``."""
     if data is None:
         return base
-    kwargs = _kwargs(_check_mapping(data, path, _known_keys(RetryPolicy)), path, _RETRY_CONVERTERS)
-    return _construct(path, lambda: dataclasses.replace(base, **kwargs))
+    kwargs = _kwargs(mapping(data, path), path, RetryPolicy, _RETRY_CONVERTERS)
+    with within(path):
+        return dataclasses.replace(base, **kwargs)
 
 
-def _section(cls: type[_T], converters: Mapping[str, _Converter] | None = None) -> _Converter:
-    def convert(value: Any, path: str) -> _T:
-        kwargs = _kwargs(_check_mapping(value, path, _known_keys(cls)), path, converters or {})
-        return _construct(path, lambda: cls(**kwargs))
+def _section(cls: type[_T], converters: Mapping[str, _Converter] | None = None, *,
+             optional: bool = False) -> _Converter:
+    """A converter building ``cls`` from a mapping (``optional``: null → None, the section is off)."""
+    def convert(value: Any, path: str) -> _T | None:
+        if value is None and optional:
+            return None
+        kwargs = _kwargs(mapping(value, path), path, cls, converters or {})
+        with within(path):
+            return cls(**kwargs)
 
     return convert
 
 
-def _optional_health(value: Any, path: str) -> HealthCheckConfig | None:
-    if value is None:
-        return None
-    convert = _section(HealthCheckConfig, {"expected_statuses": _to_tuple})
-    return cast("HealthCheckConfig", convert(value, path))
-
-
 def _pairs(value: Any, path: str) -> Any:
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), v) for k, v in value.items()))
-    raise ConfigError(f"{path}: must be a mapping like {{high: 2.0}}")
-
-
-def _optional_adaptive(value: Any, path: str) -> AdaptiveConcurrencyConfig | None:
-    if value is None:
-        return None
-    convert = _section(AdaptiveConcurrencyConfig, {"max_wait_by_priority": _pairs})
-    return cast("AdaptiveConcurrencyConfig", convert(value, path))
+    return tuple(sorted((str(k), v) for k, v in mapping(value, path).items()))
 
 
 _CLUSTER_CONVERTERS: Mapping[str, _Converter] = {
@@ -406,10 +352,11 @@ _CLUSTER_CONVERTERS: Mapping[str, _Converter] = {
     "timeouts": parse_timeouts,
     "retry": parse_retry,
     "retry_budget": _section(RetryBudgetConfig),
-    "health_check": _optional_health,
+    "health_check": _section(HealthCheckConfig, {"expected_statuses": _to_tuple}, optional=True),
     "outlier": _section(OutlierConfig),
     "breaker": _section(BreakerConfig),
-    "adaptive_concurrency": _optional_adaptive,
+    "adaptive_concurrency": _section(AdaptiveConcurrencyConfig, {"max_wait_by_priority": _pairs},
+                                     optional=True),
 }
 
 
@@ -419,8 +366,7 @@ def parse_cluster(name: str, data: Mapping[str, Any], *, path: str = "clusters")
     ``name`` comes from the mapping key, so ``data`` must not repeat it.
     """
     here = f"{path}.{name}"
-    known = [k for k in _known_keys(ClusterConfig) if k != "name"]
-    kwargs = _kwargs(_check_mapping(data, here, known), here, _CLUSTER_CONVERTERS)
-    if "endpoints" not in kwargs:
-        raise ConfigError(f"{here}.endpoints: is required")
-    return _construct(here, lambda: ClusterConfig(name=name, **kwargs))
+    kwargs = _kwargs(data, here, ClusterConfig, _CLUSTER_CONVERTERS, without=frozenset({"name"}))
+    check("endpoints" in kwargs, f"{here}.endpoints", "is required")
+    with within(here):
+        return ClusterConfig(name=name, **kwargs)

@@ -2,23 +2,20 @@
 
 The accepted keys are read from the parsers themselves, not from a list kept here: each section of
 a minimal valid config gets an unknown key, and the parser's own error names the allowed keys
-(``unknown key 'zz_probe' (allowed: …)``); the cluster sections, whose errors only name the bad key,
-use the same dataclass field sets their parser checks against. A key whose value is a mapping with
-its own allowed keys is walked the same way, so new sections are found without touching this test.
+(``unknown key 'zz_probe' (allowed: …)``, the one format of ``configkit``). A key whose value is a
+mapping with its own allowed keys is walked the same way, so new sections are found without
+touching this test.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
-import typing
 from pathlib import Path
 from typing import Any
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.upstreams.config import ClusterConfig, _known_keys
 
 DOC = Path(__file__).parents[2] / "docs" / "configuration.md"
 PROBE = "zz_probe"
@@ -33,17 +30,6 @@ _ALLOWED = re.compile(r"unknown key '" + PROBE + r"' \(allowed: ([^)]*)\)")
 _ROW = re.compile(r"^\| `([A-Za-z0-9_.<>\[\]]+)` \| ([^|]*) \|", re.M)
 
 Path_ = tuple[str | int, ...]
-
-
-def _unwrap(hint: Any) -> Any:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
-#: ``retry`` → RetryPolicy …: the dataclass whose fields the cluster (and route) parsers accept.
-_CLUSTER_SECTIONS: dict[str, type] = {
-    name: cls for name, hint in typing.get_type_hints(ClusterConfig).items()
-    if isinstance(cls := _unwrap(hint), type) and dataclasses.is_dataclass(cls)}
 
 
 def _parse_error(path: Path_) -> str:
@@ -66,15 +52,9 @@ def _parse_error(path: Path_) -> str:
 
 def _section_keys(path: Path_) -> set[str] | None:
     """The keys accepted at ``path``; None when the value there is not a mapping of known keys."""
-    error = _parse_error(path)
-    if f"unknown key '{PROBE}'" not in error:
-        return None
-    if found := _ALLOWED.search(error):
+    if found := _ALLOWED.search(_parse_error(path)):
         return {k.strip() for k in found.group(1).split(",")}
-    if path[:1] == ("clusters",) and len(path) == 2:
-        return set(_known_keys(ClusterConfig)) - {"name"}
-    cls = _CLUSTER_SECTIONS[str(path[-1])]
-    return set(_known_keys(cls))
+    return None
 
 
 def _dotted(path: Path_) -> str:

@@ -55,7 +55,7 @@ def test_route_timeout_override_keeps_cluster_defaults_for_other_keys() -> None:
     (["routes", 1, "methods"], ["GETT"], "routes[1].methods: unknown method 'GETT'"),
     (["routes", 0, "prefix"], "/orders", "routes[0].prefix: external routes must live under /partner/"),
     (["listeners", "external", "trust_forwarded"], True, "listeners.external.trust_forwarded"),
-    (["listeners", "internal", "port"], "eighty", "listeners.internal.port: must be a number"),
+    (["listeners", "internal", "port"], "eighty", "listeners.internal.port: expected an integer, got 'eig"),
     (["listeners", "internal", "prot"], 1, "listeners.internal: unknown key 'prot'"),
     (["listeners", "dmz"], {}, "listeners: unknown key 'dmz'"),
     (["routes", 1, "max_body_bytes"], -1, "routes[1].max_body_bytes: must be >= 0"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gateway.upstreams.adaptive import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.upstreams import Cluster, parse_cluster
-from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 
 def _cluster(**adaptive: Any) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def test_the_section_builds_the_cluster_limiter() -> None:
     ({"max_wiat": 0.1}, "did you mean 'max_wait'?"),
     ({"max_wait_by_priority": {"urgent": 1.0}}, "max_wait_by_priority: unknown priority 'urgent'"),
     ({"max_wait_by_priority": {"high": 0}}, "max_wait_by_priority.high: must be > 0"),
-    ({"max_wait_by_priority": [2.0]}, "max_wait_by_priority: must be a mapping"),
+    ({"max_wait_by_priority": [2.0]}, "max_wait_by_priority: expected a mapping"),
 ])
 def test_bad_values_name_their_key(adaptive: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("?", r"\?").replace("(", r"\(")):

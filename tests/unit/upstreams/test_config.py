@@ -67,15 +67,18 @@ def test_empty_health_check_section_enables_checks_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_cluster(balancr="ewma"), "clusters.mes: unknown key 'balancr' (did you mean 'balancer'?)"),
+        (_cluster(balancr="ewma"),
+         "clusters.mes: unknown key 'balancr' (allowed: adaptive_concurrency, balancer, breaker, endpoints, "
+         "hash_header, health_check, keepalive_timeout, outlier, retry, retry_budget, timeouts); "
+         "did you mean 'balancer'?"),
         (_cluster(health_check={"interval": 0}), "clusters.mes.health_check.interval: must be > 0"),
         (_cluster(timeouts={"per_try": -1}), "clusters.mes.timeouts.per_try: must be > 0"),
-        (_cluster(timeouts={"connect": "1s"}), "clusters.mes.timeouts.connect: must be a number, got str"),
+        (_cluster(timeouts={"connect": "1s"}), "clusters.mes.timeouts.connect: expected a number, got '1s'"),
         (_cluster(timeouts={"conect": 1}), "clusters.mes.timeouts: unknown key 'conect'"),
-        (_cluster(timeouts=5), "clusters.mes.timeouts: must be a mapping, got int"),
-        (_cluster(retry={"attempts": True}), "clusters.mes.retry.attempts: must be an integer, got bool"),
+        (_cluster(timeouts=5), "clusters.mes.timeouts: expected a mapping, got 5"),
+        (_cluster(retry={"attempts": True}), "clusters.mes.retry.attempts: expected an integer, got true"),
         (_cluster(retry={"retry_on": ["5xx", "oops"]}), "clusters.mes.retry.retry_on: unknown value 'oops'"),
-        (_cluster(retry={"retry_on": "5xx"}), "clusters.mes.retry.retry_on: must be a list of strings"),
+        (_cluster(retry={"retry_on": "5xx"}), "clusters.mes.retry.retry_on: expected a list of strings"),
         (_cluster(outlier={"max_ejection_percent": 150}),
          "clusters.mes.outlier.max_ejection_percent: must be <= 100"),
         (_cluster(outlier={"base_ejection_time": 60, "max_ejection_time": 30}),
@@ -98,7 +101,7 @@ def test_bad_config_names_the_full_key_path(data: dict[str, Any], message: str) 
 
 
 def test_custom_path_prefix_is_used_in_messages() -> None:
-    with pytest.raises(ConfigError, match=r"^gateway\.clusters\.crm\.keepalive_timeout: must be > 0$"):
+    with pytest.raises(ConfigError, match=r"^gateway\.clusters\.crm\.keepalive_timeout: must be > 0, got 0$"):
         parse_cluster("crm", _cluster(keepalive_timeout=0), path="gateway.clusters")
 
 
@@ -125,7 +128,7 @@ def test_merge_timeouts_overrides_only_named_keys() -> None:
 
 
 def test_merge_timeouts_names_route_path_on_error() -> None:
-    with pytest.raises(ConfigError, match=r"^routes\[0\]\.timeouts\.overall: must be > 0$"):
+    with pytest.raises(ConfigError, match=r"^routes\[0\]\.timeouts\.overall: must be > 0, got 0$"):
         merge_timeouts(TimeoutPolicy(), {"overall": 0}, "routes[0].timeouts")
 
 

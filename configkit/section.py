@@ -1,0 +1,95 @@
+"""``Section``: one YAML mapping at a known path, read key by key into typed values."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, TypeVar
+
+from configkit import values
+from configkit.errors import ConfigError, join_path
+
+_T = TypeVar("_T")
+_MISSING: Any = object()
+
+
+def field_names(cls: type, *, without: Iterable[str] = ()) -> set[str]:
+    """The keyword arguments of a dataclass (the keys its section accepts), minus ``without``."""
+    return {f.name for f in dataclasses.fields(cls) if f.init} - set(without)
+
+
+class Section:
+    """A mapping at ``path`` (absent/null → empty) with only ``allowed`` keys; typed getters.
+
+    A getter returns ``default`` for an absent key (the default is not checked: it is the code's);
+    a present key is checked strictly and its error names ``path.key``. ``null`` means absent only
+    where the default is None (``access_log:``); elsewhere it is a wrong type (``port:``).
+    """
+
+    def __init__(self, data: object, path: str, allowed: Iterable[str]) -> None:
+        self.path = path
+        self.data: Mapping[str, Any] = {} if data is None else values.mapping(data, path, allowed)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def at(self, key: str) -> str:
+        """The full path of ``key``."""
+        return join_path(self.path, key)
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        """A ``ConfigError`` naming ``key`` (``""``: the section itself)."""
+        return ConfigError(self.at(key), problem)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The raw value (for values with their own parser, which is given ``at(key)``)."""
+        return self.data.get(key, default)
+
+    def require(self, *keys: str) -> None:
+        """Each of ``keys`` must be present."""
+        for key in keys:
+            if key not in self.data:
+                raise self.error(key, "is required")
+
+    def section(self, key: str, allowed: Iterable[str]) -> Section:
+        """The nested mapping at ``key``."""
+        return Section(self.data.get(key), self.at(key), allowed)
+
+    def _value(self, key: str, default: object) -> Any:
+        value = self.data.get(key, _MISSING)
+        return _MISSING if value is None and default is None else value
+
+    def integer(self, key: str, default: _T, *, minimum: int | None = None,
+                maximum: int | None = None) -> int | _T:
+        value = self._value(key, default)
+        if value is _MISSING:
+            return default
+        return values.integer(value, self.at(key), minimum=minimum, maximum=maximum)
+
+    def number(self, key: str, default: _T, *, minimum: float | None = None, maximum: float | None = None,
+               above: float | None = None, below: float | None = None) -> float | _T:
+        value = self._value(key, default)
+        if value is _MISSING:
+            return default
+        return values.number(value, self.at(key), minimum=minimum, maximum=maximum, above=above, below=below)
+
+    def flag(self, key: str, default: _T) -> bool | _T:
+        value = self._value(key, default)
+        return default if value is _MISSING else values.flag(value, self.at(key))
+
+    def text(self, key: str, default: _T, *, non_empty: bool = False, numbers: bool = False) -> str | _T:
+        value = self._value(key, default)
+        if value is _MISSING:
+            return default
+        return values.text(value, self.at(key), non_empty=non_empty, numbers=numbers)
+
+    def optional_text(self, key: str, default: str | None = None) -> str | None:
+        """A string, or None when absent, ``null`` or empty (``${VAR:-}`` left unset)."""
+        value = self.data.get(key, default)
+        if value is None or value == "":
+            return None
+        return values.text(value, self.at(key))
+
+    def choice(self, key: str, default: _T, choices: Collection[str]) -> str | _T:
+        value = self._value(key, default)
+        return default if value is _MISSING else values.choice(value, self.at(key), choices)
