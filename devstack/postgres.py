@@ -37,12 +37,13 @@ class PostgresServer:
     """initdb (once) + postgres on ``127.0.0.1:port`` with trust auth on loopback only."""
 
     def __init__(self, base_dir: Path, *, port: int = 0, fast: bool = False,
-                 database: str = "mes") -> None:
+                 database: str = "mes", settings: dict[str, str] | None = None) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.data_dir = self.base_dir / "data"
         self.port = port or free_port()
         self.fast = fast
         self.database = database
+        self.settings = dict(settings or {})  # extra `-c` server settings
         self.user = "postgres" if os.geteuid() == 0 else None
         self._server: ServerProcess | None = None
 
@@ -76,7 +77,7 @@ class PostgresServer:
                        "--auth=trust", "--encoding=UTF8", "--locale=C"])
         settings = {"listen_addresses": "127.0.0.1", "port": str(self.port),
                     "unix_socket_directories": str(self.base_dir), "max_connections": "200",
-                    **(_FAST if self.fast else {})}
+                    **(_FAST if self.fast else {}), **self.settings}
         argv = [pg_bin("postgres"), "-D", str(self.data_dir)]
         for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]

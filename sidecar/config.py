@@ -29,6 +29,7 @@ class SidecarConfig:
     admin_host: str = "127.0.0.1"
     admin_port: int = 9112
     dsn: str | None = None
+    read_dsn: str | None = None  # a read replica for the business probes (default: --dsn)
     redis_url: str | None = None
     probe_interval: float = 15.0
     terminal_count_interval: float = 300.0
@@ -50,6 +51,8 @@ class SidecarConfig:
             "--listen": 0 <= self.listen_port < 65536,
             "--admin": 0 <= self.admin_port < 65536,
             "--dsn": self.dsn is None or (self.kind == "mes" and self.dsn.startswith("postgres")),
+            "--read-dsn": self.read_dsn is None or (self.dsn is not None
+                                                    and self.read_dsn.startswith("postgres")),
             "--redis-url": self.redis_url is None or (self.kind == "mes" and "://" in self.redis_url),
             "--probe-interval": self.probe_interval > 0,
             "--terminal-count-interval": self.terminal_count_interval >= 0,
@@ -62,7 +65,13 @@ class SidecarConfig:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"invalid option(s): {', '.join(bad)} (--dsn and --redis-url are for "
-                              "--kind mes; --upstream is a base URL without a path)")
+                              "--kind mes, --read-dsn needs --dsn; --upstream is a base URL without a path)")
+
+    @property
+    def replica_name(self) -> str:
+        """``host:port`` of ``--read-dsn`` (the ``replica`` label: no user, password or database)."""
+        url = URL(self.read_dsn or "")
+        return f"{url.host}:{url.port or 5432}"
 
     @property
     def upstream_base(self) -> str:
@@ -113,7 +122,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | 
     p.add_argument("--upstream", required=True, help="base URL of the legacy instance")
     p.add_argument("--instance-id", help="legacy instance id (default <kind>-1)")
     p.add_argument("--admin", type=_host_port, default=("127.0.0.1", 9112), help="HOST:PORT (/metrics …)")
-    p.add_argument("--dsn", help="MES database, read-only use (enables probes); a read replica in production")
+    p.add_argument("--dsn", help="MES database (the primary), read-only use: enables the probes and, with "
+                                 "--redis-url, the status-history poller")
+    p.add_argument("--read-dsn", default=os.environ.get("SIDECAR_READ_DSN"),
+                   help="read replica of --dsn for the business probes (env SIDECAR_READ_DSN; default: "
+                        "--dsn); its lag is exported as mes_replica_lag_*")
     p.add_argument("--redis-url", help="Redis for order-change events (enables events)")
     p.add_argument("--probe-interval", type=float, default=15.0)
     p.add_argument("--terminal-count-interval", type=float, default=300.0,
@@ -131,7 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | 
         config = SidecarConfig(
             kind=args.kind, upstream=args.upstream, instance_id=args.instance_id or f"{args.kind}-1",
             listen_host=args.listen[0], listen_port=args.listen[1], admin_host=args.admin[0],
-            admin_port=args.admin[1], dsn=args.dsn, redis_url=args.redis_url,
+            admin_port=args.admin[1], dsn=args.dsn, read_dsn=args.read_dsn, redis_url=args.redis_url,
             probe_interval=args.probe_interval, terminal_count_interval=args.terminal_count_interval,
             history_poll_interval=args.history_poll_interval, connect_timeout=args.connect_timeout,
             response_timeout=args.timeout, health_path=args.health_path, access_log=args.access_log,

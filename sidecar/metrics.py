@@ -60,6 +60,16 @@ PROBE_LAST_SUCCESS = Gauge("sidecar_probe_last_success_timestamp_seconds",
                            "Unix time of the last successful run of each probe.",
                            ("kind", "legacy_instance", "probe"), multiprocess_mode="max")
 
+# ---------------------------------------------------------------- read replica (--read-dsn)
+# label `replica`: host:port of --read-dsn, one per sidecar (sidecar/replica_lag.py says how it is measured)
+REPLICA_LAG_BYTES = Gauge("mes_replica_lag_bytes",
+                          "WAL the read replica has yet to replay: primary current LSN - replica replay LSN.",
+                          ("replica",), multiprocess_mode="max")
+REPLICA_LAG_SECONDS = Gauge("mes_replica_lag_seconds",
+                            "How old the replica's data can be: 0 when it has replayed all the primary's "
+                            "WAL, else now - the newer of its last replayed commit and last caught-up time.",
+                            ("replica",), multiprocess_mode="max")
+
 # ---------------------------------------------------------------- order-change events
 EVENTS_PUBLISHED = Counter("sidecar_events_published_total", "Order-change events written to Redis.",
                            ("kind", "legacy_instance", "type", "source"))

@@ -30,6 +30,8 @@ from sidecar.history_poller import HistoryPoller
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from sidecar.relay.service import start_relay
+from sidecar.replica_lag import PROBE as REPLICA_LAG_PROBE
+from sidecar.replica_lag import ReplicaLag
 from telemetry.access_log import AccessLog
 
 logger = logging.getLogger("sidecar")
@@ -81,7 +83,15 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
             pool = await open_readonly_pool(config.dsn, instance=config.instance_id,
                                             statement_timeout_s=config.probe_statement_timeout)
             stack.push_async_callback(pool.close)
-            probes = BusinessProbes(pool, runner, terminal_count_interval=config.terminal_count_interval,
+            reads = pool  # the business probes read the replica when there is one (docs/mes-data.md)
+            if config.read_dsn:
+                reads = await open_readonly_pool(config.read_dsn, instance=config.instance_id,
+                                                 statement_timeout_s=config.probe_statement_timeout)
+                stack.push_async_callback(reads.close)
+                lag = ReplicaLag(pool, reads, runner, replica_name=config.replica_name)
+                await runner.run(REPLICA_LAG_PROBE, lag.measure)  # measured before "ready"
+                _task(stack, lag.run(config.probe_interval), "sidecar-replica-lag")
+            probes = BusinessProbes(reads, runner, terminal_count_interval=config.terminal_count_interval,
                                     instance=config.instance_id)
             _task(stack, probes.run(config.probe_interval), "sidecar-probes")
             if publisher is not None:

@@ -2,7 +2,8 @@
 
 They are started once per test session by `devstack` (the same code `make run`
 uses) and stopped by PID at the end. Tests needing isolation use the
-per-test fixtures (`pg_dsn` gives a fresh database, `redis_url` a flushed db).
+per-test fixtures (`pg_dsn` gives a fresh database, `redis_url` a flushed db;
+`replicated_dsns` a fresh database on a primary with a streaming replica).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from devstack import PostgresServer, RedisServer
 from devstack.postgres import pg_bin
 from tests.support import stale_sessions
+from tests.support.replica import ReplicaPair, replica_pair
 
 _db_counter = itertools.count()
 
@@ -38,6 +40,19 @@ def pg_server(session_tmp: Path) -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_replica_pair(session_tmp: Path) -> Iterator[ReplicaPair]:
+    """A primary of its own with a streaming replica (`pg_basebackup -R`), started on first use."""
+    with replica_pair(session_tmp / "replication") as pair:
+        yield pair
+
+
+@pytest.fixture
+def replicated_dsns(pg_replica_pair: ReplicaPair) -> tuple[str, str]:
+    """``(primary DSN, replica DSN)`` of a fresh database, already visible on the replica."""
+    return pg_replica_pair.database()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ def test_defaults_and_host_port_parsing() -> None:
     ({"upstream": "127.0.0.1:9101"}, "--upstream"),
     ({"upstream": "http://h:1/base"}, "--upstream"),
     ({"kind": "crm", "dsn": "postgresql://h/db"}, "--dsn"),
+    ({"read_dsn": "postgresql://replica/db"}, "--read-dsn"),  # a replica of which primary?
     ({"probe_interval": 0}, "--probe-interval"),
     ({"response_timeout": -1}, "--timeout"),
 ])
@@ -29,6 +30,14 @@ def test_bad_settings_name_themselves(overrides: dict[str, object], named: str) 
     settings: dict[str, object] = {"kind": "mes", "upstream": "http://127.0.0.1:9101", "instance_id": "m"}
     with pytest.raises(ConfigError, match=named):
         SidecarConfig(**{**settings, **overrides})  # type: ignore[arg-type]
+
+
+def test_read_dsn_is_optional_and_names_the_replica_by_host_and_port_only() -> None:
+    config, _ = parse_args(["--kind", "mes", "--upstream", "http://h:1", "--dsn", "postgresql://u@primary/mes",
+                            "--read-dsn", "postgresql://u:secret@10.0.0.7:5433/mes"])
+    assert config.read_dsn == "postgresql://u:secret@10.0.0.7:5433/mes"
+    assert config.replica_name == "10.0.0.7:5433"
+    assert parse_args(["--kind", "mes", "--upstream", "http://h:1"])[0].read_dsn is None
 
 
 def test_bad_command_line_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
