@@ -6,7 +6,8 @@ One shared ClientSession per process, round-robin over the endpoints, the body
 streamed, status and headers copied minus hop-by-hop ones. ``--workers N`` forks N
 processes sharing the port with SO_REUSEPORT. ``--admin-port`` adds ``GET /readyz``.
 ``--client http1`` swaps the ClientSession for the gateway's own upstream client
-(``gateway.upstreams.http1.Pool`` per endpoint): the same proxy, to price the client alone.
+(``gateway.upstreams.http1.Pool`` per endpoint): the same proxy, to price the client alone;
+``--client-tree PATH`` imports that client from another checkout (``bench.proxy --tree``).
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--admin-port", type=int)
     parser.add_argument("--client", choices=("aiohttp", "http1"), default="aiohttp",
                         help="upstream client: aiohttp's ClientSession, or the gateway's http1.Pool")
+    parser.add_argument("--client-tree", help="checkout to import the http1 client from (default: this one)")
     args = parser.parse_args(argv)
+    if args.client_tree:
+        sys.path.insert(0, args.client_tree)  # before the lazy `from gateway.upstreams.http1 import Pool`
     worker_args = (args.port, [e.rstrip("/") for e in args.endpoint], args.admin_port, args.client)
     if args.workers == 1:
         run_worker(*worker_args)

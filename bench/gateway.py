@@ -9,11 +9,16 @@ braces need no escaping); the command is split with ``shlex`` and each word is
 formatted with ``str.format`` (``{name}`` placeholders). Both get the same names:
 python, config, workers, workdir, admin_port, external_port, internal_port,
 access_log, endpoint1, endpoint2.
+
+``--tree PATH`` runs the gateway of another checkout (e.g. ``/work/base``, the code before a
+change) with this checkout's interpreter: the command runs in that directory with
+``PYTHONPATH`` set to it (:func:`tree_env`), so ``-m gateway`` imports that tree's packages.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import shutil
 import string
@@ -94,8 +99,30 @@ def prepare_launch(
     )
 
 
-def missing_reason(argv: list[str]) -> str | None:
-    """Why ``argv`` cannot run (program absent, ``-m`` module not importable), or None."""
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment that makes ``python -m gateway`` (run in ``tree``) import ``tree``'s code."""
+    return {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def tree_revision(tree: Path) -> str:
+    """``tree``'s commit, with ``+changes`` when its work tree differs from it (for the results)."""
+
+    def git(*words: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(tree), *words], capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unknown ({exc})"
+        return done.stdout.strip() if done.returncode == 0 else f"unknown ({done.stderr.strip()})"
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}+changes" if changed else commit
+
+
+def missing_reason(argv: list[str], tree: Path = ROOT) -> str | None:
+    """Why ``argv`` cannot run in ``tree`` (program absent, ``-m`` module not importable), or None."""
     if not argv:
         return "empty command"
     if shutil.which(argv[0]) is None:
@@ -113,7 +140,13 @@ def missing_reason(argv: list[str]) -> str | None:
     )
     try:
         done = subprocess.run(
-            [argv[0], "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False
+            [argv[0], "-c", probe],
+            cwd=tree,
+            env=tree_env(tree),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return f"checking that {module} is importable took over 30 s"

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,9 +40,19 @@ class StartupError(RuntimeError):
 class ManagedProcess:
     """One server process (and whatever it forks), logging to files in ``workdir``."""
 
-    def __init__(self, name: str, argv: Sequence[str], workdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        workdir: Path,
+        *,
+        cwd: Path = ROOT,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.cwd = cwd
+        self.env = None if env is None else dict(env)
         self.stdout_path = workdir / f"{name}.stdout.log"
         self.stderr_path = workdir / f"{name}.stderr.log"
         self._popen: subprocess.Popen[bytes] | None = None
@@ -57,7 +67,8 @@ class ManagedProcess:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self._popen = subprocess.Popen(
                 self.argv,
-                cwd=ROOT,
+                cwd=self.cwd,
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,

@@ -4,10 +4,12 @@
 
 Starts two static nginx endpoints and every variant once, then runs the same wrk
 load against each variant round-robin (the start rotates each round), under two
-load shapes: saturation (64 connections) and a steady ~2k req/s (bench/steady.lua).
-Prints medians, ratios and one verdict line per target, and writes
-bench/results/proxy-<timestamp>.json. Exits 0 whether targets pass or fail; 1 if a
-variant that should have run failed to start or broke during the run.
+load shapes: saturation (64 connections), then steady (bench/steady.lua) at half of
+the bare aiohttp proxy's saturation rate measured in the same run. Prints medians,
+CPU per request, ratios and one verdict line per target (all ratios within the run,
+bench/targets.py), and writes bench/results/proxy-<timestamp>.json. Exits 0 whether
+targets pass or fail; 1 if a variant that should have run failed to start or broke
+during the run. ``--tree /work/base`` runs the gateway of another checkout.
 See bench/README.md for the method and how it differs from the reference.
 """
 
@@ -33,15 +35,22 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import gateway, nginx, report
+from bench import gateway, nginx, report, targets
 from bench.processes import ROOT, ManagedProcess, StartupError, box_busy_seconds, free_ports
 from bench.wrk import WrkError, run_wrk, wrk_command
 
 BENCH_DIR = Path(__file__).resolve().parent
 STEADY_SCRIPT = BENCH_DIR / "steady.lua"
-VARIANTS = ("direct", "nginx-proxy", "bare-aiohttp", "bare-aiohttp-2p", "gateway-1p", "gateway-2p")
-#: Measured only when named in --only: the bare proxy on the gateway's upstream client (http1.Pool).
-OPTIONAL_VARIANTS = ("bare-http1",)
+VARIANTS = (
+    "direct",
+    "nginx-proxy",
+    "bare-aiohttp",
+    "bare-aiohttp-2p",
+    "bare-http1",  # the bare proxy on the gateway's upstream client (http1.Pool): the design's ceiling
+    "gateway-1p",
+    "gateway-2p",
+)
+GATEWAYS = ("gateway-1p", "gateway-2p")
 ORDERS_PATH = "/orders"
 NOISY = 0.15  # cores used by processes outside the benchmark above which a run is flagged
 
@@ -89,11 +98,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds of each measured wrk run")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of wrk before each measured run")
     parser.add_argument(
-        "--only", type=_names(VARIANTS + OPTIONAL_VARIANTS), default=",".join(VARIANTS),
-        help=f"comma-separated variants (also: {', '.join(OPTIONAL_VARIANTS)})"
+        "--only", type=_names(VARIANTS), default=",".join(VARIANTS), help="comma-separated variants"
     )
     parser.add_argument(
         "--shapes", type=_names(tuple(SHAPES)), default=",".join(SHAPES), help="comma-separated load shapes"
+    )
+    parser.add_argument(
+        "--steady-rate",
+        type=float,
+        help=f"total req/s of the steady shape (default: {targets.STEADY_FRACTION:g} x "
+        f"{targets.RATE_REFERENCE}'s saturation req/s of this run)",
+    )
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        help="checkout whose gateway (and http1 client, for bare-http1) to run, e.g. /work/base; "
+        "everything else is this checkout's",
     )
     parser.add_argument(
         "--gateway-cmd",
@@ -129,6 +150,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0:
         parser.error("--rounds must be >= 1, --duration > 0, --warmup >= 0 (whole seconds: wrk's -d)")
+    if args.steady_rate is not None and args.steady_rate <= 0:
+        parser.error("--steady-rate must be > 0")
+    rate_measured = "saturation" in args.shapes and targets.RATE_REFERENCE in args.only
+    if "steady" in args.shapes and args.steady_rate is None and not rate_measured:
+        parser.error(
+            f"the steady rate is {targets.STEADY_FRACTION:g} x {targets.RATE_REFERENCE}'s saturation req/s: "
+            f"measure {targets.RATE_REFERENCE} at saturation too, or give --steady-rate"
+        )
+    args.tree = args.tree.resolve()
+    if not (args.tree / "gateway").is_dir():
+        parser.error(f"--tree {args.tree}: no gateway/ package there")
     return args
 
 
@@ -153,10 +185,19 @@ class Bench:
         self.not_measured: dict[str, str] = {}  # variant -> why (skipped)
         self.failed: dict[str, str] = {}  # variant -> why (broken)
         self.servers: list[ManagedProcess] = []  # everything started, to tell our CPU from others'
+        self.steady_rate: float | None = args.steady_rate  # total req/s of the steady shape
+        self.steady_skipped = ""  # why the steady shape did not run
 
-    def _spawn(self, name: str, argv: list[str], ready: Callable[[ManagedProcess], None]) -> ManagedProcess:
-        """Start a server and wait until ``ready`` returns; a server that never gets ready is stopped."""
-        server = ManagedProcess(name, argv, self.workdir)
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        ready: Callable[[ManagedProcess], None],
+        *,
+        tree: Path = ROOT,
+    ) -> ManagedProcess:
+        """Start a server (in ``tree``) and wait until ``ready`` returns; one never ready is stopped."""
+        server = ManagedProcess(name, argv, self.workdir, cwd=tree, env=gateway.tree_env(tree))
         self.stack.callback(server.stop)
         server.start()
         self.servers.append(server)
@@ -219,6 +260,8 @@ class Bench:
                 "--client", client]
         for url in urls:
             argv += ["--endpoint", url]
+        if client == "http1":
+            argv += ["--client-tree", str(self.args.tree)]
         server = self._spawn(
             name, argv, lambda server: server.wait_http_ok(port, ORDERS_PATH, self.args.ready_timeout)
         )
@@ -238,7 +281,7 @@ class Bench:
             command=self.args.gateway_cmd,
             config_template=template,
         )
-        missing = gateway.missing_reason(launch.argv)
+        missing = gateway.missing_reason(launch.argv, self.args.tree)
         if missing is not None:
             raise _Skip("gateway not importable", f"{missing} (command: {shlex.join(launch.argv)})")
         port = launch.internal_port if self.args.gateway_listener == "internal" else launch.external_port
@@ -249,21 +292,29 @@ class Bench:
             for _ in range(4 * workers):
                 server.wait_http_ok(port, ORDERS_PATH, 5.0)
 
-        return Variant(name=name, port=port, server=self._spawn(name, launch.argv, ready))
+        server = self._spawn(name, launch.argv, ready, tree=self.args.tree)
+        return Variant(name=name, port=port, server=server)
 
     def measure(self, variants: list[Variant]) -> list[report.Run]:
+        """Every round of saturation, then (at a rate taken from those) every round of steady."""
         runs: list[report.Run] = []
         rounds, duration = self.args.rounds, self.args.duration
-        for round_no in range(1, rounds + 1):
-            shift = (round_no - 1) % max(len(variants), 1)
-            order = variants[shift:] + variants[:shift]
-            for shape_name in self.args.shapes:
-                shape = SHAPES[shape_name]
+        for shape_name in self.args.shapes:
+            shape = SHAPES[shape_name]
+            script_args: tuple[str, ...] = ()
+            if shape.script is not None:
+                rate = self._choose_steady_rate(runs)
+                if rate is None:
+                    continue
+                script_args = (targets.per_thread_rate(rate, shape.threads),)
+            for round_no in range(1, rounds + 1):
+                shift = (round_no - 1) % max(len(variants), 1)
+                order = variants[shift:] + variants[:shift]
                 for variant in order:
                     if variant.name in self.failed:
                         continue
                     try:
-                        run = self._measure_one(variant, shape, round_no, duration)
+                        run = self._measure_one(variant, shape, round_no, duration, script_args)
                     except (WrkError, StartupError) as exc:
                         self.failed[variant.name] = f"round {round_no} {shape.name}: {exc}"
                         print(f"FAILED: {variant.name}: {exc}")
@@ -275,13 +326,34 @@ class Bench:
                         f"[round {round_no}/{rounds}] {shape.name:<10} {variant.name:<16}"
                         f"{r.requests_per_s:>10,.0f} req/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms"
                         f"  server {run.server_cores:.2f} cores"
+                        + (f" {run.cpu_per_request_s * 1e6:.0f} µs/req" if run.cpu_per_request_s else "")
                         + (f"  ERRORS {r.errors}" if r.errors else "")
                         + (f"  (other load {run.other_cores:.2f} cores)" if run.other_cores > NOISY else ""),
                         flush=True,
                     )
         return runs
 
-    def _measure_one(self, variant: Variant, shape: Shape, round_no: int, duration: int) -> report.Run:
+    def _choose_steady_rate(self, runs: list[report.Run]) -> float | None:
+        """--steady-rate, or a fraction of the rate reference's saturation req/s in ``runs``."""
+        if self.steady_rate is None:
+            saturation = report.summarize(runs).get("saturation", {})
+            self.steady_rate = targets.steady_rate(saturation)
+        if self.steady_rate is None:
+            reason = self.not_measured.get(targets.RATE_REFERENCE) or self.failed.get(
+                targets.RATE_REFERENCE, "not measured"
+            )
+            self.steady_skipped = (
+                f"no steady rate: {targets.RATE_REFERENCE} at saturation: {reason.splitlines()[0]}"
+            )
+            print(f"SKIPPED: steady shape: {self.steady_skipped}")
+            return None
+        explicit = self.args.steady_rate is not None
+        print(f"steady rate: {targets.rate_label(self.steady_rate, explicit=explicit)}")
+        return self.steady_rate
+
+    def _measure_one(
+        self, variant: Variant, shape: Shape, round_no: int, duration: int, script_args: tuple[str, ...]
+    ) -> report.Run:
         url = f"http://127.0.0.1:{variant.port}{ORDERS_PATH}"
 
         def command(seconds: int) -> list[str]:
@@ -291,6 +363,7 @@ class Bench:
                 connections=shape.connections,
                 duration_s=seconds,
                 script=shape.script,
+                script_args=script_args,
             )
 
         self._wait_for_quiet(variant.name)
@@ -304,7 +377,7 @@ class Bench:
         start = time.monotonic()
         result, _ = run_wrk(command(duration), duration_s=duration)
         elapsed = time.monotonic() - start
-        server_cores = (variant.server.cpu_seconds() - server_before) / elapsed
+        server_cpu_s = variant.server.cpu_seconds() - server_before
         box_cores = (box_busy_seconds() - box_before) / elapsed
         other_cores = box_cores - (self._our_cpu() - ours_before) / elapsed
         code = variant.server.exit_code()
@@ -315,7 +388,8 @@ class Bench:
             shape=shape.name,
             variant=variant.name,
             result=result,
-            server_cores=server_cores,
+            server_cores=server_cpu_s / elapsed,
+            server_cpu_s=server_cpu_s,
             box_cores=box_cores,
             other_cores=max(other_cores, 0.0),
         )
@@ -388,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(raw_argv)
     command_line = shlex.join([sys.executable, "-m", "bench.proxy", *raw_argv])
     print(f"command: {command_line}  (cwd {ROOT})")
+    print(f"gateway tree: {args.tree} at {gateway.tree_revision(args.tree)}")
     signal.signal(signal.SIGTERM, _on_sigterm)
     started_at = dt.datetime.now(dt.UTC)
     try:
@@ -417,7 +492,10 @@ def _report(
     summaries = report.summarize(runs)
     not_measured = {**bench.not_measured, **dict.fromkeys(bench.failed, "failed during the run")}
     ratio_values = report.ratios(summaries)
-    targets = report.targets(summaries, ratio_values, not_measured)
+    rate = targets.rate_label(bench.steady_rate, explicit=args.steady_rate is not None)
+    found = targets.targets(
+        summaries, ratio_values, not_measured, rate=rate, steady_skipped=bench.steady_skipped
+    )
 
     print(f"\n# Proxy benchmark: medians of {args.rounds} interleaved round(s) x {args.duration:g} s\n")
     for shape_name in args.shapes:
@@ -430,16 +508,20 @@ def _report(
             print(report.saturation_table(by_variant))
         else:
             print(
-                f"\n## steady ~2k req/s: wrk -t{shape.threads} -c{shape.connections} -s steady.lua"
+                f"\n## steady at {rate}: wrk -t{shape.threads} -c{shape.connections} -s steady.lua"
                 " (added = variant - direct, paired per round)\n"
             )
             print(report.steady_table(by_variant))
     print("\n## ratios (saturation req/s)\n")
     for label, value in ratio_values.items():
         print(f"{label:<32} {'-' if value is None else f'{value:.2f}x'}")
+    print("\n## gateway CPU per request (CPU of its process group / requests served)\n")
+    for line in report.cpu_lines(summaries, GATEWAYS) or ["no gateway measured"]:
+        print(line)
     print()
-    for target in targets:
+    for target in found:
         print(target.line())
+    print(targets.ceiling_line(ratio_values))
     noisy = [r for r in runs if r.other_cores > NOISY]
     if noisy:
         worst = max(r.other_cores for r in noisy)
@@ -455,10 +537,18 @@ def _report(
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": _cpu_count(), **_versions()},
+        "tree": {"path": str(args.tree), "revision": gateway.tree_revision(args.tree)},
         "settings": {
             "rounds": args.rounds,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "steady_rate": {
+                "requests_per_s": bench.steady_rate,
+                "how": "--steady-rate"
+                if args.steady_rate is not None
+                else f"{targets.STEADY_FRACTION:g} x {targets.RATE_REFERENCE} saturation req/s",
+                "skipped": bench.steady_skipped or None,
+            },
             "shapes": {
                 n: {"threads": s.threads, "connections": s.connections, "script": s.script and s.script.name}
                 for n, s in SHAPES.items()
@@ -477,7 +567,8 @@ def _report(
         },
         "ratios": ratio_values,
         "targets": [
-            {"label": t.label, "value": t.value, "limit": t.limit, "verdict": t.verdict} for t in targets
+            {"label": t.label, "value": t.value, "limit": t.limit, "detail": t.detail, "verdict": t.verdict}
+            for t in found
         ],
         "runs": [run.as_json() for run in runs],
     }

@@ -1,4 +1,4 @@
-"""Medians, ratios and verdicts of a proxy benchmark run, as text tables and as JSON."""
+"""Medians and ratios of a proxy benchmark run, as text tables and as JSON (targets: bench/targets.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Run:
     variant: str
     result: WrkResult
     server_cores: float  # CPU used by the server under test (all its processes)
+    server_cpu_s: float  # CPU seconds of the server under test over the measured run
     box_cores: float  # CPU used by the whole machine (wrk and the endpoints included)
     other_cores: float  # CPU used by processes the benchmark did not start (noise)
 
@@ -31,9 +32,21 @@ class Run:
             "variant": self.variant,
             **dataclasses.asdict(self.result),
             "server_cores": round(self.server_cores, 3),
+            "server_cpu_s": round(self.server_cpu_s, 4),
+            "cpu_per_request_s": self.cpu_per_request_s,
             "box_cores": round(self.box_cores, 3),
             "other_cores": round(self.other_cores, 3),
         }
+
+    @property
+    def cpu_per_request_s(self) -> float | None:
+        """Server CPU seconds per request served (None when wrk saw no request)."""
+        return cpu_per_request(self.server_cpu_s, self.result.requests)
+
+
+def cpu_per_request(cpu_seconds: float, requests: int) -> float | None:
+    """CPU seconds per request served, or None without requests."""
+    return cpu_seconds / requests if requests > 0 else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -45,40 +58,12 @@ class Summary:
     p50_ms: float
     p99_ms: float
     server_cores: float
+    cpu_per_request_s: float | None  # median over rounds of server CPU seconds / requests served
     box_cores: float
     other_cores: float
     errors: int
     added_p50_ms: float | None  # median over rounds of (variant - direct of the same round)
     added_p99_ms: float | None
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Target:
-    """A target a variant (or a ratio of two) is held to."""
-
-    label: str
-    value: float | None
-    limit: float
-    at_least: bool  # True: value >= limit passes; False: value <= limit passes
-    unit: str = ""
-    missing: str = ""
-
-    @property
-    def verdict(self) -> str:
-        if self.value is None:
-            return "SKIPPED"
-        passed = self.value >= self.limit if self.at_least else self.value <= self.limit
-        return "PASS" if passed else "FAIL"
-
-    def line(self) -> str:
-        if self.value is None:
-            return f"VERDICT {self.label}: SKIPPED ({self.missing})"
-        sign = "+" if self.unit == "ms" and self.value >= 0 else ""
-        relation = ">=" if self.at_least else "<="
-        return (
-            f"VERDICT {self.label} = {sign}{self.value:.2f}{self.unit} "
-            f"(target {relation} {self.limit:g}{self.unit}): {self.verdict}"
-        )
 
 
 def summarize(runs: Sequence[Run]) -> dict[str, dict[str, Summary]]:
@@ -102,6 +87,7 @@ def summarize(runs: Sequence[Run]) -> dict[str, dict[str, Summary]]:
                 p50_ms=_median(r.result.p50_ms for r in variant_runs),
                 p99_ms=_median(r.result.p99_ms for r in variant_runs),
                 server_cores=_median(r.server_cores for r in variant_runs),
+                cpu_per_request_s=_median_or_none(r.cpu_per_request_s for r in variant_runs),
                 box_cores=_median(r.box_cores for r in variant_runs),
                 other_cores=_median(r.other_cores for r in variant_runs),
                 errors=sum(r.result.errors for r in variant_runs),
@@ -115,6 +101,11 @@ def _median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 
 
+def _median_or_none(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def ratios(summaries: dict[str, dict[str, Summary]]) -> dict[str, float | None]:
     """Saturation req/s ratios between variants (None when either side was not measured)."""
     saturation = summaries.get("saturation", {})
@@ -124,63 +115,15 @@ def ratios(summaries: dict[str, dict[str, Summary]]) -> dict[str, float | None]:
             return None
         return saturation[numerator].requests_per_s / saturation[denominator].requests_per_s
 
-    optional = {"bare-http1 / bare-aiohttp": ratio("bare-http1", "bare-aiohttp")}
     return {
         "gateway-1p / bare-aiohttp": ratio("gateway-1p", "bare-aiohttp"),
+        "gateway-1p / bare-http1": ratio("gateway-1p", "bare-http1"),
         "gateway-1p / nginx-proxy": ratio("gateway-1p", "nginx-proxy"),
         "gateway-2p / gateway-1p": ratio("gateway-2p", "gateway-1p"),
         "bare-aiohttp-2p / bare-aiohttp": ratio("bare-aiohttp-2p", "bare-aiohttp"),
+        "bare-http1 / bare-aiohttp": ratio("bare-http1", "bare-aiohttp"),
         "nginx-proxy / direct": ratio("nginx-proxy", DIRECT),
-        **{label: value for label, value in optional.items() if value is not None},
     }
-
-
-def targets(
-    summaries: dict[str, dict[str, Summary]],
-    ratio_values: dict[str, float | None],
-    not_measured: dict[str, str],
-) -> list[Target]:
-    """The gateway's targets: throughput against the bare proxy and itself, added latency."""
-
-    def why(shape: str, *variants: str) -> str:
-        measured = summaries.get(shape, {})
-        missing = [v for v in variants if v not in measured]
-        return "; ".join(f"{v}: {not_measured.get(v, f'not measured at {shape}')}" for v in missing)
-
-    found = [
-        Target(
-            label="gateway-1p / bare-aiohttp (saturation req/s)",
-            value=ratio_values["gateway-1p / bare-aiohttp"],
-            limit=0.7,
-            at_least=True,
-            unit="x",
-            missing=why("saturation", "gateway-1p", "bare-aiohttp"),
-        ),
-        Target(
-            label="gateway-2p / gateway-1p (saturation req/s)",
-            value=ratio_values["gateway-2p / gateway-1p"],
-            limit=1.4,
-            at_least=True,
-            unit="x",
-            missing=why("saturation", "gateway-2p", "gateway-1p"),
-        ),
-    ]
-    steady = summaries.get("steady", {})
-    for variant in ("gateway-1p", "gateway-2p"):
-        summary = steady.get(variant)
-        for label, limit in (("p50", 0.5), ("p99", 1.5)):
-            value = None if summary is None else getattr(summary, f"added_{label}_ms")
-            found.append(
-                Target(
-                    label=f"{variant} added {label} over direct at steady rate",
-                    value=value,
-                    limit=limit,
-                    at_least=False,
-                    unit="ms",
-                    missing=why("steady", variant, DIRECT),
-                )
-            )
-    return found
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -201,6 +144,25 @@ def _ms(value: float | None, *, added: bool = False) -> str:
     return f"{value:+.2f}" if added else f"{value:.2f}"
 
 
+def _us(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e6:,.0f}"
+
+
+def cpu_lines(summaries: dict[str, dict[str, Summary]], variants: Sequence[str]) -> list[str]:
+    """One line per variant and shape: CPU seconds of its processes / requests served (medians)."""
+    lines = []
+    for variant in variants:
+        for shape, by_variant in summaries.items():
+            summary = by_variant.get(variant)
+            if summary is None or summary.cpu_per_request_s is None:
+                continue
+            lines.append(
+                f"CPU per request {variant} {shape}: {summary.cpu_per_request_s * 1e6:.1f} µs"
+                f" ({summary.cpu_per_request_s:.3e} CPU s / request served, median of {summary.rounds})"
+            )
+    return lines
+
+
 def saturation_table(by_variant: dict[str, Summary]) -> str:
     rows = [
         [
@@ -209,6 +171,7 @@ def saturation_table(by_variant: dict[str, Summary]) -> str:
             _ms(s.p50_ms),
             _ms(s.p99_ms),
             f"{s.server_cores:.2f}",
+            _us(s.cpu_per_request_s),
             f"{s.requests_per_s / s.server_cores:,.0f}" if s.server_cores > 0.05 else "-",
             f"{s.box_cores:.2f}",
             f"{s.other_cores:.2f}",
@@ -222,6 +185,7 @@ def saturation_table(by_variant: dict[str, Summary]) -> str:
         "p50 ms",
         "p99 ms",
         "server cores",
+        "CPU µs/req",
         "req/s/core",
         "box cores",
         "other",
@@ -240,6 +204,7 @@ def steady_table(by_variant: dict[str, Summary]) -> str:
             _ms(s.added_p50_ms, added=True),
             _ms(s.added_p99_ms, added=True),
             f"{s.server_cores:.2f}",
+            _us(s.cpu_per_request_s),
             f"{s.other_cores:.2f}",
             str(s.errors),
         ]
@@ -253,6 +218,7 @@ def steady_table(by_variant: dict[str, Summary]) -> str:
         "added p50",
         "added p99",
         "server cores",
+        "CPU µs/req",
         "other",
         "errors",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 WRK = "/usr/bin/wrk"
@@ -70,12 +71,22 @@ def parse_report(text: str) -> WrkResult:
 
 
 def wrk_command(
-    url: str, *, threads: int, connections: int, duration_s: int, script: Path | None = None
+    url: str,
+    *,
+    threads: int,
+    connections: int,
+    duration_s: int,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> list[str]:
+    """wrk's argv; ``script_args`` reach the script's ``init(args)`` (after ``--``)."""
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     if script is not None:
         argv += ["-s", str(script)]
-    return [*argv, url]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
+    return argv
 
 
 def run_wrk(argv: list[str], *, duration_s: float) -> tuple[WrkResult, str]:
