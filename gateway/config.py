@@ -32,8 +32,8 @@ from gateway.upstreams import (
     merge_timeouts,
     parse_cluster,
 )
-from gateway.upstreams.adaptive import PRIORITIES
 from resilience.forwarding import PARTNER_REQUEST_HEADERS
+from resilience.shedding import PRIORITIES
 
 LISTENER_NAMES = ("external", "internal")
 _ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")

@@ -31,9 +31,9 @@ from aiohttp.typedefs import Handler, Middleware
 
 from configkit import Section, check, shown, text
 from gateway import metrics
-from gateway.filters.request_id import new_request_id
 from gateway.request_keys import OPERATOR_KEY, REQUEST_ID_KEY
 from resilience.problem import problem_response
+from telemetry.request_id import new_request_id
 
 TOKENS_ENV = "GATEWAY_OPERATOR_TOKENS"
 MIN_TOKEN_CHARS = 32

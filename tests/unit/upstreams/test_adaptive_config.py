@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from gateway.upstreams.adaptive import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.upstreams import Cluster, parse_cluster
+from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 
 def _cluster(**adaptive: Any) -> dict[str, Any]:
