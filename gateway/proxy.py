@@ -26,7 +26,7 @@ from gateway.request_keys import (
 )
 from gateway.route_table import Route
 from gateway.upstream_answers import error_answer, read_whole
-from gateway.upstreams.http1 import ClientError, Response
+from gateway.upstreams.transport import UpstreamResponse
 from resilience.forwarding import client_response_headers, upstream_request_headers
 from resilience.problem import SERVER_HEADER
 from telemetry.aiohttp_tracing import client_span, set_response_status
@@ -87,7 +87,7 @@ async def _request_body(request: web.Request, route: Route, listener: str) -> by
         raise _reject(listener, "incomplete", RequestTimeout("request body ended early")) from None
 
 
-async def _relay(request: web.Request, upstream: Response, streaming: list[web.StreamResponse],
+async def _relay(request: web.Request, upstream: UpstreamResponse, streaming: list[web.StreamResponse],
                  listener: str) -> web.StreamResponse:
     headers = client_response_headers(upstream.headers)
     headers["Server"] = SERVER_HEADER
@@ -150,7 +150,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                                 priority=route.priority) as upstream:
             set_response_status(span, upstream.status, error_from=500)
             return await _relay(request, upstream, streaming, listener)
-    except (UpstreamError, ClientError, TimeoutError):
+    except (UpstreamError, TimeoutError):  # transport errors arrive translated by the cluster
         if streaming:
             return _abort(request, streaming[0], listener)
         raise

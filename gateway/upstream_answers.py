@@ -18,7 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.errors import UpstreamResponseTooLarge
-from gateway.upstreams.http1 import Response
+from gateway.upstreams.transport import UpstreamResponse
 from resilience.problem import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
 #: An upstream error body larger than this is replaced, not relayed (errors are small).
@@ -26,7 +26,7 @@ ERROR_READ_CAP = 64 * 1024
 _DROP = ("Content-Type", "Content-Length", "Content-Encoding")
 
 
-async def read_whole(upstream: Response, cap: int) -> bytes:
+async def read_whole(upstream: UpstreamResponse, cap: int) -> bytes:
     """The whole body, whatever its framing, or UpstreamResponseTooLarge past ``cap`` bytes (the
     cluster's overall timeout bounds a slow drip)."""
     length = upstream.content_length
@@ -52,7 +52,7 @@ def _problem_of(body: bytes | None, content_type: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-async def error_answer(upstream: Response, headers: CIMultiDict[str], request_id: str, *,
+async def error_answer(upstream: UpstreamResponse, headers: CIMultiDict[str], request_id: str, *,
                        public: bool) -> web.Response:
     """The client's answer for an upstream error (status >= 400), carrying ``request_id``."""
     try:

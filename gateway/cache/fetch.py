@@ -19,9 +19,8 @@ from gateway.cache.keys import CacheKey
 from gateway.cache.policy import CachePolicy
 from gateway.cache.service import Lookup, ResponseCache
 from gateway.errors import UpstreamError
-from gateway.upstreams.http1 import ClientError
 
-UPSTREAM_ERRORS = (UpstreamError, ClientError, aiohttp.ClientError, TimeoutError)
+UPSTREAM_ERRORS = (UpstreamError, aiohttp.ClientError, TimeoutError)
 
 
 def declare_route(route: str) -> None:

@@ -134,7 +134,7 @@ class Cluster:
         if self.health is not None:
             await self.health.aclose()
         for pool in self.pools.values():
-            await pool.close()  # later requests fail to connect (502), never a KeyError
+            await pool.aclose()  # later requests fail to connect (502), never a KeyError
 
     # ------------------------------------------------------------ the proxy's API
 

@@ -21,8 +21,10 @@ must be tokens and nothing may contain CR/LF; the response head is capped at
 response, close the connection instead of reaching the next request; a connection goes
 back to the pool only after a complete, keep-alive response, never paused.
 
-Errors: ``ConnectError`` (``ConnectTimeout``), ``ReadTimeout``, ``ServerDisconnected``,
-``ProtocolError``, ``PayloadError`` -- all ``ClientError``.
+The cluster's transport (``gateway.upstreams.transport``): ``Pool`` is a ``Transport``, its
+``Response`` an ``UpstreamResponse``, and it raises the transport's errors: ``ConnectError``
+(``ConnectTimeout``), ``ReadTimeout``, ``ServerDisconnected``, ``ProtocolError``,
+``PayloadError`` -- all ``TransportError``, translated by the cluster, never seen above it.
 """
 
 from __future__ import annotations
@@ -39,17 +41,17 @@ import httptools
 from multidict import CIMultiDict
 from yarl import URL
 
-__all__ = [
-    "ClientError",
-    "ConnectError",
-    "ConnectTimeout",
-    "PayloadError",
-    "Pool",
-    "ProtocolError",
-    "ReadTimeout",
-    "Response",
-    "ServerDisconnected",
-]
+from gateway.upstreams.transport import (
+    ConnectError,
+    ConnectTimeout,
+    PayloadError,
+    ProtocolError,
+    ReadTimeout,
+    ServerDisconnected,
+    TransportError,
+)
+
+__all__ = ["HIGH_WATER", "MAX_HEAD_BYTES", "Pool", "Response"]
 
 #: Methods sent without ``Content-Length: 0`` when they carry no body (as aiohttp and curl do).
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "CONNECT", "TRACE"})
@@ -59,38 +61,6 @@ MAX_HEAD_BYTES = 64 * 1024
 #: Buffered response bytes above which the socket stops being read until the consumer catches up.
 HIGH_WATER = 256 * 1024
 _LOW_WATER = HIGH_WATER // 4
-
-
-class ClientError(Exception):
-    """Base of every error this client raises."""
-
-
-class ConnectError(ClientError):
-    """The TCP (or TLS) connection could not be opened; ``os_error`` says why."""
-
-    def __init__(self, message: str, os_error: OSError | None = None) -> None:
-        super().__init__(message)
-        self.os_error = os_error
-
-
-class ConnectTimeout(ConnectError, TimeoutError):
-    """The connection was not established within the connect timeout."""
-
-
-class ReadTimeout(ClientError, TimeoutError):
-    """No response bytes within the read timeout (headers, or between body chunks)."""
-
-
-class ServerDisconnected(ClientError):
-    """The endpoint closed the connection before the response was complete."""
-
-
-class ProtocolError(ClientError):
-    """The endpoint sent something that is not valid HTTP/1.1."""
-
-
-class PayloadError(ClientError):
-    """The response body ended early or was malformed."""
 
 
 def _decode(raw: bytes) -> str:
@@ -277,7 +247,7 @@ class _Connection(asyncio.Protocol):
             return
         except httptools.HttpParserError as exc:
             cause = exc.__cause__ or exc.__context__  # raised by one of our callbacks
-            self._fail(cause if isinstance(cause, ClientError)
+            self._fail(cause if isinstance(cause, TransportError)
                        else ProtocolError(f"invalid HTTP response: {exc}"))
             return
         if awaiting and self._awaiting_head and self._head_seen > MAX_HEAD_BYTES:
@@ -402,7 +372,7 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(error)
         self.abort()
 
-    def _fail(self, error: ClientError) -> None:
+    def _fail(self, error: TransportError) -> None:
         head = self._head
         if head is not None and not head.done():
             head.set_exception(error)
@@ -666,7 +636,7 @@ class Pool:
                 waiter.set_result(None)
                 return
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close every connection; requests still in flight see their connection cut, later
         ``send`` calls raise ``ConnectError``."""
         self._closed = True

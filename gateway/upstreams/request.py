@@ -33,10 +33,10 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.upstreams import http1
+from gateway.upstreams import transport
 from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
 from gateway.upstreams.endpoint import Endpoint
-from gateway.upstreams.http1 import ClientError, ReadTimeout, Response
+from gateway.upstreams.transport import ReadTimeout, TransportError, UpstreamResponse
 
 if TYPE_CHECKING:
     from gateway.upstreams.cluster import Cluster
@@ -76,9 +76,9 @@ class _BodySource:
 def _classify(exc: BaseException, endpoint: Endpoint) -> tuple[str, str, GatewayError]:
     """(retry_on name, metric outcome, gateway error) for a failed attempt."""
     where = f"endpoint {endpoint.url}"
-    if isinstance(exc, http1.ConnectTimeout):
+    if isinstance(exc, transport.ConnectTimeout):
         return "connect-failure", "timeout", ConnectTimeout(f"{where}: connect timed out")
-    if isinstance(exc, http1.ConnectError):
+    if isinstance(exc, transport.ConnectError):
         return "connect-failure", "connect_error", UpstreamConnectError(f"{where}: {exc.os_error or exc}")
     if isinstance(exc, TimeoutError):  # ReadTimeout: no response headers within the per-try timeout
         return "timeout", "timeout", UpstreamTimeout(f"{where}: no response within the per-try timeout")
@@ -86,7 +86,7 @@ def _classify(exc: BaseException, endpoint: Endpoint) -> tuple[str, str, Gateway
 
 
 class UpstreamRequest:
-    """Async context manager returned by ``Cluster.request``; yields the ``http1.Response``.
+    """Async context manager returned by ``Cluster.request``; yields the ``UpstreamResponse``.
 
     Retries happen only for idempotent methods with a ``bytes`` (or no) body, when
     the failure kind is in ``retry.retry_on``, attempts and time remain and the
@@ -94,7 +94,7 @@ class UpstreamRequest:
     fully jittered exponential backoff. A retryable status on the last attempt is
     returned as is. Raises ``CircuitOpen``, ``NoHealthyEndpoint``,
     ``UpstreamConnectError``, ``ConnectTimeout``, ``UpstreamTimeout`` or
-    ``UpstreamError``; client (``http1.ClientError``), asyncio and OS errors never
+    ``UpstreamError``; transport (``gateway.upstreams.transport``), asyncio and OS errors never
     escape ``__aenter__``.
     With ``adaptive_concurrency`` configured, admission first passes the cluster's
     adaptive limiter (``LoadShed``, 503, when shed) and then the breaker (the hard cap).
@@ -135,7 +135,7 @@ class UpstreamRequest:
         self._retry = retry
         self._hash_key = hash_key
         self._timeout: asyncio.Timeout | None = None
-        self._response: Response | None = None
+        self._response: UpstreamResponse | None = None
         self._holding: Endpoint | None = None  # endpoint whose ``active`` we incremented
         self._admitted = False
         self._retry_slot = False
@@ -150,7 +150,7 @@ class UpstreamRequest:
         #: Attempts made so far (1 + retries).
         self.attempts = 0
 
-    async def __aenter__(self) -> Response:
+    async def __aenter__(self) -> UpstreamResponse:
         cluster = self._cluster
         self.deadline = cluster.now() + self._timeouts.overall
         self._timeout = timeout = asyncio.timeout_at(self.deadline)
@@ -194,12 +194,12 @@ class UpstreamRequest:
             ) from exc
         if isinstance(exc, ReadTimeout):
             raise UpstreamTimeout(f"endpoint {self._endpoint_url()}: body read timed out") from exc
-        if isinstance(exc, ClientError):
+        if isinstance(exc, TransportError):
             raise UpstreamError(f"endpoint {self._endpoint_url()}: response body failed: {exc}") from exc
 
     # ------------------------------------------------------------ attempts
 
-    async def _send(self) -> Response:
+    async def _send(self) -> UpstreamResponse:
         cluster = self._cluster
         pools = cluster.pools
         if not pools:
@@ -236,7 +236,7 @@ class UpstreamRequest:
                     # The client's body failed (too large, too slow, disconnected): not the
                     # endpoint's fault, so no outlier/metric record; re-raise the source's error.
                     raise self._body.error from None
-                if not isinstance(exc, (ClientError, OSError)):
+                if not isinstance(exc, (TransportError, OSError)):
                     raise
                 kind, outcome, error = _classify(exc, endpoint)
                 cluster.record_attempt(endpoint, outcome, started, failed=True, gateway=True)

@@ -15,14 +15,12 @@ from contextlib import asynccontextmanager
 import pytest
 import uvloop
 
-from gateway.upstreams.http1 import (
-    HIGH_WATER,
+from gateway.upstreams.http1 import HIGH_WATER, Pool, Response
+from gateway.upstreams.transport import (
     ConnectError,
     PayloadError,
-    Pool,
     ProtocolError,
     ReadTimeout,
-    Response,
     ServerDisconnected,
 )
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
@@ -80,7 +78,7 @@ async def pool_for(url: str, *, limit: int = 8, keepalive: float = 30.0) -> Asyn
     try:
         yield pool
     finally:
-        await pool.close()
+        await pool.aclose()
 
 
 async def get(pool: Pool, path: str = "/", *, method: str = "GET", headers: dict[str, str] | None = None,
@@ -453,7 +451,7 @@ async def test_closing_the_pool_cuts_requests_in_flight(upstream: FakeUpstream) 
     pool = Pool(upstream.url, limit=4, keepalive_timeout=30)
     task = asyncio.ensure_future(get(pool, "/hang"))
     await asyncio.sleep(0.1)
-    await pool.close()
+    await pool.aclose()
     with pytest.raises(ServerDisconnected):
         await asyncio.wait_for(task, 5)
 
@@ -515,7 +513,7 @@ async def test_body_until_close_cut_by_the_gateway_is_not_reported_complete() ->
         async def consume() -> None:
             async for chunk in resp.iter_any():
                 received.append(chunk)
-                await pool.close()  # e.g. a reload retiring the cluster
+                await pool.aclose()  # e.g. a reload retiring the cluster
 
         with pytest.raises(PayloadError, match="cut by the gateway"):
             await consume()
