@@ -7,6 +7,8 @@
 * ``contracts.order_input`` — validation of a new order (MES API, CRM envelope);
 * ``contracts.crm_envelope`` — the CRM → MES queue message (versioned);
 * ``contracts.crm_status`` — the relay → CRM delivery status (versioned).
+* ``contracts.crm_queue`` — what every CRM queue consumer shares: the dead-letter entry, the
+  outcome counts;
 * ``contracts.order_events`` — the MES sidecar's order-change events (versioned; one writer,
   one parser).
 * ``contracts.json_file`` — how the key CLI's files (API keys, webhook secrets) are written and

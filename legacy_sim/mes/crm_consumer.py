@@ -26,7 +26,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from opentelemetry.trace import TracerProvider
 
-from contracts.crm_envelope import DEAD_LETTER_STREAM, STREAM, PoisonMessage, parse_message, utc_now_iso
+from contracts.crm_envelope import DEAD_LETTER_STREAM, STREAM, PoisonMessage, parse_message
+from contracts.crm_queue import ConsumerStats, dead_letter_fields
 from legacy_sim import metrics
 from legacy_sim.events import log_event, since_ns
 from legacy_sim.http_context import bind_order_id
@@ -54,16 +55,6 @@ class ConsumerConfig:
     retry_backoff_s: float = 1.0
 
 
-@dataclass(slots=True)
-class ConsumerStats:
-    """Counters since start (also logged per entry)."""
-
-    created: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    failures: int = 0
-
-
 class CrmConsumer:
     """Moves CRM orders from the stream into the MES database."""
 
@@ -73,7 +64,7 @@ class CrmConsumer:
         self._pool = pool
         self.config = config
         self._tracer_provider = tracer_provider
-        self.stats = ConsumerStats()
+        self.stats = ConsumerStats()  # also logged per entry
         self._own_pending = True  # re-read our own pending entries (start-up, after a failure)
 
     async def ensure_group(self) -> None:
@@ -204,9 +195,7 @@ class CrmConsumer:
         return True
 
     async def _dead_letter(self, entry_id: bytes, fields: Mapping[bytes, bytes], reason: str) -> None:
-        dead: dict[Any, Any] = dict(fields)
-        dead.update({"dl_reason": reason, "dl_original_id": entry_id, "dl_failed_at": utc_now_iso(),
-                     "dl_consumer": self.config.consumer})
+        dead = dead_letter_fields(fields, reason=reason, entry_id=entry_id, consumer=self.config.consumer)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.config.dead_letter_stream, dead)
             pipe.xack(self.config.stream, self.config.group, entry_id)

@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from contracts.crm_envelope import utc_now_iso
+from contracts.crm_queue import dead_letter_fields
 from contracts.crm_status import STATUS_STREAM_MAXLEN, DeliveryStatus
 from sidecar.relay.config import RelayConfig
 
@@ -104,9 +104,8 @@ class RelayQueue:
 
     async def dead_letter(self, entry_id: str, fields: Mapping[bytes, bytes], reason: str) -> None:
         """Copy the entry to the dead-letter stream with ``dl_*`` fields and acknowledge it, atomically."""
-        dead: dict[Any, Any] = dict(fields)
-        dead.update({"dl_reason": reason, "dl_original_id": entry_id, "dl_failed_at": utc_now_iso(),
-                     "dl_consumer": f"{self.config.group}/{self.config.consumer}"})
+        dead = dead_letter_fields(fields, reason=reason, entry_id=entry_id,
+                                  consumer=f"{self.config.group}/{self.config.consumer}")
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.config.dead_letter_stream, dead)
             pipe.xack(self.config.stream, self.config.group, entry_id)
