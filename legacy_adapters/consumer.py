@@ -20,8 +20,8 @@ from redis.exceptions import RedisError
 
 from legacy_adapters import metrics
 from legacy_adapters.backend import PermanentPricingError, PricingBackend, TransientPricingError
-from legacy_adapters.backoff import backoff_delay
 from legacy_adapters.queue import PricingQueue
+from resilience.backoff import backoff_delay
 from telemetry.propagation import consumer_span
 
 log = logging.getLogger("legacy_adapters.worker")

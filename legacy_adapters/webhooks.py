@@ -25,13 +25,13 @@ from aiohttp.abc import AbstractResolver
 from redis.exceptions import RedisError
 
 from legacy_adapters import metrics
-from legacy_adapters.backoff import backoff_delay
 from legacy_adapters.callback_guard import CallbackRefused, PublicOnlyResolver, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.webhook_queue import WebhookQueue
 from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhook_signing import signature_header
+from resilience.backoff import backoff_delay
 
 log = logging.getLogger("legacy_adapters.webhooks")
 OUTCOMES = ("delivered", "retry", "gave_up", "refused", "no_secret")

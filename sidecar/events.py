@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.order_events import CHANNEL, STREAM, OrderEvent
+from resilience.backoff import Backoff
 from sidecar import metrics
 
 logger = logging.getLogger("sidecar.events")
@@ -83,7 +84,7 @@ class EventPublisher:
         return bool(await self._script(keys=[SEEN_PREFIX + event.dedupe_key, STREAM], args=args))
 
     async def _run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(base=0.2, cap=5.0)
         while True:
             if not self._queue:
                 self._idle.set()
@@ -99,12 +100,12 @@ class EventPublisher:
                     logger.warning("cannot publish order events, retrying: %s", exc,
                                    extra={"event.action": "events-publish", "event.outcome": "failure"})
                 self.connected = False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(backoff.next_delay())
                 continue
             if not self.connected:
                 logger.info("publishing order events again", extra={"event.action": "events-publish"})
-            self.connected, backoff = True, 0.2
+            self.connected = True
+            backoff.reset()
             if self._queue and self._queue[0] is event:
                 self._queue.popleft()
             self._queued.set(len(self._queue))

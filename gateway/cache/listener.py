@@ -25,6 +25,7 @@ from contracts.order_events import CREATED, InvalidEvent, parse_event
 from gateway import metrics
 from gateway.cache.backends import CacheBackendError
 from gateway.cache.invalidation import Invalidator
+from resilience.backoff import Backoff
 
 log = logging.getLogger("gateway.cache")
 
@@ -82,7 +83,7 @@ class EventListener:
                 await client.aclose()
 
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = Backoff(base=0.1, cap=2.0)  # full jitter: many gateway workers lose Redis at once
         while True:
             before = self.subscriptions
             try:
@@ -91,8 +92,9 @@ class EventListener:
                 metrics.CACHE_BACKEND_ERRORS.labels(operation="events").inc()
                 log.warning("cache invalidation feed lost, cache bypassed until it is back: %s", exc,
                             extra={"event.action": "cache-subscribe", "event.outcome": "failure"})
-            backoff = 0.1 if self.subscriptions != before else min(backoff * 2, 2.0)
-            await asyncio.sleep(backoff)
+            if self.subscriptions != before:  # it was subscribed: the next wait starts short again
+                backoff.reset()
+            await asyncio.sleep(backoff.next_delay())
 
     async def aclose(self) -> None:
         if self._task is not None:

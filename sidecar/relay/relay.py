@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -30,9 +31,9 @@ from opentelemetry import trace
 from redis.exceptions import RedisError
 
 from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
-from contracts.crm_queue import ConsumerStats
 from contracts.crm_status import DeliveryStatus
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
+from resilience.backoff import Backoff
 from resilience.shedding import LoadShed
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
@@ -42,6 +43,17 @@ from sidecar.relay.queue import Entry, RelayQueue
 from telemetry import consumer_span, order_id_var, request_id_var
 
 logger = logging.getLogger("sidecar.relay")
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """Counters since start (tests, ``/readyz`` body); Prometheus has the same."""
+
+    created: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    dead_lettered: int = 0
+    redelivered: int = 0
 
 
 def _log(message: str, *, action: str, outcome: str = "success", level: int = logging.INFO,
@@ -78,7 +90,7 @@ class CrmRelay:
         self.limiter = build_limiter(config, f"relay-{instance}")
         self.gate = PauseGate(failure_threshold=config.failure_threshold,
                               backoff_initial=config.backoff_initial, backoff_max=config.backoff_max)
-        self.stats = ConsumerStats()  # Prometheus has the same
+        self.stats = RelayStats()
         self._tracer_provider = tracer_provider
         self._tasks: set[asyncio.Task[DeliveryResult]] = set()
         self._in_flight: set[str] = set()  # entry ids being delivered: never sent twice at once
@@ -99,12 +111,12 @@ class CrmRelay:
     async def run(self) -> None:
         """Relay until cancelled; Redis outages are waited out, MES outages pause deliveries."""
         lag_task = asyncio.get_running_loop().create_task(self._lag_loop(), name="relay-lag")
-        backoff = self.config.backoff_initial
+        backoff = Backoff(base=self.config.backoff_initial, cap=self.config.backoff_max)
         try:
             while not _stopping():
                 try:
                     await self._step()
-                    backoff = self.config.backoff_initial
+                    backoff.reset()
                 except (RedisError, OSError) as exc:
                     if _stopping():
                         raise asyncio.CancelledError from exc
@@ -116,8 +128,7 @@ class CrmRelay:
                     continue
                 self._sweep_from, self._claim_cursor = "0", None  # re-create the group, re-read own
                 self._next_claim = 0.0
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.backoff_max)
+                await asyncio.sleep(backoff.next_delay())
         finally:
             lag_task.cancel()
             await asyncio.wait({lag_task}, timeout=1.0)  # never hang a shutdown on a metrics refresh

@@ -1,4 +1,4 @@
-"""``quotes:`` / ``handler:`` config validation, webhook signatures, back-off."""
+"""``quotes:`` / ``handler:`` config validation, webhook signatures (back-off: tests/unit/resilience)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from legacy_adapters.backoff import backoff_delay
 from legacy_adapters.webhook_signing import sign, signature_header, verify
 
 
@@ -68,8 +67,3 @@ def test_any_of_several_signatures_verifies_during_a_rotation() -> None:
     header = signature_header("j", 1700000000, b"{}", [b"new" * 11, b"k" * 32])
     assert len(header.split(" ")) == 2
     assert verify(b"{}", msg_id="j", timestamp="1700000000", signature=header, secret=SECRET, now=1700000000)
-
-
-def test_backoff_doubles_up_to_the_cap() -> None:
-    assert [backoff_delay(a, base=1, cap=5, jitter=False) for a in (1, 2, 3, 4)] == [1, 2, 4, 5]
-    assert 0.5 <= backoff_delay(1, base=1, cap=5) <= 1.0
