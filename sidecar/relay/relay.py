@@ -22,7 +22,6 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -31,6 +30,7 @@ from opentelemetry import trace
 from redis.exceptions import RedisError
 
 from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
+from contracts.crm_queue import ConsumerStats
 from contracts.crm_status import DeliveryStatus
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
 from resilience.backoff import Backoff
@@ -43,17 +43,6 @@ from sidecar.relay.queue import Entry, RelayQueue
 from telemetry import consumer_span, order_id_var, request_id_var
 
 logger = logging.getLogger("sidecar.relay")
-
-
-@dataclass(slots=True)
-class RelayStats:
-    """Counters since start (tests, ``/readyz`` body); Prometheus has the same."""
-
-    created: int = 0
-    duplicates: int = 0
-    failures: int = 0
-    dead_lettered: int = 0
-    redelivered: int = 0
 
 
 def _log(message: str, *, action: str, outcome: str = "success", level: int = logging.INFO,
@@ -90,7 +79,7 @@ class CrmRelay:
         self.limiter = build_limiter(config, f"relay-{instance}")
         self.gate = PauseGate(failure_threshold=config.failure_threshold,
                               backoff_initial=config.backoff_initial, backoff_max=config.backoff_max)
-        self.stats = RelayStats()
+        self.stats = ConsumerStats()  # Prometheus has the same
         self._tracer_provider = tracer_provider
         self._tasks: set[asyncio.Task[DeliveryResult]] = set()
         self._in_flight: set[str] = set()  # entry ids being delivered: never sent twice at once
