@@ -24,13 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from contracts.stl import load_triangles
 from devstack.process import ServerProcess
 from devstack.redis import RedisServer
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, SubmitSettings
 from legacy_sim.pricing.samples import box_stl_binary
-from tests.integration.legacy_adapters.pricing_support import calls_per_model, geometric_copy
+from tests.integration.legacy_adapters.pricing_support import calls_per_model, geometric_copy, submit_checked
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.15
@@ -68,8 +67,8 @@ async def one_run(redis_url: str, uploads: list[bytes], workers: int, delay: flo
             await asyncio.sleep(0.05)
         submitter = QuoteSubmitter(queue, SubmitSettings(backlog_bound=10_000))
         started = time.perf_counter()
-        ids = [(await submitter.submit(QuoteRequest(model=m, material="PLA", owner="bench"),
-                                       parse=load_triangles)).job_id for m in uploads]
+        ids = [(await submit_checked(submitter, QuoteRequest(model=m, material="PLA", owner="bench"))).job_id
+               for m in uploads]
         while True:
             async with queue.redis.pipeline(transaction=False) as pipe:
                 for job_id in ids:

@@ -22,6 +22,7 @@ from legacy_adapters.queue import PricingQueue
 from legacy_adapters.redis_keys import QueueKeys
 from legacy_adapters.submit import (
     IdempotencyConflict,
+    PendingQuote,
     QuoteRequest,
     QuoteSubmitter,
     Submission,
@@ -32,6 +33,7 @@ __all__ = [
     "CallableBackend",
     "HttpBackend",
     "IdempotencyConflict",
+    "PendingQuote",
     "PermanentPricingError",
     "PriceResult",
     "PricingBackend",

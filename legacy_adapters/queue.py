@@ -1,9 +1,15 @@
-"""Python face of the queue scripts: every state change of a quote job goes through here."""
+"""Python face of the queue scripts: every state change of a quote job goes through here.
+
+That includes its webhook: claiming a due one and settling an attempt (delivered, retry at a due
+time, given up) change the job's ``webhook_*`` fields and its place in the per-owner webhook
+schedule in one script. ``tests/unit/legacy_adapters/test_queue_owns_job_state.py`` checks that no
+other module writes the queue's keys.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -32,7 +38,7 @@ class PricingQueue:
         self.keys = keys or QueueKeys()
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
-                                      "PROMOTE", "EXTEND", "REQUEUE")}
+                                      "PROMOTE", "EXTEND", "REQUEUE", "WEBHOOK_CLAIM", "WEBHOOK_SETTLE")}
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "pricing") -> PricingQueue:
@@ -99,6 +105,31 @@ class PricingQueue:
         """Operator re-queue; returns missing|done|no_model|cached|attached|queued."""
         (outcome,) = await self.run("REQUEUE", job_id, now_ms(), inflight_ttl)
         return _text(outcome)
+
+    async def claim_webhook(self, lease_ms: int, busy: Collection[str] = (), *,
+                            inbox_batch: int = 100) -> tuple[str, str] | None:
+        """Lease the next due webhook of an owner not in ``busy``: (job id, owner), or None."""
+        answer = await self.run("WEBHOOK_CLAIM", now_ms(), lease_ms, inbox_batch, *busy)
+        return (_text(answer[0]), _text(answer[1])) if answer else None
+
+    async def webhook_delivered(self, job_id: str, owner: str, attempt: int) -> None:
+        """The receiver answered 2xx: recorded on the job, the webhook forgotten."""
+        await self.run("WEBHOOK_SETTLE", job_id, owner, "",
+                       "webhook_status", "delivered", "webhook_attempts", attempt)
+
+    async def webhook_retry(self, job_id: str, owner: str, attempt: int, error: str, due_ms: int) -> None:
+        """The attempt failed: recorded on the job, the webhook due again at ``due_ms``."""
+        await self.run("WEBHOOK_SETTLE", job_id, owner, due_ms,
+                       "webhook_attempts", attempt, "webhook_error", error)
+
+    async def webhook_gave_up(self, job_id: str, owner: str, attempt: int, error: str) -> None:
+        """No more attempts: ``webhook_status: failed`` on the job, the webhook forgotten."""
+        await self.run("WEBHOOK_SETTLE", job_id, owner, "",
+                       "webhook_attempts", attempt, "webhook_error", error, "webhook_status", "failed")
+
+    async def drop_webhook(self, job_id: str, owner: str) -> None:
+        """Nothing to deliver (the job expired or has no ``callback_url``): forget the webhook."""
+        await self.run("WEBHOOK_SETTLE", job_id, owner, "")
 
     async def dead_jobs(self) -> list[str]:
         """Ids in the dead-letter set, oldest first."""

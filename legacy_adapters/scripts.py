@@ -1,4 +1,4 @@
-"""The Lua scripts that make every queue transition atomic (and completion idempotent).
+"""The Lua scripts that make every queue transition atomic (and completion idempotent), webhooks too.
 
 All scripts build their keys from the prefix in ``ARGV[1]``, exactly like :class:`QueueKeys`.
 That is fine on one Redis (or a primary with replicas); Redis Cluster would need hash tags.
@@ -273,4 +273,65 @@ redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', ARGV[5])
 if st == 'failed' then redis.call('HINCRBY', P .. ':models:refs', sha, 1) end  -- needed again
 enqueue(id)
 return {'queued'}
+"""
+
+# Job-finished webhooks, isolated per owner: a finished job's id lands in the inbox ZSET
+# ``:webhooks`` (``webhook()`` above, in the same script that records the outcome). Claiming moves
+# the inbox into one due-time ZSET per owner (``:webhooks:owner:{owner}``) and keeps
+# ``:webhooks:owners`` (owner → its earliest due time); a worker then leases the earliest due
+# webhook of an owner that is *not busy in that worker*, so a partner whose endpoint hangs holds at
+# most its own delivery slots while every other partner's webhooks keep flowing. A lease (due time
+# pushed ``lease_ms`` ahead) makes a crash mid-delivery a delay. Each delivery's outcome is settled
+# in one script: the job's webhook fields and its place in the schedule change together.
+_WEBHOOKS = r"""
+local owners_key = P .. ':webhooks:owners'
+local function oq(o) return P .. ':webhooks:owner:' .. o end
+local function refresh(o)   -- an owner's score is its earliest due time; no webhook left: gone
+  local first = redis.call('ZRANGE', oq(o), 0, 0, 'WITHSCORES')
+  if #first == 0 then redis.call('ZREM', owners_key, o) else redis.call('ZADD', owners_key, first[2], o) end
+end
+"""
+
+#: Lease the next due webhook. ARGV: prefix, group, now, lease_ms, inbox batch, busy owners…
+#: Returns {job_id, owner}, or nil when nothing is due for an owner that is not busy.
+WEBHOOK_CLAIM = _COMMON + _WEBHOOKS + r"""
+local now, lease, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local inbox = redis.call('ZRANGE', P .. ':webhooks', 0, batch - 1, 'WITHSCORES')
+for i = 1, #inbox, 2 do
+  local id, due = inbox[i], inbox[i + 1]
+  redis.call('ZREM', P .. ':webhooks', id)
+  local o = redis.call('HGET', jk(id), 'owner')
+  if o then   -- an expired job has nothing to deliver
+    redis.call('ZADD', oq(o), due, id)
+    redis.call('ZADD', owners_key, 'LT', due, o)
+  end
+end
+local busy = {}
+for i = 6, #ARGV do busy[ARGV[i]] = true end
+-- at most #busy of the first #busy + 1 due owners are busy: a free one is found if any is due
+for _, o in ipairs(redis.call('ZRANGEBYSCORE', owners_key, '-inf', now, 'LIMIT', 0, #ARGV - 4)) do
+  if not busy[o] then
+    local due = redis.call('ZRANGEBYSCORE', oq(o), '-inf', now, 'LIMIT', 0, 1)
+    if #due == 1 then
+      redis.call('ZADD', oq(o), now + lease, due[1])
+      refresh(o)
+      return {due[1], o}
+    end
+    refresh(o)
+  end
+end
+return false
+"""
+
+#: A delivery attempt's outcome. ARGV: prefix, group, job_id, owner, due_ms ('' = delivered or given
+#: up: forget it), then field/value pairs recorded on the job (only while the job exists).
+WEBHOOK_SETTLE = _COMMON + _WEBHOOKS + r"""
+local id, o, due = ARGV[3], ARGV[4], ARGV[5]
+if #ARGV > 5 and redis.call('EXISTS', jk(id)) == 1 then
+  redis.call('HSET', jk(id), unpack(ARGV, 6))
+end
+if due == '' then redis.call('ZREM', oq(o), id) else redis.call('ZADD', oq(o), tonumber(due), id) end
+redis.call('ZREM', P .. ':webhooks', id)   -- delivered without a claim (operator, tests)
+refresh(o)
+return 1
 """

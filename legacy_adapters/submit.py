@@ -1,11 +1,19 @@
-"""Submitting a quote job: idempotency, price cache, in-flight dedup, backpressure — one script.
+"""Submitting a quote job: idempotency, price cache, in-flight dedup, backpressure — two queue steps.
 
-Two round trips at most. The first tries the exact-bytes index (``sha256 → fingerprint``): a
-model seen before is answered from the cache, or attached to the running computation, without
-parsing it again. Otherwise the caller parses the STL (a malformed model never reaches Redis),
-the canonical fingerprint is computed and the second call caches/attaches/queues or refuses
-(backlog full). Each call is one atomic Lua script, so two gateways racing on the same model
-still produce exactly one queued computation.
+The caller drives them, each one atomic Lua script, and checks the model in between itself::
+
+    async with submitter.submission(request) as pending:
+        answer = await pending.known()          # 1. by sha256 only
+        if answer is None:
+            answer = await pending.enqueue(await check_and_fingerprint(request.model))  # 2.
+
+Step 1 tries the ``Idempotency-Key`` and the exact-bytes index (``sha256 → fingerprint``): a model
+this owner had priced is answered from the cache, or attached to its running computation, without
+checking it again. Otherwise the caller checks the model (a malformed one never reaches Redis) and
+computes its canonical fingerprint, and step 2 caches/attaches/queues or refuses (backlog or model
+store full). Two gateways racing on the same model still produce exactly one queued computation:
+each step decides atomically. Nothing here calls back into the caller, so no queue step ever waits
+for the model check (docs/pricing.md, "Price each distinct model once").
 """
 
 from __future__ import annotations
@@ -13,20 +21,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 from opentelemetry import trace
 
-from legacy_adapters.fingerprint import fingerprint
 from legacy_adapters.queue import PricingQueue, now_ms
 from telemetry.propagation import producer_span
 
 Outcome = Literal["queued", "attached", "cached", "replay", "full", "store_full"]
-#: ``(model bytes, material) -> fingerprint``, e.g. computed in a model-check process.
-Fingerprinter = Callable[[bytes, str], Awaitable[str]]
 
 
 class IdempotencyConflict(ValueError):
@@ -82,10 +87,11 @@ class QuoteSubmitter:
         self.settings = settings
         self._tracer_provider = tracer_provider
 
-    async def submit(self, req: QuoteRequest, *, parse: Callable[[bytes], np.ndarray] | None = None,
-                     fingerprint_of: Fingerprinter | None = None) -> Submission:
-        """``parse`` turns STL bytes into (n, 3, 3) triangles and raises for malformed models (run
-        on a thread here); ``fingerprint_of`` instead does parse + fingerprint elsewhere."""
+    @asynccontextmanager
+    async def submission(self, req: QuoteRequest) -> AsyncIterator[PendingQuote]:
+        """The job drafted (id, sha256, fields) inside the PRODUCER span ``pricing:stream publish``,
+        whose trace context the job carries; run :meth:`PendingQuote.known`, then, if it answers
+        None, check the model and run :meth:`PendingQuote.enqueue`, inside the ``async with``."""
         big = len(req.model) > 1 << 20
         sha = await asyncio.to_thread(_sha256, req.model) if big else _sha256(req.model)
         job_id = uuid.uuid4().hex
@@ -102,44 +108,39 @@ class QuoteSubmitter:
                       "tracestate": carrier.get("tracestate", "")}
             idem = (self.queue.keys.idempotency(req.owner, req.idempotency_key)
                     if req.idempotency_key else "")
-            first = await self._run(fields, "", idem, f"{job_id}|{request_hash}", b"")
-            if first.outcome != "miss":
-                return self._check_replay(first, request_hash)
-            if fingerprint_of is not None:
-                fp = await fingerprint_of(req.model, req.material)
-            elif parse is not None:
-                triangles = await asyncio.to_thread(parse, req.model)
-                fp = await asyncio.to_thread(fingerprint, triangles, material=req.material,
-                                             rules_version=self.settings.rules_version)
-            else:
-                raise TypeError("submit() needs parse or fingerprint_of")
-            fp = f"{req.owner}:{fp}"  # dedup per owner: no cross-tenant oracle (docs/pricing.md)
-            second = await self._run(fields, fp, idem, f"{job_id}|{request_hash}", req.model)
-            return self._check_replay(second, request_hash)
+            yield PendingQuote(self.queue, self.settings, req, fields, idem=idem,
+                               request_hash=request_hash)
 
-    async def _run(self, fields: dict[str, str], fp: str, idem: str, idem_value: str,
-                   model: bytes) -> _Answer:
-        s = self.settings
-        pairs: list[Any] = [x for kv in fields.items() for x in kv]
-        outcome, detail = await self.queue.run(
-            "SUBMIT", fields["id"], fp, s.backlog_bound, fields["created_at"], idem, idem_value,
-            s.idempotency_ttl, s.job_ttl, s.inflight_ttl, s.model_ttl, s.model_store_bytes, model, *pairs)
-        return _Answer(outcome.decode(), detail.decode(), fields["id"])
 
-    @staticmethod
-    def _check_replay(answer: _Answer, request_hash: str) -> Submission:
-        if answer.outcome == "replay":
-            job_id, _, earlier_hash = answer.detail.partition("|")
-            if earlier_hash != request_hash:
-                raise IdempotencyConflict("this Idempotency-Key was used for a different model, "
-                                          "material or callback_url")
-            return Submission("replay", job_id)
-        if answer.outcome == "full":
-            return Submission("full", answer.job_id, backlog=int(answer.detail))
-        if answer.outcome == "store_full":
-            return Submission("store_full", answer.job_id)
-        kind = answer.detail or None
-        return Submission(answer.outcome, answer.job_id, kind)  # type: ignore[arg-type]
+class PendingQuote:
+    """One drafted submission and its two queue steps (from :meth:`QuoteSubmitter.submission`)."""
+
+    def __init__(self, queue: PricingQueue, settings: SubmitSettings, req: QuoteRequest,
+                 fields: dict[str, str], *, idem: str, request_hash: str) -> None:
+        self._queue, self._settings, self._req, self._fields = queue, settings, req, fields
+        self._idem, self._request_hash = idem, request_hash
+
+    async def known(self) -> Submission | None:
+        """Step 1, by sha256 only: an ``Idempotency-Key`` replay, or a model this owner had priced
+        (``cached``) or has in flight (``attached``); None: check the model, then :meth:`enqueue`.
+        Raises :class:`IdempotencyConflict` for a key used with another request."""
+        answer = await self._step("", b"")
+        return None if answer.outcome == "miss" else _submission(answer, self._request_hash)
+
+    async def enqueue(self, fingerprint: str) -> Submission:
+        """Step 2, for a model that passed its check: ``fingerprint`` is its canonical fingerprint
+        (:func:`legacy_adapters.fingerprint.fingerprint`); dedup is scoped to the owner here."""
+        fp = f"{self._req.owner}:{fingerprint}"  # no cross-tenant oracle (docs/pricing.md)
+        return _submission(await self._step(fp, self._req.model), self._request_hash)
+
+    async def _step(self, fp: str, model: bytes) -> _Answer:
+        s, job_id = self._settings, self._fields["id"]
+        pairs: list[Any] = [x for kv in self._fields.items() for x in kv]
+        outcome, detail = await self._queue.run(
+            "SUBMIT", job_id, fp, s.backlog_bound, self._fields["created_at"], self._idem,
+            f"{job_id}|{self._request_hash}", s.idempotency_ttl, s.job_ttl, s.inflight_ttl, s.model_ttl,
+            s.model_store_bytes, model, *pairs)
+        return _Answer(outcome.decode(), detail.decode(), job_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +148,18 @@ class _Answer:
     outcome: str
     detail: str
     job_id: str
+
+
+def _submission(answer: _Answer, request_hash: str) -> Submission:
+    if answer.outcome == "replay":
+        job_id, _, earlier_hash = answer.detail.partition("|")
+        if earlier_hash != request_hash:
+            raise IdempotencyConflict("this Idempotency-Key was used for a different model, "
+                                      "material or callback_url")
+        return Submission("replay", job_id)
+    if answer.outcome == "full":
+        return Submission("full", answer.job_id, backlog=int(answer.detail))
+    if answer.outcome == "store_full":
+        return Submission("store_full", answer.job_id)
+    kind = answer.detail or None
+    return Submission(answer.outcome, answer.job_id, kind)  # type: ignore[arg-type]

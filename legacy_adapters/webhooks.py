@@ -1,12 +1,13 @@
 """Job-finished webhooks: signed per partner, retried with back-off, isolated per partner.
 
 Any worker delivers them. A finished job's id lands in the webhook inbox (same script that
-records the outcome); the notifier leases due webhooks through :class:`WebhookQueue` (one queue
-per owner), at most ``max_in_flight`` at once and at most ``per_partner`` of one owner, so a
+records the outcome); the notifier leases due webhooks through the queue (one schedule per
+owner), at most ``max_in_flight`` at once and at most ``per_partner`` of one owner, so a
 partner endpoint that hangs only ever holds its own slots (each attempt is also bounded by
 ``timeout``). A delivery POSTs the job's JSON (the partner view, ``job_view``) with Standard
 Webhooks headers signed by every active secret of the job's owner (``webhook_signing``,
-``webhook_secrets``); 2xx forgets it, anything else schedules another try. Receivers must accept
+``webhook_secrets``); 2xx forgets it, anything else schedules another try — each outcome is one
+queue step (:class:`PricingQueue`), which records it on the job. Receivers must accept
 duplicates (at least once). Targets must be public addresses unless ``allow_private``
 (``callback_guard``): a literal private target is refused outright (outcome ``refused``), a
 host name whose addresses are all private fails to connect (retried); redirects are never followed.
@@ -28,7 +29,6 @@ from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, PublicOnlyResolver, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.queue import PricingQueue, now_ms
-from legacy_adapters.webhook_queue import WebhookQueue
 from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhook_signing import signature_header
 from resilience.backoff import backoff_delay
@@ -47,7 +47,6 @@ class WebhookNotifier:
         if not 1 <= per_partner <= max_in_flight:
             raise ValueError("per_partner must be between 1 and max_in_flight")
         self.queue = queue
-        self.webhooks = WebhookQueue(queue)
         self.secrets = secrets
         self.allow_private = allow_private
         #: Resolver for callback host names; default: ``PublicOnlyResolver`` unless ``allow_private``.
@@ -76,7 +75,7 @@ class WebhookNotifier:
                 if len(running) < self.max_in_flight:
                     busy = [o for o, n in self._in_flight.items() if n >= self.per_partner]
                     try:
-                        claimed = await self.webhooks.claim(self.lease_ms, busy)
+                        claimed = await self.queue.claim_webhook(self.lease_ms, busy)
                     except (RedisError, OSError) as exc:  # Redis down: keep the loop alive
                         log.warning("webhook claim failed: %s", exc)
                 if claimed is None:
@@ -112,7 +111,7 @@ class WebhookNotifier:
         job = await self.queue.job(job_id)
         owner = (job or {}).get("owner", "")
         if not job or not job.get("callback_url"):
-            await self.webhooks.forget(job_id, owner)
+            await self.queue.drop_webhook(job_id, owner)
             return
         attempt = int(job.get("webhook_attempts") or 0) + 1
         try:
@@ -137,9 +136,7 @@ class WebhookNotifier:
             async with session.post(job["callback_url"], data=body, headers=headers,
                                     allow_redirects=False) as resp:
                 if 200 <= resp.status < 300:
-                    await self.webhooks.forget(job_id, owner)
-                    await self.queue.redis.hset(self.queue.keys.job(job_id), mapping={
-                        "webhook_status": "delivered", "webhook_attempts": attempt})
+                    await self.queue.webhook_delivered(job_id, owner, attempt)
                     metrics.WEBHOOKS.labels(outcome="delivered").inc()
                     return
                 error = f"HTTP {resp.status}"
@@ -151,10 +148,8 @@ class WebhookNotifier:
         if attempt >= self.max_attempts:
             await self._give_up(job_id, owner, attempt, error, outcome="gave_up")
             return
-        await self.queue.redis.hset(self.queue.keys.job(job_id), mapping={"webhook_attempts": attempt,
-                                                                          "webhook_error": error})
         due = now_ms() + int(backoff_delay(attempt, base=self.base, cap=self.cap) * 1000)
-        await self.webhooks.retry_at(job_id, owner, due)
+        await self.queue.webhook_retry(job_id, owner, attempt, error, due)
         metrics.WEBHOOKS.labels(outcome=outcome).inc()
         if outcome == "no_secret":
             log.error("webhook for job %s not sent: owner %s has no webhook secret", job_id, owner,
@@ -162,9 +157,7 @@ class WebhookNotifier:
                              "event.reason": "no_secret"})
 
     async def _give_up(self, job_id: str, owner: str, attempt: int, error: str, *, outcome: str) -> None:
-        await self.webhooks.forget(job_id, owner)
-        await self.queue.redis.hset(self.queue.keys.job(job_id), mapping={
-            "webhook_attempts": attempt, "webhook_error": error, "webhook_status": "failed"})
+        await self.queue.webhook_gave_up(job_id, owner, attempt, error)
         metrics.WEBHOOKS.labels(outcome=outcome).inc()
         log.error("webhook for job %s given up after %d attempt(s): %s", job_id, attempt, error,
                   extra={"event.action": "pricing-webhook", "event.outcome": "failure",

@@ -14,12 +14,11 @@ import contextlib
 import re
 from urllib.parse import urlsplit
 
-import numpy as np
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
 
-from contracts.stl import InvalidModel, load_triangles, measure
+from contracts.stl import InvalidModel
 from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
 from gateway.quotes.config import QuotesConfig
 from gateway.quotes.model_check import StlLimits
@@ -69,13 +68,6 @@ class QueueUnavailable(GatewayError):
     status = 503
     title = "Pricing queue unavailable"
     type_slug = "pricing-queue-unavailable"
-
-
-def parse_model(data: bytes) -> np.ndarray:
-    """The geometry check of the legacy (numpy-stl): triangles, or InvalidModel."""
-    triangles = load_triangles(data)
-    measure(triangles)  # refuses flat/empty/non-finite models like the legacy would
-    return triangles
 
 
 class QuoteService:
@@ -158,7 +150,10 @@ class QuoteService:
                            idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",
                            location_prefix=route.prefix.rstrip("/"))
         try:
-            sub = await self.submitter.submit(req, fingerprint_of=self._fingerprint)
+            async with self.submitter.submission(req) as pending:  # two atomic queue steps
+                sub = await pending.known()  # an idempotent replay, or a model this owner had priced
+                if sub is None:  # the model check runs between the steps, never inside one
+                    sub = await pending.enqueue(await self._fingerprint(req.model, req.material))
         except InvalidModel as exc:
             metrics.SUBMISSIONS.labels(outcome="invalid").inc()
             raise InvalidQuote(f"model: {exc}") from None

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.quotes.api import parse_model
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, Submission, SubmitSettings
+from tests.integration.legacy_adapters.pricing_support import submit_checked
 
 
 @pytest.fixture
@@ -25,5 +25,5 @@ def submitter(queue: PricingQueue) -> QuoteSubmitter:
 
 
 async def submit(submitter: QuoteSubmitter, model: bytes, material: str = "PLA", **kw: str) -> Submission:
-    return await submitter.submit(QuoteRequest(model=model, material=material, owner="internal", **kw),
-                                  parse=parse_model)
+    request = QuoteRequest(model=model, material=material, owner="internal", **kw)
+    return await submit_checked(submitter, request)

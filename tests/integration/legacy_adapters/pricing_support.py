@@ -15,10 +15,23 @@ import numpy as np
 from stl import mesh as stl_mesh
 
 from devstack.process import ServerProcess
+from gateway.quotes.model_check import StlLimits, model_fingerprint
+from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, Submission
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
 
 ROOT = Path(__file__).parents[3]
 LOCAL = "legacy_sim.pricing.callable_target:price_model"
+
+
+async def submit_checked(submitter: QuoteSubmitter, req: QuoteRequest) -> Submission:
+    """What the gateway does: the two queue steps, the model checked between them (here on a thread)."""
+    async with submitter.submission(req) as pending:
+        known = await pending.known()
+        if known is not None:
+            return known
+        fp = await asyncio.to_thread(model_fingerprint, req.model, material=req.material,
+                                     rules_version=submitter.settings.rules_version, limits=StlLimits())
+        return await pending.enqueue(fp)
 
 
 def stl_of(triangles: np.ndarray) -> bytes:
