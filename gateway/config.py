@@ -24,7 +24,7 @@ from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_c
 from gateway.quotes.config import HANDLERS, QuotesConfig, parse_quotes_section
 from gateway.ratelimit.policy import RateLimitConfig, parse_ratelimit_section, parse_route_ratelimit
 from gateway.route_table import ALL_METHODS, PARTNER_SCOPES, Route, parse_template
-from gateway.upstreams import (
+from gateway.upstreams.config import (
     ClusterConfig,
     RetryPolicy,
     TimeoutPolicy,

@@ -13,7 +13,7 @@ from gateway.auth.policy import RouteAuth
 from gateway.cache.policy import CachePolicy
 from gateway.errors import MethodNotAllowed, RouteNotFound
 from gateway.ratelimit.policy import RouteRateLimit
-from gateway.upstreams import RetryPolicy, TimeoutPolicy
+from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
 
 ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: Values of a route's ``partner_scope`` (``gateway/filters/partner_scope.py``).

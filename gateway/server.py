@@ -24,7 +24,7 @@ from gateway.errors import ConfigError
 from gateway.quotes.api import QuoteService
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
-from gateway.upstreams import ClusterManager
+from gateway.upstreams.manager import ClusterManager
 from telemetry.access_log import AccessLog
 from telemetry.tracing import setup_tracing
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.config import GatewayConfig
 from gateway.route_table import RouteTable
-from gateway.upstreams import ClusterManager
+from gateway.upstreams.manager import ClusterManager
 
 
 @dataclass(kw_only=True)

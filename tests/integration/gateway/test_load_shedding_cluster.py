@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.errors import LoadShed, UpstreamTimeout
-from gateway.upstreams import Cluster, TimeoutPolicy, parse_cluster
+from gateway.upstreams.cluster import Cluster
+from gateway.upstreams.config import TimeoutPolicy, parse_cluster
 from resilience.shedding import PRIORITY_LOW
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.upstreams import Cluster, ClusterConfig
+from gateway.upstreams.cluster import Cluster
+from gateway.upstreams.config import ClusterConfig
 from tests.support.fake_upstream import FakeUpstream, fake_upstream
 
 _names = itertools.count()

@@ -18,9 +18,9 @@ from gateway.errors import (
     UpstreamConnectError,
     UpstreamTimeout,
 )
-from gateway.upstreams import (
+from gateway.upstreams.cluster import Cluster
+from gateway.upstreams.config import (
     BreakerConfig,
-    Cluster,
     HealthCheckConfig,
     OutlierConfig,
     RetryBudgetConfig,

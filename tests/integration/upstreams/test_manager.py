@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.upstreams import ClusterConfig, ClusterManager, TimeoutPolicy
+from gateway.upstreams.config import ClusterConfig, TimeoutPolicy
+from gateway.upstreams.manager import ClusterManager
 from tests.integration.upstreams.conftest import unique_name
 from tests.support.fake_upstream import FakeUpstream
 

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.errors import MethodNotAllowed, RouteNotFound
 from gateway.route_table import Route, RouteTable, parse_template
-from gateway.upstreams import RetryPolicy, TimeoutPolicy
+from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
 
 
 def make_route(name: str, prefix: str, methods: set[str] | None = None, rewrite: str | None = None) -> Route:

@@ -8,7 +8,8 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.upstreams import Cluster, parse_cluster
+from gateway.upstreams.cluster import Cluster
+from gateway.upstreams.config import parse_cluster
 from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
 

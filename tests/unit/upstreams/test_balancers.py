@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from gateway.upstreams import ConsistentHash, Endpoint, LeastRequest, PeakEwma, RoundRobin, make_balancer
+from gateway.upstreams.balancers import ConsistentHash, LeastRequest, PeakEwma, RoundRobin, make_balancer
+from gateway.upstreams.endpoint import Endpoint
 
 
 def _endpoints(n: int) -> list[Endpoint]:

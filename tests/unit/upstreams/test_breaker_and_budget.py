@@ -8,7 +8,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.errors import CircuitOpen
-from gateway.upstreams import BreakerConfig, CircuitBreaker, RetryBudget, RetryBudgetConfig
+from gateway.upstreams.breaker import CircuitBreaker
+from gateway.upstreams.config import BreakerConfig, RetryBudgetConfig
+from gateway.upstreams.retry_budget import RetryBudget
 
 
 def _rejections(cluster: str, reason: str) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.upstreams import (
+from gateway.upstreams.config import (
     ClusterConfig,
     HealthCheckConfig,
     RetryPolicy,

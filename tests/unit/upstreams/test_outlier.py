@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from gateway.upstreams import Endpoint, OutlierConfig, OutlierDetector
+from gateway.upstreams.config import OutlierConfig
+from gateway.upstreams.endpoint import Endpoint
+from gateway.upstreams.outlier import OutlierDetector
 
 T0 = 1000.0
 
