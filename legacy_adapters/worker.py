@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 
+from configkit import ConfigError, check, integer, number
 from legacy_adapters.backend import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
@@ -74,16 +75,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
               f"`make run` dev value; set your own (e.g. `openssl rand -hex 32`). For local development "
               f"only, pass --dev or set {DEV_ENV}=1.", file=sys.stderr)
         raise SystemExit(2)
-    if not args.backend:
-        p.error("--backend is required (or $PRICING_BACKEND)")
-    for name in ("concurrency", "max_attempts", "webhook_concurrency", "webhook_per_partner"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.visibility_timeout <= 0:
-        p.error("--visibility-timeout must be > 0")
-    if args.webhook_timeout <= 0:
-        p.error("--webhook-timeout must be > 0")
+    try:
+        check_settings(args)
+    except ConfigError as exc:
+        p.error(str(exc))
     return args
+
+
+def check_settings(args: argparse.Namespace) -> None:
+    """Bad settings fail here, naming their option (``--concurrency: must be >= 1, got 0``)."""
+    check(bool(args.backend), "--backend", "is required (or $PRICING_BACKEND)")
+    for name in ("concurrency", "max_attempts", "webhook_concurrency", "webhook_per_partner"):
+        integer(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
+    check(args.webhook_per_partner <= args.webhook_concurrency, "--webhook-per-partner",
+          f"must be <= --webhook-concurrency ({args.webhook_concurrency}), got {args.webhook_per_partner}")
+    number(args.visibility_timeout, "--visibility-timeout", above=0)
+    number(args.webhook_timeout, "--webhook-timeout", above=0)
 
 
 async def run(args: argparse.Namespace) -> None:

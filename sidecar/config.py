@@ -9,12 +9,10 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from sidecar.relay.config import RelayConfig, RelayConfigError
+from configkit import ConfigError, check, choice, integer, number
+from sidecar.relay.config import RelayConfig
 from sidecar.routes import KINDS
-
-
-class ConfigError(ValueError):
-    """A bad option; the message names it."""
+from telemetry.redaction import redact_text
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,28 +42,27 @@ class SidecarConfig:
 
     def __post_init__(self) -> None:
         url = URL(self.upstream)
-        checks = {
-            "--kind": self.kind in KINDS,
-            "--upstream": url.scheme in ("http", "https") and bool(url.host) and url.path in ("", "/"),
-            "--instance-id": bool(self.instance_id),
-            "--listen": 0 <= self.listen_port < 65536,
-            "--admin": 0 <= self.admin_port < 65536,
-            "--dsn": self.dsn is None or (self.kind == "mes" and self.dsn.startswith("postgres")),
-            "--read-dsn": self.read_dsn is None or (self.dsn is not None
-                                                    and self.read_dsn.startswith("postgres")),
-            "--redis-url": self.redis_url is None or (self.kind == "mes" and "://" in self.redis_url),
-            "--probe-interval": self.probe_interval > 0,
-            "--terminal-count-interval": self.terminal_count_interval >= 0,
-            "--history-poll-interval": self.history_poll_interval > 0,
-            "--connect-timeout": self.connect_timeout > 0,
-            "--timeout": self.response_timeout > 0,
-            "--health-path": self.health_path.startswith("/"),
-            "--relay-redis-url": self.relay is None or self.kind == "mes",
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"invalid option(s): {', '.join(bad)} (--dsn and --redis-url are for "
-                              "--kind mes, --read-dsn needs --dsn; --upstream is a base URL without a path)")
+        choice(self.kind, "--kind", KINDS)
+        check(url.scheme in ("http", "https") and bool(url.host) and url.path in ("", "/"), "--upstream",
+              "expected a base URL without a path, like http://127.0.0.1:9101, "
+              f"got {redact_text(self.upstream)!r}")
+        check(bool(self.instance_id), "--instance-id", "must not be empty")
+        integer(self.listen_port, "--listen", minimum=0, maximum=65535)
+        integer(self.admin_port, "--admin", minimum=0, maximum=65535)
+        for option, dsn in (("--dsn", self.dsn), ("--read-dsn", self.read_dsn)):  # values never echoed
+            check(dsn is None or dsn.startswith("postgres"), option, "expected a postgresql:// DSN")
+        check(self.dsn is None or self.kind == "mes", "--dsn", "is for --kind mes only")
+        check(self.read_dsn is None or self.dsn is not None, "--read-dsn", "needs --dsn (the primary)")
+        check(self.redis_url is None or self.kind == "mes", "--redis-url", "is for --kind mes only")
+        check(self.redis_url is None or "://" in self.redis_url, "--redis-url", "expected a URL like redis://h:6379/0")
+        number(self.probe_interval, "--probe-interval", above=0)
+        number(self.terminal_count_interval, "--terminal-count-interval", minimum=0)
+        number(self.history_poll_interval, "--history-poll-interval", above=0)
+        number(self.connect_timeout, "--connect-timeout", above=0)
+        number(self.response_timeout, "--timeout", above=0)
+        check(self.health_path.startswith("/"), "--health-path",
+              f"must start with '/', got {self.health_path!r}")
+        check(self.relay is None or self.kind == "mes", "--relay-redis-url", "is for --kind mes only")
 
     @property
     def replica_name(self) -> str:
@@ -149,6 +146,6 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | 
             history_poll_interval=args.history_poll_interval, connect_timeout=args.connect_timeout,
             response_timeout=args.timeout, health_path=args.health_path, access_log=args.access_log,
             relay=relay)
-    except (ConfigError, RelayConfigError) as exc:
+    except ConfigError as exc:
         p.error(str(exc))
     return config, args.log_level

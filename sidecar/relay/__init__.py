@@ -6,7 +6,7 @@ an adaptive limit following the MES's latency allows; pauses while the MES fails
 ``docs/sidecar.md`` ("Relay").
 """
 
-from sidecar.relay.config import RelayConfig, RelayConfigError
+from sidecar.relay.config import RelayConfig
 from sidecar.relay.relay import CrmRelay
 
-__all__ = ["CrmRelay", "RelayConfig", "RelayConfigError"]
+__all__ = ["CrmRelay", "RelayConfig"]

@@ -1,12 +1,10 @@
-"""Settings of the CRM → MES relay, frozen and checked on construction (a bad value names itself)."""
+"""Settings of the CRM → MES relay, frozen and checked on construction (a bad value names its option)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class RelayConfigError(ValueError):
-    """A bad relay setting; the message names the command-line option."""
+from configkit import check, integer, number
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,23 +39,24 @@ class RelayConfig:
     drain_timeout: float = 5.0  # at shutdown, deliveries in flight get this long
 
     def __post_init__(self) -> None:
-        checks = {
-            "--relay-redis-url": "://" in self.redis_url,
-            "--relay-consumer": bool(self.consumer),
-            "--relay-group": bool(self.group) and bool(self.stream) and bool(self.dead_letter_stream),
-            "--relay-max-in-flight": 1 <= self.min_in_flight <= self.initial_in_flight <= self.max_in_flight,
-            "--relay-timeout": 0 < self.delivery_timeout < self.reclaim_idle,
-            "--relay-failure-threshold": self.failure_threshold >= 1,
-            "--relay-backoff-max": 0 < self.backoff_initial <= self.backoff_max,
-            "--relay-batch": self.batch >= 1 and self.block_ms >= 1,
-            "--relay-reclaim-idle": self.reclaim_idle > 0,
-            "--relay-sweep-interval": self.sweep_interval > 0 and self.lag_interval > 0,
-            "drain_timeout": self.drain_timeout >= 0,
-            "limit_sample_window": self.limit_sample_window > 0,
-            "orders_path": self.orders_path.startswith("/"),
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise RelayConfigError(
-                f"invalid relay option(s): {', '.join(bad)} (need 1 <= min <= initial <= max in flight, "
-                "0 < timeout < reclaim idle, 0 < backoff <= backoff max)")
+        check("://" in self.redis_url, "--relay-redis-url", "expected a URL like redis://h:6379/0")
+        check(bool(self.consumer), "--relay-consumer", "must not be empty")
+        check(bool(self.group) and bool(self.stream) and bool(self.dead_letter_stream), "--relay-group",
+              "must not be empty (nor the stream names)")
+        integer(self.min_in_flight, "--relay-min-in-flight", minimum=1)
+        check(self.min_in_flight <= self.initial_in_flight <= self.max_in_flight, "--relay-max-in-flight",
+              f"need 1 <= min ({self.min_in_flight}) <= initial ({self.initial_in_flight}) <= max "
+              f"({self.max_in_flight}) in flight")
+        number(self.reclaim_idle, "--relay-reclaim-idle", above=0)
+        number(self.delivery_timeout, "--relay-timeout", above=0, below=self.reclaim_idle)  # < reclaim idle
+        integer(self.failure_threshold, "--relay-failure-threshold", minimum=1)
+        number(self.backoff_initial, "backoff_initial", above=0)
+        number(self.backoff_max, "--relay-backoff-max", minimum=self.backoff_initial)
+        integer(self.batch, "batch", minimum=1)
+        integer(self.block_ms, "block_ms", minimum=1)
+        number(self.sweep_interval, "sweep_interval", above=0)
+        number(self.lag_interval, "lag_interval", above=0)
+        number(self.drain_timeout, "drain_timeout", minimum=0)
+        number(self.limit_sample_window, "limit_sample_window", above=0)
+        check(self.orders_path.startswith("/"), "orders_path",
+              f"must start with '/', got {self.orders_path!r}")

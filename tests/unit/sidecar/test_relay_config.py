@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from configkit import ConfigError
 from sidecar.config import parse_args
-from sidecar.relay import RelayConfig, RelayConfigError
+from sidecar.relay import RelayConfig
 
 BASE = ["--kind", "mes", "--upstream", "http://127.0.0.1:9101", "--instance-id", "mes-2"]
 
@@ -47,5 +48,5 @@ def test_relay_is_for_the_mes_only(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_config_checks_itself() -> None:
-    with pytest.raises(RelayConfigError, match="--relay-consumer"):
+    with pytest.raises(ConfigError, match=r"^--relay-consumer: must not be empty$"):
         RelayConfig(redis_url="redis://h/0", consumer="")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.config import ConfigError, SidecarConfig, parse_args
+from configkit import ConfigError
+from sidecar.config import SidecarConfig, parse_args
 
 
 def test_defaults_and_host_port_parsing() -> None:
