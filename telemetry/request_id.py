@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from telemetry.context import request_id_var
 
-__all__ = ["HEADER", "new_request_id", "request_id_filter"]
+__all__ = ["HEADER", "is_well_formed", "new_request_id", "request_id_filter"]
 
 HEADER = "X-Request-ID"
 #: What an inbound id must look like to be kept: safe in a header, a log line and a URL.
@@ -33,6 +33,11 @@ def new_request_id() -> str:
     A correlation id, not a secret: a seeded PRNG avoids a getrandom() syscall per request.
     """
     return f"{_random.getrandbits(128):032x}"
+
+
+def is_well_formed(request_id: str) -> bool:
+    """Whether an inbound id may be kept: 8-128 characters of ``A-Za-z0-9._:-``."""
+    return _WELL_FORMED.match(request_id) is not None
 
 
 def request_id_filter(*, key: web.RequestKey[str], trust_inbound: bool) -> Middleware:
