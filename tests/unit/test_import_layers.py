@@ -4,9 +4,12 @@ Every module's imports (including those inside functions and ``TYPE_CHECKING`` b
 deployment ships what they name) are read with ``ast``; the graph is closed transitively, so
 ``gateway → x → legacy_sim`` fails as surely as a direct ``import legacy_sim``:
 
-* production (``gateway``, ``sidecar``, ``legacy_adapters``, ``telemetry``, ``contracts``) never
-  reaches the simulator ``legacy_sim``;
+* production (``gateway``, ``sidecar``, ``legacy_adapters``, ``telemetry``, ``resilience``,
+  ``contracts``) never reaches the simulator ``legacy_sim``;
 * ``contracts`` (the ground) imports no other package of the repository;
+* ``resilience`` (shared runtime, owned by no deployable) reaches only ``contracts`` and itself;
+* the two deployables stand apart: ``sidecar`` never reaches ``gateway``, nor ``gateway``
+  ``sidecar`` (what both need is in ``resilience``/``telemetry``/``contracts``);
 * ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs).
 """
 
@@ -19,9 +22,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "sidecar", "legacy_adapters", "telemetry", "contracts", "legacy_sim",
+PACKAGES = ("gateway", "sidecar", "legacy_adapters", "telemetry", "resilience", "contracts", "legacy_sim",
             "devstack", "bench", "loadtests", "tests")
-PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "telemetry", "contracts")
+PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "telemetry", "resilience", "contracts")
 
 
 class ImportGraph:
@@ -78,11 +81,15 @@ class ImportGraph:
                     todo.append(target)
         return seen
 
-    def simulator_reached_from(self, package: str) -> dict[str, list[str]]:
-        """Modules of ``package`` → the legacy_sim modules they reach (only those reaching any)."""
-        found = {m: sorted(t for t in self.reaches(m) if _top(t) == "legacy_sim")
+    def reached_from(self, package: str, *, outside: frozenset[str]) -> dict[str, list[str]]:
+        """Modules of ``package`` → the modules of ``outside`` packages they reach (those reaching any)."""
+        found = {m: sorted(t for t in self.reaches(m) if _top(t) in outside)
                  for m in self.modules if _top(m) == package}
         return {m: t for m, t in found.items() if t}
+
+    def simulator_reached_from(self, package: str) -> dict[str, list[str]]:
+        """Modules of ``package`` → the legacy_sim modules they reach (only those reaching any)."""
+        return self.reached_from(package, outside=frozenset({"legacy_sim"}))
 
 
 def _top(module: str) -> str:
@@ -120,3 +127,55 @@ def test_an_indirect_import_of_the_simulator_from_the_gateway_is_reported(tmp_pa
         (tmp_path / path).write_text(source)
     assert ImportGraph(tmp_path).simulator_reached_from("gateway") == {
         "gateway.helper": ["legacy_sim.pricing"], "gateway.quotes": ["legacy_sim.pricing"]}
+
+
+def test_resilience_stands_on_contracts_only() -> None:
+    """Shared by the gateway and the sidecar, owned by neither: no deployable, no simulator."""
+    allowed = {"resilience", "contracts"}
+    assert _graph().reached_from("resilience", outside=frozenset(set(PACKAGES) - allowed)) == {}
+
+
+def test_the_sidecar_never_reaches_the_gateway() -> None:
+    assert _graph().reached_from("sidecar", outside=frozenset({"gateway"})) == {}
+
+
+def test_the_gateway_never_reaches_the_sidecar() -> None:
+    assert _graph().reached_from("gateway", outside=frozenset({"sidecar"})) == {}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for path, source in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(source)
+
+
+def test_a_gateway_import_in_a_sidecar_module_is_reported(tmp_path: Path) -> None:
+    """Directly, inside a function, or through resilience: each sidecar module that reaches it is named."""
+    _write(tmp_path, {
+        "gateway/__init__.py": "", "gateway/errors.py": "",
+        "resilience/__init__.py": "", "resilience/adaptive.py": "from resilience import shedding\n",
+        "resilience/shedding.py": "def shed():\n    from gateway.errors import LoadShed\n",
+        "sidecar/__init__.py": "", "sidecar/proxy.py": "import gateway\n",
+        "sidecar/relay/__init__.py": "", "sidecar/relay/relay.py": "from resilience.adaptive import x\n",
+        "sidecar/app.py": "from .relay import relay\n", "sidecar/clean.py": "import contracts\n",
+    })
+    graph = ImportGraph(tmp_path)
+    assert graph.reached_from("sidecar", outside=frozenset({"gateway"})) == {
+        "sidecar.app": ["gateway.errors"], "sidecar.proxy": ["gateway"],
+        "sidecar.relay.relay": ["gateway.errors"]}
+    assert graph.reached_from("resilience", outside=frozenset({"gateway", "sidecar"})) == {
+        "resilience.adaptive": ["gateway.errors"], "resilience.shedding": ["gateway.errors"]}
+
+
+def test_adding_import_gateway_to_the_real_relay_fails_the_check(tmp_path: Path) -> None:
+    """The check over a copy of today's tree passes, and fails once a sidecar module imports gateway."""
+    for package in ("gateway", "sidecar", "resilience", "contracts", "telemetry"):
+        for path in (ROOT / package).rglob("*.py"):
+            target = tmp_path / path.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(path.read_text())
+    assert ImportGraph(tmp_path).reached_from("sidecar", outside=frozenset({"gateway"})) == {}
+    relay = tmp_path / "sidecar" / "relay" / "relay.py"
+    relay.write_text(relay.read_text() + "\nimport gateway  # the mistake\n")
+    reported = ImportGraph(tmp_path).reached_from("sidecar", outside=frozenset({"gateway"}))
+    assert reported["sidecar.relay.relay"] == ["gateway"]
