@@ -19,12 +19,14 @@ from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
 from devstack.redis import RedisServer
+from devstack.replica import ReplicaServer
 from gateway.auth.startup_secrets import DEV_ENV, DEV_OPERATOR_TOKEN
 
 
 @dataclass
 class Ports:
     postgres: int = int(os.environ.get("MES_EDGE_PG_PORT", "55432"))
+    postgres_replica: int = int(os.environ.get("MES_EDGE_PG_REPLICA_PORT", "55433"))  # MES_REPLICA=1 only
     redis: int = int(os.environ.get("MES_EDGE_REDIS_PORT", "56379"))
     mes: tuple[int, ...] = (9101, 9102)
     crm: int = 9201
@@ -40,7 +42,8 @@ class Ports:
 
     def listening(self, pricing_workers: int = 2) -> dict[str, int]:
         """Every TCP port the platform listens on, by what listens there."""
-        ports = {"postgres": self.postgres, "redis": self.redis, "crm": self.crm,
+        ports = {"postgres": self.postgres, "postgres replica": self.postgres_replica,
+                 "redis": self.redis, "crm": self.crm,
                  "crm sidecar": self.crm_sidecar, "crm sidecar admin": self.crm_sidecar + 10,
                  "prometheus": self.prometheus, "alertmanager": self.alertmanager,
                  "alert webhook": self.alert_webhook, "gateway external": self.external,
@@ -54,7 +57,8 @@ class Ports:
     def shifted(self, offset: int) -> Ports:
         """Every port + ``offset`` (tests beside a developer's `make run`)."""
         o = offset
-        return Ports(postgres=self.postgres + o, redis=self.redis + o, mes=tuple(p + o for p in self.mes),
+        return Ports(postgres=self.postgres + o, postgres_replica=self.postgres_replica + o,
+                     redis=self.redis + o, mes=tuple(p + o for p in self.mes),
                      crm=self.crm + o, mes_sidecars=tuple(p + o for p in self.mes_sidecars),
                      crm_sidecar=self.crm_sidecar + o, prometheus=self.prometheus + o,
                      alertmanager=self.alertmanager + o, alert_webhook=self.alert_webhook + o,
@@ -72,6 +76,8 @@ class Platform:
     root: Path
     ports: Ports = field(default_factory=Ports)
     price_delay: float = float(os.environ.get("MES_PRICE_DELAY", "2"))
+    #: MES_REPLICA=1: a streaming replica of the MES database; the probing sidecar reads it (docs/mes-data.md)
+    replica: bool = os.environ.get("MES_REPLICA", "0") == "1"
     started: list[tuple[str, PostgresServer | RedisServer | ServerProcess]] = field(default_factory=list)
 
     @property
@@ -90,6 +96,12 @@ class Platform:
         self.logs.mkdir(parents=True, exist_ok=True)
         pg = PostgresServer(self.root / "postgres", port=self.ports.postgres, database="mes").start()
         self.started.append(("postgres", pg))
+        read_dsn = None
+        if self.replica:
+            replica = ReplicaServer(pg, self.root / "postgres-replica", port=self.ports.postgres_replica)
+            replica.start()
+            self.started.append(("postgres-replica", replica))
+            read_dsn = replica.dsn
         redis = RedisServer(self.root / "redis", port=self.ports.redis, persistent=True).start()
         self.started.append(("redis", redis))
         for i, port in enumerate(self.ports.mes, start=1):
@@ -101,7 +113,7 @@ class Platform:
                      "--redis-url", redis.url, env={"LOG_FILE": str(self.logs / "crm.json.log")})
         for port in (*self.ports.mes, self.ports.crm):
             wait_for_port(port, timeout=30)
-        self._start_sidecars(pg.dsn, redis.url)
+        self._start_sidecars(pg.dsn, redis.url, read_dsn)
         self._start_pricing_workers(redis.url)
         gw_env = {**self._gateway_addresses(redis.url),
                   "GATEWAY_ACCESS_LOG": str(self.logs / "gateway-access.log"),
@@ -160,7 +172,7 @@ class Platform:
                               # per-partner secrets, written by `python -m gateway.api_keys create`
                               "PRICING_WEBHOOK_SECRETS_FILE": str(self.root / "webhook-secrets.json")})
 
-    def _start_sidecars(self, dsn: str, redis_url: str) -> None:
+    def _start_sidecars(self, dsn: str, redis_url: str, read_dsn: str | None = None) -> None:
         """One sidecar in front of each legacy instance; the gateway talks to the sidecars."""
         pairs = zip(self.ports.mes, self.ports.mes_sidecars, strict=True)
         legacy = [("mes", f"mes-{i}", port, sidecar) for i, (port, sidecar) in enumerate(pairs, start=1)]
@@ -177,6 +189,8 @@ class Platform:
                 # business probes: one sidecar per database is enough; polling the status history
                 # every 0.5 s keeps changes made directly on the MES inside the cache's 1 s promise
                 args += ["--dsn", dsn, "--history-poll-interval", "0.5"]
+                if read_dsn:  # the probes read the replica; the history poller stays on the primary
+                    args += ["--read-dsn", read_dsn]
             self._python(f"sidecar-{instance}", *args,
                          env={"LOG_FILE": str(self.logs / f"sidecar-{instance}.json.log")})
         for listen in (*self.ports.mes_sidecars, self.ports.crm_sidecar):
@@ -187,6 +201,12 @@ class Platform:
             print(f"  stopping {name} (pid {proc.pid})", flush=True)
             proc.stop()
         self.started.clear()
+
+    def _replica_line(self) -> str:
+        if not self.replica:
+            return ""
+        return (f"\n  MES read replica     postgresql://postgres@127.0.0.1:{self.ports.postgres_replica}/mes"
+                "   (mes-1's sidecar probes read it; lag: mes_replica_lag_seconds)")
 
     def banner(self) -> str:
         """What `make run` prints when everything is up: every URL in it answers 200 to a plain GET
@@ -212,7 +232,7 @@ mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
   alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
                        or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)
-  legacy MES           {local}:{p.mes[0]}  {local}:{p.mes[1]}   CRM {local}:{p.crm}
+  legacy MES           {local}:{p.mes[0]}  {local}:{p.mes[1]}   CRM {local}:{p.crm}{self._replica_line()}
 
 Try:
   curl -s '{local}:{p.internal}/orders?per_page=5'

@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "given; $ES_API_KEY authenticates)")
     journey.add_argument("--es-index", default=os.environ.get("ES_INDEX", DEFAULT_ES_INDEX),
                          metavar="PATTERN", help=f"index pattern (env ES_INDEX; default {DEFAULT_ES_INDEX})")
+    journey.add_argument("--dsn", default=os.environ.get("MES_READ_DSN"),
+                         help="also read the order's status history from the MES database: a read replica "
+                              "(env MES_READ_DSN; docs/mes-data.md)")
     journey.add_argument("--jaeger-url", default=None,
                          help="Jaeger UI base URL (default $JAEGER_UI_URL or http://127.0.0.1:16686)")
     return parser
@@ -39,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("use either --logs or --es-url, not both")
     es_url = args.es_url or (None if args.logs else os.environ.get("ES_URL"))
     return order_journey(args.order_id, logs=args.logs, es_url=es_url, es_index=args.es_index,
-                         jaeger_ui_url=args.jaeger_url)
+                         jaeger_ui_url=args.jaeger_url, dsn=args.dsn)
 
 
 if __name__ == "__main__":

@@ -299,8 +299,11 @@ def elasticsearch_source(url: str, index: str) -> ElasticsearchLogs:
 
 
 def _source_errors() -> tuple[type[BaseException], ...]:
-    """Errors meaning "could not read the logs": file errors, and the ES client's when installed."""
-    errors: list[type[BaseException]] = [OSError]
+    """Errors meaning "could not read the logs": file errors, the database's, and the ES client's
+    when installed."""
+    from telemetry.journey_db import DATABASE_ERRORS
+
+    errors: list[type[BaseException]] = [OSError, *DATABASE_ERRORS]
     try:
         from elastic_transport import TransportError
         from elasticsearch import ApiError
@@ -310,10 +313,20 @@ def _source_errors() -> tuple[type[BaseException], ...]:
 
 
 def order_journey(order_id: str, *, logs: Sequence[Path] = (), es_url: str | None = None,
-                  es_index: str = DEFAULT_ES_INDEX, jaeger_ui_url: str | None = None) -> int:
-    """The ``order-journey`` command: print the journey; exit code 0, 1 (nothing found) or 2 (no source)."""
+                  es_index: str = DEFAULT_ES_INDEX, jaeger_ui_url: str | None = None,
+                  dsn: str | None = None) -> int:
+    """The ``order-journey`` command: print the journey; exit code 0, 1 (nothing found) or 2 (no source).
+
+    ``dsn``: also the order's ``order_status_history`` rows from the MES database (a read replica,
+    :mod:`telemetry.journey_db`)."""
     source: LogSource = (elasticsearch_source(es_url, es_index) if es_url
                          else LogFiles(list(logs) or [DEFAULT_LOG_DIR]))
+    database = None
+    if dsn:
+        from telemetry.journey_db import MesDatabase, Sources
+
+        database = MesDatabase(dsn)
+        source = Sources([source, database])
     try:
         journey = collect_journey(source, order_id)
         where = source.describe()
@@ -325,6 +338,8 @@ def order_journey(order_id: str, *, logs: Sequence[Path] = (), es_url: str | Non
         return 1
     jaeger = jaeger_ui_url or os.environ.get("JAEGER_UI_URL") or DEFAULT_JAEGER_UI_URL
     print(render_journey(journey, jaeger_ui_url=jaeger))
+    if database is not None and database.replayed_up_to is not None:
+        print(f"database:    a replica, replayed up to {_time(database.replayed_up_to)}")
     if isinstance(source, ElasticsearchLogs) and source.truncated:
         print(f"order-journey: more than {source.size} hits, the timeline is cut", file=sys.stderr)
     return 0

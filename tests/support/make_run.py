@@ -57,10 +57,11 @@ class MakeRun:
 
 
 @contextmanager
-def make_run(root: Path) -> Iterator[MakeRun]:
-    """Start the platform as ``make run`` does (ports moved), yield, stop every process by PID."""
+def make_run(root: Path, *, replica: bool = False) -> Iterator[MakeRun]:
+    """Start the platform as ``make run`` does (ports moved; ``replica``: as ``MES_REPLICA=1 make run``),
+    yield, stop every process by PID."""
     ports = Ports().shifted(free_offset())
-    platform = Platform(root=root, ports=ports)
+    platform = Platform(root=root, ports=ports, replica=replica)
     try:
         platform.start()
         env = {**os.environ, "GATEWAY_API_KEY_STORE": str(root / "api-keys.json")}

@@ -59,21 +59,35 @@ def replica_pair(base_dir: Path) -> Iterator[ReplicaPair]:
         primary.stop()
 
 
-async def replayed(primary_dsn: str, replica_dsn: str) -> bool:
-    """Has the replica replayed every WAL record the primary had written when asked?"""
+async def flushed_lsn(primary_dsn: str) -> str:
+    """The primary's WAL position after everything committed so far is written out.
+
+    The test servers run with ``synchronous_commit = off``: a commit can sit in the WAL buffers,
+    beyond ``pg_current_wal_lsn()``, for a few hundred milliseconds. One synchronous commit
+    flushes the WAL up to itself, so every earlier commit is below the position read after it.
+    """
     primary = await asyncpg.connect(primary_dsn)
     try:
-        written = await primary.fetchval("SELECT pg_current_wal_lsn()::text")
+        await primary.execute("SET synchronous_commit = on")
+        # a transaction that writes WAL (a logical message, decoded by nobody) commits synchronously,
+        # flushing the WAL up to its commit record ("SELECT txid_current()" writes none: no flush)
+        await primary.fetchval("SELECT pg_logical_emit_message(true, 'mes-edge-tests', 'flush')")
+        return str(await primary.fetchval("SELECT pg_current_wal_lsn()::text"))
     finally:
         await primary.close()
+
+
+async def replayed(replica_dsn: str, lsn: str) -> bool:
+    """Has the replica replayed the WAL up to ``lsn``?"""
     replica = await asyncpg.connect(replica_dsn)
     try:
-        return bool(await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", written))
+        return bool(await replica.fetchval("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", lsn))
     finally:
         await replica.close()
 
 
 async def caught_up(primary_dsn: str, replica_dsn: str, timeout: float = 15.0) -> None:
-    """Wait until the replica has replayed what the primary had written (raises on timeout)."""
-    await eventually(lambda: replayed(primary_dsn, replica_dsn), timeout=timeout,
-                     what="the replica replays the primary's WAL")
+    """Wait until the replica has replayed every commit the primary made before this call."""
+    target = await flushed_lsn(primary_dsn)
+    await eventually(lambda: replayed(replica_dsn, target), timeout=timeout,
+                     what=f"the replica replays the primary's WAL up to {target}")
