@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # started by the master
     args = parser.parse_args(argv)
     if args.workers < 1:
-        parser.error("--workers must be >= 1")
+        parser.error(f"--workers: must be >= 1, got {args.workers}")  # the configkit message form
     master = args.workers > 1 and not args.worker and not args.check
     # the master itself records no metrics: keep prometheus_client out of multiprocess mode here
     metrics_dir = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None) if master else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,15 @@ def test_no_production_package_defines_another_config_error_class() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.ClassDef) and node.name.endswith("ConfigError"))
     assert defined == ["configkit/errors.py:ConfigError"]
+
+
+def test_the_kit_stands_on_the_standard_library_only() -> None:
+    """So gateway, sidecar and legacy_adapters may all import it (docs/architecture.md, layers)."""
+    imported: set[str] = set()
+    for path in (ROOT / "configkit").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert imported - {"configkit"} <= set(sys.stdlib_module_names)
