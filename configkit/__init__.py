@@ -12,7 +12,8 @@
 
 Why a small shared helper rather than msgspec or pydantic: ``bench/config_startup.py`` and
 ``docs/configuration.md`` (Validation) give the measured start-up cost and the reasons.
-Imports only the standard library; gateway, sidecar and legacy_adapters all stand on it.
+Imports only the standard library (the ground layer of docs/architecture.md): every package may
+stand on it — gateway, sidecar, legacy_adapters, telemetry.
 """
 
 from configkit.errors import ConfigError, join_path, within

@@ -25,6 +25,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from configkit import ConfigError, number
+
 __all__ = ["SCOPE_NAME", "active_tracer", "current_trace_ids", "setup_tracing", "traces_endpoint_from_env"]
 
 _log = logging.getLogger(__name__)
@@ -82,9 +84,10 @@ def _sample_ratio_from_env() -> float:
     if not raw:
         return 1.0
     try:
-        return float(raw)
+        ratio = float(raw)
     except ValueError:
-        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG must be a number in [0, 1], got {raw!r}") from None
+        raise ConfigError("OTEL_TRACES_SAMPLER_ARG", f"expected a number in [0, 1], got {raw!r}") from None
+    return number(ratio, "OTEL_TRACES_SAMPLER_ARG", minimum=0, maximum=1)
 
 
 def _service_version() -> str:

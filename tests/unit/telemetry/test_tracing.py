@@ -6,6 +6,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from configkit import ConfigError
 from telemetry.tracing import _with_traces_path, active_tracer, setup_tracing, traces_endpoint_from_env
 
 
@@ -56,7 +57,8 @@ def test_ratio_outside_zero_one_fails_fast(ratio):
 
 def test_non_numeric_sampler_arg_names_the_variable(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "ten percent")
-    with pytest.raises(ValueError, match="OTEL_TRACES_SAMPLER_ARG"):
+    expected = r"^OTEL_TRACES_SAMPLER_ARG: expected a number in \[0, 1\], got 'ten percent'$"
+    with pytest.raises(ConfigError, match=expected):
         setup_tracing("gateway", exporter=InMemorySpanExporter(), set_global=False)
 
 
