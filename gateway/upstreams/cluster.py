@@ -1,8 +1,17 @@
-"""A cluster: endpoints, a connection pool per endpoint, balancer, health, outlier, breaker, budget.
+"""A cluster: endpoints, a transport per endpoint, balancer, health, outlier, breaker, budget.
 
-``Cluster.request`` is the only call the proxy handler makes; the per-request
-state machine (admission, pick, attempts, retries) lives in ``request.py``. This
-module owns the shared state those requests read and the bookkeeping they report.
+``Cluster.request`` is the only call the proxy handler makes; the per-request state
+machine lives above this module and drives it through its public API, in this order:
+
+- **admit** (``request.py``): ``try_admit`` without waiting, else ``acquire_limiter``
+  (adaptive concurrency, may shed) then ``acquire_breaker``; ``release_breaker`` and
+  ``release_limiter`` when the request is done;
+- **attempt** (``retry.py``, the retry loop): ``pick`` an endpoint (balancer, health,
+  ejections), ``transport(endpoint).send(...)``, ``record_attempt`` (metrics, latency EWMA,
+  outlier detection); ``try_retry``/``release_retry`` for the retry budget.
+
+This module owns the shared state those requests read and the bookkeeping they report;
+it is the only one that knows the transport is ``gateway.upstreams.http1``.
 
 No panic mode: when no endpoint is eligible (all unhealthy or ejected) requests
 fail fast with ``NoHealthyEndpoint`` (503) instead of Envoy's "send to everyone
@@ -29,22 +38,24 @@ from gateway.upstreams.endpoint import Endpoint
 from gateway.upstreams.health import HealthChecker
 from gateway.upstreams.http1 import Pool
 from gateway.upstreams.outlier import OutlierDetector
-from gateway.upstreams.request import UpstreamRequest
+from gateway.upstreams.request import UNLIMITED, UpstreamRequest
 from gateway.upstreams.retry_budget import RetryBudget
+from gateway.upstreams.transport import Transport
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
 from resilience.shedding import PRIORITIES, priority_name
 
-__all__ = ["Cluster"]
+__all__ = ["Cluster", "make_limiter"]
 
 #: Latency fed to the EWMA for a failed attempt: a fast "connection refused" or
 #: 503 must not make an endpoint look attractive to the latency-aware balancer.
 FAILURE_PENALTY_SECONDS = 1.0
 
 class Cluster:
-    """One named group of interchangeable endpoints, each with its own keep-alive connection pool.
+    """One named group of interchangeable endpoints, each reached through its own transport.
 
-    The pools (``gateway.upstreams.http1``) add nothing to the client's headers but
-    ``Host`` and the body framing: no User-Agent, Accept or Accept-Encoding of our own.
+    The transport is a keep-alive connection pool (``gateway.upstreams.http1``) that adds
+    nothing to the client's headers but ``Host`` and the body framing: no User-Agent,
+    Accept or Accept-Encoding of our own.
     """
 
     def __init__(self, config: ClusterConfig) -> None:
@@ -52,13 +63,13 @@ class Cluster:
         self.name = config.name
         self.endpoints: tuple[Endpoint, ...] = tuple(Endpoint(url) for url in config.endpoints)
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Connection pool per endpoint URL (created on ``start``, in the serving loop).
-        self.pools: dict[str, Pool] = {}
+        #: Connection pool (the transport) per endpoint URL (created on ``start``, in the serving loop).
+        self._pools: dict[str, Pool] = {}
         self._pool_metrics: dict[str, _PoolMetrics] = {}
         self._balancer: Balancer = make_balancer(config.balancer, self.endpoints)
         self._breaker = CircuitBreaker(self.name, config.breaker)
         #: Adaptive concurrency limit in front of the breaker (None: the breaker alone admits).
-        self._limiter = _make_limiter(config)
+        self._limiter = make_limiter(config)
         self._shed_counters: dict[tuple[int, str], Any] = {}
         self._budget = RetryBudget(config.retry_budget)
         self._outlier = OutlierDetector(self.name, config.outlier, self.endpoints)
@@ -94,18 +105,18 @@ class Cluster:
 
     async def start(self) -> None:
         """Open the connection pools, publish endpoint gauges and start health checks."""
-        if self.pools:  # started already (pools stay, closed, after aclose: requests get 502s)
+        if self._pools:  # started already (pools stay, closed, after aclose: requests get 502s)
             return
         self._loop = asyncio.get_running_loop()
         self._balancer = make_balancer(self.config.balancer, self.endpoints, clock=self._loop.time)
         cfg = self.config
         # The breaker bounds the cluster's total; each pool bounds one endpoint's connections.
-        self.pools = {
+        self._pools = {
             ep.url: Pool(ep.url, limit=cfg.breaker.max_connections_per_endpoint,
                          keepalive_timeout=cfg.keepalive_timeout)
             for ep in self.endpoints
         }
-        self._pool_metrics = {url: _PoolMetrics(self.name, url) for url in self.pools}
+        self._pool_metrics = {url: _PoolMetrics(self.name, url) for url in self._pools}
         for ep in self.endpoints:
             metrics.UPSTREAM_ENDPOINT_HEALTHY.labels(self.name, ep.url).set(1 if ep.healthy else 0)
             metrics.UPSTREAM_ENDPOINT_EJECTED.labels(self.name, ep.url).set(1 if ep.ejected else 0)
@@ -133,7 +144,7 @@ class Cluster:
         """Stop health checks and close the pools (in-flight responses are cut)."""
         if self.health is not None:
             await self.health.aclose()
-        for pool in self.pools.values():
+        for pool in self._pools.values():
             await pool.aclose()  # later requests fail to connect (502), never a KeyError
 
     # ------------------------------------------------------------ the proxy's API
@@ -150,7 +161,7 @@ class Cluster:
         hash_key: str | None = None,
         priority: int = 0,
     ) -> UpstreamRequest:
-        """Send ``method path_qs`` to an endpoint; ``async with`` yields the ``http1.Response``.
+        """Send ``method path_qs`` to an endpoint; ``async with`` yields the ``UpstreamResponse``.
 
         ``path_qs`` is appended to the endpoint's base URL as is (already encoded).
         ``timeouts``/``retry`` override the cluster's (per-route policy); ``priority``
@@ -184,7 +195,7 @@ class Cluster:
             if self._limiter is not None:
                 self._limit_gauge.set(self._limiter.limit)
                 self._queue_gauge.set(self._limiter.queued)
-            for url, pool in self.pools.items():
+            for url, pool in self._pools.items():
                 self._pool_metrics[url].publish(pool)
 
     def snapshot(self) -> dict[str, Any]:
@@ -220,11 +231,83 @@ class Cluster:
             ],
         }
 
-    # ------------------------------------------------------------ used by UpstreamRequest
-
     def now(self) -> float:
         """The loop's monotonic clock (what deadlines and ejections are measured in)."""
         return self._loop.time() if self._loop is not None else time.monotonic()
+
+    # ------------------------------------------------------------ admission: limiter, then breaker
+
+    @property
+    def adaptive(self) -> bool:
+        """True when an adaptive concurrency limiter admits requests before the breaker."""
+        return self._limiter is not None
+
+    def try_admit(self) -> float | None:
+        """Admit a request at once if both gates have room (the hot path: no await).
+
+        Takes an adaptive limiter slot (when ``adaptive``) and a breaker slot, and returns
+        the limiter's admission time (``UNLIMITED`` without a limiter). None when a gate is
+        full: nothing was taken, and the caller waits at the gates in order,
+        ``acquire_limiter`` (when ``adaptive``) then ``acquire_breaker``. Whatever was taken
+        goes back with ``release_breaker`` and ``release_limiter``.
+        """
+        breaker = self._breaker
+        limiter = self._limiter
+        if limiter is None:
+            return UNLIMITED if breaker.try_acquire() else None
+        if not breaker.has_room:
+            return None
+        started = limiter.try_acquire()
+        if started is not None:
+            breaker.try_acquire()  # has room: checked above, and nothing ran since
+        return started
+
+    async def acquire_limiter(self, priority: int) -> float:
+        """Wait for an adaptive limiter slot: the admission time (``UNLIMITED`` without a limiter).
+
+        ``priority`` (``resilience.shedding.PRIORITY_*``) orders the wait queue; the wait is
+        bounded by the limiter's ``max_wait`` and the caller's deadline. Raises ``LoadShed``
+        (counted in ``gateway_load_shed_total``) when the request is shed.
+        """
+        limiter = self._limiter
+        if limiter is None:
+            return UNLIMITED
+        started = limiter.try_acquire()
+        if started is not None:
+            return started
+        try:
+            return await limiter.acquire(priority)
+        except LoadShed as shed:
+            self.count_shed(priority, shed.reason)
+            raise
+
+    async def acquire_breaker(self) -> None:
+        """Take a breaker slot, queueing (FIFO, bounded by the caller's deadline) when all are taken.
+
+        Raises ``CircuitOpen`` at once when the breaker's queue is full as well.
+        """
+        breaker = self._breaker
+        if not breaker.try_acquire():
+            await breaker.wait()
+
+    def release_breaker(self) -> None:
+        """Give back a breaker slot (of ``try_admit`` or ``acquire_breaker``)."""
+        self._breaker.release()
+
+    def release_limiter(
+        self, started: float, *, dropped: bool, rtt: float | None = None, sample: bool = True
+    ) -> None:
+        """Give back the limiter slot admitted at ``started``; its outcome becomes a sample.
+
+        ``rtt``: seconds to the response headers (``now - started`` if None); ``dropped``: the
+        outcome signals overload (timeout, refused, 429/502/503/504); ``sample=False``: no
+        sample (the client went away). See ``resilience.adaptive.AdaptiveLimiter.release``.
+        """
+        limiter = self._limiter
+        if limiter is not None:
+            limiter.release(started, dropped=dropped, rtt=rtt, sample=sample)
+
+    # ------------------------------------------------------------ attempts
 
     def pick_candidates(self) -> tuple[Endpoint, ...]:
         """Eligible endpoints, returning lazily any whose ejection has expired."""
@@ -243,6 +326,13 @@ class Cluster:
                 f"({unhealthy} unhealthy, {self._outlier.ejected_count} ejected)"
             )
         return endpoint
+
+    def transport(self, endpoint: Endpoint) -> Transport:
+        """The transport that reaches ``endpoint`` (one attempt: ``transport(endpoint).send(...)``)."""
+        try:
+            return self._pools[endpoint.url]
+        except KeyError:
+            raise RuntimeError(f"cluster {self.name!r} is not started") from None
 
     def record_attempt(
         self, endpoint: Endpoint, outcome: str, started: float, *, failed: bool, gateway: bool
@@ -266,6 +356,22 @@ class Cluster:
             endpoint.observe_latency(latency, now)
             if endpoint.consecutive_failures:
                 self._outlier.record_success(endpoint)
+
+    def try_retry(self) -> bool:
+        """Take a retry budget slot (a request holds one from its first retry on); False if spent.
+
+        An exhausted budget is counted (``gateway_upstream_retry_budget_exhausted_total``).
+        """
+        if self._budget.try_acquire(self._breaker.in_flight):
+            return True
+        self._budget_exhausted.inc()
+        return False
+
+    def release_retry(self) -> None:
+        """Give back a retry budget slot taken by ``try_retry``."""
+        self._budget.release()
+
+    # ------------------------------------------------------------ counters
 
     def count_shed(self, priority: int, reason: str) -> None:
         """Count one request shed by the adaptive limiter (``reason`` from ``LoadShed.reason``)."""
@@ -316,7 +422,8 @@ class _PoolMetrics:
             self._replays = pool.stale_replays
 
 
-def _make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:
+def make_limiter(config: ClusterConfig) -> AdaptiveLimiter | None:
+    """The adaptive concurrency limiter the cluster's ``adaptive_concurrency`` section asks for (or None)."""
     adaptive = config.adaptive_concurrency
     if adaptive is None:
         return None
