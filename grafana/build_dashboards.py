@@ -861,7 +861,26 @@ def sidecars() -> dict[str, Any]:
                 )
             ],
             unit="s",
-            width=24,
+            width=12,
+        ),
+        timeseries(
+            "MES read replica lag",
+            "How old the replica's data can be (the probes and order-journey read it, MES_REPLICA=1 / "
+            "--read-dsn): 0 when it has replayed all the primary's WAL, also on an idle primary. "
+            "Alert MesReplicaLagHigh: ticket > 60 s, page > 15 min.",
+            [target("max by (replica) (mes_replica_lag_seconds)", "{{replica}}")],
+            unit="s",
+            min=0,
+            width=6,
+        ),
+        timeseries(
+            "Replica WAL not yet applied",
+            "Primary's current WAL position minus the replica's replay position. Grows while the "
+            "replica is disconnected or its replay is paused; 0 when caught up.",
+            [target("max by (replica) (mes_replica_lag_bytes)", "{{replica}}")],
+            unit="bytes",
+            min=0,
+            width=6,
         ),
     ]
     variables = [
@@ -872,7 +891,7 @@ def sidecars() -> dict[str, Any]:
     return dashboard(
         "mes-edge-sidecars",
         "mes-edge / Sidecars",
-        "RED per legacy instance and route template, order-change events, probe timings.",
+        "RED per legacy instance and route template, order-change events, probe timings, read replica lag.",
         panels,
         variables,
     )

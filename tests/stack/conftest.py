@@ -1,8 +1,9 @@
 """One real run of the platform under a real Prometheus, shared by the tests of tests/stack.
 
 `stack_run` starts (on ephemeral ports, in a temp folder, all stopped by PID before the tests
-assert anything): the legacy MES x2 + CRM (legacy_sim) on the session's PostgreSQL/Redis, a
-sidecar in front of each (the mes-1 one probing the database), one more sidecar in front of a
+assert anything): the legacy MES x2 + CRM (legacy_sim) on a PostgreSQL primary with a streaming replica (as
+`MES_REPLICA=1 make run`) and the session's Redis, a sidecar in front of each (the mes-1 one
+probing the database's replica and exporting its lag), one more sidecar in front of a
 closed port (upstream errors), one pricing worker (`python -m legacy_adapters.worker`, pricing
 through the mes-1 sidecar), the gateway (`python -m gateway`) configured like `make run`'s
 config/gateway.yaml — API keys, per-tier rate limits, the response cache with its event feed,
@@ -33,10 +34,9 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import PostgresServer, RedisServer
+from devstack import RedisServer
 from devstack.monitoring import start_alertmanager, start_prometheus, wait_ready
 from devstack.ports import free_port, wait_for_port
-from devstack.postgres import pg_bin
 from devstack.process import ServerProcess
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.stack.consoles_browser import ConsolePage, console_page_names, record_consoles
@@ -49,6 +49,7 @@ from tests.stack.stack_support import (
 )
 from tests.support.gateway import gateway_config
 from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.replica import ReplicaPair
 
 ORDER = {"customer": "ACME", "material": "PLA", "quantity": 2, "model_name": "bracket.stl"}
 STL = {"Content-Type": "model/stl"}
@@ -131,29 +132,6 @@ def _post_order(url: str, headers: dict[str, str] | None = None) -> int | None:
             return int(json.load(resp)["id"])
     except (OSError, KeyError, ValueError):
         return None
-
-
-def _create_database(pg: PostgresServer, name: str) -> str:
-    subprocess.run(
-        [
-            pg_bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(pg.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qc",
-            f'DROP DATABASE IF EXISTS "{name}"',
-            "-c",
-            f'CREATE DATABASE "{name}"',
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return f"postgresql://postgres@127.0.0.1:{pg.port}/{name}"
 
 
 def _gateway_config(gw_dir: Path, port: dict[str, int], redis_url: str, store: Path) -> dict[str, Any]:
@@ -448,7 +426,7 @@ def _read_log_lines(log_dir: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def stack_run(
-    pg_server: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+    pg_replica_pair: ReplicaPair, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> StackRun:
     if shutil.which("prometheus") is None or shutil.which("prometheus-alertmanager") is None:
         pytest.fail(
@@ -458,7 +436,7 @@ def stack_run(
     root = tmp_path_factory.mktemp("stack")
     logs = root / "logs"
     logs.mkdir()
-    dsn = _create_database(pg_server, "stack_metrics")
+    dsn, read_dsn = pg_replica_pair.database()
     redis_db = 7
     redis_url = f"redis://127.0.0.1:{redis_server.port}/{redis_db}"
     subprocess.run(
@@ -513,6 +491,8 @@ def stack_run(
                 [
                     "--dsn",
                     dsn,
+                    "--read-dsn",
+                    read_dsn,
                     "--redis-url",
                     redis_url,
                     "--probe-interval",
