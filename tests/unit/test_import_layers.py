@@ -10,7 +10,11 @@ deployment ships what they name) are read with ``ast``; the graph is closed tran
 * ``resilience`` (shared runtime, owned by no deployable) reaches only ``contracts`` and itself;
 * the two deployables stand apart: ``sidecar`` never reaches ``gateway``, nor ``gateway``
   ``sidecar`` (what both need is in ``resilience``/``telemetry``/``contracts``);
-* ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs).
+* ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs);
+* the cluster's HTTP/1.1 client (``gateway.upstreams.http1``) is imported by no production
+  module outside ``gateway.upstreams``: above the cluster only its transport interface exists
+  (``gateway.upstreams.transport``), and its errors arrive translated into ``gateway.errors``;
+* the modules of the cluster manager (``gateway.upstreams``) import one another without cycles.
 """
 
 from __future__ import annotations
@@ -69,6 +73,44 @@ class ImportGraph:
                     found.add(target)
         self._direct[module] = frozenset(found)
         return self._direct[module]
+
+    def importers_of(self, target: str) -> set[str]:
+        """Repository modules that import ``target`` directly."""
+        return {m for m in self.modules if target in self.imports(m)}
+
+    def cycles(self, package: str) -> list[list[str]]:
+        """Import cycles among the modules of ``package`` (strongly connected components, sorted).
+
+        An edge to a module's own parent package does not count: importing a submodule
+        runs its package's ``__init__`` first whatever the code says.
+        """
+        inside = {m for m in self.modules if m.startswith(f"{package}.")}
+        edges = {m: {t for t in self.imports(m) & inside if not m.startswith(f"{t}.")} for m in inside}
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        found: list[list[str]] = []
+
+        def visit(module: str) -> None:  # Tarjan
+            index[module] = low[module] = len(index)
+            stack.append(module)
+            for target in edges[module]:
+                if target not in index:
+                    visit(target)
+                    low[module] = min(low[module], low[target])
+                elif target in stack:
+                    low[module] = min(low[module], index[target])
+            if low[module] == index[module]:
+                component = []
+                while (member := stack.pop()) != module:
+                    component.append(member)
+                if component:
+                    found.append(sorted([module, *component]))
+
+        for module in sorted(inside):
+            if module not in index:
+                visit(module)
+        return sorted(found)
 
     def reaches(self, module: str) -> set[str]:
         """Every repository module ``module`` imports, directly or through others."""
@@ -179,3 +221,47 @@ def test_adding_import_gateway_to_the_real_relay_fails_the_check(tmp_path: Path)
     relay.write_text(relay.read_text() + "\nimport gateway  # the mistake\n")
     reported = ImportGraph(tmp_path).reached_from("sidecar", outside=frozenset({"gateway"}))
     assert reported["sidecar.relay.relay"] == ["gateway"]
+
+
+HTTP1 = "gateway.upstreams.http1"
+
+
+def _http1_importers_above_the_cluster(graph: ImportGraph) -> set[str]:
+    return {m for m in graph.importers_of(HTTP1)
+            if _top(m) in PRODUCTION and not m.startswith("gateway.upstreams.")}
+
+
+def test_nothing_above_the_cluster_imports_its_http1_client() -> None:
+    assert _http1_importers_above_the_cluster(_graph()) == set()
+
+
+def test_an_http1_import_above_the_cluster_is_reported(tmp_path: Path) -> None:
+    """A copy of today's gateway passes; a module above the cluster importing the client fails."""
+    for path in (ROOT / "gateway").rglob("*.py"):
+        target = tmp_path / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text())
+    assert _http1_importers_above_the_cluster(ImportGraph(tmp_path)) == set()
+    proxy = tmp_path / "gateway" / "proxy.py"
+    proxy.write_text(proxy.read_text() + "\nfrom gateway.upstreams.http1 import Response  # the mistake\n")
+    answers = tmp_path / "gateway" / "upstream_answers.py"
+    answers.write_text(answers.read_text() + "\ndef f():\n    from gateway.upstreams import http1\n")
+    assert _http1_importers_above_the_cluster(ImportGraph(tmp_path)) == {
+        "gateway.proxy", "gateway.upstream_answers"}
+
+
+def test_the_cluster_modules_import_one_another_without_cycles() -> None:
+    assert _graph().cycles("gateway.upstreams") == []
+
+
+def test_an_import_cycle_is_reported_even_through_type_checking(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "gateway/__init__.py": "", "gateway/upstreams/__init__.py": "from .cluster import Cluster\n",
+        "gateway/upstreams/cluster.py": "from gateway.upstreams.request import UpstreamRequest\n",
+        "gateway/upstreams/request.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                        "    from gateway.upstreams.cluster import Cluster\n",
+        "gateway/upstreams/retry.py": "from gateway.upstreams import transport\n",
+        "gateway/upstreams/transport.py": "",
+    })
+    assert ImportGraph(tmp_path).cycles("gateway.upstreams") == [
+        ["gateway.upstreams.cluster", "gateway.upstreams.request"]]

@@ -70,16 +70,15 @@ async def test_the_overall_deadline_bounds_the_limiter_wait(upstream: FakeUpstre
 async def test_failed_and_timed_out_requests_give_their_slot_back(upstream: FakeUpstream) -> None:
     async with _cluster(upstream.url, retry={"attempts": 0}, timeouts={"per_try": 0.1, "overall": 1.0},
                         adaptive_concurrency={"initial_limit": 2, "max_limit": 2}) as cluster:
-        limiter = cluster._limiter
-        assert limiter is not None
         for path in ("/hang", "/status/503", "/status/200"):
             try:
                 async with asyncio.timeout(5), cluster.request("GET", path, headers={}, body=None):
                     pass
             except UpstreamTimeout:
                 assert path == "/hang"
-            assert (limiter.in_flight, limiter.queued) == (0, 0)
-        assert cluster._breaker.in_flight == 0
+            state = cluster.snapshot()["adaptive_concurrency"]
+            assert (state["in_flight"], state["queued"]) == (0, 0)
+        assert cluster.snapshot()["in_flight"] == 0
 
 
 async def test_a_cancelled_client_gives_its_slot_back(upstream: FakeUpstream) -> None:

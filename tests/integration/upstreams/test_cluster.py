@@ -27,6 +27,7 @@ from gateway.upstreams.config import (
     RetryPolicy,
     TimeoutPolicy,
 )
+from gateway.upstreams.transport import TransportError
 from tests.integration.upstreams.conftest import ClusterFactory
 from tests.support.fake_upstream import FakeUpstream
 
@@ -382,3 +383,15 @@ async def test_request_after_close_is_a_connect_error_not_a_crash(
         await cluster.aclose()  # e.g. retired by a reload while a retry is still due
         with pytest.raises(UpstreamConnectError, match="closed"):
             await get(cluster, "/echo")
+
+
+async def test_a_body_read_timeout_leaves_the_cluster_as_the_gateways_upstream_timeout(
+    started_cluster: ClusterFactory, upstream_a: FakeUpstream
+) -> None:
+    """Transport errors are translated at the cluster's edge: the caller never sees the transport's."""
+    async with started_cluster(upstream_a.url, timeouts=TimeoutPolicy(per_try=0.2, overall=10.0)) as cluster:
+        with pytest.raises(UpstreamTimeout, match="body read timed out") as raised:
+            async with cluster.request("GET", "/drip?chunks=5&interval=5", headers={}, body=None) as resp:
+                await resp.read()  # headers and a first chunk at once, then nothing for 5 s
+    assert not isinstance(raised.value, TransportError)
+    assert isinstance(raised.value.__cause__, TransportError)

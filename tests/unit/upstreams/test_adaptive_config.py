@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.upstreams.cluster import Cluster
+from gateway.upstreams.cluster import Cluster, make_limiter
 from gateway.upstreams.config import parse_cluster
 from resilience.shedding import PRIORITY_HIGH, PRIORITY_LOW, PRIORITY_NORMAL
 
@@ -20,12 +20,14 @@ def _cluster(**adaptive: Any) -> dict[str, Any]:
 def test_the_section_is_optional_and_off_by_default() -> None:
     config = parse_cluster("mes", {"endpoints": ["http://127.0.0.1:9101"]})
     assert config.adaptive_concurrency is None
-    assert Cluster(config)._limiter is None
+    assert make_limiter(config) is None
+    assert not Cluster(config).adaptive
+    assert Cluster(config).snapshot()["adaptive_concurrency"] is None
 
 
 def test_waits_per_priority_reach_the_limiter() -> None:
     config = parse_cluster("mes", _cluster(max_wait=0.5, max_wait_by_priority={"high": 2.0, "low": 0.1}))
-    limiter = Cluster(config)._limiter
+    limiter = make_limiter(config)
     assert limiter is not None
     assert limiter.max_wait_by_priority == {PRIORITY_HIGH: 2.0, PRIORITY_LOW: 0.1}
     assert limiter.max_wait == 0.5  # normal
@@ -34,10 +36,13 @@ def test_waits_per_priority_reach_the_limiter() -> None:
 def test_the_section_builds_the_cluster_limiter() -> None:
     config = parse_cluster("mes", _cluster(initial_limit=10, min_limit=2, max_limit=40, max_queue=5,
                                            max_wait=0.1))
-    limiter = Cluster(config)._limiter
+    limiter = make_limiter(config)
     assert limiter is not None
     assert (limiter.limit, limiter.max_queue, limiter.max_wait) == (10, 5, 0.1)
     assert limiter.algorithm.max_limit == 40
+    cluster = Cluster(config)
+    assert cluster.adaptive
+    assert cluster.snapshot()["adaptive_concurrency"]["limit"] == 10
 
 
 @pytest.mark.parametrize(("adaptive", "message"), [
