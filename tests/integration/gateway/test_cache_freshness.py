@@ -20,14 +20,12 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from contracts.lifecycle import FORWARD_PATH_NAMES as FORWARD_PATH
 from contracts.order_events import CHANNEL, OrderEvent
-from legacy_sim.mes import build_mes_app
 from sidecar.events import EventPublisher
-from tests.integration.sidecar.sidecar_support import ORDER, mes_config, run_sidecar, sidecar_config
+from tests.integration.sidecar.sidecar_support import ORDER, run_sidecar, running_mes, sidecar_config
 from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
 
 RANK = {s: i for i, s in enumerate(FORWARD_PATH)}
@@ -44,10 +42,8 @@ def _gateway_cfg(tmp_path: Path, endpoint: str, redis_url: str) -> dict[str, Any
 
 @pytest.fixture
 async def mes_url(pg_dsn: str) -> AsyncIterator[str]:
-    server = TestServer(build_mes_app(mes_config(pg_dsn)), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with running_mes(pg_dsn) as url:
+        yield url
 
 
 class StaleChecker:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp.test_utils import TestServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
 from devstack.ports import free_port
-from legacy_sim.mes import MesConfig
+from legacy_sim.mes import MesConfig, build_mes_app
 from sidecar.config import SidecarConfig
 from sidecar.server import serve
 
@@ -37,6 +38,17 @@ def sidecar_config(upstream: str, tmp_path: Path, **overrides: Any) -> SidecarCo
                                 "access_log": str(tmp_path / "access.log"), "drain_timeout": 1.0}
     settings.update(overrides)
     return SidecarConfig(**settings)
+
+
+@asynccontextmanager
+async def running_mes(dsn: str) -> AsyncIterator[str]:
+    """The legacy MES stand-in on a free loopback port; yields its base URL (no trailing slash)."""
+    server = TestServer(build_mes_app(mes_config(dsn)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 @asynccontextmanager

@@ -10,16 +10,14 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestServer
 
 from contracts.order_events import CHANNEL, STREAM, OrderEvent, parse_event
 from devstack.ports import free_port
-from legacy_sim.mes import build_mes_app
 from tests.integration.sidecar.sidecar_support import (
     ORDER,
     SidecarUnderTest,
-    mes_config,
     run_sidecar,
+    running_mes,
     sample,
     sidecar_config,
     wait_for,
@@ -31,10 +29,8 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 @pytest.fixture
 async def mes_url(pg_dsn: str) -> AsyncIterator[str]:
-    server = TestServer(build_mes_app(mes_config(pg_dsn)), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with running_mes(pg_dsn) as url:
+        yield url
 
 
 @pytest.fixture
