@@ -34,7 +34,9 @@ def session_tmp() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def pg_server(session_tmp: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(session_tmp / "postgres", fast=True, database="postgres")
+    # pg_stat_statements preloaded, as the DBA's `mesdb analyse` expects of a production server
+    server = PostgresServer(session_tmp / "postgres", fast=True, database="postgres",
+                            settings={"shared_preload_libraries": "pg_stat_statements"})
     server.start()
     try:
         yield server

@@ -4,12 +4,13 @@ Every module's imports (including those inside functions and ``TYPE_CHECKING`` b
 deployment ships what they name) are read with ``ast``; the graph is closed transitively, so
 ``gateway → x → legacy_sim`` fails as surely as a direct ``import legacy_sim``:
 
-* production (``gateway``, ``sidecar``, ``legacy_adapters``, ``telemetry``, ``resilience``,
+* production (``gateway``, ``sidecar``, ``legacy_adapters``, ``mesdb``, ``telemetry``, ``resilience``,
   ``contracts``) never reaches the simulator ``legacy_sim``;
 * ``contracts`` (the ground) imports no other package of the repository;
 * ``resilience`` (shared runtime, owned by no deployable) reaches only ``contracts`` and itself;
 * the two deployables stand apart: ``sidecar`` never reaches ``gateway``, nor ``gateway``
   ``sidecar`` (what both need is in ``resilience``/``telemetry``/``contracts``);
+* ``mesdb`` (the database kit) reaches only ``contracts`` and ``telemetry``;
 * ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs);
 * the cluster's HTTP/1.1 client (``gateway.upstreams.http1``) is imported by no production
   module outside ``gateway.upstreams``: above the cluster only its transport interface exists
@@ -26,9 +27,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "sidecar", "legacy_adapters", "telemetry", "resilience", "contracts", "legacy_sim",
-            "devstack", "bench", "loadtests", "tests")
-PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "telemetry", "resilience", "contracts")
+PACKAGES = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts",
+            "legacy_sim", "devstack", "bench", "loadtests", "tests")
+PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts")
 
 
 class ImportGraph:
@@ -183,6 +184,12 @@ def test_the_sidecar_never_reaches_the_gateway() -> None:
 
 def test_the_gateway_never_reaches_the_sidecar() -> None:
     assert _graph().reached_from("gateway", outside=frozenset({"sidecar"})) == {}
+
+
+def test_the_database_kit_stands_on_contracts_and_telemetry_only() -> None:
+    """mesdb is a deployable the DBA runs: no other deployable's internals, never the simulator."""
+    allowed = {"mesdb", "contracts", "telemetry"}
+    assert _graph().reached_from("mesdb", outside=frozenset(set(PACKAGES) - allowed)) == {}
 
 
 def _write(root: Path, files: dict[str, str]) -> None:

@@ -1,0 +1,7 @@
+"""``python -m mesdb …``."""
+
+import sys
+
+from mesdb.cli import main
+
+sys.exit(main())

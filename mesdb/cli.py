@@ -1,0 +1,137 @@
+"""``python -m mesdb {analyse,apply,revert,split,unsplit,archive}`` — the DBA's entry point.
+
+Exit codes: 0 done, 1 the database refused or a check failed, 2 bad usage, 3 cannot connect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import psycopg
+
+from mesdb import report, split, tuning
+from mesdb.analyse import analyse
+from mesdb.db import connect, resolve_dsn
+from mesdb.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, KitError
+
+
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mesdb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dsn", help="libpq connection string (default: $MESDB_DSN, else the PG* variables)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    commands = parser.add_subparsers(dest="command", required=True)
+    age = argparse.ArgumentParser(add_help=False)
+    age.add_argument(
+        "--older-than-days",
+        type=_positive(float),
+        default=split.DEFAULT_AGE.days,
+        help="CLOSED/CANCELLED this long ago are cold (default 30)",
+    )
+    batch = argparse.ArgumentParser(add_help=False)
+    batch.add_argument("--batch", type=_positive(int), default=5000, help="orders per transaction (5000)")
+    commands.add_parser(
+        "analyse", parents=[age], help="what the legacy's statements cost and what the kit would change"
+    )
+    apply = commands.add_parser("apply", help="create the indexes (concurrently) and set plan_cache_mode")
+    apply.add_argument(
+        "--role", help="set plan_cache_mode for this role in the database (default: the database)"
+    )
+    apply.add_argument("--no-measure", action="store_true", help="skip the before/after EXPLAIN runs")
+    commands.add_parser("revert", help="remove exactly what apply/split added (unsplit first)")
+    sp = commands.add_parser(
+        "split", parents=[age, batch], help="move archived orders to orders_archive, online"
+    )
+    sp.add_argument("--pause", type=float, default=0.0, help="seconds between batches (0)")
+    sp.add_argument("--prepare-only", action="store_true",
+                    help="create the archive and swap the constraints; move nothing (the archiver will)")
+    sp.add_argument(
+        "--max-batches", type=_positive(int), help="stop after this many (resume by running again)"
+    )
+    commands.add_parser("unsplit", parents=[batch], help="rollback: archived orders back into orders")
+    ar = commands.add_parser(
+        "archive", parents=[age, batch], help="move orders that closed since (the archiver)"
+    )
+    ar.add_argument("--every", type=_positive(float), help="repeat every N seconds until SIGTERM/SIGINT")
+    return parser
+
+
+def _archiver(conn: psycopg.Connection, args: argparse.Namespace, age: timedelta) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while True:
+        try:
+            moved = split.archive(conn, age=age, batch=args.batch)
+            print(report.as_json(moved) if args.json else report.render_move(moved), flush=True)
+        except (psycopg.OperationalError, KitError) as exc:
+            if args.every is None:
+                raise
+            print(f"mesdb archive: {exc}", file=sys.stderr, flush=True)  # retried at the next round
+        if args.every is None or stop.wait(args.every):
+            return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    age = timedelta(days=getattr(args, "older_than_days", split.DEFAULT_AGE.days))
+    with connect(resolve_dsn(args.dsn)) as conn:
+        result: object
+        if args.command == "analyse":
+            result = analyse(conn, age=age)
+            text = report.render_analysis(result)
+        elif args.command == "apply":
+            result = tuning.apply(conn, role=args.role, measured=not args.no_measure)
+            text = report.render_changes(result)
+        elif args.command == "revert":
+            result = tuning.revert(conn)
+            text = report.render_changes(result)
+        elif args.command == "split" and args.prepare_only:
+            split.prepare(conn)
+            result, text = {"prepared": True}, "prepared: orders_archive attached, constraints swapped"
+        elif args.command == "split":
+            result = split.split(
+                conn, age=age, batch=args.batch, pause_s=args.pause, max_batches=args.max_batches
+            )
+            text = report.render_move(result)
+        elif args.command == "unsplit":
+            result = split.unsplit(conn, batch=args.batch)
+            text = report.render_move(result)
+        else:
+            return _archiver(conn, args, age)
+    print(report.as_json(result) if args.json else text)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="mesdb: %(message)s")
+    try:
+        return run(args)
+    except KitError as exc:
+        print(f"mesdb {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except psycopg.Error as exc:
+        print(
+            f"mesdb {args.command}: PostgreSQL error {exc.sqlstate or ''}: {str(exc).strip()}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_USAGE

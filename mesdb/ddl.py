@@ -1,0 +1,77 @@
+"""DDL that never stalls the MES: concurrent index builds with retries, INVALID leftovers removed,
+short lock waits retried."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from psycopg import errors
+
+from mesdb.catalogue import IndexSpec
+from mesdb.errors import KitError
+
+logger = logging.getLogger("mesdb")
+T = TypeVar("T")
+#: lock waits, deadlocks and cancellations are worth another try; everything else is a real error
+RETRYABLE = (
+    errors.LockNotAvailable,
+    errors.DeadlockDetected,
+    errors.QueryCanceled,
+    errors.SerializationFailure,
+)
+
+
+def retrying(what: str, step: Callable[[], T], *, attempts: int = 5, pause_s: float = 1.0) -> T:
+    """Run ``step``; on a lock timeout or deadlock wait ``pause_s`` (doubling) and try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return step()
+        except RETRYABLE as exc:
+            if attempt == attempts:
+                raise KitError(f"{what}: gave up after {attempts} attempts ({exc.sqlstate}: {exc})") from exc
+            logger.warning("%s: %s, retrying in %.1f s", what, type(exc).__name__, pause_s)
+            time.sleep(pause_s)
+            pause_s *= 2
+    raise AssertionError("unreachable")
+
+
+def index_state(conn: psycopg.Connection, name: str) -> str | None:
+    """``None`` (absent), ``"valid"`` or ``"invalid"`` (a failed concurrent build left it behind)."""
+    row = conn.execute(
+        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname = %s AND c.relnamespace = 'public'::regnamespace",
+        (name,),
+    ).fetchone()
+    if row is None:
+        return None
+    return "valid" if row[0] else "invalid"
+
+
+def build_index(conn: psycopg.Connection, spec: IndexSpec) -> str:
+    """``CREATE INDEX CONCURRENTLY`` (autocommit); returns ``"created"``, ``"rebuilt"`` or ``"present"``.
+
+    A concurrent build that fails leaves an INVALID index: it is dropped (concurrently) and built again.
+    """
+    state = index_state(conn, spec.name)
+    if state == "valid":
+        return "present"
+
+    def build() -> None:
+        if index_state(conn, spec.name) == "invalid":
+            conn.execute(spec.drop_sql)
+        # the build's own lock (SHARE UPDATE EXCLUSIVE) does not block the MES's reads or writes,
+        # so it may wait for other DDL or a vacuum longer than the kit's usual 2 s
+        conn.execute("SET lock_timeout = '5min'")
+        try:
+            conn.execute(spec.create_sql())
+        finally:
+            conn.execute("RESET lock_timeout")
+
+    retrying(f"CREATE INDEX CONCURRENTLY {spec.name}", build)
+    if index_state(conn, spec.name) != "valid":
+        raise KitError(f"index {spec.name} is still INVALID after its build")
+    return "rebuilt" if state == "invalid" else "created"

@@ -1,0 +1,125 @@
+"""``mesdb apply`` / ``mesdb revert``: the catalogue's indexes and plan setting, each measured.
+
+Every change the kit makes is recorded in ``mesdb.applied`` with the SQL that undoes it; an index
+or setting that was already there is left alone and not recorded, so revert never removes what the
+kit did not add. Running apply twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from mesdb import journal
+from mesdb.catalogue import INDEXES, PLAN_CACHE_SETTING, SETTING_SERVES
+from mesdb.db import require_legacy_tables
+from mesdb.ddl import build_index, retrying
+from mesdb.errors import KitError
+from mesdb.measure import Measurement, measure, serving
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """What happened to one change and the calls it serves, measured before and after."""
+
+    name: str
+    outcome: str  # created | rebuilt | present | set | unchanged | removed | absent
+    why: str
+    before: list[Measurement] = field(default_factory=list)
+    after: list[Measurement] = field(default_factory=list)
+
+
+def _setting_target(conn: psycopg.Connection, role: str | None) -> tuple[sql.Composable, int]:
+    database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    if role is None:
+        return sql.SQL("ALTER DATABASE {}").format(sql.Identifier(database)), 0
+    row = conn.execute("SELECT oid FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if row is None:
+        raise KitError(f"role {role!r} does not exist")
+    return sql.SQL("ALTER ROLE {} IN DATABASE {}").format(
+        sql.Identifier(role), sql.Identifier(database)
+    ), row[0]
+
+
+def current_setting_value(conn: psycopg.Connection, name: str, role_oid: int = 0) -> str | None:
+    """The per-database (or per-role-in-database) value of ``name``, ``None`` when not set."""
+    row = conn.execute(
+        "SELECT split_part(c, '=', 2) FROM pg_db_role_setting s, unnest(s.setconfig) AS c "
+        "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND s.setrole = %s AND split_part(c, '=', 1) = %s",
+        (role_oid, name),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _apply_setting(conn: psycopg.Connection, role: str | None) -> str:
+    name, value = PLAN_CACHE_SETTING
+    target, role_oid = _setting_target(conn, role)
+    previous = current_setting_value(conn, name, role_oid)
+    if previous == value:
+        return "unchanged"
+    undo = (
+        sql.SQL("{} RESET {}").format(target, sql.Identifier(name))
+        if previous is None
+        else sql.SQL("{} SET {} = {}").format(target, sql.Identifier(name), sql.Literal(previous))
+    )
+    try:
+        retrying(
+            f"SET {name}",
+            lambda: conn.execute(
+                sql.SQL("{} SET {} = {}").format(target, sql.Identifier(name), sql.Literal(value))
+            ),
+        )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise KitError(f"cannot set {name}: {exc} (run as the database owner or a superuser)") from exc
+    journal.record(
+        conn, f"setting:{name}", "setting", undo.as_string(conn), {"previous": previous, "role": role}
+    )
+    return "set"
+
+
+def apply(conn: psycopg.Connection, *, role: str | None = None, measured: bool = True) -> list[ChangeResult]:
+    """Add every catalogue change that is missing; returns each with its before/after measurements."""
+    require_legacy_tables(conn)
+    journal.ensure(conn)
+    before = measure(conn) if measured else []
+    outcomes: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for spec in INDEXES:
+        outcome = build_index(conn, spec)
+        if outcome in ("created", "rebuilt"):
+            journal.record(
+                conn, spec.name, "index", spec.drop_sql, {"table": spec.table, "columns": spec.columns}
+            )
+        outcomes.append((spec.name, outcome, spec.why, spec.serves))
+    outcome = _apply_setting(conn, role)
+    outcomes.append(
+        (
+            f"{PLAN_CACHE_SETTING[0]} = {PLAN_CACHE_SETTING[1]}" + (f" (role {role})" if role else ""),
+            outcome,
+            "the legacy's generic statements get plans for their actual values "
+            "(new sessions: recycle the MES's pools)",
+            SETTING_SERVES,
+        )
+    )
+    after = measure(conn) if measured else []
+    return [
+        ChangeResult(name, outcome, why, serving(before, serves), serving(after, serves))
+        for name, outcome, why, serves in outcomes
+    ]
+
+
+def revert(conn: psycopg.Connection) -> list[ChangeResult]:
+    """Undo what apply recorded, newest first (the hot/cold split first, if there is one)."""
+    from mesdb import split
+
+    results: list[ChangeResult] = []
+    if journal.is_applied(conn, split.SPLIT):
+        split.unsplit(conn)
+        results.append(ChangeResult(split.SPLIT, "removed", "archived orders moved back into orders"))
+    for change in journal.applied(conn):
+        retrying(f"undo {change.name}", lambda c=change: conn.execute(c.undo_sql))  # type: ignore[misc]
+        journal.forget(conn, change.name)
+        results.append(ChangeResult(change.name, "removed", change.undo_sql))
+    return results

@@ -1,0 +1,79 @@
+"""``mesdb analyse`` on a legacy database it has never seen: statements, stats, plans, proposals."""
+
+from __future__ import annotations
+
+import os
+
+import asyncpg
+
+from contracts.lifecycle import OrderStatus
+from legacy_sim.mes.orders_repo import list_orders
+from tests.integration.mesdb.conftest import mesdb, mesdb_json, query
+
+LIST_TEXT = "ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+
+
+async def _operator_lists(dsn: str) -> None:
+    """A few operator list calls through the legacy's own code (asyncpg prepared statements)."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    try:
+        for status in (OrderStatus.MANUFACTURING_STARTED, None, OrderStatus.SHIPPED):
+            await list_orders(pool, status=status, limit=50, offset=0)
+    finally:
+        await pool.close()
+
+
+def _newest_partner(dsn: str) -> str:
+    return str(
+        query(dsn, "SELECT partner_id FROM orders WHERE partner_id IS NOT NULL ORDER BY ctid DESC LIMIT 1")[
+            0
+        ][0]
+    )
+
+
+async def test_analyse_explains_the_legacy_list_from_pg_stat_statements(seeded_dsn: str) -> None:
+    await _operator_lists(seeded_dsn)
+    report = mesdb_json(seeded_dsn, "analyse")
+    assert report["statements_source"] == "pg_stat_statements"
+    listing = next(s for s in report["statements"] if LIST_TEXT in s["query"])
+    assert listing["calls"] >= 3
+    labels = {v["label"] for v in listing["variants"]}
+    assert {
+        "no filter",
+        "status=SHIPPED",
+        "partner_id=" + _newest_partner(seeded_dsn),
+    } <= labels  # most common
+    one = next(v for v in listing["variants"] if v["label"] == "status=SHIPPED")
+    assert one["generic"]["analyzed"]
+    assert one["custom"]["execution_ms"] is not None
+    assert one["custom"]["scans"][0]["relation"] == "orders"  # the whole table is read: no index yet
+    assert one["custom"]["scans"][0]["rows_examined"] > 10_000
+
+
+async def test_analyse_reports_hot_and_cold_rows_and_proposes_the_kit(seeded_dsn: str) -> None:
+    report = mesdb_json(seeded_dsn, "analyse")
+    assert report["hot_rows"] + report["archivable_rows"] == 20_000
+    assert report["archivable_rows"] > report["hot_rows"]
+    proposals = "\n".join(report["proposals"])
+    for wanted in ("mesdb_orders_active_idx", "mesdb_history_order_idx", "plan_cache_mode", "mesdb split"):
+        assert wanted in proposals
+    assert {t["name"] for t in report["tables"]} >= {"orders", "order_status_history", "price_calculations"}
+
+
+def test_analyse_without_a_database_is_a_usage_error() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "MESDB_DSN"}
+    done = mesdb(None, "analyse", env=env)
+    assert done.returncode == 2
+    assert "--dsn" in done.stderr
+
+
+def test_analyse_of_an_unreachable_server_says_so_with_exit_code_3() -> None:
+    done = mesdb("postgresql://postgres@127.0.0.1:1/mes", "analyse")
+    assert done.returncode == 3
+    assert "cannot connect" in done.stderr
+
+
+def test_analyse_of_a_database_without_the_legacy_tables_names_them(pg_dsn: str) -> None:
+    done = mesdb(pg_dsn, "analyse")
+    assert done.returncode == 1
+    assert "missing table(s) orders, order_status_history, price_calculations" in done.stderr

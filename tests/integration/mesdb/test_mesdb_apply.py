@@ -1,0 +1,101 @@
+"""``mesdb apply`` / ``mesdb revert``: concurrent indexes and the plan setting, recorded, measured,
+idempotent, and removed exactly."""
+
+from __future__ import annotations
+
+import contextlib
+
+import psycopg
+
+from tests.integration.mesdb.conftest import execute, mesdb_json, query
+
+KIT_INDEXES = {
+    "mesdb_orders_active_idx",
+    "mesdb_orders_created_idx",
+    "mesdb_orders_partner_idx",
+    "mesdb_history_order_idx",
+    "mesdb_pricing_order_idx",
+}
+
+
+def _indexes(dsn: str) -> dict[str, bool]:
+    return dict(
+        query(
+            dsn,
+            "SELECT c.relname::text, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname LIKE 'mesdb_%'",
+        )
+    )
+
+
+def _database_plan_cache_mode(dsn: str) -> list[str]:
+    return [
+        r[0]
+        for r in query(
+            dsn,
+            "SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE "
+            "s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    ]
+
+
+def _custom_plan_of_status_list(dsn: str) -> str:
+    with psycopg.connect(dsn, autocommit=True) as conn:  # a new session: it gets the database's settings
+        conn.execute(
+            "PREPARE l(text, text, bigint, bigint) AS SELECT * FROM orders WHERE ($1::text IS NULL OR "
+            "status = $1) AND ($2::text IS NULL OR partner_id = $2) ORDER BY created_at DESC, id DESC "
+            "LIMIT $3 OFFSET $4"
+        )
+        for _ in range(6):  # past the five custom plans after which `auto` may switch to a generic one
+            conn.execute("EXECUTE l('SHIPPED', NULL, 50, 0)")
+        rows = conn.execute("EXPLAIN EXECUTE l('SHIPPED', NULL, 50, 0)").fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def test_apply_builds_the_indexes_sets_custom_plans_and_measures_each(seeded_dsn: str) -> None:
+    changes = mesdb_json(seeded_dsn, "apply")
+    assert {c["name"]: c["outcome"] for c in changes} == {
+        **dict.fromkeys(KIT_INDEXES, "created"),
+        "plan_cache_mode = force_custom_plan": "set",
+    }
+    assert _indexes(seeded_dsn) == dict.fromkeys(KIT_INDEXES, True)
+    assert _database_plan_cache_mode(seeded_dsn) == ["plan_cache_mode=force_custom_plan"]
+    assert "mesdb_orders_active_idx" in _custom_plan_of_status_list(seeded_dsn)
+    active = next(c for c in changes if c["name"] == "mesdb_orders_active_idx")
+    listing = next(m for m in active["after"] if m["label"].startswith("list status="))
+    assert "mesdb_orders_active_idx" in listing["custom"]["shape"]
+    before = next(m for m in active["before"] if m["label"] == listing["label"])
+    assert (
+        before["custom"]["scans"][0]["rows_examined"] > 100 * listing["custom"]["scans"][0]["rows_examined"]
+    )
+
+
+def test_apply_twice_changes_nothing_the_second_time(seeded_dsn: str) -> None:
+    mesdb_json(seeded_dsn, "apply", "--no-measure")
+    again = mesdb_json(seeded_dsn, "apply", "--no-measure")
+    assert {c["outcome"] for c in again} == {"present", "unchanged"}
+
+
+def test_apply_rebuilds_an_invalid_index_left_by_a_failed_concurrent_build(seeded_dsn: str) -> None:
+    # a unique build on a non-unique column fails half-way and leaves the name INVALID
+    with contextlib.suppress(psycopg.errors.UniqueViolation):
+        execute(seeded_dsn, "CREATE UNIQUE INDEX CONCURRENTLY mesdb_orders_created_idx ON orders (status)")
+    assert _indexes(seeded_dsn) == {"mesdb_orders_created_idx": False}
+    changes = mesdb_json(seeded_dsn, "apply", "--no-measure")
+    assert {c["name"]: c["outcome"] for c in changes}["mesdb_orders_created_idx"] == "rebuilt"
+    assert _indexes(seeded_dsn) == dict.fromkeys(KIT_INDEXES, True)
+
+
+def test_revert_removes_exactly_what_apply_added(seeded_dsn: str) -> None:
+    # the DBA's own index, by chance under the kit's name: apply leaves it, revert keeps it
+    execute(seeded_dsn, "CREATE INDEX mesdb_history_order_idx ON order_status_history (order_id)")
+    execute(seeded_dsn, "ALTER DATABASE " + seeded_dsn.rsplit("/", 1)[1] + " SET work_mem = '8MB'")
+    changes = mesdb_json(seeded_dsn, "apply", "--no-measure")
+    assert {c["name"]: c["outcome"] for c in changes}["mesdb_history_order_idx"] == "present"
+    reverted = mesdb_json(seeded_dsn, "revert")
+    assert {c["name"] for c in reverted} == (KIT_INDEXES - {"mesdb_history_order_idx"}) | {
+        "setting:plan_cache_mode"
+    }
+    assert _indexes(seeded_dsn) == {"mesdb_history_order_idx": True}
+    assert _database_plan_cache_mode(seeded_dsn) == ["work_mem=8MB"]
+    assert query(seeded_dsn, "SELECT count(*) FROM mesdb.applied") == [(0,)]
