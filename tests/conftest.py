@@ -18,7 +18,7 @@ import pytest
 
 from devstack import PostgresServer, RedisServer
 from devstack.postgres import pg_bin
-from tests.support import stale_sessions
+from tests.support import mesdb_schema, stale_sessions
 from tests.support.replica import ReplicaPair, replica_pair
 
 _db_counter = itertools.count()
@@ -74,7 +74,10 @@ def pg_dsn(pg_server: PostgresServer) -> str:
     subprocess.run([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_server.port), "-U", "postgres",
                     "-d", "postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True,
                    capture_output=True)
-    return f"postgresql://postgres@127.0.0.1:{pg_server.port}/{name}"
+    dsn = f"postgresql://postgres@127.0.0.1:{pg_server.port}/{name}"
+    if mesdb_schema.wanted():  # MES_TEST_SCHEMA=mesdb: the legacy tables as the database kit leaves them
+        mesdb_schema.migrate(dsn)
+    return dsn
 
 
 @pytest.fixture
