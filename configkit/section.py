@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 from configkit import values
 from configkit.errors import ConfigError, join_path
@@ -13,9 +14,14 @@ _T = TypeVar("_T")
 _MISSING: Any = object()
 
 
-def field_names(cls: type, *, without: Iterable[str] = ()) -> set[str]:
+@functools.cache
+def _init_fields(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+
+
+def field_names(cls: type, *, without: Iterable[str] = ()) -> frozenset[str]:
     """The keyword arguments of a dataclass (the keys its section accepts), minus ``without``."""
-    return {f.name for f in dataclasses.fields(cls) if f.init} - set(without)
+    return _init_fields(cls) - frozenset(without) if without else _init_fields(cls)
 
 
 class Section:
@@ -45,6 +51,11 @@ class Section:
         """The raw value (for values with their own parser, which is given ``at(key)``)."""
         return self.data.get(key, default)
 
+    def check(self, condition: bool, key: str, problem: str) -> None:
+        """Raise ``ConfigError(path.key, problem)`` unless ``condition`` holds (a rule across keys)."""
+        if not condition:
+            raise self.error(key, problem)
+
     def require(self, *keys: str) -> None:
         """Each of ``keys`` must be present."""
         for key in keys:
@@ -59,37 +70,47 @@ class Section:
         value = self.data.get(key, _MISSING)
         return _MISSING if value is None and default is None else value
 
+    def _checked(self, check: Callable[..., Any], value: object, key: str, **options: Any) -> Any:
+        # the path is joined only for an error: a config of hundreds of routes reads thousands of keys
+        try:
+            return check(value, key, **options)
+        except ConfigError as exc:
+            raise exc.under(self.path) from None
+
     def integer(self, key: str, default: _T, *, minimum: int | None = None,
                 maximum: int | None = None) -> int | _T:
         value = self._value(key, default)
         if value is _MISSING:
             return default
-        return values.integer(value, self.at(key), minimum=minimum, maximum=maximum)
+        return cast(int, self._checked(values.integer, value, key, minimum=minimum, maximum=maximum))
 
     def number(self, key: str, default: _T, *, minimum: float | None = None, maximum: float | None = None,
                above: float | None = None, below: float | None = None) -> float | _T:
         value = self._value(key, default)
         if value is _MISSING:
             return default
-        return values.number(value, self.at(key), minimum=minimum, maximum=maximum, above=above, below=below)
+        return cast(float, self._checked(values.number, value, key, minimum=minimum, maximum=maximum,
+                                         above=above, below=below))
 
     def flag(self, key: str, default: _T) -> bool | _T:
         value = self._value(key, default)
-        return default if value is _MISSING else values.flag(value, self.at(key))
+        return default if value is _MISSING else cast(bool, self._checked(values.flag, value, key))
 
     def text(self, key: str, default: _T, *, non_empty: bool = False, numbers: bool = False) -> str | _T:
         value = self._value(key, default)
-        if value is _MISSING:
-            return default
-        return values.text(value, self.at(key), non_empty=non_empty, numbers=numbers)
+        if value is _MISSING or (type(value) is str and not non_empty):  # the common case, first
+            return default if value is _MISSING else value
+        return cast(str, self._checked(values.text, value, key, non_empty=non_empty, numbers=numbers))
+
+    def choice(self, key: str, default: _T, choices: Collection[str]) -> str | _T:
+        value = self._value(key, default)
+        return default if value is _MISSING else cast(str, self._checked(values.choice, value, key,
+                                                                           choices=choices))
 
     def optional_text(self, key: str, default: str | None = None) -> str | None:
         """A string, or None when absent, ``null`` or empty (``${VAR:-}`` left unset)."""
         value = self.data.get(key, default)
         if value is None or value == "":
             return None
-        return values.text(value, self.at(key))
+        return cast(str, self._checked(values.text, value, key))
 
-    def choice(self, key: str, default: _T, choices: Collection[str]) -> str | _T:
-        value = self._value(key, default)
-        return default if value is _MISSING else values.choice(value, self.at(key), choices)

@@ -40,12 +40,14 @@ def _bound(value: float) -> str:
 
 def _check_bounds(value: float, path: str, minimum: float | None, maximum: float | None,
                   above: float | None, below: float | None) -> None:
-    for bad, relation, bound in ((minimum is not None and value < minimum, ">=", minimum),
-                                 (above is not None and value <= above, ">", above),
-                                 (maximum is not None and value > maximum, "<=", maximum),
-                                 (below is not None and value >= below, "<", below)):
-        if bad and bound is not None:
-            raise ConfigError(path, f"must be {relation} {_bound(bound)}, got {shown(value)}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(path, f"must be >= {_bound(minimum)}, got {shown(value)}")
+    if above is not None and value <= above:
+        raise ConfigError(path, f"must be > {_bound(above)}, got {shown(value)}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(path, f"must be <= {_bound(maximum)}, got {shown(value)}")
+    if below is not None and value >= below:
+        raise ConfigError(path, f"must be < {_bound(below)}, got {shown(value)}")
 
 
 def integer(value: object, path: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -97,7 +99,10 @@ def string_list(value: object, path: str, *, non_empty: bool = False) -> list[st
         raise ConfigError(path, f"expected a list of strings, got {shown(value)}")
     if non_empty and not value:
         raise ConfigError(path, "must not be empty")
-    return [text(item, join_path(path, f"[{i}]"), non_empty=True) for i, item in enumerate(value)]
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():  # the item's path only for an error
+            text(item, join_path(path, f"[{i}]"), non_empty=True)
+    return value
 
 
 def mapping(value: object, path: str, allowed: Iterable[str] | None = None) -> Mapping[str, Any]:
@@ -105,9 +110,10 @@ def mapping(value: object, path: str, allowed: Iterable[str] | None = None) -> M
     if not isinstance(value, Mapping):
         raise ConfigError(path or "<root>", f"expected a mapping, got {shown(value)}")
     if allowed is not None:
-        known = sorted(allowed)
+        allowed = allowed if isinstance(allowed, set | frozenset) else set(allowed)
         for key in value:
-            if key not in known:
+            if key not in allowed:
+                known = sorted(allowed)
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(path or "<root>",

@@ -122,9 +122,9 @@ def _listener(name: str, data: Any) -> ListenerConfig:
         forward_request_headers=_header_names(s, default=PARTNER_REQUEST_HEADERS if name == "external"
                                               else None),
     )
-    check(cfg.max_header_block_bytes >= cfg.max_header_bytes, s.at("max_header_block_bytes"),
+    s.check(cfg.max_header_block_bytes >= cfg.max_header_bytes, "max_header_block_bytes",
           f"must be >= max_header_bytes ({cfg.max_header_bytes}), got {cfg.max_header_block_bytes}")
-    check(name != "external" or not cfg.trust_forwarded, s.at("trust_forwarded"),
+    s.check(name != "external" or not cfg.trust_forwarded, "trust_forwarded",
           "the external listener never trusts X-Forwarded-*")
     return cfg
 
@@ -133,26 +133,26 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
            clusters: Mapping[str, ClusterConfig]) -> Route:
     s = Section(data, f"routes[{i}]", _ROUTE_KEYS)
     s.require("listener")
-    check(("prefix" in s) != ("path" in s), s.at("prefix"),
+    s.check(("prefix" in s) != ("path" in s), "prefix",
           "exactly one of prefix (a path prefix) or path (a template like /orders/{id}/price) is required")
-    check("cluster" in s or "handler" in s, s.at("cluster"),
+    s.check("cluster" in s or "handler" in s, "cluster",
           "is required (or handler: for a route the gateway serves)")
-    check(not ("cluster" in s and "handler" in s), s.at("handler"),
+    s.check(not ("cluster" in s and "handler" in s), "handler",
           "a route has either cluster (proxied) or handler (served here), not both")
     listener = s.text("listener", "")
-    check(listener in listeners, s.at("listener"),
-          f"unknown listener {listener!r} (have: {', '.join(listeners)})")
+    if listener not in listeners:  # (if-raise, not check(): the message is built only when needed)
+        raise s.error("listener", f"unknown listener {listener!r} (have: {', '.join(listeners)})")
     handler = s.text("handler", None)
-    check(handler is None or handler in HANDLERS, s.at("handler"),
-          f"unknown handler {handler!r} (have: {', '.join(sorted(HANDLERS))})")
+    if handler is not None and handler not in HANDLERS:
+        raise s.error("handler", f"unknown handler {handler!r} (have: {', '.join(sorted(HANDLERS))})")
     cluster_name = s.text("cluster", "")
-    check(handler is not None or cluster_name in clusters, s.at("cluster"),
-          f"unknown cluster {cluster_name!r} (have: {', '.join(clusters)})")
+    if handler is None and cluster_name not in clusters:
+        raise s.error("cluster", f"unknown cluster {cluster_name!r} (have: {', '.join(clusters)})")
     key = "prefix" if "prefix" in s else "path"
     prefix = s.text(key, "")
     segments = _template(s) if key == "path" else None
-    check(prefix.startswith("/"), s.at(key), f"must start with '/', got {prefix!r}")
-    check(listener != "external" or prefix.startswith("/partner/"), s.at(key),
+    s.check(prefix.startswith("/"), key, f"must start with '/', got {prefix!r}")
+    s.check(listener != "external" or prefix.startswith("/partner/"), key,
           f"external routes must live under /partner/, got {prefix!r}")
     methods = frozenset(m.upper() for m in string_list(s.get("methods", sorted(ALL_METHODS)), s.at("methods"),
                                                         non_empty=True))
@@ -161,7 +161,7 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
     cluster = clusters.get(cluster_name)
     lst = listeners[listener]
     rewrite = s.text("rewrite_prefix", None)
-    check(rewrite is None or rewrite.startswith("/"), s.at("rewrite_prefix"),
+    s.check(rewrite is None or rewrite.startswith("/"), "rewrite_prefix",
           f"must start with '/', got {rewrite!r}")
     return Route(
         name=s.text("name", prefix),
@@ -194,7 +194,7 @@ def _template(s: Section) -> tuple[str | None, ...]:
     except ValueError as exc:
         raise s.error("path", str(exc)) from None
     for feature in ("rewrite_prefix", "cache", "partner_scope"):
-        check(feature not in s, s.at(feature), "needs a prefix route (not available with path:)")
+        s.check(feature not in s, feature, "needs a prefix route (not available with path:)")
     return segments
 
 
@@ -203,9 +203,9 @@ def _partner_scope(s: Section, listener: str, auth_required: bool) -> str | None
     scope = s.choice("partner_scope", None, sorted(PARTNER_SCOPES))
     if scope is None:
         return None
-    check(listener == "external" and auth_required, s.at("partner_scope"),
+    s.check(listener == "external" and auth_required, "partner_scope",
           "only for external routes with auth (it needs the partner)")
-    check("handler" not in s, s.at("partner_scope"), "scopes proxied orders, not a handler route")
+    s.check("handler" not in s, "partner_scope", "scopes proxied orders, not a handler route")
     return scope
 
 

@@ -69,7 +69,7 @@ def parse_api_keys_section(data: Any) -> ApiKeysConfig:
     """Validate the top-level ``api_keys:`` mapping."""
     s = Section(data, "api_keys", {"store", "pepper", "failures"})
     pepper = s.optional_text("pepper") or ""  # null or "": ${GATEWAY_API_KEY_PEPPER:-} left empty
-    check(not pepper or len(pepper) >= 16, s.at("pepper"), "must be at least 16 characters")
+    s.check(not pepper or len(pepper) >= 16, "pepper", "must be at least 16 characters")
     failures = s.section("failures", {"limit", "max_addresses", "log_sample"})
     return ApiKeysConfig(store=s.text("store", None, non_empty=True), pepper=pepper,
                          failures=_parse_failures(failures))
@@ -114,5 +114,5 @@ def parse_route_auth(data: Any, path: str, methods: frozenset[str], *, default_r
         if bad := sorted(set(items) - SCOPES):
             raise ConfigError(here, f"unknown scope {bad[0]!r} (have: {', '.join(sorted(SCOPES))})")
         scopes[m] = frozenset(items)
-    check(not scopes or required, s.at("scopes"), "a route with required: false cannot demand scopes")
+    s.check(not scopes or required, "scopes", "a route with required: false cannot demand scopes")
     return RouteAuth(required=required, scopes=scopes)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from configkit import Section, check, field_names, mapping, shown, string_list
+from configkit import ConfigError, Section, field_names, mapping, shown, string_list
 
 #: Responses above this are streamed by the proxy (``gateway.proxy.RESPONSE_BUFFER_LIMIT``): never cached.
 MAX_OBJECT_LIMIT = 256 * 1024
@@ -67,8 +67,9 @@ def _key_params(raw: Any, path: str) -> dict[str, str]:
         raw = dict.fromkeys(string_list(raw, path), "")
     params = mapping(raw, path)
     for name, default in params.items():
-        check(default is None or (isinstance(default, str | int | float) and not isinstance(default, bool)),
-              f"{path}.{name}", f"expected a default (a string or a number) or null, got {shown(default)}")
+        if default is not None and (not isinstance(default, str | int | float) or isinstance(default, bool)):
+            raise ConfigError(f"{path}.{name}", f"expected a default (a string or a number) or null, "
+                                                f"got {shown(default)}")
     return {str(k): "" if v is None else str(v) for k, v in params.items()}
 
 
@@ -89,14 +90,14 @@ def parse_route_cache(data: Any, path: str, *, listener: str, auth_required: boo
         vary_partner=s.flag("vary_partner", listener == "external"),
         honor_client_no_cache=s.flag("honor_client_no_cache", listener == "internal"),
     )
-    check(policy.max_object_bytes <= MAX_OBJECT_LIMIT, s.at("max_object_bytes"),
+    s.check(policy.max_object_bytes <= MAX_OBJECT_LIMIT, "max_object_bytes",
           f"must be <= {MAX_OBJECT_LIMIT} (larger answers are streamed, never cached), "
           f"got {policy.max_object_bytes}")
-    check(policy.keep_for <= MAX_KEEP_FOR, path,
+    s.check(policy.keep_for <= MAX_KEEP_FOR, "",
           f"ttl + the longest stale window must be at most {MAX_KEEP_FOR:.0f} s")
-    check(listener != "external" or policy.vary_partner, s.at("vary_partner"),
+    s.check(listener != "external" or policy.vary_partner, "vary_partner",
           "external routes serve partners their own data; the key must include the partner")
-    check(not policy.vary_partner or auth_required, s.at("vary_partner"),
+    s.check(not policy.vary_partner or auth_required, "vary_partner",
           "needs auth on the route (the API key names the partner)")
     return policy
 
@@ -118,5 +119,5 @@ def parse_cache_section(data: Any) -> CacheConfig:
         events_redis_url=s.optional_text("events_redis_url", redis_url),
         events_channel=s.text("events_channel", base.events_channel, non_empty=True),
     )
-    check(cfg.backend != "redis" or bool(cfg.redis_url), s.at("redis_url"), "is required with backend: redis")
+    s.check(cfg.backend != "redis" or bool(cfg.redis_url), "redis_url", "is required with backend: redis")
     return cfg

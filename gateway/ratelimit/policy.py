@@ -105,18 +105,18 @@ def parse_ratelimit_section(data: Any) -> RateLimitConfig:
         return RateLimitConfig()
     s = Section(data, "ratelimit", field_names(RateLimitConfig))
     redis_url = s.optional_text("redis_url")
-    check(redis_url is None or redis_url.startswith("redis://"), s.at("redis_url"),  # TCP only (RespPipe)
+    s.check(redis_url is None or redis_url.startswith("redis://"), "redis_url",  # TCP only (RespPipe)
           f"must be a redis:// URL, got {shown(redis_url)}")
     if s.get("tiers") is None:
         tiers = dict(RateLimitConfig().tiers)
     else:
         tiers_raw = mapping(s.get("tiers"), s.at("tiers"))
-        check(bool(tiers_raw), s.at("tiers"), "must be a non-empty mapping of tier: windows")
+        s.check(bool(tiers_raw), "tiers", "must be a non-empty mapping of tier: windows")
         tiers = {str(t): parse_windows(w, s.at(f"tiers.{t}")) for t, w in tiers_raw.items()}
-    check("default_tier" in s or "default" in tiers, s.at("default_tier"),
+    s.check("default_tier" in s or "default" in tiers, "default_tier",
           "is required when no tier is named 'default'")
     default_tier = s.text("default_tier", "default", numbers=True)
-    check(default_tier in tiers, s.at("default_tier"),
+    s.check(default_tier in tiers, "default_tier",
           f"unknown tier {default_tier!r} (have: {', '.join(tiers)})")
     partners = {str(p): {w.name: w for w in parse_windows(w, s.at(f"partners.{p}"))}
                 for p, w in mapping(s.get("partners") or {}, s.at("partners")).items()}

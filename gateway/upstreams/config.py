@@ -57,7 +57,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _instance(name: str, value: object, kind: type) -> None:
-    check(isinstance(value, kind), name, f"expected {kind.__name__} settings, got {shown(value)}")
+    if not isinstance(value, kind):
+        raise ConfigError(name, f"expected {kind.__name__} settings, got {shown(value)}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -232,10 +233,11 @@ class ClusterConfig:
     keepalive_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        check(isinstance(self.name, str) and bool(_NAME_RE.match(self.name)), "name",
-              f"must match [A-Za-z0-9][A-Za-z0-9_.-]*, got {shown(self.name)}")
-        check(isinstance(self.endpoints, tuple) and bool(self.endpoints), "endpoints",
-              f"must be a non-empty list of base URLs, got {shown(self.endpoints)}")
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise ConfigError("name", f"must match [A-Za-z0-9][A-Za-z0-9_.-]*, got {shown(self.name)}")
+        if not isinstance(self.endpoints, tuple) or not self.endpoints:
+            raise ConfigError("endpoints", "must be a non-empty list of base URLs, "
+                                           f"got {shown(self.endpoints)}")
         normalized = tuple(_endpoint_url(f"endpoints[{i}]", e) for i, e in enumerate(self.endpoints))
         check(len(set(normalized)) == len(normalized), "endpoints", "contains duplicates")
         object.__setattr__(self, "endpoints", normalized)
