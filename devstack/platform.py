@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import monitoring, moved_ports
+from devstack import mes_database, monitoring, moved_ports
 from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
@@ -94,8 +94,12 @@ class Platform:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        pg = PostgresServer(self.root / "postgres", port=self.ports.postgres, database="mes").start()
+        # pg_stat_statements preloaded: `mesdb analyse` reads it
+        pg = PostgresServer(self.root / "postgres", port=self.ports.postgres, database="mes",
+                            settings={"shared_preload_libraries": "pg_stat_statements"}).start()
         self.started.append(("postgres", pg))
+        if mes_database.enabled():  # MESDB=0: the legacy schema untouched (docs/mes-data.md)
+            mes_database.prepare(pg.dsn)
         read_dsn = None
         if self.replica:
             replica = ReplicaServer(pg, self.root / "postgres-replica", port=self.ports.postgres_replica)
@@ -113,6 +117,9 @@ class Platform:
                      "--redis-url", redis.url, env={"LOG_FILE": str(self.logs / "crm.json.log")})
         for port in (*self.ports.mes, self.ports.crm):
             wait_for_port(port, timeout=30)
+        if mes_database.enabled():
+            self._python("mesdb-archiver", "-m", "mesdb", "--dsn", pg.dsn, "archive",
+                         "--every", mes_database.archive_every_s())
         self._start_sidecars(pg.dsn, redis.url, read_dsn)
         self._start_pricing_workers(redis.url)
         gw_env = {**self._gateway_addresses(redis.url),
@@ -243,6 +250,7 @@ Try:
   curl -s {local}:{p.external}/orders        # 404 problem+json: internal routes are not external
   curl -s {local}:{p.admin}/upstreams -H 'Authorization: Bearer {DEV_OPERATOR_TOKEN}'  # or /config
   .venv/bin/python -m legacy_sim seed --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes --orders 1000000
+  .venv/bin/python -m mesdb --dsn postgresql://postgres@127.0.0.1:{p.postgres}/mes analyse  # docs/mes-data.md
 """
 
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 
-import psycopg
-
-from legacy_sim.mes.schema import SCHEMA_SQL
-from mesdb import split, tuning
+from devstack import mes_database
 
 ENV = "MES_TEST_SCHEMA"
 
@@ -21,7 +18,4 @@ def wanted() -> bool:
 
 def migrate(dsn: str) -> None:
     """Legacy tables, then the kit's apply and split (on an empty database: nothing to move yet)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(SCHEMA_SQL)
-        tuning.apply(conn, measured=False)
-        split.prepare(conn)
+    mes_database.prepare(dsn)

@@ -1,0 +1,38 @@
+"""The dev MES database as the DBA's kit leaves it (``MESDB=1``, the default of ``make run``).
+
+Before the MES instances connect: the legacy tables (the MES's own ``schema.sql``), then
+``mesdb apply`` (indexes built concurrently, ``plan_cache_mode = force_custom_plan`` for the
+database: sessions opened afterwards plan the legacy's generic statements per value) and the
+hot/cold split's preparation. ``make run`` then starts the archiver (``mesdb archive --every``),
+which moves orders closed or cancelled more than 30 days ago — the seeded ones included — to
+``orders_archive`` in verified batches. ``MESDB=0`` leaves the database exactly as the legacy makes it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+
+from legacy_sim.mes.schema import SCHEMA_LOCK_KEY, SCHEMA_SQL
+from mesdb import split, tuning
+
+
+def archive_every_s() -> str:
+    """Seconds between two archiver passes in ``make run`` (``MESDB_ARCHIVE_EVERY``, default 60)."""
+    return os.environ.get("MESDB_ARCHIVE_EVERY", "60")
+
+
+def enabled() -> bool:
+    """``MESDB`` unset or ``1``: the kit is applied; ``0``: the legacy schema as it is."""
+    return os.environ.get("MESDB", "1") != "0"
+
+
+def prepare(dsn: str) -> None:
+    """Legacy tables, ``mesdb apply`` (unmeasured) and the split's preparation; idempotent."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        with conn.transaction():  # under the MES's own schema lock, as every MES instance applies it
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            conn.execute(SCHEMA_SQL)
+        tuning.apply(conn, measured=False)
+        split.prepare(conn)

@@ -1,0 +1,54 @@
+"""``make run`` applies the database kit to the dev MES database and keeps its archiver running."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack.postgres import pg_bin
+from tests.support.make_run import make_run
+from tests.support.waiting import eventually
+
+PRIMARY = 55432
+OLD_CLOSED_ORDER = (
+    "INSERT INTO orders (source, customer, material, quantity, model_name, status, created_at, "
+    "status_changed_at) VALUES ('b2b', 'ACME', 'PLA', 1, 'm.stl', 'CLOSED', now() - interval "
+    "'90 days', now() - interval '60 days') RETURNING id"
+)
+
+
+def _psql(port: int, sql: str) -> str:
+    argv = [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "mes", "-tAqc", sql]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+
+
+def test_make_run_applies_the_kit_and_its_archiver_moves_closed_orders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESDB_ARCHIVE_EVERY", "0.5")
+    with make_run(tmp_path / "run") as platform:
+        primary = platform.moved[PRIMARY]
+        assert "-m mesdb --dsn" in platform.banner
+        assert _psql(primary, "SHOW plan_cache_mode") == "force_custom_plan"  # a new session: the database's
+        assert _psql(primary, "SELECT inhrelid::regclass FROM pg_inherits") == "orders_archive"
+        assert _psql(primary, "SELECT count(*) FROM mesdb.applied WHERE kind = 'index'") == "5"
+        _psql(primary, OLD_CLOSED_ORDER)  # the newest order: the archive holds it once moved
+
+        async def archived() -> bool:
+            return _psql(primary, "SELECT max(id) = (SELECT max(id) FROM orders) FROM orders_archive") == "t"
+
+        asyncio.run(eventually(archived, timeout=30, what="make run's archiver moved the closed order"))
+
+
+def test_make_run_with_mesdb_0_leaves_the_legacy_schema_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESDB", "0")
+    with make_run(tmp_path / "run") as platform:
+        primary = platform.moved[PRIMARY]
+        assert _psql(primary, "SELECT count(*) FROM pg_inherits") == "0"
+        assert _psql(primary, "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'mesdb_%'") == "0"
+        assert _psql(primary, "SHOW plan_cache_mode") == "auto"
