@@ -18,9 +18,12 @@ from sidecar import metrics
 
 logger = logging.getLogger("sidecar.probes")
 
-#: What a probe may fail with: the database, the network, our own timeouts.
+#: What a probe may fail with: the database, the network, our own timeouts, and asyncpg's
+#: InternalClientError ("cannot switch to state …; another operation is in progress"): a server shut
+#: down while a probe query was in flight leaves the pooled connection so, and letting it escape
+#: would end the probe loop for good (found in the failover drill, test_replica_failover.py).
 PROBE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError,
-                                                 TimeoutError)
+                                                 TimeoutError, asyncpg.InternalClientError)
 
 
 class ProbeRunner:

@@ -20,8 +20,11 @@ def _psql(port: int, sql: str) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
-def test_make_run_with_mes_replica_streams_to_a_replica_whose_lag_the_sidecar_exports(tmp_path: Path) -> None:
-    with make_run(tmp_path / "run", replica=True) as platform:
+def test_make_run_with_mes_replica_streams_to_a_replica_whose_lag_the_sidecar_exports(
+        session_tmp: Path) -> None:
+    # the run dir under session_tmp (tempfile), not tmp_path: a pytest session starting meanwhile
+    # resets /tmp/pytest-of-<user> to 0700 and the `postgres` user could no longer reach its folders
+    with make_run(session_tmp / "make-run-replica", replica=True) as platform:
         primary, replica = platform.moved[PRIMARY], platform.moved[REPLICA]
         assert f"postgresql://postgres@127.0.0.1:{replica}/mes" in platform.banner
         assert _psql(primary, "SELECT state FROM pg_stat_replication") == "streaming"
