@@ -7,7 +7,7 @@ machine lives above this module and drives it through its public API, in this or
   (adaptive concurrency, may shed) then ``acquire_breaker``; ``release_breaker`` and
   ``release_limiter`` when the request is done;
 - **attempt** (``retry.py``, the retry loop): ``pick`` an endpoint (balancer, health,
-  ejections), ``transport(endpoint).send(...)``, ``record_attempt`` (metrics, latency EWMA,
+  ejections), ``transports[endpoint.url].send(...)``, ``record_attempt`` (metrics, latency EWMA,
   outlier detection); ``try_retry``/``release_retry`` for the retry budget.
 
 This module owns the shared state those requests read and the bookkeeping they report;
@@ -63,8 +63,11 @@ class Cluster:
         self.name = config.name
         self.endpoints: tuple[Endpoint, ...] = tuple(Endpoint(url) for url in config.endpoints)
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Connection pool (the transport) per endpoint URL (created on ``start``, in the serving loop).
+        #: Connection pool per endpoint URL (created on ``start``, in the serving loop).
         self._pools: dict[str, Pool] = {}
+        #: The transport of each endpoint URL, empty until ``start`` (read-only: one attempt is
+        #: ``transports[endpoint.url].send(...)``).
+        self.transports: Mapping[str, Transport] = self._pools
         self._pool_metrics: dict[str, _PoolMetrics] = {}
         self._balancer: Balancer = make_balancer(config.balancer, self.endpoints)
         self._breaker = CircuitBreaker(self.name, config.breaker)
@@ -111,12 +114,13 @@ class Cluster:
         self._balancer = make_balancer(self.config.balancer, self.endpoints, clock=self._loop.time)
         cfg = self.config
         # The breaker bounds the cluster's total; each pool bounds one endpoint's connections.
-        self._pools = {
+        self._pools = pools = {
             ep.url: Pool(ep.url, limit=cfg.breaker.max_connections_per_endpoint,
                          keepalive_timeout=cfg.keepalive_timeout)
             for ep in self.endpoints
         }
-        self._pool_metrics = {url: _PoolMetrics(self.name, url) for url in self._pools}
+        self.transports = pools
+        self._pool_metrics = {url: _PoolMetrics(self.name, url) for url in pools}
         for ep in self.endpoints:
             metrics.UPSTREAM_ENDPOINT_HEALTHY.labels(self.name, ep.url).set(1 if ep.healthy else 0)
             metrics.UPSTREAM_ENDPOINT_EJECTED.labels(self.name, ep.url).set(1 if ep.ejected else 0)
@@ -326,13 +330,6 @@ class Cluster:
                 f"({unhealthy} unhealthy, {self._outlier.ejected_count} ejected)"
             )
         return endpoint
-
-    def transport(self, endpoint: Endpoint) -> Transport:
-        """The transport that reaches ``endpoint`` (one attempt: ``transport(endpoint).send(...)``)."""
-        try:
-            return self._pools[endpoint.url]
-        except KeyError:
-            raise RuntimeError(f"cluster {self.name!r} is not started") from None
 
     def record_attempt(
         self, endpoint: Endpoint, outcome: str, started: float, *, failed: bool, gateway: bool

@@ -92,7 +92,8 @@ class UpstreamRequest(RetryLoop):
         hash_key: str | None,
         priority: int = 0,
     ) -> None:
-        super().__init__(cluster, method, path_qs, headers, body, timeouts, retry, hash_key)
+        # (the base named, not super(): no super object per request)
+        RetryLoop.__init__(self, cluster, method, path_qs, headers, body, timeouts, retry, hash_key)
         self._admitted = False
         self._priority = priority
         self._limited = UNLIMITED  # adaptive limiter admission time; < 0 while no limiter slot is held
@@ -148,15 +149,13 @@ class UpstreamRequest(RetryLoop):
     # ------------------------------------------------------------ release
 
     def _release_limiter(self, exc: BaseException | None) -> None:
-        """Give the limiter slot back with one sample: the RTT to the response headers.
+        """Give the limiter slot (held: ``_limited >= 0``) back with one sample: the RTT to the headers.
 
         Failures before the headers count as dropped when the cluster is to blame
         (timeouts, refused/reset connections); a client that went away, or whose
         body failed, leaves no sample.
         """
         started = self._limited
-        if started < 0.0:
-            return
         self._limited = UNLIMITED
         cluster = self._cluster
         expired = self._timeout is not None and self._timeout.expired()
@@ -173,7 +172,8 @@ class UpstreamRequest(RetryLoop):
         if self._admitted:
             self._cluster.release_breaker()
             self._admitted = False
-        self._release_limiter(exc)
+        if self._limited >= 0.0:
+            self._release_limiter(exc)
 
     def _overall_timeout_error(self, *, at_limiter: bool = False) -> GatewayError:
         name = self._cluster.name

@@ -12,7 +12,7 @@ translated here into the gateway's own (``UpstreamConnectError``, ``ConnectTimeo
 ``UpstreamTimeout``, ``UpstreamError``); it never escapes.
 
 The loop drives its cluster only through the public attempt API of ``Cluster``
-(``ClusterAttempts``): ``pick`` → ``transport(endpoint).send`` → ``record_attempt``, and
+(``ClusterAttempts``): ``pick`` → ``transports[endpoint.url].send`` → ``record_attempt``, and
 ``try_retry``/``release_retry``/``count_retry`` for the budget.
 """
 
@@ -53,7 +53,8 @@ class ClusterAttempts(Protocol):
 
     def pick(self, hash_key: str | None, tried: list[Endpoint]) -> Endpoint: ...
 
-    def transport(self, endpoint: Endpoint) -> Transport: ...
+    @property
+    def transports(self) -> Mapping[str, Transport]: ...
 
     def record_attempt(
         self, endpoint: Endpoint, outcome: str, started: float, *, failed: bool, gateway: bool
@@ -152,6 +153,9 @@ class RetryLoop:
 
     async def _send(self) -> UpstreamResponse:
         cluster = self._cluster
+        transports = cluster.transports
+        if not transports:
+            raise RuntimeError(f"cluster {cluster.name!r} is not started")
         # A stream cannot be replayed, and a non-idempotent method must not run twice.
         replayable = self._body is None or isinstance(self._body, bytes)
         retryable = replayable and self._method in IDEMPOTENT_METHODS
@@ -164,14 +168,13 @@ class RetryLoop:
         tried: list[Endpoint] = []
         while True:
             endpoint = cluster.pick(hash_key, tried)
-            send = cluster.transport(endpoint).send
             self.endpoint = endpoint
             self.attempts += 1
             endpoint.active += 1
             self._holding = endpoint
             started = cluster.now()
             try:
-                resp = await send(
+                resp = await transports[endpoint.url].send(
                     self._method, self._path_qs, self._headers, self._body,
                     connect_timeout=connect_timeout, read_timeout=read_timeout,
                 )
@@ -256,7 +259,9 @@ class RetryLoop:
         if self._response is not None:
             self._response.release()
             self._response = None
-        self._release_endpoint()
+        if self._holding is not None:  # (``_release_endpoint`` inline: once per request)
+            self._holding.active -= 1
+            self._holding = None
         if self._retry_slot:
             self._cluster.release_retry()
             self._retry_slot = False
