@@ -4,8 +4,9 @@ Retries happen only for idempotent methods with a ``bytes`` (or no) body, when t
 kind is in ``retry.retry_on`` (Envoy's names: ``connect-failure``, ``reset``, ``timeout``,
 ``5xx``, ``gateway-error``), attempts and time before the deadline remain and the cluster's
 retry budget allows; each retry prefers an endpoint not tried yet and first waits a
-full-jitter exponential backoff (uniform in ``[0, min(backoff_max, backoff_base * 2**(n-1))]``
-before retry n). A retryable status on the last attempt is returned as is.
+full-jitter exponential backoff (``resilience.backoff``: uniform in
+``[0, min(backoff_max, backoff_base * 2**(n-1))]`` before retry n). A retryable status on the
+last attempt is returned as is.
 
 This is the cluster's edge: a transport error (``gateway.upstreams.transport``) is
 translated here into the gateway's own (``UpstreamConnectError``, ``ConnectTimeout``,
@@ -19,7 +20,6 @@ The loop drives its cluster only through the public attempt API of ``Cluster``
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Protocol
 
@@ -31,6 +31,7 @@ from gateway.upstreams import transport
 from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
 from gateway.upstreams.endpoint import Endpoint
 from gateway.upstreams.transport import Transport, TransportError, UpstreamResponse
+from resilience.backoff import backoff_delay
 
 __all__ = ["IDEMPOTENT_METHODS", "ClusterAttempts", "RetryLoop"]
 
@@ -229,8 +230,7 @@ class RetryLoop:
         if kind not in retry_on and not (kind == "gateway-error" and "5xx" in retry_on):
             return None
         cluster = self._cluster
-        ceiling = min(policy.backoff_max, policy.backoff_base * (1 << min(self.attempts - 1, 16)))
-        delay = random.uniform(0.0, ceiling)
+        delay = backoff_delay(self.attempts, base=policy.backoff_base, cap=policy.backoff_max)
         if self.deadline - cluster.now() <= delay:
             return None  # no time left for another attempt
         if not self._retry_slot:
