@@ -8,7 +8,8 @@ replication connections in (trust, like every other loopback connection of the d
 
 A fresh copy is taken at every start: a replica left over from an earlier run may need WAL the
 primary has since recycled (no replication slot is kept for it: a forgotten slot would make
-the primary keep WAL forever). Copying the seeded 1,000,000-order database takes seconds.
+the primary keep WAL forever). Copying the seeded 1,000,000-order database (690 MiB) takes
+2.5 s (``python -m bench.replica``).
 """
 
 from __future__ import annotations

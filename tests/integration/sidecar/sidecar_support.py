@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -98,3 +98,20 @@ async def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.02)
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(interval)
+
+
+async def create_orders(mes: TestClient[Any, Any], n: int) -> list[int]:
+    """``n`` orders through the MES stand-in's API; their ids."""
+    ids = []
+    for _ in range(n):
+        async with mes.post("/orders", json=ORDER) as resp:
+            assert resp.status == 201
+            ids.append((await resp.json())["id"])
+    return ids
+
+
+async def move_order(mes: TestClient[Any, Any], order_id: int, *statuses: str) -> None:
+    """Walk ``order_id`` through ``statuses`` with the MES stand-in's API."""
+    for status in statuses:
+        async with mes.post(f"/orders/{order_id}/status", json={"status": status}) as resp:
+            assert resp.status == 200, await resp.text()

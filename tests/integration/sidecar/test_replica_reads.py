@@ -17,7 +17,14 @@ from sidecar.db import open_readonly_pool
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from sidecar.replica_lag import ReplicaLag
-from tests.integration.sidecar.sidecar_support import ORDER, mes_config, run_sidecar, sample, sidecar_config
+from tests.integration.sidecar.sidecar_support import (
+    create_orders,
+    mes_config,
+    move_order,
+    run_sidecar,
+    sample,
+    sidecar_config,
+)
 from tests.support.replica import caught_up
 from tests.support.waiting import eventually
 
@@ -49,21 +56,6 @@ async def replica(replicated_dsns: tuple[str, str]) -> AsyncIterator[asyncpg.Con
     await conn.close()
 
 
-async def create(mes: TestClient[Any, Any], n: int) -> list[int]:
-    ids = []
-    for _ in range(n):
-        async with mes.post("/orders", json=ORDER) as resp:
-            assert resp.status == 201
-            ids.append((await resp.json())["id"])
-    return ids
-
-
-async def move(mes: TestClient[Any, Any], order_id: int, *statuses: str) -> None:
-    for status in statuses:
-        async with mes.post(f"/orders/{order_id}/status", json={"status": status}) as resp:
-            assert resp.status == 200, await resp.text()
-
-
 async def probe_answers(dsn: str) -> dict[str, float]:
     """One probe cycle on ``dsn``: the business gauges it sets."""
     pool = await open_readonly_pool(dsn, instance="mes-replica-test")
@@ -81,7 +73,7 @@ async def probe_answers(dsn: str) -> dict[str, float]:
 async def test_the_replica_streams_the_primarys_writes_and_refuses_its_own(
         replicated_dsns: tuple[str, str], primary: asyncpg.Connection, replica: asyncpg.Connection,
         mes: TestClient[Any, Any]) -> None:
-    ids = await create(mes, 3)
+    ids = await create_orders(mes, 3)
     await caught_up(*replicated_dsns)
     assert await replica.fetchval("SELECT pg_is_in_recovery()") is True
     assert sorted(r["id"] for r in await replica.fetch("SELECT id FROM orders")) == ids
@@ -91,12 +83,12 @@ async def test_the_replica_streams_the_primarys_writes_and_refuses_its_own(
 
 async def test_probes_on_the_replica_answer_what_they_answer_on_the_primary_after_catch_up(
         replicated_dsns: tuple[str, str], primary: asyncpg.Connection, mes: TestClient[Any, Any]) -> None:
-    ids = await create(mes, 6)
-    await move(mes, ids[0], "PRICE_CALCULATED", "MANUFACTURING_APPROVED")
-    await move(mes, ids[1], "PRICE_CALCULATED")
-    await move(mes, ids[2], "CANCELLED")
-    await move(mes, ids[3], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
-               "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED")
+    ids = await create_orders(mes, 6)
+    await move_order(mes, ids[0], "PRICE_CALCULATED", "MANUFACTURING_APPROVED")
+    await move_order(mes, ids[1], "PRICE_CALCULATED")
+    await move_order(mes, ids[2], "CANCELLED")
+    await move_order(mes, ids[3], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
+                     "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED")
     await primary.execute("INSERT INTO price_calculations (instance_id, model_sha256, material, finished_at) "
                           "VALUES ('mes-1', 'a', 'PLA', NULL), ('mes-2', 'b', 'PLA', now())")
     await caught_up(*replicated_dsns)
@@ -129,7 +121,7 @@ async def test_lag_metric_reflects_a_paused_replay_and_returns_to_zero(
         await caught_up(*replicated_dsns)
         await eventually(lambda: measured(behind=False), timeout=10, what="lag 0 on a caught-up replica")
         await replica.execute("SELECT pg_wal_replay_pause()")
-        await create(mes, 2)  # WAL the paused replica receives but does not apply
+        await create_orders(mes, 2)  # WAL the paused replica receives but does not apply
         await eventually(lambda: measured(behind=True), timeout=10, what="lag > 0 while replay is paused")
         first = value(LAG[1])
         await eventually(lambda: measured(behind=True, seconds_above=first), timeout=10,
@@ -148,7 +140,7 @@ async def test_sidecar_with_a_read_dsn_probes_the_replica_and_exports_its_lag(
         replicated_dsns: tuple[str, str], replica: asyncpg.Connection, mes: TestClient[Any, Any],
         tmp_path: Path) -> None:
     primary_dsn, replica_dsn = replicated_dsns
-    await create(mes, 1)
+    await create_orders(mes, 1)
     await caught_up(primary_dsn, replica_dsn)
     config = sidecar_config(str(mes.make_url("/")), tmp_path, dsn=primary_dsn, read_dsn=replica_dsn,
                             probe_interval=0.1, terminal_count_interval=0)
@@ -166,7 +158,7 @@ async def test_sidecar_with_a_read_dsn_probes_the_replica_and_exports_its_lag(
 
         await eventually(lambda: submitted(1), timeout=10, what="probes see the first order")
         await replica.execute("SELECT pg_wal_replay_pause()")
-        await create(mes, 2)
+        await create_orders(mes, 2)
 
         async def lagging() -> bool:
             return sample("mes_replica_lag_bytes", replica=name) > 0

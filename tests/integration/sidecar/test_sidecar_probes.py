@@ -16,7 +16,7 @@ from legacy_sim.mes import build_mes_app
 from sidecar.db import open_readonly_pool
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
-from tests.integration.sidecar.sidecar_support import ORDER, mes_config, sample
+from tests.integration.sidecar.sidecar_support import create_orders, mes_config, move_order, sample
 
 LABELS = {"kind": "mes", "legacy_instance": "mes-probe"}
 
@@ -41,31 +41,16 @@ async def probes(pg_dsn: str, mes: TestClient[Any, Any]) -> AsyncIterator[Busine
     await pool.close()
 
 
-async def create(mes: TestClient[Any, Any], n: int) -> list[int]:
-    ids = []
-    for _ in range(n):
-        async with mes.post("/orders", json=ORDER) as resp:
-            assert resp.status == 201
-            ids.append((await resp.json())["id"])
-    return ids
-
-
-async def move(mes: TestClient[Any, Any], order_id: int, *statuses: str) -> None:
-    for status in statuses:
-        async with mes.post(f"/orders/{order_id}/status", json={"status": status}) as resp:
-            assert resp.status == 200, await resp.text()
-
-
 async def test_gauges_match_direct_sql_counts_after_a_scripted_lifecycle(
         mes: TestClient[Any, Any], db: asyncpg.Connection, probes: BusinessProbes) -> None:
-    ids = await create(mes, 9)
-    await move(mes, ids[0], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED")
-    await move(mes, ids[1], "PRICE_CALCULATED", "MANUFACTURING_APPROVED")
-    await move(mes, ids[2], "PRICE_CALCULATED")
-    await move(mes, ids[3], "CANCELLED")
-    await move(mes, ids[4], "PRICE_CALCULATED", "CANCELLED")
-    await move(mes, ids[5], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
-               "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED")
+    ids = await create_orders(mes, 9)
+    await move_order(mes, ids[0], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED")
+    await move_order(mes, ids[1], "PRICE_CALCULATED", "MANUFACTURING_APPROVED")
+    await move_order(mes, ids[2], "PRICE_CALCULATED")
+    await move_order(mes, ids[3], "CANCELLED")
+    await move_order(mes, ids[4], "PRICE_CALCULATED", "CANCELLED")
+    await move_order(mes, ids[5], "PRICE_CALCULATED", "MANUFACTURING_APPROVED", "MANUFACTURING_STARTED",
+                     "MANUFACTURING_COMPLETED", "SHIPPED", "CLOSED")
     # two orders created 5 minutes ago (not new), one calculation running on each of two instances
     await db.execute("UPDATE orders SET created_at = now() - interval '5 minutes' WHERE id = ANY($1)",
                      ids[6:8])
@@ -90,8 +75,8 @@ async def test_gauges_match_direct_sql_counts_after_a_scripted_lifecycle(
 
 async def test_oldest_age_is_now_minus_status_changed_at_of_the_oldest_order(
         mes: TestClient[Any, Any], db: asyncpg.Connection, probes: BusinessProbes) -> None:
-    ids = await create(mes, 3)
-    await move(mes, ids[0], "PRICE_CALCULATED")
+    ids = await create_orders(mes, 3)
+    await move_order(mes, ids[0], "PRICE_CALCULATED")
     await db.execute("UPDATE orders SET status_changed_at = now() - interval '3 hours 7 seconds' "
                      "WHERE id = $1", ids[1])  # stuck in SUBMITTED
     await probes.run_once()
@@ -106,7 +91,7 @@ async def test_oldest_age_is_now_minus_status_changed_at_of_the_oldest_order(
 
 async def test_watermarks_keep_later_cycles_exact(mes: TestClient[Any, Any], db: asyncpg.Connection,
                                                   probes: BusinessProbes) -> None:
-    await create(mes, 2)
+    await create_orders(mes, 2)
     await db.execute("INSERT INTO price_calculations (instance_id, model_sha256, material) "
                      "VALUES ('mes-9', 'a', 'PLA')")
     await probes.run_once()
@@ -115,7 +100,7 @@ async def test_watermarks_keep_later_cycles_exact(mes: TestClient[Any, Any], db:
     await db.execute("UPDATE price_calculations SET finished_at = now() WHERE instance_id = 'mes-9'")
     await db.execute("INSERT INTO price_calculations (instance_id, model_sha256, material) "
                      "VALUES ('mes-8', 'b', 'PLA')")
-    await create(mes, 3)
+    await create_orders(mes, 3)
     await probes.run_once()
     assert sample("pricing_calculations_in_progress", legacy_instance="mes-9") == 0
     assert sample("pricing_calculations_in_progress", legacy_instance="mes-8") == 1
@@ -125,11 +110,11 @@ async def test_watermarks_keep_later_cycles_exact(mes: TestClient[Any, Any], db:
 
 async def test_new_orders_use_an_id_watermark_from_a_minute_ago(
         mes: TestClient[Any, Any], db: asyncpg.Connection, probes: BusinessProbes) -> None:
-    old = await create(mes, 4)
+    old = await create_orders(mes, 4)
     await db.execute("UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ANY($1)", old)
     db_now = await db.fetchval("SELECT now()")
     probes._order_marks.append((db_now - timedelta(minutes=2), old[-1]))  # as if probed 2 minutes ago
-    await create(mes, 2)
+    await create_orders(mes, 2)
     await probes.run_once()
     assert sample("orders_new_per_minute") == 2
 
