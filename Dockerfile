@@ -12,6 +12,8 @@ COPY sidecar ./sidecar
 COPY legacy_sim ./legacy_sim
 COPY legacy_adapters ./legacy_adapters
 COPY telemetry ./telemetry
+COPY contracts ./contracts
+COPY resilience ./resilience
 COPY configkit ./configkit
 COPY devstack ./devstack
 RUN pip install . && useradd --system --uid 10001 --home-dir /app mes-edge
