@@ -49,31 +49,38 @@ class ReplicaLag:
                  replica_name: str) -> None:
         self._primary, self._replica, self._runner = primary, replica, runner
         runner.declare(PROBE)
-        self._bytes = metrics.REPLICA_LAG_BYTES.labels(replica_name)
-        self._seconds = metrics.REPLICA_LAG_SECONDS.labels(replica_name)
+        self._name = replica_name
         self._caught_up_at: float | None = None  # replica clock, epoch seconds
         self._behind_since: float | None = None
 
     async def measure(self) -> None:
-        """One measurement; raises the database's errors (the runner counts them)."""
+        """One measurement; raises the database's errors (the runner counts them).
+
+        The gauges appear with the first successful measurement (the sidecar takes it before it
+        reports ready): a 0 exported before anything was measured would hide a replica that was
+        unreachable from the start — that one shows as ``sidecar_probe_errors_total{probe="replica_lag"}``.
+        """
         written = int(await self._primary.fetchval(PRIMARY_LSN))
         state = await self._replica.fetchrow(REPLICA_STATE)
+        now = float(state["now"])
         if not state["standby"]:  # promoted (failover): it is a primary now, nothing to wait for
-            self._caught_up_at = state["now"]
-            self._bytes.set(0)
-            self._seconds.set(0)
+            self._set(0, 0.0, caught_up_at=now)
             return
         behind = max(written - int(state["replayed"] or 0), 0)
-        self._bytes.set(behind)
         if behind == 0:
-            self._caught_up_at = state["now"]
-            self._seconds.set(0)
+            self._set(0, 0.0, caught_up_at=now)
             return
         complete_at = [t for t in (state["last_commit"], self._caught_up_at) if t is not None]
         if not complete_at:  # never caught up, nothing replayed yet: since we first saw it behind
-            self._behind_since = self._behind_since or state["now"]
+            self._behind_since = self._behind_since or now
             complete_at = [self._behind_since]
-        self._seconds.set(max(state["now"] - max(complete_at), 0.0))
+        self._set(behind, max(now - max(complete_at), 0.0))
+
+    def _set(self, behind: int, seconds: float, *, caught_up_at: float | None = None) -> None:
+        if caught_up_at is not None:
+            self._caught_up_at = caught_up_at
+        metrics.REPLICA_LAG_BYTES.labels(self._name).set(behind)
+        metrics.REPLICA_LAG_SECONDS.labels(self._name).set(seconds)
 
     async def run(self, interval: float) -> None:
         """Measure every ``interval`` seconds (a slow measurement delays the next, never overlaps)."""

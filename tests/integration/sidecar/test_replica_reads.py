@@ -10,8 +10,10 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
 
 from contracts.lifecycle import STATUS_NAMES as STATUSES
+from devstack.ports import free_port
 from legacy_sim.mes import build_mes_app
 from sidecar.db import open_readonly_pool
 from sidecar.probe_runner import ProbeRunner
@@ -134,6 +136,23 @@ async def test_lag_metric_reflects_a_paused_replay_and_returns_to_zero(
     finally:
         for pool in pools:
             await pool.close()
+
+
+async def test_an_unreachable_replica_is_a_probe_error_not_a_lag_of_zero(
+        replicated_dsns: tuple[str, str]) -> None:
+    primary = await open_readonly_pool(replicated_dsns[0], instance="lag-test")
+    nowhere = await open_readonly_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/mes",
+                                       instance="lag-test")
+    runner = ProbeRunner(kind="mes", instance="lag-unreachable")
+    try:
+        lag = ReplicaLag(primary, nowhere, runner, replica_name="unreachable")
+        assert not await runner.run("replica_lag", lag.measure)
+    finally:
+        await primary.close()
+        await nowhere.close()
+    assert REGISTRY.get_sample_value("mes_replica_lag_seconds", {"replica": "unreachable"}) is None
+    assert sample("sidecar_probe_errors_total", kind="mes", legacy_instance="lag-unreachable",
+                  probe="replica_lag") == 1
 
 
 async def test_sidecar_with_a_read_dsn_probes_the_replica_and_exports_its_lag(
