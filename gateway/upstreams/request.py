@@ -20,15 +20,11 @@ API (``ClusterAdmission``): ``try_admit`` (or ``acquire_limiter`` then ``acquire
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Mapping
 from types import TracebackType
 from typing import Protocol
 
-from multidict import CIMultiDict
-
 from gateway import metrics
 from gateway.errors import CircuitOpen, GatewayError, LoadShed, UpstreamError, UpstreamTimeout
-from gateway.upstreams.config import RetryPolicy, TimeoutPolicy
 from gateway.upstreams.retry import IDEMPOTENT_METHODS, ClusterAttempts, RetryLoop
 from gateway.upstreams.transport import ReadTimeout, TransportError, UpstreamResponse
 
@@ -76,32 +72,18 @@ class UpstreamRequest(RetryLoop):
     was writing.
     """
 
-    __slots__ = ("_admitted", "_dropped", "_limited", "_priority", "_rtt")
+    # Built by ``RetryLoop``'s constructor (``cluster`` must be a ``ClusterAdmission``); the
+    # admission state below is set first thing on enter: one constructor call per request.
+    __slots__ = ("_admitted", "_dropped", "_limited", "_rtt")
 
     _cluster: ClusterAdmission
 
-    def __init__(
-        self,
-        cluster: ClusterAdmission,
-        method: str,
-        path_qs: str,
-        headers: Mapping[str, str] | CIMultiDict[str],
-        body: bytes | AsyncIterable[bytes] | None,
-        timeouts: TimeoutPolicy,
-        retry: RetryPolicy,
-        hash_key: str | None,
-        priority: int = 0,
-    ) -> None:
-        # (the base named, not super(): no super object per request)
-        RetryLoop.__init__(self, cluster, method, path_qs, headers, body, timeouts, retry, hash_key)
-        self._admitted = False
-        self._priority = priority
+    async def __aenter__(self) -> UpstreamResponse:
+        cluster = self._cluster
+        self._admitted = False  # holds a breaker slot
         self._limited = UNLIMITED  # adaptive limiter admission time; < 0 while no limiter slot is held
         self._rtt: float | None = None  # limiter admission to response headers
         self._dropped = False  # the outcome signals overload to the adaptive limiter
-
-    async def __aenter__(self) -> UpstreamResponse:
-        cluster = self._cluster
         self.deadline = cluster.now() + self._timeouts.overall
         self._timeout = timeout = asyncio.timeout_at(self.deadline)
         await timeout.__aenter__()
@@ -110,7 +92,7 @@ class UpstreamRequest(RetryLoop):
             if limited is None:  # wait at the limiter (may shed), then at the breaker
                 limited = UNLIMITED
                 if cluster.adaptive:
-                    limited = self._limited = await cluster.acquire_limiter(self._priority)
+                    limited = self._limited = await cluster.acquire_limiter(self.priority)
                 await cluster.acquire_breaker()
             self._limited = limited
             self._admitted = True
@@ -179,7 +161,7 @@ class UpstreamRequest(RetryLoop):
         name = self._cluster.name
         if at_limiter:
             # still queued at the adaptive limiter when the deadline hit: shed, as after max_wait
-            self._cluster.count_shed(self._priority, "wait_timeout")
+            self._cluster.count_shed(self.priority, "wait_timeout")
             return LoadShed(f"cluster {name!r}: no limiter slot before the overall deadline",
                             reason="wait_timeout")
         if self.attempts == 0:  # still queued at the breaker: that is overload, not a slow endpoint

@@ -107,8 +107,9 @@ def translate(exc: TransportError | OSError, endpoint: Endpoint) -> tuple[str, s
 class RetryLoop:
     """The attempts of one request; ``UpstreamRequest`` adds admission, the deadline and release.
 
-    One object per request (the request *is* its retry loop: the hot path allocates nothing
-    for it). ``_send`` runs the loop inside the owner's overall ``_timeout``;
+    One object per request, built by this constructor alone (the request *is* its retry loop:
+    the hot path allocates and calls nothing for it). ``_send`` runs the loop inside the
+    owner's overall ``_timeout``;
     ``_release_attempts`` gives back what the loop holds (the response, the endpoint's
     active count, the retry budget slot). If a streamed request body raises (e.g. the proxy's
     size or idle limit), that very exception propagates unchanged and the endpoint is not blamed.
@@ -116,7 +117,7 @@ class RetryLoop:
 
     __slots__ = (
         "_body", "_cluster", "_hash_key", "_headers", "_holding", "_method", "_path_qs", "_response",
-        "_retry", "_retry_slot", "_timeout", "_timeouts", "attempts", "deadline", "endpoint",
+        "_retry", "_retry_slot", "_timeout", "_timeouts", "attempts", "deadline", "endpoint", "priority",
     )
 
     def __init__(
@@ -129,6 +130,7 @@ class RetryLoop:
         timeouts: TimeoutPolicy,
         retry: RetryPolicy,
         hash_key: str | None,
+        priority: int = 0,
     ) -> None:
         self._cluster = cluster
         self._method = method.upper()
@@ -140,6 +142,8 @@ class RetryLoop:
         self._timeouts = timeouts
         self._retry = retry
         self._hash_key = hash_key
+        #: The route's priority (``resilience.shedding.PRIORITY_*``): the owner's admission order.
+        self.priority = priority
         #: The overall deadline's timeout, entered by the owner before ``_send``.
         self._timeout: asyncio.Timeout | None = None
         self._response: UpstreamResponse | None = None
