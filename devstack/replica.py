@@ -29,8 +29,9 @@ class ReplicaServer(PostgresServer):
     """A hot standby of ``primary`` on ``127.0.0.1:port``, streaming from it; stopped by PID."""
 
     def __init__(self, primary: PostgresServer, base_dir: Path, *, port: int = 0) -> None:
+        # the primary's own settings too (its shared_preload_libraries, e.g. pg_stat_statements)
         super().__init__(base_dir, port=port, fast=primary.fast, database=primary.database,
-                         settings=REPLICA_SETTINGS)
+                         settings={**primary.settings, **REPLICA_SETTINGS})
         self.primary = primary
 
     def start(self, timeout: float = 30.0) -> ReplicaServer:
