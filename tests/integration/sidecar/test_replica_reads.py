@@ -122,6 +122,8 @@ async def test_lag_metric_reflects_a_paused_replay_and_returns_to_zero(
     try:
         await caught_up(*replicated_dsns)
         await eventually(lambda: measured(behind=False), timeout=10, what="lag 0 on a caught-up replica")
+        # the usual recipe, now() - last replayed commit, would read more than 0 on this idle pair
+        assert await replica.fetchval("SELECT now() > pg_last_xact_replay_timestamp()")
         await replica.execute("SELECT pg_wal_replay_pause()")
         await create_orders(mes, 2)  # WAL the paused replica receives but does not apply
         await eventually(lambda: measured(behind=True), timeout=10, what="lag > 0 while replay is paused")
