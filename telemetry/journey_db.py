@@ -21,6 +21,8 @@ from typing import Any
 import asyncpg
 from yarl import URL
 
+from telemetry.journey import LogSource
+
 __all__ = ["DATABASE_ERRORS", "MesDatabase", "Sources"]
 
 #: What reading the database may fail with (down, refused, timeout, bad DSN).
@@ -83,7 +85,7 @@ def _line(order_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
 class Sources:
     """Several journey sources read as one (log files or Elasticsearch, plus the MES database)."""
 
-    def __init__(self, sources: Sequence[Any]) -> None:
+    def __init__(self, sources: Sequence[LogSource]) -> None:
         self.sources = list(sources)
 
     def matching(self, order_id: str) -> Iterator[Mapping[str, Any]]:
