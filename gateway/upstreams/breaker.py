@@ -34,11 +34,6 @@ class CircuitBreaker:
         """Requests currently waiting for a slot."""
         return len(self._waiters)
 
-    @property
-    def has_room(self) -> bool:
-        """True if ``try_acquire`` would take a slot now."""
-        return self.in_flight < self.config.max_requests and not self._waiters
-
     def try_acquire(self) -> bool:
         """Take a slot without waiting (the hot path); False if the caller must ``wait``."""
         if self.in_flight < self.config.max_requests and not self._waiters:

@@ -259,12 +259,14 @@ class Cluster:
         limiter = self._limiter
         if limiter is None:
             return UNLIMITED if breaker.try_acquire() else None
-        if not breaker.has_room:
-            return None
         started = limiter.try_acquire()
-        if started is not None:
-            breaker.try_acquire()  # has room: checked above, and nothing ran since
-        return started
+        if started is None or breaker.try_acquire():
+            return started
+        # The breaker is full: the limiter slot goes back unused. Nobody waits for it (it was
+        # free, and nothing ran since), so the caller's acquire_limiter takes it again at once
+        # and then waits at the breaker, exactly as if it had held the slot meanwhile.
+        limiter.release(started, dropped=False, sample=False)
+        return None
 
     async def acquire_limiter(self, priority: int) -> float:
         """Wait for an adaptive limiter slot: the admission time (``UNLIMITED`` without a limiter).
@@ -298,18 +300,23 @@ class Cluster:
         """Give back a breaker slot (of ``try_admit`` or ``acquire_breaker``)."""
         self._breaker.release()
 
-    def release_limiter(
-        self, started: float, *, dropped: bool, rtt: float | None = None, sample: bool = True
-    ) -> None:
-        """Give back the limiter slot admitted at ``started``; its outcome becomes a sample.
+    def release_limiter(self, started: float, *, rtt: float | None, overloaded: bool, failed: bool) -> None:
+        """Give back the limiter slot admitted at ``started``, with the sample the outcome makes.
 
-        ``rtt``: seconds to the response headers (``now - started`` if None); ``dropped``: the
-        outcome signals overload (timeout, refused, 429/502/503/504); ``sample=False``: no
-        sample (the client went away). See ``resilience.adaptive.AdaptiveLimiter.release``.
+        With response headers, ``rtt`` (admission to headers) is the sample, dropped when
+        ``overloaded`` (429/502/503/504, or the deadline expired). Without, a request that
+        ``failed`` on the cluster's side (timeouts, refused or reset connections) is a dropped
+        sample, and any other (the client went away, or its body failed) leaves none.
         """
         limiter = self._limiter
-        if limiter is not None:
-            limiter.release(started, dropped=dropped, rtt=rtt, sample=sample)
+        if limiter is None:
+            return
+        if rtt is not None:
+            limiter.release(started, dropped=overloaded, rtt=rtt)
+        elif failed:
+            limiter.release(started, dropped=True)
+        else:
+            limiter.release(started, dropped=False, sample=False)
 
     # ------------------------------------------------------------ attempts
 

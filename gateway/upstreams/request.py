@@ -51,8 +51,9 @@ class ClusterAdmission(ClusterAttempts, Protocol):
 
     def release_breaker(self) -> None: ...
 
-    def release_limiter(self, started: float, *, dropped: bool, rtt: float | None = None,
-                        sample: bool = True) -> None: ...
+    def release_limiter(
+        self, started: float, *, rtt: float | None, overloaded: bool, failed: bool
+    ) -> None: ...
 
     def count_shed(self, priority: int, reason: str) -> None: ...
 
@@ -130,32 +131,19 @@ class UpstreamRequest(RetryLoop):
 
     # ------------------------------------------------------------ release
 
-    def _release_limiter(self, exc: BaseException | None) -> None:
-        """Give the limiter slot (held: ``_limited >= 0``) back with one sample: the RTT to the headers.
-
-        Failures before the headers count as dropped when the cluster is to blame
-        (timeouts, refused/reset connections); a client that went away, or whose
-        body failed, leaves no sample.
-        """
-        started = self._limited
-        self._limited = UNLIMITED
-        cluster = self._cluster
-        expired = self._timeout is not None and self._timeout.expired()
-        if self._rtt is not None:
-            cluster.release_limiter(started, dropped=self._dropped or expired, rtt=self._rtt)
-        elif self.attempts and (expired or isinstance(exc, UpstreamError)):
-            cluster.release_limiter(started, dropped=True)
-        else:
-            cluster.release_limiter(started, dropped=False, sample=False)
-
     def _finish(self, exc: BaseException | None = None) -> None:
         """Release the response, the endpoint, the retry slot, the breaker and limiter slots (idempotent)."""
         self._release_attempts()
         if self._admitted:
             self._cluster.release_breaker()
             self._admitted = False
-        if self._limited >= 0.0:
-            self._release_limiter(exc)
+        started = self._limited
+        if started >= 0.0:  # the limiter's sample: the RTT to the headers, or what failed before
+            self._limited = UNLIMITED
+            expired = self._timeout is not None and self._timeout.expired()
+            failed = self._rtt is None and self.attempts > 0 and (expired or isinstance(exc, UpstreamError))
+            self._cluster.release_limiter(started, rtt=self._rtt, overloaded=self._dropped or expired,
+                                          failed=failed)
 
     def _overall_timeout_error(self, *, at_limiter: bool = False) -> GatewayError:
         name = self._cluster.name
