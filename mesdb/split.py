@@ -136,9 +136,9 @@ def prepare(conn: psycopg.Connection) -> None:
             conn.execute(_FUNCTIONS)
             conn.execute(f'ALTER TABLE "{ARCHIVE}" INHERIT "{ORDERS}"')
             conn.execute(f'DROP TRIGGER IF EXISTS {_GUARD} ON "{ORDERS}"')
-            conn.execute(
+            conn.execute(  # WHEN: no PL/pgSQL call at all for orders without a reference
                 f'CREATE TRIGGER {_GUARD} BEFORE INSERT ON "{ORDERS}" FOR EACH ROW '
-                "EXECUTE FUNCTION mesdb.skip_archived_duplicate()"
+                "WHEN (NEW.external_ref IS NOT NULL) EXECUTE FUNCTION mesdb.skip_archived_duplicate()"
             )
 
     retrying("create the archive", create_archive)
