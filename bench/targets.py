@@ -18,6 +18,8 @@ STEADY_FRACTION = 0.5
 RATE_REFERENCE = "bare-aiohttp"
 #: wrk prints latencies with 2 decimals in ms: a smaller added latency is noise, no ratio is taken.
 WRK_RESOLUTION_MS = 0.02
+#: (variant, reference, limit): variant's saturation req/s >= limit x the reference's
+THROUGHPUT_TARGETS = (("gateway-1p", "bare-aiohttp", 0.7), ("gateway-2p", "gateway-1p", 1.4))
 #: (gateway variant, the bare proxy with as many processes) compared at the steady rate
 LATENCY_PAIRS = (("gateway-1p", "bare-aiohttp"), ("gateway-2p", "bare-aiohttp-2p"))
 #: gateway added latency <= limit x the bare proxy's, per percentile
@@ -122,19 +124,13 @@ def targets(
 
     found = [
         Target(
-            label="gateway-1p / bare-aiohttp (saturation req/s)",
-            value=ratio_values.get("gateway-1p / bare-aiohttp"),
-            limit=0.7,
+            label=f"{variant} / {reference} (saturation req/s)",
+            value=ratio_values.get(f"{variant} / {reference}"),
+            limit=limit,
             at_least=True,
-            missing=why("saturation", "gateway-1p", "bare-aiohttp"),
-        ),
-        Target(
-            label="gateway-2p / gateway-1p (saturation req/s)",
-            value=ratio_values.get("gateway-2p / gateway-1p"),
-            limit=1.4,
-            at_least=True,
-            missing=why("saturation", "gateway-2p", "gateway-1p"),
-        ),
+            missing=why("saturation", variant, reference),
+        )
+        for variant, reference, limit in THROUGHPUT_TARGETS
     ]
     steady = summaries.get("steady", {})
     for variant, reference in LATENCY_PAIRS:
