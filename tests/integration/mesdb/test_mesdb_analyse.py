@@ -77,3 +77,24 @@ def test_analyse_of_a_database_without_the_legacy_tables_names_them(pg_dsn: str)
     done = mesdb(pg_dsn, "analyse")
     assert done.returncode == 1
     assert "missing table(s) orders, order_status_history, price_calculations" in done.stderr
+
+
+async def test_analyse_after_the_split_shows_the_active_list_reading_no_cold_row(seeded_dsn: str) -> None:
+    mesdb_json(seeded_dsn, "apply", "--no-measure")
+    mesdb_json(seeded_dsn, "split")
+    await _operator_lists(seeded_dsn)
+    report = mesdb_json(seeded_dsn, "analyse")
+    assert report["split_done"]
+    assert report["archivable_rows"] == 0  # all moved; hot_rows: what stays in orders
+    listing = next(s for s in report["statements"] if LIST_TEXT in s["query"])
+    active = next(v for v in listing["variants"] if v["label"].startswith("status="))
+    assert [s["relation"] for s in active["custom"]["scans"]] == ["orders"]  # the archive is excluded
+    unfiltered = next(v for v in listing["variants"] if v["label"] == "no filter")
+    assert {s["relation"] for s in unfiltered["custom"]["scans"]} == {"orders", "orders_archive"}
+
+
+def test_analyse_prints_a_report_a_dba_reads(seeded_dsn: str) -> None:
+    done = mesdb(seeded_dsn, "analyse")
+    assert done.returncode == 0, done.stderr
+    assert "statements from" in done.stdout
+    assert "the kit would:" in done.stdout

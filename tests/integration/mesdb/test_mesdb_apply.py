@@ -33,8 +33,8 @@ def _database_plan_cache_mode(dsn: str) -> list[str]:
         r[0]
         for r in query(
             dsn,
-            "SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE "
-            "s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            "SELECT c FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE s.setrole = 0 "
+            "AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
         )
     ]
 
@@ -99,3 +99,18 @@ def test_revert_removes_exactly_what_apply_added(seeded_dsn: str) -> None:
     assert _indexes(seeded_dsn) == {"mesdb_history_order_idx": True}
     assert _database_plan_cache_mode(seeded_dsn) == ["work_mem=8MB"]
     assert query(seeded_dsn, "SELECT count(*) FROM mesdb.applied") == [(0,)]
+
+
+def test_apply_for_one_role_sets_plan_cache_mode_for_that_role_only(seeded_dsn: str) -> None:
+    execute(seeded_dsn, "DROP ROLE IF EXISTS legacy_mes")
+    execute(seeded_dsn, "CREATE ROLE legacy_mes LOGIN")
+    try:
+        mesdb_json(seeded_dsn, "apply", "--no-measure", "--role", "legacy_mes")
+        assert _database_plan_cache_mode(seeded_dsn) == []
+        as_role = seeded_dsn.replace("postgres@", "legacy_mes@")
+        assert query(as_role, "SHOW plan_cache_mode") == [("force_custom_plan",)]
+        assert query(seeded_dsn, "SHOW plan_cache_mode") == [("auto",)]
+        mesdb_json(seeded_dsn, "revert")
+        assert query(as_role, "SHOW plan_cache_mode") == [("auto",)]
+    finally:
+        execute(seeded_dsn, "DROP ROLE legacy_mes")
