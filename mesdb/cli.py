@@ -73,13 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _archiver(conn: psycopg.Connection, args: argparse.Namespace, age: timedelta) -> int:
+def _archiver(dsn: str, args: argparse.Namespace, age: timedelta) -> int:
+    """One archiver pass, or (``--every``) one per interval on a fresh connection each time, so a
+    restarted server or a killed session costs one pass, not the archiver."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     while True:
         try:
-            moved = split.archive(conn, age=age, batch=args.batch)
+            with connect(dsn) as conn:
+                moved = split.archive(conn, age=age, batch=args.batch)
             print(report.as_json(moved) if args.json else report.render_move(moved), flush=True)
         except (psycopg.OperationalError, KitError) as exc:
             if args.every is None:
@@ -91,7 +94,10 @@ def _archiver(conn: psycopg.Connection, args: argparse.Namespace, age: timedelta
 
 def run(args: argparse.Namespace) -> int:
     age = timedelta(days=getattr(args, "older_than_days", split.DEFAULT_AGE.days))
-    with connect(resolve_dsn(args.dsn)) as conn:
+    dsn = resolve_dsn(args.dsn)
+    if args.command == "archive":
+        return _archiver(dsn, args, age)
+    with connect(dsn) as conn:
         result: object
         if args.command == "analyse":
             result = analyse(conn, age=age)
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             result = split.unsplit(conn, batch=args.batch)
             text = report.render_move(result)
         else:
-            return _archiver(conn, args, age)
+            raise AssertionError(f"unknown command {args.command}")
     print(report.as_json(result) if args.json else text)
     return EXIT_OK
 

@@ -55,7 +55,9 @@ def test_archive_before_any_split_refuses_with_a_reason(seeded_dsn: str) -> None
     assert "run `mesdb split` first" in done.stderr
 
 
-async def test_archiver_every_n_seconds_keeps_moving_until_sigterm(seeded_dsn: str) -> None:
+async def test_archiver_every_n_seconds_keeps_moving_across_a_killed_session_until_sigterm(
+    seeded_dsn: str,
+) -> None:
     mesdb_json(seeded_dsn, "split", "--prepare-only")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mesdb", "--dsn", seeded_dsn, "archive", "--every", "0.2"],
@@ -73,6 +75,11 @@ async def test_archiver_every_n_seconds_keeps_moving_until_sigterm(seeded_dsn: s
 
     try:
         await eventually(seeded_ones_moved, timeout=60, what="the seeded archived orders moved")
+        # a killed session (a failover, a DBA's pg_terminate_backend) costs a pass, not the archiver
+        query(
+            seeded_dsn,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mesdb'",
+        )
         _close_long_ago(seeded_dsn, order_id)
         await eventually(closed_one_moved, timeout=30, what="an order closed meanwhile archived")
     finally:
