@@ -12,7 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.auth.api_keys import ApiKeyStore
-from gateway.auth.operator import is_loopback, operator_auth_filter
+from gateway.auth.operator import operator_auth_filter
+from gateway.auth.operator_tokens import is_loopback
 from gateway.cache import ResponseCache
 from gateway.cache.fetch import declare_route as declare_cache_route
 from gateway.filters import (

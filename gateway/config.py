@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from configkit import ConfigError, Section, check, field_names, mapping, shown, string_list
-from gateway.auth.operator import OperatorAuthConfig, is_loopback, parse_operator_auth_section
+from gateway.auth.operator_tokens import OperatorAuthConfig, is_loopback, parse_operator_auth_section
 from gateway.auth.policy import ApiKeysConfig, parse_api_keys_section, parse_route_auth
 from gateway.cache.policy import CacheConfig, parse_cache_section, parse_route_cache
 from gateway.quotes.config import HANDLERS, QuotesConfig, parse_quotes_section

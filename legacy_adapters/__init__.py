@@ -11,8 +11,8 @@ from legacy_adapters.backend import (
     PricingBackend,
     PricingError,
     TransientPricingError,
-    backend_from_spec,
 )
+from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.fingerprint import fingerprint

@@ -2,7 +2,7 @@
 
 Queue and workers only ever see :class:`PricingBackend`; which implementation sits behind
 it (HTTP to a legacy MES, or an importable Python callable) is decided by one spec string
-in configuration (:func:`backend_from_spec`).
+in configuration (:func:`legacy_adapters.backend_spec.backend_from_spec`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["PermanentPricingError", "PriceResult", "PricingBackend", "PricingError",
-           "TransientPricingError", "backend_from_spec"]
+           "TransientPricingError"]
 
 
 class PricingError(Exception):
@@ -60,15 +60,3 @@ class PricingBackend(Protocol):
     async def aclose(self) -> None:
         """Release connections/threads."""
         ...
-
-
-def backend_from_spec(spec: str, *, timeout: float = 1800.0) -> PricingBackend:
-    """``http(s)://host:port`` → HttpBackend; ``package.module:function`` → CallableBackend."""
-    from legacy_adapters.callable_backend import CallableBackend
-    from legacy_adapters.http_backend import HttpBackend
-
-    if spec.startswith(("http://", "https://")):
-        return HttpBackend(spec, timeout=timeout)
-    if ":" in spec and not spec.startswith("/"):
-        return CallableBackend(spec)
-    raise ValueError(f"backend {spec!r}: expected an http(s):// URL of a legacy MES or module:function")

@@ -19,7 +19,7 @@ import socket
 import sys
 
 from configkit import ConfigError, check, integer, number
-from legacy_adapters.backend import backend_from_spec
+from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore

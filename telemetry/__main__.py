@@ -7,7 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from telemetry.journey import DEFAULT_ES_INDEX, DEFAULT_LOG_DIR, order_journey
+from telemetry.journey import DEFAULT_ES_INDEX, DEFAULT_LOG_DIR
+from telemetry.journey_command import order_journey
 
 
 def build_parser() -> argparse.ArgumentParser:

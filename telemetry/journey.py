@@ -21,9 +21,7 @@ queries with the official client). CLI: ``python -m telemetry order-journey ORDE
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -255,13 +253,13 @@ def _duration(event: JourneyEvent) -> str:
     return f"{raw / 1e6:.1f} ms"
 
 
-def _time(moment: datetime) -> str:
+def moment_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def render_journey(journey: Journey, *, jaeger_ui_url: str = DEFAULT_JAEGER_UI_URL) -> str:
     """The timeline (one line per event) and the summary, as printed by the CLI."""
-    rows = [(_time(e.timestamp), e.get("service.name") or "-",
+    rows = [(moment_text(e.timestamp), e.get("service.name") or "-",
              e.get("event.action") or e.get("event.dataset") or "-", _status(e),
              e.get("event.outcome") or "-", _duration(e), e.get("message") or "")
             for e in journey.events]
@@ -281,65 +279,9 @@ def render_journey(journey: Journey, *, jaeger_ui_url: str = DEFAULT_JAEGER_UI_U
     lines.append(f"services:    {', '.join(journey.values('service.name')) or '-'}")
     last = journey.last_status()
     if last is not None:
-        lines.append(f"last status: {last.get('order.status.new')} since {_time(last.timestamp)} "
+        lines.append(f"last status: {last.get('order.status.new')} since {moment_text(last.timestamp)} "
                      f"({last.get('service.name') or '-'})")
     failures = [e for e in journey.events if e.get("event.outcome") == "failure"]
     if failures:
         lines.append(f"failures:    {len(failures)}, last: {failures[-1].get('message') or '-'}")
     return "\n".join(lines)
-
-
-def elasticsearch_source(url: str, index: str) -> ElasticsearchLogs:
-    """An :class:`ElasticsearchLogs` on ``url`` (``$ES_API_KEY`` authenticates, if set)."""
-    from elasticsearch import Elasticsearch
-
-    client = Elasticsearch(url, api_key=os.environ.get("ES_API_KEY") or None, request_timeout=10,
-                           max_retries=1)
-    return ElasticsearchLogs(client, index)
-
-
-def _source_errors() -> tuple[type[BaseException], ...]:
-    """Errors meaning "could not read the logs": file errors, the database's, and the ES client's
-    when installed."""
-    from telemetry.journey_db import DATABASE_ERRORS
-
-    errors: list[type[BaseException]] = [OSError, *DATABASE_ERRORS]
-    try:
-        from elastic_transport import TransportError
-        from elasticsearch import ApiError
-    except ImportError:
-        return tuple(errors)
-    return (*errors, TransportError, ApiError)
-
-
-def order_journey(order_id: str, *, logs: Sequence[Path] = (), es_url: str | None = None,
-                  es_index: str = DEFAULT_ES_INDEX, jaeger_ui_url: str | None = None,
-                  dsn: str | None = None) -> int:
-    """The ``order-journey`` command: print the journey; exit code 0, 1 (nothing found) or 2 (no source).
-
-    ``dsn``: also the order's ``order_status_history`` rows from the MES database (a read replica,
-    :mod:`telemetry.journey_db`)."""
-    source: LogSource = (elasticsearch_source(es_url, es_index) if es_url
-                         else LogFiles(list(logs) or [DEFAULT_LOG_DIR]))
-    database = None
-    if dsn:
-        from telemetry.journey_db import MesDatabase, Sources
-
-        database = MesDatabase(dsn)
-        source = Sources([source, database])
-    try:
-        journey = collect_journey(source, order_id)
-        where = source.describe()
-    except _source_errors() as exc:  # the source, not the order, failed: say which and how
-        print(f"order-journey: cannot read logs: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 2
-    if not journey.events:
-        print(f"order-journey: no log line with order.id={order_id} in {where}", file=sys.stderr)
-        return 1
-    jaeger = jaeger_ui_url or os.environ.get("JAEGER_UI_URL") or DEFAULT_JAEGER_UI_URL
-    print(render_journey(journey, jaeger_ui_url=jaeger))
-    if database is not None and database.replayed_up_to is not None:
-        print(f"database:    a replica, replayed up to {_time(database.replayed_up_to)}")
-    if isinstance(source, ElasticsearchLogs) and source.truncated:
-        print(f"order-journey: more than {source.size} hits, the timeline is cut", file=sys.stderr)
-    return 0

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 
 from gateway.auth.api_keys import PEPPER_ENV
-from gateway.auth.operator import TOKENS_ENV
+from gateway.auth.operator_tokens import TOKENS_ENV
 from gateway.config import GatewayConfig
 
 DEV_ENV = "MES_EDGE_DEV"

@@ -15,7 +15,10 @@ deployment ships what they name) are read with ``ast``; the graph is closed tran
 * the cluster's HTTP/1.1 client (``gateway.upstreams.http1``) is imported by no production
   module outside ``gateway.upstreams``: above the cluster only its transport interface exists
   (``gateway.upstreams.transport``), and its errors arrive translated into ``gateway.errors``;
-* the modules of the cluster manager (``gateway.upstreams``) import one another without cycles.
+* the modules of the cluster manager (``gateway.upstreams``) import one another without cycles,
+  and so do the modules of every production package (a lazy import inside a function or a
+  ``TYPE_CHECKING`` import closes a cycle as surely as a top-level one);
+* ``configkit`` (the ground, with ``contracts``) imports no other package of the repository.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts",
-            "legacy_sim", "devstack", "bench", "loadtests", "tests")
-PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts")
+            "configkit", "legacy_sim", "devstack", "bench", "loadtests", "tests")
+PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts",
+              "configkit")
 
 
 class ImportGraph:
@@ -149,10 +153,11 @@ def test_production_code_never_reaches_the_simulator(package: str) -> None:
     assert _graph().simulator_reached_from(package) == {}
 
 
-def test_contracts_import_no_other_package_of_the_repository() -> None:
+@pytest.mark.parametrize("package", ["contracts", "configkit"])
+def test_the_ground_imports_no_other_package_of_the_repository(package: str) -> None:
     graph = _graph()
-    imported = {t for m in graph.modules if _top(m) == "contracts" for t in graph.imports(m)}
-    assert {t for t in imported if _top(t) != "contracts"} == set()
+    imported = {t for m in graph.modules if _top(m) == package for t in graph.imports(m)}
+    assert {t for t in imported if _top(t) != package} == set()
 
 
 def test_the_simulator_stands_on_contracts_only() -> None:
@@ -272,3 +277,22 @@ def test_an_import_cycle_is_reported_even_through_type_checking(tmp_path: Path) 
     })
     assert ImportGraph(tmp_path).cycles("gateway.upstreams") == [
         ["gateway.upstreams.cluster", "gateway.upstreams.request"]]
+
+
+@pytest.mark.parametrize("package", PRODUCTION)
+def test_no_production_package_has_an_import_cycle(package: str) -> None:
+    """Between modules of different concerns (config ↔ auth ↔ state, backend ↔ its implementations)
+    a cycle means neither can be read, tested or moved alone."""
+    assert _graph().cycles(package) == []
+
+
+def test_a_cycle_through_a_lazy_factory_import_is_reported(tmp_path: Path) -> None:
+    """The factory-in-the-base-module shape: the implementations import the base, the base's
+    factory imports them inside a function."""
+    _write(tmp_path, {
+        "legacy_adapters/__init__.py": "",
+        "legacy_adapters/backend.py": "def make():\n    from legacy_adapters.http_backend import Http\n",
+        "legacy_adapters/http_backend.py": "from legacy_adapters.backend import PricingError\n",
+    })
+    assert ImportGraph(tmp_path).cycles("legacy_adapters") == [
+        ["legacy_adapters.backend", "legacy_adapters.http_backend"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from telemetry.journey import order_journey
+from telemetry.journey_command import order_journey
 from tests.support.replica import caught_up
 
 SCHEMA = Path(__file__).parents[3] / "legacy_sim" / "mes" / "schema.sql"

@@ -11,8 +11,8 @@ from legacy_adapters.backend import (
     PriceResult,
     PricingBackend,
     TransientPricingError,
-    backend_from_spec,
 )
+from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.http_backend import HttpBackend
 from legacy_sim.pricing.samples import box_stl_binary
