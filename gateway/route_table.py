@@ -85,6 +85,10 @@ def parse_template(template: str) -> tuple[str | None, ...]:
     return tuple(segments)
 
 
+#: Raw paths whose candidate routes a table remembers (client-controlled, so bounded).
+CACHE_PATHS = 4096
+
+
 class RouteTable:
     """Path templates first (the more specific match, in config order), then longest prefix first;
     a per-path cache of candidate routes."""
@@ -94,12 +98,17 @@ class RouteTable:
             routes, key=lambda r: (r.segments is None, -len(r.prefix) if r.segments is None else 0)))
         self._cache: dict[str, tuple[Route, ...]] = {}
 
+    @property
+    def cached_paths(self) -> int:
+        """How many raw paths the candidate cache holds (bounded at ``CACHE_PATHS``)."""
+        return len(self._cache)
+
     def match(self, method: str, path: str) -> Route:
         """The route for ``method path``; RouteNotFound (404) or MethodNotAllowed (405, ``Allow``)."""
         candidates = self._cache.get(path)
         if candidates is None:
             candidates = tuple(r for r in self.routes if r.matches_path(path))
-            if len(self._cache) < 4096:  # bounded: raw paths are client-controlled
+            if len(self._cache) < CACHE_PATHS:  # bounded: raw paths are client-controlled
                 self._cache[path] = candidates
         for route in candidates:
             if method in route.methods or (method == "HEAD" and "GET" in route.methods):

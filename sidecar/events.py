@@ -62,6 +62,11 @@ class EventPublisher:
         self._labels = labels
         self.connected = True
 
+    @property
+    def queued(self) -> tuple[OrderEvent, ...]:
+        """The events waiting to be published, oldest first."""
+        return tuple(self._queue)
+
     def submit(self, event: OrderEvent) -> None:
         """Queue ``event`` for publishing; drops the oldest queued event when the queue is full."""
         if len(self._queue) >= self._max_queue:

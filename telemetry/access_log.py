@@ -51,15 +51,16 @@ class BufferedJsonLog:
     """Buffered writer of JSON lines to a file (``path``) or stdout; ``start()``, ``aclose()``."""
 
     def __init__(self, *, path: str | None = None, buffer_bytes: int = 64 * 1024,
-                 flush_interval: float = 1.0) -> None:
+                 flush_interval: float = 1.0, stream: IO[bytes] | None = None) -> None:
+        """``stream``: write there instead (tests; the caller keeps ``path`` None)."""
         self.path = path
         self.buffer_bytes = buffer_bytes
         self.flush_interval = flush_interval
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # held open for the process lifetime; closed by aclose()
-        self._stream: IO[bytes] = (Path(path).open("ab", buffering=0) if path  # noqa: SIM115
-                                   else sys.stdout.buffer)
+        self._stream: IO[bytes] = stream or (Path(path).open("ab", buffering=0) if path  # noqa: SIM115
+                                             else sys.stdout.buffer)
         self._lines: list[bytes] = []
         self._size = 0
         self._clock = _Clock()

@@ -29,6 +29,6 @@ async def test_full_queue_drops_the_oldest_and_counts_it() -> None:
         publisher.submit(event(i))  # never raises, never blocks
     assert sample("sidecar_events_dropped_total", **LABELS) - before == 2
     assert sample("sidecar_events_queued", **LABELS) == 3
-    assert [e.order_id for e in publisher._queue] == [2, 3, 4]
+    assert [e.order_id for e in publisher.queued] == [2, 3, 4]
     await publisher.aclose()
     await client.aclose()

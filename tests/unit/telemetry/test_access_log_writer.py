@@ -38,9 +38,8 @@ class _RecordingStream:
 
 
 async def test_the_event_loop_never_does_the_write_syscall() -> None:
-    log = BufferedJsonLog(path=None)
     stream = _RecordingStream()
-    log._stream = stream  # type: ignore[assignment]
+    log = BufferedJsonLog(stream=stream)  # type: ignore[arg-type]
     log.append({"message": "one"})
     log.flush()
     log.append({"message": "two"})
@@ -50,8 +49,9 @@ async def test_the_event_loop_never_does_the_write_syscall() -> None:
 
 
 async def test_a_failing_stream_never_fails_the_caller(tmp_path: Path) -> None:
-    log = BufferedJsonLog(path=str(tmp_path / "gone.log"))
-    log._stream.close()  # writes now raise ValueError (closed file)
+    closed = (tmp_path / "gone.log").open("ab")
+    closed.close()  # writes now raise ValueError (closed file)
+    log = BufferedJsonLog(stream=closed)
     log.append({"message": "lost, quietly"})
     log.flush()
     await log.aclose()

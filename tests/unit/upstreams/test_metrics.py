@@ -22,12 +22,12 @@ def _all_metrics() -> list[Counter | Gauge | Histogram]:
 def test_every_gauge_names_a_multiprocess_mode() -> None:
     gauges = [m for m in _all_metrics() if isinstance(m, Gauge)]
     assert gauges
-    assert all(g._multiprocess_mode != "all" for g in gauges), [g._name for g in gauges]
+    assert all(g._multiprocess_mode != "all" for g in gauges), [g.describe()[0].name for g in gauges]
 
 
 def test_every_metric_is_documented() -> None:
     text = DOC.read_text()
-    names = [m._name + ("_total" if isinstance(m, Counter) else "") for m in _all_metrics()]
+    names = [m.describe()[0].name + ("_total" if isinstance(m, Counter) else "") for m in _all_metrics()]
     assert [name for name in names if f"`{name}`" not in text] == []
 
 
