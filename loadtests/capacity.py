@@ -26,7 +26,7 @@ from typing import Any
 from gateway.auth.startup_secrets import DEV_OPERATOR_TOKEN
 from loadtests import pg_activity
 from loadtests.capacity_report import Measurement, Report, render
-from loadtests.keys import ensure_partner_keys
+from loadtests.partner_keys import ensure_partner_keys
 from loadtests.runner import ROOT, run_locust, wait_up
 from loadtests.settings import TARGETS, load
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests.keys import ensure_partner_keys
+from loadtests.partner_keys import ensure_partner_keys
 from loadtests.settings import PACKAGE_DIR, SHAPE_NAMES, TARGETS, load
 
 ROOT = PACKAGE_DIR.parent

@@ -10,10 +10,10 @@ from opentelemetry import trace
 
 from sidecar.config import SidecarConfig
 from sidecar.events import EventPublisher
-from sidecar.keys import PROXY_STATE, ROUTE, ProxyState
 from sidecar.observability import observability_filter
 from sidecar.proxy import proxy_handler
 from sidecar.request_id import request_id_filter
+from sidecar.request_keys import PROXY_STATE, ROUTE, ProxyState
 from telemetry.access_log import AccessLog
 from telemetry.aiohttp_tracing import server_span_filter
 from telemetry.tracing import active_tracer

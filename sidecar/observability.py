@@ -16,7 +16,7 @@ from aiohttp.typedefs import Middleware
 
 from resilience.problem import problem_response
 from sidecar import metrics
-from sidecar.keys import REQUEST_ID, ROUTE, UPSTREAM_ERROR
+from sidecar.request_keys import REQUEST_ID, ROUTE, UPSTREAM_ERROR
 from sidecar.routes import TEMPLATES, method_label, route_template
 from telemetry.access_log import AccessLog
 from telemetry.request_observer import request_observer_filter

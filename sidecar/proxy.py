@@ -23,8 +23,8 @@ from yarl import URL
 from resilience.forwarding import client_response_headers, upstream_request_headers
 from resilience.problem import problem_response
 from sidecar import metrics
-from sidecar.keys import PROXY_STATE, REQUEST_ID, ROUTE, UPSTREAM_ERROR, ProxyState
 from sidecar.proxy_events import event_from_answer, valid_traceparent, wants_body
+from sidecar.request_keys import PROXY_STATE, REQUEST_ID, ROUTE, UPSTREAM_ERROR, ProxyState
 from telemetry.aiohttp_tracing import client_span, set_response_status
 from telemetry.propagation import inject
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp.typedefs import Middleware
 
-from sidecar.keys import REQUEST_ID
+from sidecar.request_keys import REQUEST_ID
 from telemetry.request_id import request_id_filter as _request_id_filter
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.keys import ensure_partner_keys
+from loadtests.partner_keys import ensure_partner_keys
 from loadtests.runner import run_locust
 from tests.loadtests.stack import smoke_stack
 

@@ -1,4 +1,4 @@
-"""Typed keys for data shared between the sidecar's middlewares and its proxy handler."""
+"""Typed app and request keys: data the sidecar's middlewares share with its proxy handler."""
 
 from __future__ import annotations
 
