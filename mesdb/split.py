@@ -42,7 +42,9 @@ from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL, TERMINAL_SQL
 
 logger = logging.getLogger("mesdb")
 SPLIT = f"split:{ARCHIVE}"
+KEYS = "split:foreign-keys"
 DEFAULT_AGE = timedelta(days=30)
+SWEEPS = 5
 Direction = Literal["archive", "restore"]
 
 _FUNCTIONS = f"""
@@ -50,6 +52,10 @@ CREATE OR REPLACE FUNCTION mesdb.order_must_exist() RETURNS trigger LANGUAGE plp
 BEGIN  -- the foreign key to orders(id), over the parent and the archive
     IF NEW.order_id IS NOT NULL THEN
         PERFORM 1 FROM public.orders WHERE id = NEW.order_id FOR KEY SHARE;
+        IF NOT FOUND THEN  -- moved by a batch that committed while we waited for its lock: the
+            -- next statement's snapshot sees the archived copy
+            PERFORM 1 FROM public.orders WHERE id = NEW.order_id FOR KEY SHARE;
+        END IF;
         IF NOT FOUND THEN
             RAISE foreign_key_violation USING MESSAGE = format(
                 'insert or update on table "%s" violates foreign key: order %s is not in "orders"',
@@ -60,9 +66,18 @@ BEGIN  -- the foreign key to orders(id), over the parent and the archive
 END $$;
 CREATE OR REPLACE FUNCTION mesdb.skip_archived_duplicate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN  -- (source, external_ref) unique over the parent and the archive: ON CONFLICT DO NOTHING
-    IF NEW.external_ref IS NOT NULL AND coalesce(current_setting('mesdb.moving', true), '') <> 'on'
-       AND EXISTS (SELECT 1 FROM public.{ARCHIVE} a
-                   WHERE a.source = NEW.source AND a.external_ref = NEW.external_ref) THEN
+    IF NEW.external_ref IS NULL OR coalesce(current_setting('mesdb.moving', true), '') = 'on' THEN
+        RETURN NEW;
+    END IF;
+    -- still in the hot table: its unique key arbitrates. The lock waits for a batch moving that
+    -- row; once the batch commits the row is gone here, and the next statement sees it archived.
+    PERFORM 1 FROM ONLY public.orders o
+        WHERE o.source = NEW.source AND o.external_ref = NEW.external_ref FOR KEY SHARE;
+    IF FOUND THEN
+        RETURN NEW;
+    END IF;
+    IF EXISTS (SELECT 1 FROM public.{ARCHIVE} a
+               WHERE a.source = NEW.source AND a.external_ref = NEW.external_ref) THEN
         RETURN NULL;
     END IF;
     RETURN NEW;
@@ -112,13 +127,31 @@ def _referencing_keys(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     return [(t, c, d) for t, c, d in rows]
 
 
+def _recorded_keys(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    row = conn.execute("SELECT detail FROM mesdb.applied WHERE name = %s", (KEYS,)).fetchone()
+    return [(t, c, d) for t, c, d in row[0]["foreign_keys"]] if row else []
+
+
+def _has_constraint(conn: psycopg.Connection, table: str, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s", (table, name)
+    ).fetchone()
+    return row is not None
+
+
 def prepare(conn: psycopg.Connection) -> None:
     """Create the archive and swap the constraints (idempotent; each step retried on lock waits)."""
     require_legacy_tables(conn)
     journal.ensure(conn)
     if journal.is_applied(conn, SPLIT):
+        conn.execute(_FUNCTIONS)  # the current trigger functions (CREATE OR REPLACE, no table lock)
         return
-    keys = _referencing_keys(conn)
+    # the keys' definitions are recorded before the first is dropped: an interrupted prepare, run
+    # again, still knows every key unsplit has to restore (the first record wins)
+    journal.record(
+        conn, KEYS, "split", "-- restored by mesdb unsplit", {"foreign_keys": _referencing_keys(conn)}
+    )
+    keys = _recorded_keys(conn)
 
     def create_archive() -> None:
         with conn.transaction():
@@ -134,7 +167,10 @@ def prepare(conn: psycopg.Connection) -> None:
                 for statement in _archive_indexes():
                     conn.execute(statement)
             conn.execute(_FUNCTIONS)
-            conn.execute(f'ALTER TABLE "{ARCHIVE}" INHERIT "{ORDERS}"')
+            if not conn.execute(
+                "SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass", (ARCHIVE,)
+            ).fetchone():
+                conn.execute(f'ALTER TABLE "{ARCHIVE}" INHERIT "{ORDERS}"')
             conn.execute(f'DROP TRIGGER IF EXISTS {_GUARD} ON "{ORDERS}"')
             conn.execute(  # WHEN: no PL/pgSQL call at all for orders without a reference
                 f'CREATE TRIGGER {_GUARD} BEFORE INSERT ON "{ORDERS}" FOR EACH ROW '
@@ -143,6 +179,8 @@ def prepare(conn: psycopg.Connection) -> None:
 
     retrying("create the archive", create_archive)
     for table, name, _ in keys:
+        if not _has_constraint(conn, table, name):
+            continue  # swapped by an earlier, interrupted run
 
         def swap(table: str = table, name: str = name) -> None:
             with conn.transaction():  # the trigger replaces the key in the same commit: never unchecked
@@ -159,7 +197,7 @@ def prepare(conn: psycopg.Connection) -> None:
                 )
 
         retrying(f"replace foreign key {name}", swap)
-    journal.record(conn, SPLIT, "split", "-- mesdb unsplit", {"foreign_keys": [list(k) for k in keys]})
+    journal.record(conn, SPLIT, "split", "-- mesdb unsplit", {})
 
 
 def move_batch(
@@ -216,17 +254,26 @@ def move_all(
     max_batches: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> MoveReport:
-    """Move batches until none is left (or ``max_batches``); ``pause_s`` between them spares the MES."""
-    started, rows, batches, last = time.monotonic(), 0, 0, 0
-    while max_batches is None or batches < max_batches:
-        moved, last = move_batch(conn, direction, batch=batch, after_id=last, age=age)
-        if not moved:
+    """Move batches until none is left (or ``max_batches``); ``pause_s`` between them spares the MES.
+
+    One sweep walks the ids upwards; rows an MES request had locked are skipped (``SKIP LOCKED``),
+    so further sweeps from the start pick them up while a sweep still finds any (at most
+    ``SWEEPS``; what is left then, the next archiver pass takes).
+    """
+    started, rows, batches = time.monotonic(), 0, 0
+    for _ in range(SWEEPS):
+        last, swept = 0, 0
+        while max_batches is None or batches < max_batches:
+            moved, last = move_batch(conn, direction, batch=batch, after_id=last, age=age)
+            if not moved:
+                break
+            rows, batches, swept = rows + moved, batches + 1, swept + moved
+            if progress:
+                progress(rows, last)
+            if pause_s:
+                time.sleep(pause_s)
+        if not swept or (max_batches is not None and batches >= max_batches):
             break
-        rows, batches = rows + moved, batches + 1
-        if progress:
-            progress(rows, last)
-        if pause_s:
-            time.sleep(pause_s)
     return MoveReport(direction, rows, batches, time.monotonic() - started)
 
 
@@ -262,13 +309,13 @@ def archive(conn: psycopg.Connection, *, age: timedelta = DEFAULT_AGE, batch: in
 
 def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0) -> MoveReport:
     """The rollback: every archived order back into ``orders``, the foreign keys and tables as before."""
-    if not exists(conn, ARCHIVE):
-        journal.forget(conn, SPLIT) if exists(conn, "mesdb.applied") else None
+    if not exists(conn, ARCHIVE):  # never created (a prepare interrupted before it), or gone
+        if exists(conn, "mesdb.applied"):
+            journal.forget(conn, SPLIT)
+            journal.forget(conn, KEYS)
         return MoveReport("restore", 0, 0, 0.0)
     report = move_all(conn, "restore", batch=batch, pause_s=pause_s)
-    detail = conn.execute("SELECT detail FROM mesdb.applied WHERE name = %s", (SPLIT,)).fetchone()
-    keys = detail[0]["foreign_keys"] if detail else []
-    for table, name, definition in keys:
+    for table, name, definition in _recorded_keys(conn):
 
         def restore(table: str = table, name: str = name, definition: str = definition) -> None:
             with conn.transaction():
@@ -283,7 +330,8 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
                     )
                 )
 
-        retrying(f"restore foreign key {name}", restore)
+        if not _has_constraint(conn, table, name):  # else: restored by an earlier, interrupted run
+            retrying(f"restore foreign key {name}", restore)
         # checks the existing rows without blocking writes (SHARE UPDATE EXCLUSIVE)
         retrying(
             f"validate {name}",
@@ -300,5 +348,6 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
 
     retrying("drop the archive", drop_archive)
     journal.forget(conn, SPLIT)
+    journal.forget(conn, KEYS)
     conn.execute(f'ANALYZE "{ORDERS}"')
     return report

@@ -115,7 +115,7 @@ def revert(conn: psycopg.Connection) -> list[ChangeResult]:
     from mesdb import split
 
     results: list[ChangeResult] = []
-    if journal.is_applied(conn, split.SPLIT):
+    if journal.applied(conn, "split"):  # done, or a preparation that was interrupted
         split.unsplit(conn)
         results.append(ChangeResult(split.SPLIT, "removed", "archived orders moved back into orders"))
     for change in journal.applied(conn):

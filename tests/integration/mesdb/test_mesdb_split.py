@@ -7,13 +7,17 @@ import asyncio
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import psycopg
 import pytest
 
+from mesdb import split as split_module
+from mesdb.db import connect
+from mesdb.ddl import retrying
+from mesdb.errors import KitError
 from tests.integration.mesdb.conftest import mesdb, mesdb_json, query
 from tests.support.legacy import mes_processes
 
@@ -162,3 +166,34 @@ def test_unsplit_moves_everything_back_and_restores_the_foreign_keys(seeded_dsn:
     )
     assert query(seeded_dsn, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mesdb_%'") == [(0,)]
     assert mesdb(seeded_dsn, "archive").returncode == 1  # nothing to archive into any more
+
+
+def test_a_split_interrupted_while_swapping_the_keys_resumes_and_unsplits_to_the_original(
+    seeded_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = query(
+        seeded_dsn,
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
+    )
+
+    def crash_at_the_second_key(what: str, step: Callable[[], object], **kwargs: float) -> object:
+        if what == "replace foreign key price_calculations_order_id_fkey":
+            raise KitError("simulated crash")  # the first key is already swapped and committed
+        return retrying(what, step, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(split_module, "retrying", crash_at_the_second_key)
+    with connect(seeded_dsn) as conn, pytest.raises(KitError):
+        split_module.prepare(conn)
+    monkeypatch.undo()
+    assert query(seeded_dsn, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(1,)]
+    assert mesdb_json(seeded_dsn, "split")["rows"] > 0  # resumes: archive kept, second key swapped
+    assert query(seeded_dsn, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]
+    mesdb_json(seeded_dsn, "revert")
+    assert (
+        query(
+            seeded_dsn,
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
+            "AND convalidated ORDER BY 1",
+        )
+        == keys
+    )
