@@ -17,9 +17,10 @@ from mesdb import journal, legacy
 from mesdb.catalogue import INDEXES, PLAN_CACHE_SETTING
 from mesdb.db import exists, require_legacy_tables
 from mesdb.ddl import index_state
+from mesdb.mover import DEFAULT_AGE
 from mesdb.params import variants
 from mesdb.plans import PlanSummary, explain, parameter_types
-from mesdb.split import DEFAULT_AGE, SPLIT
+from mesdb.split import SPLIT
 from mesdb.tuning import current_setting_value
 
 _TABLES_RE = r"\m(orders|order_status_history|price_calculations)\M"

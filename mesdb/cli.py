@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import psycopg
 
-from mesdb import report, split, tuning
+from mesdb import mover, report, split, tuning
 from mesdb.analyse import analyse
 from mesdb.db import connect, resolve_dsn
 from mesdb.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, KitError
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     age.add_argument(
         "--older-than-days",
         type=_positive(float),
-        default=split.DEFAULT_AGE.days,
+        default=mover.DEFAULT_AGE.days,
         help="CLOSED/CANCELLED this long ago are cold (default 30)",
     )
     batch = argparse.ArgumentParser(add_help=False)
@@ -60,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         "split", parents=[age, batch], help="move archived orders to orders_archive, online"
     )
     sp.add_argument("--pause", type=float, default=0.0, help="seconds between batches (0)")
-    sp.add_argument("--prepare-only", action="store_true",
-                    help="create the archive and swap the constraints; move nothing (the archiver will)")
+    sp.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="create the archive and swap the constraints; move nothing (the archiver will)",
+    )
     sp.add_argument(
         "--max-batches", type=_positive(int), help="stop after this many (resume by running again)"
     )
@@ -93,7 +96,7 @@ def _archiver(dsn: str, args: argparse.Namespace, age: timedelta) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    age = timedelta(days=getattr(args, "older_than_days", split.DEFAULT_AGE.days))
+    age = timedelta(days=getattr(args, "older_than_days", mover.DEFAULT_AGE.days))
     dsn = resolve_dsn(args.dsn)
     if args.command == "archive":
         return _archiver(dsn, args, age)

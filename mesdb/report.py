@@ -9,8 +9,8 @@ from typing import Any
 
 from mesdb.analyse import Analysis
 from mesdb.measure import Measurement
+from mesdb.mover import MoveReport
 from mesdb.plans import PlanSummary
-from mesdb.split import MoveReport
 from mesdb.tuning import ChangeResult
 
 

@@ -15,86 +15,29 @@ What the kit changes around it (each undone by :func:`unsplit`):
   skips an insert whose key is already archived, which is what the legacy's ``ON CONFLICT DO
   NOTHING`` would have done (the legacy then reads the existing order, as it always does).
 
-Rows move in batches, each one transaction: lock the batch (``SKIP LOCKED``), copy, compare count
-and checksum of both copies, delete the original, commit. Readers see every order exactly once at
-every commit; an interrupted run resumes where it stopped (the rows still in ``orders`` are simply
-the ones not yet moved).
+Rows move in verified batches (:mod:`mesdb.mover`); an interrupted run resumes where it stopped
+(the rows still in ``orders`` are simply the ones not yet moved), and so does an interrupted
+preparation.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 import psycopg
 from psycopg import sql
 
-from mesdb import journal
+from mesdb import guards, journal
 from mesdb.catalogue import INDEXES
 from mesdb.db import exists, require_legacy_tables
 from mesdb.ddl import retrying
 from mesdb.errors import KitError
-from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL, TERMINAL_SQL
+from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL_SQL
+from mesdb.mover import DEFAULT_AGE, MoveReport, move_all
 
-logger = logging.getLogger("mesdb")
 SPLIT = f"split:{ARCHIVE}"
 KEYS = "split:foreign-keys"
-DEFAULT_AGE = timedelta(days=30)
-SWEEPS = 5
-Direction = Literal["archive", "restore"]
-
-_FUNCTIONS = f"""
-CREATE OR REPLACE FUNCTION mesdb.order_must_exist() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN  -- the foreign key to orders(id), over the parent and the archive
-    IF NEW.order_id IS NOT NULL THEN
-        PERFORM 1 FROM public.orders WHERE id = NEW.order_id FOR KEY SHARE;
-        IF NOT FOUND THEN  -- moved by a batch that committed while we waited for its lock: the
-            -- next statement's snapshot sees the archived copy
-            PERFORM 1 FROM public.orders WHERE id = NEW.order_id FOR KEY SHARE;
-        END IF;
-        IF NOT FOUND THEN
-            RAISE foreign_key_violation USING MESSAGE = format(
-                'insert or update on table "%s" violates foreign key: order %s is not in "orders"',
-                TG_TABLE_NAME, NEW.order_id);
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$;
-CREATE OR REPLACE FUNCTION mesdb.skip_archived_duplicate() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN  -- (source, external_ref) unique over the parent and the archive: ON CONFLICT DO NOTHING
-    IF NEW.external_ref IS NULL OR coalesce(current_setting('mesdb.moving', true), '') = 'on' THEN
-        RETURN NEW;
-    END IF;
-    -- still in the hot table: its unique key arbitrates. The lock waits for a batch moving that
-    -- row; once the batch commits the row is gone here, and the next statement sees it archived.
-    PERFORM 1 FROM ONLY public.orders o
-        WHERE o.source = NEW.source AND o.external_ref = NEW.external_ref FOR KEY SHARE;
-    IF FOUND THEN
-        RETURN NEW;
-    END IF;
-    IF EXISTS (SELECT 1 FROM public.{ARCHIVE} a
-               WHERE a.source = NEW.source AND a.external_ref = NEW.external_ref) THEN
-        RETURN NULL;
-    END IF;
-    RETURN NEW;
-END $$;
-"""  # noqa: S608 (constant names only)
-_GUARD = "mesdb_skip_archived_duplicate"
-_FK_TRIGGER = "mesdb_order_must_exist"
-
-
-@dataclass(frozen=True, slots=True)
-class MoveReport:
-    """Rows moved by one run, in how many batches, and how long it took."""
-
-    direction: Direction
-    rows: int
-    batches: int
-    seconds: float
 
 
 def _archive_indexes() -> list[str]:
@@ -144,7 +87,7 @@ def prepare(conn: psycopg.Connection) -> None:
     require_legacy_tables(conn)
     journal.ensure(conn)
     if journal.is_applied(conn, SPLIT):
-        conn.execute(_FUNCTIONS)  # the current trigger functions (CREATE OR REPLACE, no table lock)
+        conn.execute(guards.FUNCTIONS)  # the current trigger functions (CREATE OR REPLACE, no table lock)
         return
     # the keys' definitions are recorded before the first is dropped: an interrupted prepare, run
     # again, still knows every key unsplit has to restore (the first record wins)
@@ -166,14 +109,14 @@ def prepare(conn: psycopg.Connection) -> None:
                 )
                 for statement in _archive_indexes():
                     conn.execute(statement)
-            conn.execute(_FUNCTIONS)
+            conn.execute(guards.FUNCTIONS)
             if not conn.execute(
                 "SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass", (ARCHIVE,)
             ).fetchone():
                 conn.execute(f'ALTER TABLE "{ARCHIVE}" INHERIT "{ORDERS}"')
-            conn.execute(f'DROP TRIGGER IF EXISTS {_GUARD} ON "{ORDERS}"')
+            conn.execute(f'DROP TRIGGER IF EXISTS {guards.DUPLICATE_GUARD} ON "{ORDERS}"')
             conn.execute(  # WHEN: no PL/pgSQL call at all for orders without a reference
-                f'CREATE TRIGGER {_GUARD} BEFORE INSERT ON "{ORDERS}" FOR EACH ROW '
+                f'CREATE TRIGGER {guards.DUPLICATE_GUARD} BEFORE INSERT ON "{ORDERS}" FOR EACH ROW '
                 "WHEN (NEW.external_ref IS NOT NULL) EXECUTE FUNCTION mesdb.skip_archived_duplicate()"
             )
 
@@ -188,7 +131,7 @@ def prepare(conn: psycopg.Connection) -> None:
                     sql.SQL(
                         "CREATE CONSTRAINT TRIGGER {} AFTER INSERT OR UPDATE OF order_id ON {} "
                         "FOR EACH ROW EXECUTE FUNCTION mesdb.order_must_exist()"
-                    ).format(sql.Identifier(_FK_TRIGGER), sql.Identifier(table))
+                    ).format(sql.Identifier(guards.FK_TRIGGER), sql.Identifier(table))
                 )
                 conn.execute(
                     sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
@@ -198,83 +141,6 @@ def prepare(conn: psycopg.Connection) -> None:
 
         retrying(f"replace foreign key {name}", swap)
     journal.record(conn, SPLIT, "split", "-- mesdb unsplit", {})
-
-
-def move_batch(
-    conn: psycopg.Connection, direction: Direction, *, batch: int, after_id: int, age: timedelta = DEFAULT_AGE
-) -> tuple[int, int]:
-    """Move one verified batch; returns ``(rows moved, last id looked at)`` (0 rows: nothing left)."""
-    source, target = (
-        (f'ONLY "{ORDERS}"', f'"{ARCHIVE}"')
-        if direction == "archive"
-        else (f'"{ARCHIVE}"', f'ONLY "{ORDERS}"')
-    )
-    eligible = (
-        "status = ANY(%(terminal)s) AND status_changed_at < now() - %(age)s"
-        if direction == "archive"
-        else "true"
-    )
-    args = {"terminal": list(TERMINAL), "age": age, "after": after_id, "batch": batch}
-    with conn.transaction():
-        conn.execute("SET LOCAL mesdb.moving = 'on'")
-        picked = conn.execute(
-            f"SELECT id FROM {source} WHERE id > %(after)s AND {eligible} "  # noqa: S608
-            "ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED",
-            args,
-        ).fetchall()
-        if not picked:
-            return 0, after_id
-        ids = [r[0] for r in picked]
-        digest = "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t.id)) FROM {} t WHERE t.id = ANY(%s)"
-        before = conn.execute(digest.format(source), (ids,)).fetchone()
-        conn.execute(
-            f"INSERT INTO {target.replace('ONLY ', '')} SELECT * FROM {source} WHERE id = ANY(%s)",  # noqa: S608
-            (ids,),
-        )
-        copied = conn.execute(digest.format(target), (ids,)).fetchone()
-        if before != copied or before is None or before[0] != len(ids):
-            raise KitError(
-                f"{direction}: copy of ids {ids[0]}..{ids[-1]} differs ({before} vs {copied}); rolled back"
-            )
-        conn.execute(f"DELETE FROM {source} WHERE id = ANY(%s)", (ids,))  # noqa: S608
-        conn.execute(
-            "INSERT INTO mesdb.moves (direction, rows_moved, checksum) VALUES (%s, %s, %s)",
-            (direction, len(ids), before[1]),
-        )
-    return len(ids), ids[-1]
-
-
-def move_all(
-    conn: psycopg.Connection,
-    direction: Direction,
-    *,
-    batch: int = 5000,
-    age: timedelta = DEFAULT_AGE,
-    pause_s: float = 0.0,
-    max_batches: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> MoveReport:
-    """Move batches until none is left (or ``max_batches``); ``pause_s`` between them spares the MES.
-
-    One sweep walks the ids upwards; rows an MES request had locked are skipped (``SKIP LOCKED``),
-    so further sweeps from the start pick them up while a sweep still finds any (at most
-    ``SWEEPS``; what is left then, the next archiver pass takes).
-    """
-    started, rows, batches = time.monotonic(), 0, 0
-    for _ in range(SWEEPS):
-        last, swept = 0, 0
-        while max_batches is None or batches < max_batches:
-            moved, last = move_batch(conn, direction, batch=batch, after_id=last, age=age)
-            if not moved:
-                break
-            rows, batches, swept = rows + moved, batches + 1, swept + moved
-            if progress:
-                progress(rows, last)
-            if pause_s:
-                time.sleep(pause_s)
-        if not swept or (max_batches is not None and batches >= max_batches):
-            break
-    return MoveReport(direction, rows, batches, time.monotonic() - started)
 
 
 def split(
@@ -326,7 +192,7 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
                 )
                 conn.execute(
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-                        sql.Identifier(_FK_TRIGGER), sql.Identifier(table)
+                        sql.Identifier(guards.FK_TRIGGER), sql.Identifier(table)
                     )
                 )
 
@@ -342,7 +208,7 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
 
     def drop_archive() -> None:
         with conn.transaction():
-            conn.execute(f'DROP TRIGGER IF EXISTS {_GUARD} ON "{ORDERS}"')
+            conn.execute(f'DROP TRIGGER IF EXISTS {guards.DUPLICATE_GUARD} ON "{ORDERS}"')
             conn.execute(f'DROP TABLE "{ARCHIVE}"')
             conn.execute("DROP FUNCTION IF EXISTS mesdb.order_must_exist(), mesdb.skip_archived_duplicate()")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import psycopg
 
-from mesdb import split
 from mesdb.db import connect
+from mesdb.mover import move_batch
 from tests.integration.mesdb.conftest import mesdb_json, query
 
 LEGACY_INSERT = (
@@ -35,11 +35,11 @@ def _while_a_batch_is_in_flight(
     """Move the batch holding ``order_id`` but keep it uncommitted until ``legacy_write`` waits on it."""
     result: list[Any] = []
     with (
-        connect(dsn) as mover,
+        connect(dsn) as batch,
         psycopg.connect(dsn, autocommit=True, application_name="legacy-race") as legacy,
     ):
-        with mover.transaction():
-            moved, _ = split.move_batch(mover, "archive", batch=10, after_id=order_id - 1)
+        with batch.transaction():
+            moved, _ = move_batch(batch, "archive", batch=10, after_id=order_id - 1)
             assert moved > 0
             writer = threading.Thread(target=lambda: result.append(legacy_write(legacy)))
             writer.start()

@@ -1,0 +1,112 @@
+"""Moving orders between ``orders`` and ``orders_archive`` in verified, resumable batches.
+
+Each batch is one transaction: lock the rows (``SKIP LOCKED``), copy them, compare count and
+checksum of both copies, delete the originals, record the batch in ``mesdb.moves``, commit.
+Readers see every order exactly once at every commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import psycopg
+
+from mesdb.errors import KitError
+from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL
+
+#: orders CLOSED/CANCELLED longer ago than this are cold
+DEFAULT_AGE = timedelta(days=30)
+#: sweeps over the ids per run: later ones take the rows an MES request had locked
+SWEEPS = 5
+Direction = Literal["archive", "restore"]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveReport:
+    """Rows moved by one run, in how many batches, and how long it took."""
+
+    direction: Direction
+    rows: int
+    batches: int
+    seconds: float
+
+
+def move_batch(
+    conn: psycopg.Connection, direction: Direction, *, batch: int, after_id: int, age: timedelta = DEFAULT_AGE
+) -> tuple[int, int]:
+    """Move one verified batch; returns ``(rows moved, last id looked at)`` (0 rows: nothing left)."""
+    source, target = (
+        (f'ONLY "{ORDERS}"', f'"{ARCHIVE}"')
+        if direction == "archive"
+        else (f'"{ARCHIVE}"', f'ONLY "{ORDERS}"')
+    )
+    eligible = (
+        "status = ANY(%(terminal)s) AND status_changed_at < now() - %(age)s"
+        if direction == "archive"
+        else "true"
+    )
+    args = {"terminal": list(TERMINAL), "age": age, "after": after_id, "batch": batch}
+    with conn.transaction():
+        conn.execute("SET LOCAL mesdb.moving = 'on'")
+        picked = conn.execute(
+            f"SELECT id FROM {source} WHERE id > %(after)s AND {eligible} "  # noqa: S608
+            "ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED",
+            args,
+        ).fetchall()
+        if not picked:
+            return 0, after_id
+        ids = [r[0] for r in picked]
+        digest = "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t.id)) FROM {} t WHERE t.id = ANY(%s)"
+        before = conn.execute(digest.format(source), (ids,)).fetchone()
+        conn.execute(
+            f"INSERT INTO {target.replace('ONLY ', '')} SELECT * FROM {source} WHERE id = ANY(%s)",  # noqa: S608
+            (ids,),
+        )
+        copied = conn.execute(digest.format(target), (ids,)).fetchone()
+        if before != copied or before is None or before[0] != len(ids):
+            raise KitError(
+                f"{direction}: copy of ids {ids[0]}..{ids[-1]} differs ({before} vs {copied}); rolled back"
+            )
+        conn.execute(f"DELETE FROM {source} WHERE id = ANY(%s)", (ids,))  # noqa: S608
+        conn.execute(
+            "INSERT INTO mesdb.moves (direction, rows_moved, checksum) VALUES (%s, %s, %s)",
+            (direction, len(ids), before[1]),
+        )
+    return len(ids), ids[-1]
+
+
+def move_all(
+    conn: psycopg.Connection,
+    direction: Direction,
+    *,
+    batch: int = 5000,
+    age: timedelta = DEFAULT_AGE,
+    pause_s: float = 0.0,
+    max_batches: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MoveReport:
+    """Move batches until none is left (or ``max_batches``); ``pause_s`` between them spares the MES.
+
+    One sweep walks the ids upwards; rows an MES request had locked are skipped (``SKIP LOCKED``),
+    so further sweeps from the start pick them up while a sweep still finds any (at most
+    ``SWEEPS``; what is left then, the next archiver pass takes).
+    """
+    started, rows, batches = time.monotonic(), 0, 0
+    for _ in range(SWEEPS):
+        last, swept = 0, 0
+        while max_batches is None or batches < max_batches:
+            moved, last = move_batch(conn, direction, batch=batch, after_id=last, age=age)
+            if not moved:
+                break
+            rows, batches, swept = rows + moved, batches + 1, swept + moved
+            if progress:
+                progress(rows, last)
+            if pause_s:
+                time.sleep(pause_s)
+        if not swept or (max_batches is not None and batches >= max_batches):
+            break
+    return MoveReport(direction, rows, batches, time.monotonic() - started)
