@@ -40,7 +40,7 @@ def test_make_run_applies_the_kit_and_its_archiver_moves_closed_orders(
         async def archived() -> bool:
             return _psql(primary, "SELECT max(id) = (SELECT max(id) FROM orders) FROM orders_archive") == "t"
 
-        asyncio.run(eventually(archived, timeout=30, what="make run's archiver moved the closed order"))
+        asyncio.run(eventually(archived, timeout=60, what="make run's archiver moved the closed order"))
 
 
 def test_make_run_with_mesdb_0_leaves_the_legacy_schema_alone(
