@@ -145,25 +145,23 @@ def test_split_keeps_the_foreign_keys_as_triggers_over_both_tables(seeded_dsn: s
             )
 
 
+def _validated_foreign_keys(dsn: str) -> list[tuple[object, ...]]:
+    return query(
+        dsn,
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
+        "AND convalidated ORDER BY 1",
+    )
+
+
 def test_unsplit_moves_everything_back_and_restores_the_foreign_keys(seeded_dsn: str) -> None:
     before = dict(query(seeded_dsn, ROWS))
-    keys = query(
-        seeded_dsn,
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
-    )
+    keys = _validated_foreign_keys(seeded_dsn)  # the legacy's, as it created them
     archived = mesdb_json(seeded_dsn, "split")
     restored = mesdb_json(seeded_dsn, "unsplit")
     assert restored["rows"] == archived["rows"] > 0
     assert dict(query(seeded_dsn, ROWS)) == before
     assert query(seeded_dsn, "SELECT to_regclass('orders_archive')") == [(None,)]
-    assert (
-        query(
-            seeded_dsn,
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
-            "AND convalidated ORDER BY 1",
-        )
-        == keys
-    )
+    assert _validated_foreign_keys(seeded_dsn) == keys
     assert query(seeded_dsn, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'mesdb_%'") == [(0,)]
     assert mesdb(seeded_dsn, "archive").returncode == 1  # nothing to archive into any more
 
@@ -171,10 +169,7 @@ def test_unsplit_moves_everything_back_and_restores_the_foreign_keys(seeded_dsn:
 def test_a_split_interrupted_while_swapping_the_keys_resumes_and_unsplits_to_the_original(
     seeded_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = query(
-        seeded_dsn,
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' ORDER BY 1",
-    )
+    keys = _validated_foreign_keys(seeded_dsn)  # the legacy's, as it created them
 
     def crash_at_the_second_key(what: str, step: Callable[[], object], **kwargs: float) -> object:
         if what == "replace foreign key price_calculations_order_id_fkey":
@@ -189,11 +184,4 @@ def test_a_split_interrupted_while_swapping_the_keys_resumes_and_unsplits_to_the
     assert mesdb_json(seeded_dsn, "split")["rows"] > 0  # resumes: archive kept, second key swapped
     assert query(seeded_dsn, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'") == [(0,)]
     mesdb_json(seeded_dsn, "revert")
-    assert (
-        query(
-            seeded_dsn,
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
-            "AND convalidated ORDER BY 1",
-        )
-        == keys
-    )
+    assert _validated_foreign_keys(seeded_dsn) == keys
