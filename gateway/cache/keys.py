@@ -7,11 +7,17 @@ entry is unreachable (never served, not even as stale).
 
 Version counters (all shared by every route, so a change seen anywhere reaches every view):
 
-* ``v:all`` — everything (reconnect of the event feed, purge all);
-* ``v:route:<name>`` — one route (admin purge);
-* ``v:lists`` — unfiltered lists (any order change may alter them);
-* ``v:status:<STATUS>`` — lists filtered by that status;
-* ``v:order:<id>`` — the order read by id.
+* ``{v}:all`` — everything (reconnect of the event feed, purge all);
+* ``{v}:route:<name>`` — one route (admin purge);
+* ``{v}:lists`` — unfiltered lists (any order change may alter them);
+* ``{v}:status:<STATUS>`` — lists filtered by that status;
+* ``{v}:order:<id>`` — the order read by id.
+
+On Redis Cluster: every version counter carries the hash tag ``{v}``, so the counters one
+entry depends on are read with one single-slot ``MGET`` and the counters one order change bumps
+are written in one slot. Entries are not tagged (each is read and written alone, so they spread
+over the shards); an entry and its counters may live on different shards, and the lookup stays
+correct without reading them atomically (docs/redis.md, "Cache").
 """
 
 from __future__ import annotations
@@ -40,26 +46,30 @@ class Uncacheable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class VersionKeys:
-    """Names of the version counters under one key prefix."""
+    """Names of the version counters under one key prefix (all in the hash slot of ``{v}``)."""
 
     prefix: str
 
     @property
+    def tagged(self) -> str:
+        return f"{self.prefix}{{v}}"
+
+    @property
     def all(self) -> str:
-        return f"{self.prefix}v:all"
+        return f"{self.tagged}:all"
 
     @property
     def lists(self) -> str:
-        return f"{self.prefix}v:lists"
+        return f"{self.tagged}:lists"
 
     def route(self, name: str) -> str:
-        return f"{self.prefix}v:route:{name}"
+        return f"{self.tagged}:route:{name}"
 
     def status(self, status: str) -> str:
-        return f"{self.prefix}v:status:{status}"
+        return f"{self.tagged}:status:{status}"
 
     def order(self, order_id: int | str) -> str:
-        return f"{self.prefix}v:order:{order_id}"
+        return f"{self.tagged}:order:{order_id}"
 
 
 def _normal_value(name: str, value: str, policy: CachePolicy) -> str:

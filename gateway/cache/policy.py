@@ -120,4 +120,6 @@ def parse_cache_section(data: Any) -> CacheConfig:
         events_channel=s.text("events_channel", base.events_channel, non_empty=True),
     )
     s.check(cfg.backend != "redis" or bool(cfg.redis_url), "redis_url", "is required with backend: redis")
+    s.check(not {"{", "}"} & set(cfg.key_prefix), "key_prefix",  # the counters' {v} tag must come first
+            f"must not contain '{{' or '}}' (a Redis Cluster hash tag follows it), got {cfg.key_prefix!r}")
     return cfg

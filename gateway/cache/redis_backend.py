@@ -48,7 +48,9 @@ class RedisBackend:
         try:
             await self._clean()
             pipe = self.client.pipeline(transaction=False)
-            pipe.mget(version_keys)
+            # MGET by name: redis-py's cluster pipeline refuses .mget() although the counters are
+            # in one slot ({v}); the entry may be on another node (docs/redis.md, "Cache")
+            pipe.execute_command("MGET", *version_keys)
             pipe.get(entry_key)
             raw_versions, raw = await pipe.execute()
         except _ERRORS as exc:

@@ -118,10 +118,13 @@ def parse_ratelimit_section(data: Any) -> RateLimitConfig:
     default_tier = s.text("default_tier", "default", numbers=True)
     s.check(default_tier in tiers, "default_tier",
           f"unknown tier {default_tier!r} (have: {', '.join(tiers)})")
+    key_prefix = s.text("key_prefix", "gateway:rl", non_empty=True)
+    s.check(not {"{", "}"} & set(key_prefix), "key_prefix",  # the partner's hash tag must come first
+          f"must not contain '{{' or '}}' (the counters' hash tag follows it), got {shown(key_prefix)}")
     partners = {str(p): {w.name: w for w in parse_windows(w, s.at(f"partners.{p}"))}
                 for p, w in mapping(s.get("partners") or {}, s.at("partners")).items()}
     return RateLimitConfig(
-        redis_url=redis_url, key_prefix=s.text("key_prefix", "gateway:rl", non_empty=True),
+        redis_url=redis_url, key_prefix=key_prefix,
         socket_timeout=s.number("socket_timeout", 0.1, minimum=0.005, maximum=5.0),
         heartbeat_interval=s.number("heartbeat_interval", 2.0, minimum=0.1, maximum=60.0),
         default_tier=default_tier, tiers=tiers, partners=partners)

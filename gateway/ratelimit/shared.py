@@ -2,10 +2,16 @@
 
 Algorithm and key layout are those of ``limits``' ``SlidingWindowCounterRateLimiter`` on its
 asyncio ``RedisStorage`` (``<prefix>:{<item key>}`` current, ``…/-1`` previous, windows anchored
-at the first hit, previous count weighted by its remaining TTL), so ``limits`` can read or clear
-the same counters. What ``limits`` cannot do is check several windows atomically: its strategies
-take one item per call, so three windows cost three round trips (six with ``test`` first) and
-either over-count (hit all) or race (test, then hit). This script checks all windows and counts
+at the first hit, previous count weighted by its remaining TTL), with the partner's hash tag in
+the prefix: ``<key_prefix>:{p:<partner>}:{<item key>}`` (``p:`` keeps the tag non-empty; Redis
+ignores ``{}``). Redis Cluster hashes the *first* ``{…}`` of a key, so every window of one
+partner (its tier's and every route's) lives in one slot and the script below runs on Cluster
+without ``CROSSSLOT``; ``limits`` reads or clears the same counters with
+``key_prefix=<key_prefix>:{p:<partner>}`` (docs/redis.md).
+
+What ``limits`` cannot do is check several windows atomically: its strategies take one item per
+call, so three windows cost three round trips (six with ``test`` first) and either over-count
+(hit all) or race (test, then hit). This script checks all windows and counts
 the request in each only when every one allows it; it travels on ``RespPipe`` (see there why).
 """
 
@@ -64,9 +70,12 @@ return out
 
 
 def counter_keys(key_prefix: str, window: Window, identifiers: Sequence[str]) -> tuple[str, str]:
-    """(previous, current) keys, exactly as ``limits.aio.storage.RedisStorage`` names them."""
+    """(previous, current) keys, as ``limits.aio.storage.RedisStorage`` names them under the
+    prefix ``<key_prefix>:{p:<partner>}``; the partner is the last identifier (``("partner", id)``,
+    ``("route", name, id)``), so all windows of one request share the partner's hash slot."""
     item_key = window.item.key_for(*identifiers)
-    return f"{key_prefix}:{{{item_key}}}/-1", f"{key_prefix}:{{{item_key}}}"
+    tagged = f"{key_prefix}:{{p:{identifiers[-1]}}}"
+    return f"{tagged}:{{{item_key}}}/-1", f"{tagged}:{{{item_key}}}"
 
 
 class SharedWindows:

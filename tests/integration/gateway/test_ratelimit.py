@@ -11,8 +11,10 @@ from typing import Any
 import aiohttp
 import limits
 import pytest
+import redis.asyncio as aioredis
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.crc import key_slot
 
 from devstack import RedisServer
 from gateway.ratelimit import Window
@@ -94,8 +96,10 @@ async def test_counters_are_readable_by_limits_sliding_window_counter(redis_url:
         for _ in range(4):
             decision = await shared.hit((window,), (("partner", "acme"),))
         assert decision.remaining == (6,)
-        reader = SlidingWindowCounterRateLimiter(RedisStorage("async+" + redis_url, key_prefix="gateway:rl",
-                                                              implementation="redispy"))
+        # the partner's hash tag is part of the prefix limits sees (docs/redis.md)
+        storage = RedisStorage("async+" + redis_url, key_prefix="gateway:rl:{p:acme}",
+                               implementation="redispy")
+        reader = SlidingWindowCounterRateLimiter(storage)
         stats = await reader.get_window_stats(window.item, "partner", "acme")
         assert stats.remaining == 6
     finally:
@@ -169,3 +173,25 @@ async def test_redis_outage_keeps_limiting_to_shares_and_recovers(tmp_path: Path
                 assert abs(statuses[200] - LIMIT) <= LIMIT * 0.02, statuses
     finally:
         redis_server.stop()
+
+
+async def test_every_counter_of_one_partner_is_in_one_hash_slot(tmp_path: Path, redis_url: str) -> None:
+    """Tier and route windows of a partner, as the gateway writes them: one Cluster slot each."""
+    store, keys = make_keys(tmp_path, ("acme", "gold", ("orders:read",)),
+                            ("globex", "gold", ("orders:read",)))
+    cfg = _cfg(tmp_path, "", store, redis_url, ratelimit={"limits": {"echo-burst": "50/minute"}})
+    async with fake_upstream() as up:
+        cfg["clusters"]["mes"]["endpoints"] = [up.url]
+        async with run_gateway(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
+            for key in keys:
+                async with s.get(f"{gw.external}/partner/v1/echo", headers={"X-API-Key": key}) as r:
+                    assert r.status == 200
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        counters = [k.decode() async for k in client.scan_iter(match="gateway:rl:*")]
+    finally:
+        await client.aclose()
+    for partner in ("acme", "globex"):
+        mine = [k for k in counters if f"/{partner}/" in k]
+        assert len(mine) == 4, counters  # burst, rate, quota and the route's echo-burst
+        assert len({key_slot(k.encode()) for k in mine}) == 1, mine

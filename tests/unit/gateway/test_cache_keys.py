@@ -29,18 +29,18 @@ def test_numbers_and_status_case_are_normalised() -> None:
 
 
 def test_status_filtered_list_depends_on_its_status_version() -> None:
-    assert key(query="status=SHIPPED").versions == ("cache:v:all", "cache:v:route:orders",
-                                                    "cache:v:status:SHIPPED")
+    assert key(query="status=SHIPPED").versions == ("cache:{v}:all", "cache:{v}:route:orders",
+                                                    "cache:{v}:status:SHIPPED")
 
 
 def test_unfiltered_list_depends_on_the_lists_version() -> None:
-    assert key().versions[-1] == "cache:v:lists"
-    assert key(query="status=").versions[-1] == "cache:v:lists"
+    assert key().versions[-1] == "cache:{v}:lists"
+    assert key(query="status=").versions[-1] == "cache:{v}:lists"
 
 
 def test_order_by_id_depends_on_the_order_version() -> None:
     k = key("/orders/0042")
-    assert k.versions[-1] == "cache:v:order:42"
+    assert k.versions[-1] == "cache:{v}:order:42"
     assert k.entry == "cache:e:orders:-:/42?"
 
 

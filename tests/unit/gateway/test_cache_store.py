@@ -89,18 +89,18 @@ def test_conditional_and_client_directives() -> None:
 
 def test_a_forward_step_bumps_the_order_both_statuses_and_unfiltered_lists() -> None:
     assert sorted(change_versions(KEYS, 7, "SUBMITTED", "PRICE_CALCULATED")) == sorted(
-        ["c:v:order:7", "c:v:lists", "c:v:status:SUBMITTED", "c:v:status:PRICE_CALCULATED"])
+        ["c:{v}:order:7", "c:{v}:lists", "c:{v}:status:SUBMITTED", "c:{v}:status:PRICE_CALCULATED"])
 
 
 def test_an_unknown_old_status_bumps_every_status() -> None:
     bumped = change_versions(KEYS, 7, None, "CANCELLED")
-    assert "c:v:status:SHIPPED" in bumped
-    assert "c:v:status:SUBMITTED" in bumped
+    assert "c:{v}:status:SHIPPED" in bumped
+    assert "c:{v}:status:SUBMITTED" in bumped
 
 
 def test_a_creation_bumps_only_submitted_lists() -> None:
     assert sorted(change_versions(KEYS, 7, None, "SUBMITTED", created=True)) == sorted(
-        ["c:v:order:7", "c:v:lists", "c:v:status:SUBMITTED"])
+        ["c:{v}:order:7", "c:{v}:lists", "c:{v}:status:SUBMITTED"])
 
 
 def test_the_old_status_of_a_write_is_its_unique_predecessor() -> None:

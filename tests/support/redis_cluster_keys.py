@@ -1,0 +1,70 @@
+"""A minimal real Redis Cluster (3 primaries, no replicas) for the key-layout tests.
+
+Each node is ``redis-server --cluster-enabled yes`` on ephemeral ports (client and bus) in a
+folder of its own; ``redis-cli --cluster create … --cluster-yes`` assigns the slots; every node
+is stopped by PID. The failover tests of issue 16 use the full topology (3 primaries + 3
+replicas) of their own fixture; this one only proves that the scripts' keys share a slot.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.ports import free_port, wait_for_port
+from devstack.process import ServerProcess
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNodes:
+    """The client ports of the primaries (``127.0.0.1``), all slots assigned."""
+
+    ports: tuple[int, ...]
+
+    @property
+    def seed_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+
+def _node(stack: ExitStack, folder: Path) -> int:
+    folder.mkdir(parents=True)
+    port, bus = free_port(), free_port()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server not found: apt-get install redis-server (or `make deps`)")
+    server = ServerProcess(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--cluster-enabled", "yes",
+         "--cluster-port", str(bus), "--cluster-config-file", str(folder / "nodes.conf"),
+         "--dir", str(folder), "--save", "", "--appendonly", "no", "--daemonize", "no"],
+        log_path=folder / "redis.log")
+    server.start()
+    stack.callback(server.stop)
+    wait_for_port(port, timeout=15.0)
+    return port
+
+
+def _state_ok(port: int) -> bool:
+    out = subprocess.run(["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True,
+                         text=True, timeout=10, check=False).stdout
+    return "cluster_state:ok" in out
+
+
+@contextmanager
+def redis_cluster(base_dir: Path, *, primaries: int = 3, timeout: float = 30.0) -> Iterator[ClusterNodes]:
+    """Start the nodes, create the cluster, wait until every node says ``cluster_state:ok``."""
+    with ExitStack() as stack:
+        ports = tuple(_node(stack, base_dir / f"node{i}") for i in range(primaries))
+        subprocess.run(["redis-cli", "--cluster", "create",
+                        *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + timeout
+        while not all(_state_ok(p) for p in ports):  # gossip: each node learns the others' slots
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+        yield ClusterNodes(ports)
