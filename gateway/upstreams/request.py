@@ -25,11 +25,10 @@ from typing import Protocol
 
 from gateway import metrics
 from gateway.errors import CircuitOpen, GatewayError, LoadShed, UpstreamError, UpstreamTimeout
-from gateway.upstreams.retry import IDEMPOTENT_METHODS, ClusterAttempts, RetryLoop
+from gateway.upstreams.retry import ClusterAttempts, RetryLoop
 from gateway.upstreams.transport import ReadTimeout, TransportError, UpstreamResponse
 
-#: (``IDEMPOTENT_METHODS``: the retry loop's rule, exported here for ``gateway.upstreams``.)
-__all__ = ["IDEMPOTENT_METHODS", "UNLIMITED", "ClusterAdmission", "UpstreamRequest"]
+__all__ = ["UNLIMITED", "ClusterAdmission", "UpstreamRequest"]
 
 #: ``try_admit``'s and ``acquire_limiter``'s answer for a cluster without an adaptive limiter.
 UNLIMITED = -1.0
