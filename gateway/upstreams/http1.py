@@ -94,6 +94,16 @@ class Response:
         self._released = False
 
     @property
+    def buffered_bytes(self) -> int:
+        """Body bytes received and not yet consumed (reading pauses above ``HIGH_WATER``)."""
+        return self._size
+
+    @property
+    def complete(self) -> bool:
+        """True once the whole body has arrived (it may still be buffered, unread)."""
+        return self._eof
+
+    @property
     def content_length(self) -> int | None:
         """The Content-Length header as an int, or None (chunked, or read until close)."""
         value = self.headers.get("Content-Length")

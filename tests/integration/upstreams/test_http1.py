@@ -438,7 +438,7 @@ async def test_slow_consumer_pauses_reading() -> None:
         resp = await pool.send("GET", "/", {}, None, connect_timeout=2, read_timeout=5)
         try:
             await asyncio.sleep(0.2)  # the endpoint would send everything now if we let it
-            assert resp._size <= 2 * HIGH_WATER
+            assert resp.buffered_bytes <= 2 * HIGH_WATER
             received = 0
             async for chunk in resp.iter_any():
                 received += len(chunk)
@@ -479,7 +479,7 @@ async def test_connection_paused_by_a_full_buffer_is_resumed_before_reuse() -> N
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
     async with raw_server(answer(big, ok)) as url, pool_for(url) as pool:
         resp = await pool.send("GET", "/", {}, None, connect_timeout=2, read_timeout=2)
-        while not resp._eof:  # the whole body is buffered (reading paused) before we consume it
+        while not resp.complete:  # the whole body is buffered (reading paused) before we consume it
             await asyncio.sleep(0.01)
         try:
             assert len(await resp.read()) == size
