@@ -15,6 +15,7 @@ COPY telemetry ./telemetry
 COPY contracts ./contracts
 COPY resilience ./resilience
 COPY configkit ./configkit
+COPY sharedstate ./sharedstate
 COPY mesdb ./mesdb
 COPY devstack ./devstack
 RUN pip install . && useradd --system --uid 10001 --home-dir /app mes-edge

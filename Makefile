@@ -15,7 +15,7 @@ test: deps lint  ## installs what it needs, runs every test
 
 lint: deps
 	.venv/bin/ruff check .
-	.venv/bin/mypy gateway legacy_sim telemetry devstack bench sidecar legacy_adapters loadtests contracts resilience configkit mesdb
+	.venv/bin/mypy gateway legacy_sim telemetry devstack bench sidecar legacy_adapters loadtests contracts resilience configkit mesdb sharedstate
 
 bench: deps  ## gateway vs nginx vs bare aiohttp, printed side by side with ratios
 	$(PY) -m bench.proxy

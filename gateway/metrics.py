@@ -44,8 +44,13 @@ __all__ = [
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
     "RATELIMIT_DEGRADED",
+    "RATELIMIT_DEGRADED_SECONDS",
     "RATELIMIT_INSTANCES",
     "RATELIMIT_MODE_SWITCHES",
+    "REDIS_FAILOVERS",
+    "REDIS_KINDS",
+    "REDIS_RECONNECTS",
+    "REDIS_TOPOLOGY",
     "REQUESTS",
     "REQUESTS_IN_FLIGHT",
     "REQUEST_BODY_REJECTED",
@@ -310,6 +315,29 @@ RATELIMIT_MODE_SWITCHES = Counter(
     "Switches between shared (Redis) and degraded (local) rate limiting, by the mode entered.",
     ("mode",),
 )
+RATELIMIT_DEGRADED_SECONDS = Counter(
+    "gateway_ratelimit_degraded_seconds",
+    "Seconds this instance spent in degraded mode (local shares), counted per heartbeat interval.",
+)
+REDIS_KINDS = ("single", "sentinel", "cluster")  # sharedstate.redis_spec.KINDS
+REDIS_TOPOLOGY = Gauge(
+    "gateway_redis_topology",
+    "Info: 1 for the kind of the shared-state Redis spec of ratelimit.redis_url "
+    "(single|sentinel|cluster), 0 for the others.",
+    ("kind",),
+    multiprocess_mode="livemax",
+)
+REDIS_FAILOVERS = Counter(
+    "gateway_redis_failovers_total",
+    "Primary changes seen by the rate limiter's heartbeat (Sentinel: a new primary address; "
+    "Cluster: a changed set of primaries).",
+)
+REDIS_RECONNECTS = Counter(
+    "gateway_redis_reconnects_total",
+    "Shared-state connections re-established after a loss, by user (ratelimit: back from degraded "
+    "mode; cache_events: the order-event feed re-subscribed).",
+    ("user",),
+)
 RATELIMIT_INSTANCES = Gauge(
     "gateway_ratelimit_instances",
     "Live gateway instances seen in the Redis heartbeat (sizes the degraded-mode share).",
@@ -403,3 +431,7 @@ for _reason in ("process_budget", "partner_budget", "deadline"):
 for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up
     MODEL_CHECKS.labels(outcome=_outcome)
     MODEL_CHECK_DURATION.labels(outcome=_outcome)
+for _kind in REDIS_KINDS:  # gateway_redis_topology: every kind at 0 until a limiter publishes its own
+    REDIS_TOPOLOGY.labels(kind=_kind).set(0)
+for _user in ("ratelimit", "cache_events"):
+    REDIS_RECONNECTS.labels(user=_user)

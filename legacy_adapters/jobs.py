@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix)
+    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix, setting="--redis-url")
     try:
         await queue.ensure_group()
         if args.command == "show":

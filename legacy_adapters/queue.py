@@ -12,11 +12,11 @@ import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from legacy_adapters import scripts
 from legacy_adapters.redis_keys import GROUP, QueueKeys
+from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 __all__ = ["PricingQueue", "now_ms"]
 
@@ -33,7 +33,7 @@ def _text(value: Any) -> str:
 class PricingQueue:
     """Redis Streams + consumer group ``pricing-workers``; the scripts keep every step atomic."""
 
-    def __init__(self, client: aioredis.Redis, keys: QueueKeys | None = None) -> None:
+    def __init__(self, client: AnyRedis, keys: QueueKeys | None = None) -> None:
         self.redis = client
         self.keys = keys or QueueKeys()
         self._scripts = {name: client.register_script(getattr(scripts, name))
@@ -41,9 +41,10 @@ class PricingQueue:
                                       "PROMOTE", "EXTEND", "REQUEUE", "WEBHOOK_CLAIM", "WEBHOOK_SETTLE")}
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "pricing") -> PricingQueue:
-        """A queue on its own connection pool (binary-safe: models are bytes)."""
-        return cls(aioredis.Redis.from_url(url, decode_responses=False), QueueKeys(prefix))
+    def from_url(cls, url: str, *, prefix: str = "pricing", setting: str = "redis_url") -> PricingQueue:
+        """A queue on its own connection pool (binary-safe: models are bytes); ``url`` is any Redis
+        spec (``sharedstate.redis_spec``), ``setting`` names it in a ConfigError."""
+        return cls(parse_redis_spec(url, setting).client(decode_responses=False), QueueKeys(prefix))
 
     async def aclose(self) -> None:
         """Close the connection pool."""

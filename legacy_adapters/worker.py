@@ -96,7 +96,7 @@ def check_settings(args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> None:
     """Start metrics, the worker loop and the webhook notifier; stop on SIGTERM/SIGINT."""
     backend = backend_from_spec(args.backend, timeout=args.backend_timeout)
-    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix)
+    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix, setting="--redis-url")
     settings = WorkerSettings(name=args.name, concurrency=args.concurrency,
                               visibility_timeout=args.visibility_timeout, max_attempts=args.max_attempts,
                               retry_base=args.retry_base, retry_max=args.retry_max,

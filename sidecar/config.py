@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from yarl import URL
 
 from configkit import ConfigError, check, choice, integer, number
+from sharedstate.redis_spec import parse_redis_spec
 from sidecar.relay.config import RelayConfig
 from sidecar.routes import KINDS
 from telemetry.redaction import redact_text
@@ -54,7 +55,8 @@ class SidecarConfig:
         check(self.dsn is None or self.kind == "mes", "--dsn", "is for --kind mes only")
         check(self.read_dsn is None or self.dsn is not None, "--read-dsn", "needs --dsn (the primary)")
         check(self.redis_url is None or self.kind == "mes", "--redis-url", "is for --kind mes only")
-        check(self.redis_url is None or "://" in self.redis_url, "--redis-url", "expected a URL like redis://h:6379/0")
+        if self.redis_url is not None:
+            parse_redis_spec(self.redis_url, "--redis-url")
         number(self.probe_interval, "--probe-interval", above=0)
         number(self.terminal_count_interval, "--terminal-count-interval", minimum=0)
         number(self.history_poll_interval, "--history-poll-interval", above=0)

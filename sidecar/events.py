@@ -21,11 +21,11 @@ import collections
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.order_events import CHANNEL, STREAM, OrderEvent
 from resilience.backoff import Backoff
+from sharedstate.redis_spec import AnyRedis
 from sidecar import metrics
 
 logger = logging.getLogger("sidecar.events")
@@ -43,7 +43,7 @@ return 1
 class EventPublisher:
     """Bounded queue + one writer task; build it, ``start()``, ``submit()`` events, ``aclose()``."""
 
-    def __init__(self, client: aioredis.Redis, *, kind: str, instance: str, max_queue: int = 10_000,
+    def __init__(self, client: AnyRedis, *, kind: str, instance: str, max_queue: int = 10_000,
                  stream_maxlen: int = 100_000, dedupe_ttl_s: int = 600) -> None:
         self._client = client
         self._script = client.register_script(_PUBLISH)

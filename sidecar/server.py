@@ -16,10 +16,10 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from opentelemetry import trace
 
+from sharedstate.redis_spec import parse_redis_spec
 from sidecar import metrics
 from sidecar.admin import Readiness, build_admin_app
 from sidecar.app import build_app
@@ -73,8 +73,8 @@ async def serve(config: SidecarConfig, *, tracer_provider: trace.TracerProvider 
         stack.push_async_callback(access_log.aclose)
         publisher = None
         if config.redis_url:
-            client = aioredis.Redis.from_url(config.redis_url, socket_timeout=1.0,
-                                             socket_connect_timeout=1.0)
+            client = parse_redis_spec(config.redis_url, "--redis-url").client(
+                socket_timeout=1.0, socket_connect_timeout=1.0)
             stack.push_async_callback(client.aclose)
             publisher = EventPublisher(client, kind=config.kind, instance=config.instance_id)
             publisher.start()

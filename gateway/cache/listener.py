@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.order_events import CREATED, InvalidEvent, parse_event
@@ -26,6 +25,7 @@ from gateway import metrics
 from gateway.cache.backends import CacheBackendError
 from gateway.cache.invalidation import Invalidator
 from resilience.backoff import Backoff
+from sharedstate.redis_spec import parse_redis_spec
 
 log = logging.getLogger("gateway.cache")
 
@@ -58,7 +58,8 @@ class EventListener:
                                              reason="event", created=event.type == CREATED)
 
     async def _session(self) -> None:
-        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2.0, health_check_interval=2)
+        client = parse_redis_spec(self.url, "cache.events_redis_url").client(
+            socket_connect_timeout=2.0, health_check_interval=2)
         pubsub = client.pubsub()
         try:
             await pubsub.subscribe(self.channel)
@@ -67,6 +68,8 @@ class EventListener:
                 if message is not None and message["type"] == "subscribe":
                     break
             await self.invalidator.everything("subscribe")
+            if self.subscriptions:
+                metrics.REDIS_RECONNECTS.labels(user="cache_events").inc()
             self.connected, self.subscriptions = True, self.subscriptions + 1
             metrics.CACHE_EVENTS_CONNECTED.set(1)
             log.info("cache invalidation feed subscribed", extra={"event.action": "cache-subscribe"})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from configkit import ConfigError, Section, field_names, mapping, shown, string_list
+from sharedstate.redis_spec import parse_redis_spec
 
 #: Responses above this are streamed by the proxy (``gateway.proxy.RESPONSE_BUFFER_LIMIT``): never cached.
 MAX_OBJECT_LIMIT = 256 * 1024
@@ -120,6 +121,9 @@ def parse_cache_section(data: Any) -> CacheConfig:
         events_channel=s.text("events_channel", base.events_channel, non_empty=True),
     )
     s.check(cfg.backend != "redis" or bool(cfg.redis_url), "redis_url", "is required with backend: redis")
+    for key in ("redis_url", "events_redis_url"):  # one spec for every Redis user (sharedstate)
+        if getattr(cfg, key) is not None:
+            parse_redis_spec(getattr(cfg, key), s.at(key))
     s.check(not {"{", "}"} & set(cfg.key_prefix), "key_prefix",  # the counters' {v} tag must come first
             f"must not contain '{{' or '}}' (a Redis Cluster hash tag follows it), got {cfg.key_prefix!r}")
     return cfg

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway.cache.backends import CacheBackendError, Found
+from sharedstate.redis_spec import parse_redis_spec
 
 _ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 #: Version keys expire a day after their last bump (order ids would pile up otherwise). Entries
@@ -29,8 +29,8 @@ class RedisBackend:
     """Entries as strings with ``EX``; versions as integer keys (``INCR``)."""
 
     def __init__(self, url: str, *, all_key: str, socket_timeout: float = 0.25) -> None:
-        self.client = aioredis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+        self.client = parse_redis_spec(url, "cache.redis_url").client(
+            socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
             retry=Retry(NoBackoff(), 0), health_check_interval=0, max_connections=256)
         self._all_key = all_key
         self._dirty = False

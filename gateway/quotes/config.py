@@ -38,6 +38,7 @@ from typing import Any
 
 from configkit import Section, check, field_names, string_list
 from contracts.materials import MATERIAL_NAMES
+from sharedstate.redis_spec import parse_redis_spec
 
 HANDLERS = frozenset({"quotes"})
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
@@ -84,8 +85,7 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
     base = QuotesConfig()
     values: dict[str, Any] = {key: s.text(key, getattr(base, key), non_empty=True, numbers=True)
                               for key in ("redis_url", "prefix", "rules_version")}
-    check(values["redis_url"].startswith(("redis://", "rediss://", "unix://")), s.at("redis_url"),
-          f"must be a redis:// URL, got {values['redis_url']!r}")
+    parse_redis_spec(values["redis_url"], s.at("redis_url"))
     for key, minimum in _INTS.items():
         values[key] = s.integer(key, getattr(base, key), minimum=minimum)
     for key, low in _NUMBERS.items():

@@ -11,7 +11,7 @@ import os
 import secrets
 import socket
 
-import redis.asyncio as aioredis
+from sharedstate.redis_spec import AnyRedis
 
 INSTANCE_PREFIX = "gateway:instances:"
 
@@ -24,7 +24,7 @@ def new_instance_id() -> str:
 class Heartbeat:
     """``beat()`` raises the client's error when Redis is unreachable; the caller decides."""
 
-    def __init__(self, client: aioredis.Redis, *, instance_id: str, interval: float) -> None:
+    def __init__(self, client: AnyRedis, *, instance_id: str, interval: float) -> None:
         self.client = client
         self.instance_id = instance_id
         self.ttl_ms = max(1, int(interval * 3 * 1000))

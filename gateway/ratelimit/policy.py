@@ -3,7 +3,8 @@
 YAML (top level and per route)::
 
     ratelimit:
-      redis_url: redis://127.0.0.1:6379/0   # null → in-memory only (one instance)
+      redis_url: redis://127.0.0.1:6379/0   # null → in-memory only; any Redis spec (docs/configuration.md)
+      hot_path: auto                         # auto | pipe | redis-py: the client of the per-request script
       default_tier: bronze
       tiers:
         gold:   {burst: 50/second, rate: 1000/minute, quota: 100000/day}
@@ -28,8 +29,10 @@ from typing import Any
 import limits
 
 from configkit import ConfigError, Section, check, field_names, mapping, shown, text
+from sharedstate.redis_spec import parse_redis_spec
 
 BACKEND_ERROR_MODES = ("local", "open", "closed")
+HOT_PATH_CLIENTS = ("auto", "pipe", "redis-py")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")  # a structured-field token-ish policy name
 
 
@@ -63,6 +66,7 @@ class RateLimitConfig:
     """The top-level ``ratelimit:`` section."""
 
     redis_url: str | None = None
+    hot_path: str = "auto"  # auto: RespPipe on redis://, redis-py on every other spec kind
     key_prefix: str = "gateway:rl"
     socket_timeout: float = 0.1
     heartbeat_interval: float = 2.0
@@ -105,8 +109,10 @@ def parse_ratelimit_section(data: Any) -> RateLimitConfig:
         return RateLimitConfig()
     s = Section(data, "ratelimit", field_names(RateLimitConfig))
     redis_url = s.optional_text("redis_url")
-    s.check(redis_url is None or redis_url.startswith("redis://"), "redis_url",  # TCP only (RespPipe)
-          f"must be a redis:// URL, got {shown(redis_url)}")
+    spec = parse_redis_spec(redis_url, s.at("redis_url")) if redis_url is not None else None
+    hot_path = s.choice("hot_path", "auto", HOT_PATH_CLIENTS)
+    s.check(hot_path != "pipe" or spec is None or spec.plain_tcp, "hot_path",
+            f"pipe speaks to one server over plain TCP only (redis://), not {spec.shown if spec else ''}")
     if s.get("tiers") is None:
         tiers = dict(RateLimitConfig().tiers)
     else:
@@ -124,7 +130,7 @@ def parse_ratelimit_section(data: Any) -> RateLimitConfig:
     partners = {str(p): {w.name: w for w in parse_windows(w, s.at(f"partners.{p}"))}
                 for p, w in mapping(s.get("partners") or {}, s.at("partners")).items()}
     return RateLimitConfig(
-        redis_url=redis_url, key_prefix=key_prefix,
+        redis_url=redis_url, hot_path=hot_path, key_prefix=key_prefix,
         socket_timeout=s.number("socket_timeout", 0.1, minimum=0.005, maximum=5.0),
         heartbeat_interval=s.number("heartbeat_interval", 2.0, minimum=0.1, maximum=60.0),
         default_tier=default_tier, tiers=tiers, partners=partners)

@@ -15,19 +15,21 @@ import asyncio
 import contextlib
 import logging
 
-import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from gateway import metrics
 from gateway.errors import RateLimitUnavailable
+from gateway.ratelimit.client_windows import ClientWindows
 from gateway.ratelimit.decision import Decision
 from gateway.ratelimit.heartbeat import Heartbeat, new_instance_id
 from gateway.ratelimit.local import LocalWindows
 from gateway.ratelimit.pipe import RespError, RespPipe
 from gateway.ratelimit.policy import RateLimitConfig, Window
 from gateway.ratelimit.shared import SharedWindows
+from gateway.ratelimit.topology import Topology
+from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 log = logging.getLogger("gateway.ratelimit")
 BACKEND_ERRORS = (RedisError, RespError, OSError, asyncio.TimeoutError)
@@ -40,23 +42,31 @@ class PartnerLimiter:
         self.config = config
         self.instance_id = instance_id or new_instance_id()
         self.local = LocalWindows()
-        self.client: aioredis.Redis | None = None
-        self.shared: SharedWindows | None = None
+        self.client: AnyRedis | None = None
+        self.shared: SharedWindows | ClientWindows | None = None
+        self.topology: Topology | None = None
         self.heartbeat: Heartbeat | None = None
         self.degraded = False
         self._task: asyncio.Task[None] | None = None
         if config.redis_url:
+            spec = parse_redis_spec(config.redis_url, "ratelimit.redis_url")
             timeout = config.socket_timeout
-            self.client = aioredis.Redis.from_url(
-                config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 0), health_check_interval=0, max_connections=256)
-            self.shared = SharedWindows(RespPipe(config.redis_url, timeout=timeout), config.key_prefix)
+            self.client = spec.client(socket_timeout=timeout, socket_connect_timeout=timeout,
+                                      retry=Retry(NoBackoff(), 0), health_check_interval=0,
+                                      max_connections=256)
+            self.topology = Topology(spec, self.client)
+            # the pipe only where it can go (one server, plain TCP) and is asked for: hot_path
+            use_pipe = spec.plain_tcp and config.hot_path != "redis-py"
+            self.shared = (SharedWindows(RespPipe(config.redis_url, timeout=timeout), config.key_prefix)
+                           if use_pipe else ClientWindows(self.client, config.key_prefix))
             self.heartbeat = Heartbeat(self.client, instance_id=self.instance_id,
                                        interval=config.heartbeat_interval)
 
     async def start(self) -> None:
         """First heartbeat (degraded from the start if Redis is down), then beat in the background."""
         metrics.RATELIMIT_DEGRADED.set(0)
+        if self.topology is not None:
+            self.topology.publish()
         if self.heartbeat is None:
             return
         await self._beat()
@@ -71,7 +81,7 @@ class PartnerLimiter:
                 await self.heartbeat.leave()
         if self.client is not None:
             await self.client.aclose()
-        if self.shared is not None:
+        if isinstance(self.shared, SharedWindows):
             self.shared.pipe.close()
 
     @property
@@ -106,11 +116,15 @@ class PartnerLimiter:
             self._switch(degraded=True, reason=exc)
             return
         metrics.RATELIMIT_INSTANCES.set(count)
+        if self.topology is not None:
+            await self.topology.observe()
         self._switch(degraded=False, reason=None)
 
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
+            if self.degraded:
+                metrics.RATELIMIT_DEGRADED_SECONDS.inc(self.config.heartbeat_interval)
             await self._beat()
 
     def _switch(self, *, degraded: bool, reason: BaseException | None) -> None:
@@ -119,6 +133,8 @@ class PartnerLimiter:
         self.degraded = degraded
         metrics.RATELIMIT_DEGRADED.set(1 if degraded else 0)
         metrics.RATELIMIT_MODE_SWITCHES.labels(mode="degraded" if degraded else "shared").inc()
+        if not degraded:
+            metrics.REDIS_RECONNECTS.labels(user="ratelimit").inc()
         if degraded:
             log.error("rate limiting degraded to local shares: Redis unreachable (%s); each of %d "
                       "instances enforces 1/%d of every limit", type(reason).__name__, self.instances,

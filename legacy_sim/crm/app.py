@@ -19,6 +19,7 @@ from legacy_sim.crm.state import CRM_CONFIG, REDIS, TRACING, CrmConfig, Tracing
 from legacy_sim.crm.status_intake import StatusIntake
 from legacy_sim.http_context import request_context_middleware
 from legacy_sim.problem import Problem, problem_middleware, problem_response
+from sharedstate.redis_spec import parse_redis_spec
 from telemetry import default_route_name, metrics_handler, server_span_filter
 
 
@@ -73,8 +74,8 @@ def build_crm_app(config: CrmConfig, *, tracer_provider: TracerProvider | None =
     app[TRACING] = Tracing(tracer_provider)
 
     async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(config.redis_url, socket_timeout=config.health_timeout_s * 5,
-                                         socket_connect_timeout=config.health_timeout_s)
+        client = parse_redis_spec(config.redis_url, "--redis-url").client(
+            socket_timeout=config.health_timeout_s * 5, socket_connect_timeout=config.health_timeout_s)
         app[REDIS] = client
         intake = None
         if config.status_stream:

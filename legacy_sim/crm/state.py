@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from opentelemetry.trace import TracerProvider
 
 from contracts.crm_envelope import STREAM
 from contracts.crm_status import STATUS_STREAM
+from sharedstate.redis_spec import AnyRedis
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,5 +31,5 @@ class Tracing:
 
 
 CRM_CONFIG = web.AppKey("crm_config", CrmConfig)
-REDIS = web.AppKey("crm_redis", aioredis.Redis)
+REDIS: web.AppKey[AnyRedis] = web.AppKey("crm_redis")
 TRACING = web.AppKey("crm_tracing", Tracing)

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from contracts.crm_status import DELIVERED, InvalidStatus, parse_status
@@ -22,6 +21,7 @@ from legacy_sim import metrics
 from legacy_sim.crm.intake import ORDER_KEY_PREFIX
 from legacy_sim.events import log_event
 from legacy_sim.problem import log_store_error
+from sharedstate.redis_spec import AnyRedis
 
 logger = logging.getLogger("legacy_sim.crm.status")
 
@@ -39,7 +39,7 @@ def _entries(reply: Any) -> list[tuple[bytes, Mapping[bytes, bytes] | None]]:
 class StatusIntake:
     """Moves delivery statuses from the status stream into the CRM's order hashes."""
 
-    def __init__(self, client: aioredis.Redis, *, stream: str, consumer: str = "crm-1",
+    def __init__(self, client: AnyRedis, *, stream: str, consumer: str = "crm-1",
                  block_ms: int = 1000, retry_backoff_s: float = 1.0) -> None:
         self._redis = client
         self.stream = stream

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from configkit import check, integer, number
+from sharedstate.redis_spec import parse_redis_spec
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -39,7 +40,7 @@ class RelayConfig:
     drain_timeout: float = 5.0  # at shutdown, deliveries in flight get this long
 
     def __post_init__(self) -> None:
-        check("://" in self.redis_url, "--relay-redis-url", "expected a URL like redis://h:6379/0")
+        parse_redis_spec(self.redis_url, "--relay-redis-url")
         check(bool(self.consumer), "--relay-consumer", "must not be empty")
         check(bool(self.group) and bool(self.stream) and bool(self.dead_letter_stream), "--relay-group",
               "must not be empty (nor the stream names)")

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from contracts.crm_queue import dead_letter_fields
 from contracts.crm_status import STATUS_STREAM_MAXLEN, DeliveryStatus
+from sharedstate.redis_spec import AnyRedis
 from sidecar.relay.config import RelayConfig
 
 #: ``(entry id, fields)``; fields are None for an entry deleted from the stream while pending.
@@ -54,7 +54,7 @@ def _read_reply(reply: Any) -> list[Entry]:
 class RelayQueue:
     """Stream operations of one relay consumer (a ``redis.asyncio`` client without decoding)."""
 
-    def __init__(self, client: aioredis.Redis, config: RelayConfig) -> None:
+    def __init__(self, client: AnyRedis, config: RelayConfig) -> None:
         self._redis = client
         self.config = config
 

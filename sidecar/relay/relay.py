@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import redis.asyncio as aioredis
 from opentelemetry import trace
 from redis.exceptions import RedisError
 
@@ -35,6 +34,7 @@ from contracts.crm_status import DeliveryStatus
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
 from resilience.backoff import Backoff
 from resilience.shedding import LoadShed
+from sharedstate.redis_spec import AnyRedis
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
 from sidecar.relay.delivery import DeliveryResult, MesDelivery
@@ -69,7 +69,7 @@ def build_limiter(config: RelayConfig, name: str) -> AdaptiveLimiter:
 class CrmRelay:
     """Build it, ``await run()`` in a task; cancel the task to stop (deliveries get ``drain_timeout``)."""
 
-    def __init__(self, client: aioredis.Redis, session: aiohttp.ClientSession, mes_url: str,
+    def __init__(self, client: AnyRedis, session: aiohttp.ClientSession, mes_url: str,
                  config: RelayConfig, *, instance: str,
                  tracer_provider: trace.TracerProvider | None = None) -> None:
         self.config = config

@@ -7,9 +7,9 @@ import contextlib
 from contextlib import AsyncExitStack
 
 import aiohttp
-import redis.asyncio as aioredis
 from opentelemetry import trace
 
+from sharedstate.redis_spec import parse_redis_spec
 from sidecar.relay.config import RelayConfig
 from sidecar.relay.relay import CrmRelay
 
@@ -21,8 +21,8 @@ async def start_relay(stack: AsyncExitStack, config: RelayConfig, *, mes_url: st
     Its own session: a connection per delivery at most ``max_in_flight`` (a safety net under the
     adaptive limit), no cookies, no proxy from the environment.
     """
-    client = aioredis.Redis.from_url(config.redis_url, socket_timeout=config.block_ms / 1000 + 5.0,
-                                     socket_connect_timeout=2.0)
+    client = parse_redis_spec(config.redis_url, "--relay-redis-url").client(
+        socket_timeout=config.block_ms / 1000 + 5.0, socket_connect_timeout=2.0)
     stack.push_async_callback(client.aclose)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=config.max_in_flight),
                                     cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)

@@ -8,10 +8,12 @@ deployment ships what they name) are read with ``ast``; the graph is closed tran
   ``contracts``) never reaches the simulator ``legacy_sim``;
 * ``contracts`` (the ground) imports no other package of the repository;
 * ``resilience`` (shared runtime, owned by no deployable) reaches only ``contracts`` and itself;
+* ``sharedstate`` (shared runtime: the one Redis connection spec) reaches only ``configkit``;
 * the two deployables stand apart: ``sidecar`` never reaches ``gateway``, nor ``gateway``
   ``sidecar`` (what both need is in ``resilience``/``telemetry``/``contracts``);
 * ``mesdb`` (the database kit) reaches only ``contracts`` and ``telemetry``;
-* ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs);
+* ``legacy_sim`` (apart) imports only ``contracts`` and itself (and ``telemetry``, its logs, and
+  ``sharedstate``, the Redis spec its CRM stand-in shares with the relay);
 * the cluster's HTTP/1.1 client (``gateway.upstreams.http1``) is imported by no production
   module outside ``gateway.upstreams``: above the cluster only its transport interface exists
   (``gateway.upstreams.transport``), and its errors arrive translated into ``gateway.errors``;
@@ -30,10 +32,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts",
-            "configkit", "legacy_sim", "devstack", "bench", "loadtests", "tests")
-PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "contracts",
-              "configkit")
+PACKAGES = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "sharedstate",
+            "contracts", "configkit", "legacy_sim", "devstack", "bench", "loadtests", "tests")
+PRODUCTION = ("gateway", "sidecar", "legacy_adapters", "mesdb", "telemetry", "resilience", "sharedstate",
+              "contracts", "configkit")
 
 
 class ImportGraph:
@@ -163,7 +165,7 @@ def test_the_ground_imports_no_other_package_of_the_repository(package: str) -> 
 def test_the_simulator_stands_on_contracts_only() -> None:
     graph = _graph()
     imported = {t for m in graph.modules if _top(m) == "legacy_sim" for t in graph.imports(m)}
-    assert {_top(t) for t in imported} <= {"legacy_sim", "contracts", "telemetry"}
+    assert {_top(t) for t in imported} <= {"legacy_sim", "contracts", "telemetry", "sharedstate"}
 
 
 def test_an_indirect_import_of_the_simulator_from_the_gateway_is_reported(tmp_path: Path) -> None:
@@ -181,6 +183,12 @@ def test_resilience_stands_on_contracts_only() -> None:
     """Shared by the gateway and the sidecar, owned by neither: no deployable, no simulator."""
     allowed = {"resilience", "contracts"}
     assert _graph().reached_from("resilience", outside=frozenset(set(PACKAGES) - allowed)) == {}
+
+
+def test_sharedstate_stands_on_configkit_only() -> None:
+    """Every deployable and the CRM stand-in import the Redis spec: it imports none of them."""
+    allowed = {"sharedstate", "configkit"}
+    assert _graph().reached_from("sharedstate", outside=frozenset(set(PACKAGES) - allowed)) == {}
 
 
 def test_the_sidecar_never_reaches_the_gateway() -> None:
