@@ -4,11 +4,14 @@
 (the oldest is dropped when it is full, counted in ``sidecar_events_dropped_total``)
 and one task writes them. Each write is one Lua script, atomic on the server:
 
-1. ``SET orders:events:seen:<order>:<status> NX EX <ttl>`` — the change was already
+1. ``SET orders:events:seen:{orders:events}:<order>:<status> NX EX <ttl>`` — the change was already
    published (by this sidecar's other source, or by another MES sidecar polling the
    same database) → skip it;
 2. ``XADD orders:events MAXLEN ~ 100000 * <fields>`` (durable, replayable);
 3. ``PUBLISH orders:events <json>`` (low-latency cache invalidation).
+
+The dedupe key carries the stream's name as its hash tag, so both keys are in one Redis Cluster
+slot (docs/redis.md); ``PUBLISH`` in a script reaches every node's subscribers on Cluster too.
 
 Redis down: the event stays at the head of the queue and the write is retried with
 back-off (0.2 s → 5 s), one warning per outage, ``sidecar_events_publish_errors_total``.
@@ -30,7 +33,7 @@ from sidecar import metrics
 
 logger = logging.getLogger("sidecar.events")
 
-SEEN_PREFIX = "orders:events:seen:"
+SEEN_PREFIX = f"orders:events:seen:{{{STREAM}}}:"  # the stream's slot: one slot per script call
 
 _PUBLISH = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
