@@ -43,3 +43,4 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+./scripts/install-k8s-tools.sh   # pinned helm + kubectl for the chart checks (tests/deploy/)
