@@ -99,6 +99,8 @@ def _add_relay_args(p: argparse.ArgumentParser) -> None:
                    help="seconds before another consumer's pending entry is claimed")
     g.add_argument("--relay-status-stream", default="crm:orders:status",
                    help="stream in the CRM's Redis that receives DELIVERED + MES order id ('' = none)")
+    g.add_argument("--relay-dead-letter-stream", default="crm:orders:dead",
+                   help="stream that receives poison and rejected orders")
 
 
 def _relay_config(args: argparse.Namespace) -> RelayConfig | None:
@@ -110,7 +112,8 @@ def _relay_config(args: argparse.Namespace) -> RelayConfig | None:
         initial_in_flight=max(args.relay_min_in_flight, min(4, args.relay_max_in_flight)),
         max_in_flight=args.relay_max_in_flight, delivery_timeout=args.relay_timeout,
         failure_threshold=args.relay_failure_threshold, backoff_max=args.relay_backoff_max,
-        reclaim_idle=args.relay_reclaim_idle, status_stream=args.relay_status_stream)
+        reclaim_idle=args.relay_reclaim_idle, status_stream=args.relay_status_stream,
+        dead_letter_stream=args.relay_dead_letter_stream)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[SidecarConfig, str | None]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.crc import key_slot
+
 from configkit import check, integer, number
 from sharedstate.redis_spec import parse_redis_spec
 
@@ -40,10 +42,16 @@ class RelayConfig:
     drain_timeout: float = 5.0  # at shutdown, deliveries in flight get this long
 
     def __post_init__(self) -> None:
-        parse_redis_spec(self.redis_url, "--relay-redis-url")
+        spec = parse_redis_spec(self.redis_url, "--relay-redis-url")
         check(bool(self.consumer), "--relay-consumer", "must not be empty")
         check(bool(self.group) and bool(self.stream) and bool(self.dead_letter_stream), "--relay-group",
               "must not be empty (nor the stream names)")
+        if spec.kind == "cluster":  # XADD <other stream> + XACK <stream> are one MULTI: one slot
+            for option, name in (("--relay-dead-letter-stream", self.dead_letter_stream),
+                                 ("--relay-status-stream", self.status_stream)):
+                check(not name or key_slot(name.encode()) == key_slot(self.stream.encode()), option,
+                      f"must hash to the slot of {self.stream!r} on Redis Cluster, e.g. "
+                      f"'{name}:{{{self.stream}}}' (docs/redis.md), got {name!r}")
         integer(self.min_in_flight, "--relay-min-in-flight", minimum=1)
         check(self.min_in_flight <= self.initial_in_flight <= self.max_in_flight, "--relay-max-in-flight",
               f"need 1 <= min ({self.min_in_flight}) <= initial ({self.initial_in_flight}) <= max "

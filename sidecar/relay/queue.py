@@ -122,7 +122,7 @@ class RelayQueue:
             pipe.xlen(self.config.stream)
             pipe.xinfo_groups(self.config.stream)
             pipe.xpending(self.config.stream, self.config.group)
-            pipe.time()
+            pipe.execute_command("TIME")  # by name: redis-py's cluster pipeline refuses .time()
             length, groups, pending, now = await pipe.execute(raise_on_error=False)
         errors = [r for r in (length, groups, pending, now) if isinstance(r, BaseException)]
         for error in errors:

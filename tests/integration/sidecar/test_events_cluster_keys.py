@@ -45,7 +45,7 @@ async def test_events_are_published_once_each_on_a_cluster(cluster: ClusterNodes
 
         await eventually(published, timeout=20, what="three events in the stream")
         entries = await client.xrange(STREAM)
-        assert [int(fields[b"order_id"]) for _, fields in entries] == [1, 2, 3]
+        assert [int(fields[b"order_id"]) for _, fields in entries or [] if fields] == [1, 2, 3]
     finally:
         await publisher.aclose()
         await client.aclose()

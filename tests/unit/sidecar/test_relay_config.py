@@ -50,3 +50,27 @@ def test_relay_is_for_the_mes_only(capsys: pytest.CaptureFixture[str]) -> None:
 def test_config_checks_itself() -> None:
     with pytest.raises(ConfigError, match=r"^--relay-consumer: must not be empty$"):
         RelayConfig(redis_url="redis://h/0", consumer="")
+
+
+CLUSTER = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+
+
+@pytest.mark.parametrize(("dead_letter_stream", "named"), [
+    ("crm:orders:dead", "--relay-dead-letter-stream"),  # hashes elsewhere than crm:orders
+    ("crm:orders:dead:{crm:orders}", "--relay-status-stream"),  # the default status stream does too
+])
+def test_on_a_cluster_the_relays_streams_must_share_the_queues_slot(
+        dead_letter_stream: str, named: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{named}: must hash to the slot of 'crm:orders'"):
+        RelayConfig(redis_url=CLUSTER, consumer="c", dead_letter_stream=dead_letter_stream)
+
+
+def test_tagged_stream_names_run_on_a_cluster_and_any_names_on_one_redis() -> None:
+    config, _ = parse_args([*BASE, "--relay-redis-url", CLUSTER,
+                            "--relay-dead-letter-stream", "crm:orders:dead:{crm:orders}",
+                            "--relay-status-stream", "crm:orders:status:{crm:orders}"])
+    assert config.relay is not None
+    assert config.relay.dead_letter_stream == "crm:orders:dead:{crm:orders}"
+    assert RelayConfig(redis_url=CLUSTER, consumer="c", dead_letter_stream="{crm:orders}:dead",
+                       status_stream="").status_stream == ""
+    assert RelayConfig(redis_url="redis://h/0", consumer="c").dead_letter_stream == "crm:orders:dead"
