@@ -70,6 +70,7 @@ def test_fixed_replicas_without_autoscalers(objects: list[chart.Obj]) -> None:
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"gateway.terminationGracePeriodSeconds": "30"}, "preStopSleepSeconds + drainTimeoutSeconds"),
     ({"pricingWorker.terminationGracePeriodSeconds": "30"}, "gracePeriodSeconds"),
+    ({"gateway.upstreams.mes2": "http://mes-1:9111"}, "mes1 and mes2 must differ"),
 ])
 def test_a_grace_period_shorter_than_the_drain_is_refused(overrides: dict[str, str], message: str) -> None:
     assert message in chart.render_failure(overrides)
