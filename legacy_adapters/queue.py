@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from configkit import check
 from legacy_adapters import scripts
 from legacy_adapters.redis_keys import GROUP, QueueKeys
 from sharedstate.redis_spec import AnyRedis, parse_redis_spec
@@ -43,16 +44,25 @@ class PricingQueue:
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "pricing", setting: str = "redis_url") -> PricingQueue:
         """A queue on its own connection pool (binary-safe: models are bytes); ``url`` is any Redis
-        spec (``sharedstate.redis_spec``), ``setting`` names it in a ConfigError."""
-        return cls(parse_redis_spec(url, setting).client(decode_responses=False), QueueKeys(prefix))
+        spec (``sharedstate.redis_spec``), ``setting`` names it in a ConfigError. On Redis Cluster the
+        scripts' keys must share one slot, so the prefix must be a hash tag (``{pricing}``)."""
+        spec = parse_redis_spec(url, setting)
+        keys = QueueKeys(prefix)
+        check(spec.kind != "cluster" or keys.one_slot, setting,
+              f"Redis Cluster needs the pricing prefix as a hash tag, e.g. '{{{prefix}}}' "
+              f"(docs/redis.md, Pricing queue), got {prefix!r}")
+        return cls(spec.client(decode_responses=False), keys)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.redis.aclose()
 
     async def run(self, name: str, *args: Any) -> Any:
-        """Run script ``name`` with ARGV = (prefix, group, *args)."""
-        return await self._scripts[name](keys=[], args=[self.keys.prefix, GROUP, *args])
+        """Run script ``name`` with ARGV = (prefix, group, *args).
+
+        The scripts build their keys from the prefix; the stream is declared as KEYS[1] (unused by
+        the scripts) so a cluster client sends the call to the node of the prefix's slot."""
+        return await self._scripts[name](keys=[self.keys.stream], args=[self.keys.prefix, GROUP, *args])
 
     async def ensure_group(self) -> None:
         """Create the stream and consumer group (from id 0: nothing queued before is lost)."""

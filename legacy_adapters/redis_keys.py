@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.crc import key_slot
+
 GROUP = "pricing-workers"
 
 
@@ -12,6 +14,11 @@ class QueueKeys:
     """Every key name derives from ``prefix``; Lua scripts rebuild the per-job ones the same way."""
 
     prefix: str = "pricing"
+
+    @property
+    def one_slot(self) -> bool:
+        """Every key of the queue hashes to one Redis Cluster slot (the prefix is a hash tag)."""
+        return key_slot(f"{self.prefix}:stream".encode()) == key_slot(f"{self.prefix}:job:x".encode())
 
     @property
     def stream(self) -> str:

@@ -1,0 +1,57 @@
+"""The pricing queue on a real Redis Cluster with the prefix as hash tag: every script in one slot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio.cluster import RedisCluster
+
+from configkit import ConfigError
+from legacy_adapters.queue import PricingQueue
+from legacy_adapters.queue_state import read_queue_state
+from legacy_adapters.redis_keys import QueueKeys
+from legacy_adapters.submit import QuoteSubmitter, SubmitSettings
+from legacy_sim.pricing.samples import box_stl_binary
+from tests.integration.legacy_adapters.conftest import submit
+from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
+    with redis_cluster(Path(tmp_path_factory.mktemp("redis-cluster"))) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+async def cluster_queue(cluster: ClusterNodes) -> AsyncIterator[PricingQueue]:
+    queue = PricingQueue(RedisCluster.from_url(cluster.seed_url), QueueKeys("{pricing}"))
+    await queue.ensure_group()
+    yield queue
+    await queue.aclose()
+
+
+async def test_a_job_is_submitted_priced_and_served_from_the_price_cache_on_a_cluster(
+        cluster_queue: PricingQueue) -> None:
+    submitter = QuoteSubmitter(cluster_queue, SubmitSettings(backlog_bound=100))
+    model = box_stl_binary(5, 6, 7)
+    first = await submit(submitter, model, idempotency_key="k1")
+    assert first.outcome == "queued"
+    ((entry, fields),) = await cluster_queue.read("w1", count=1, block_ms=100)
+    assert fields["job_id"] == first.job_id
+    assert (await cluster_queue.start(first.job_id, entry, "w1"))[0] == "queued"
+    assert (await cluster_queue.complete(first.job_id, entry, json.dumps({"price": "1.00"}), 60))[0]
+    assert (await submit(submitter, model)).outcome == "cached"
+    assert (await submit(submitter, model, idempotency_key="k1")).outcome == "replay"
+    state = await read_queue_state(cluster_queue)
+    assert (state.depth, state.in_flight) == (0, 0)
+
+
+def test_a_cluster_spec_needs_a_hash_tagged_prefix() -> None:
+    spec = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"  # refused before any connection
+    with pytest.raises(ConfigError, match=r"^redis_url: Redis Cluster needs the pricing prefix as a hash"):
+        PricingQueue.from_url(spec, prefix="pricing")
