@@ -19,6 +19,7 @@ import pytest
 from devstack import PostgresServer, RedisServer
 from devstack.postgres import pg_bin
 from tests.support import mesdb_schema, stale_sessions
+from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
 from tests.support.replica import ReplicaPair, replica_pair
 
 _db_counter = itertools.count()
@@ -65,6 +66,21 @@ def redis_server(session_tmp: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server(session_tmp: Path) -> Iterator[ClusterNodes]:
+    """A real Redis Cluster of 3 primaries (tests/support/redis_cluster_keys.py), started on first use."""
+    with redis_cluster(session_tmp / "redis-cluster") as nodes:
+        yield nodes
+
+
+@pytest.fixture
+def redis_cluster_nodes(redis_cluster_server: ClusterNodes) -> ClusterNodes:
+    """The session's Redis Cluster with every primary flushed before the test."""
+    for port in redis_cluster_server.ports:  # a replica refuses FLUSHALL (READONLY): ignored
+        subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], check=False, capture_output=True)
+    return redis_cluster_server
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ gets redis-py's ``RedisCluster`` client, so what is tested is the key layout alo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import limits
 import pytest
@@ -22,21 +22,16 @@ from gateway.cache.redis_backend import RedisBackend
 from gateway.ratelimit import Window
 from gateway.ratelimit.pipe import RespPipe
 from gateway.ratelimit.shared import SharedWindows, counter_keys
-from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
+from tests.support.redis_cluster_keys import ClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
 KEYS = VersionKeys("cache:")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
-    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as nodes:
-        yield nodes
-
 
 @pytest.fixture
-async def cluster_client(cluster: ClusterNodes) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster.from_url(cluster.seed_url)
+async def cluster_client(redis_cluster_nodes: ClusterNodes) -> AsyncIterator[RedisCluster]:
+    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
     try:
         yield client
     finally:

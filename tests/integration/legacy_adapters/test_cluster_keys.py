@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio.cluster import RedisCluster
@@ -16,20 +15,15 @@ from legacy_adapters.redis_keys import QueueKeys
 from legacy_adapters.submit import QuoteSubmitter, SubmitSettings
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.integration.legacy_adapters.conftest import submit
-from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
+from tests.support.redis_cluster_keys import ClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
-    with redis_cluster(Path(tmp_path_factory.mktemp("redis-cluster"))) as nodes:
-        yield nodes
-
 
 @pytest.fixture
-async def cluster_queue(cluster: ClusterNodes) -> AsyncIterator[PricingQueue]:
-    queue = PricingQueue(RedisCluster.from_url(cluster.seed_url), QueueKeys("{pricing}"))
+async def cluster_queue(redis_cluster_nodes: ClusterNodes) -> AsyncIterator[PricingQueue]:
+    queue = PricingQueue(RedisCluster.from_url(redis_cluster_nodes.seed_url), QueueKeys("{pricing}"))
     await queue.ensure_group()
     yield queue
     await queue.aclose()

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from contracts.order_events import STREAM, OrderEvent
 from sidecar.events import SEEN_PREFIX, EventPublisher
-from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
+from tests.support.redis_cluster_keys import ClusterNodes
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
-    with redis_cluster(Path(tmp_path_factory.mktemp("redis-cluster"))) as nodes:
-        yield nodes
 
 
 def _event(order_id: int) -> OrderEvent:
@@ -32,8 +24,8 @@ def test_dedupe_keys_share_the_streams_slot() -> None:
     assert key_slot((SEEN_PREFIX + _event(7).dedupe_key).encode()) == key_slot(STREAM.encode())
 
 
-async def test_events_are_published_once_each_on_a_cluster(cluster: ClusterNodes) -> None:
-    client = RedisCluster.from_url(cluster.seed_url)
+async def test_events_are_published_once_each_on_a_cluster(redis_cluster_nodes: ClusterNodes) -> None:
+    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
     publisher = EventPublisher(client, kind="mes", instance="cluster-test")
     try:
         publisher.start()

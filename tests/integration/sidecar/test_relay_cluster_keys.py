@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from contracts.crm_status import DeliveryStatus
 from sidecar.relay import RelayConfig
 from sidecar.relay.queue import RelayQueue
-from tests.support.redis_cluster_keys import ClusterNodes, redis_cluster
+from tests.support.redis_cluster_keys import ClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterNodes]:
-    with redis_cluster(Path(tmp_path_factory.mktemp("redis-cluster"))) as nodes:
-        yield nodes
 
-
-async def test_dead_letter_and_delivered_status_each_commit_in_one_slot(cluster: ClusterNodes) -> None:
-    config = RelayConfig(redis_url="redis+cluster://" + cluster.seed_url.removeprefix("redis://")
-                         .removesuffix("/0"), consumer="c1",
+async def test_dead_letter_and_delivered_status_each_commit_in_one_slot(
+        redis_cluster_nodes: ClusterNodes) -> None:
+    seed = redis_cluster_nodes.seed_url.removeprefix("redis://").removesuffix("/0")
+    config = RelayConfig(redis_url=f"redis+cluster://{seed}", consumer="c1",
                          dead_letter_stream="crm:orders:dead:{crm:orders}",
                          status_stream="crm:orders:status:{crm:orders}")
-    client = RedisCluster.from_url(cluster.seed_url)
+    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
     queue = RelayQueue(client, config)
     try:
         await queue.ensure_group()
