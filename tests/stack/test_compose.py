@@ -71,7 +71,8 @@ def test_the_python_services_share_one_image_built_from_the_dockerfile() -> None
     assert {"gateway", "mes-1", "mes-2", "crm", "sidecar-mes-1", "sidecar-mes-2", "sidecar-crm"} <= set(built)
     assert len({s["image"] for s in built.values()}) == 1
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert "FROM python:3.11-slim" in dockerfile
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm$", dockerfile, re.M)  # exact version
+    assert "FROM ${PYTHON_IMAGE} AS runtime" in dockerfile  # multi-stage: the venv built apart
     assert "pip install ." in dockerfile
 
 
