@@ -94,3 +94,21 @@ def test_the_keda_trigger_names_the_pricing_stream(objects: list[chart.Obj]) -> 
     assert trigger["metadata"]["consumerGroup"] == GROUP
     values = yaml.safe_load(Path(chart.CHART / "values.yaml").read_text())
     assert trigger["metadata"]["databaseIndex"] == str(values["redis"]["pricingDb"])
+
+
+def test_scraped_jobs_carry_the_names_the_rules_select(objects: list[chart.Obj]) -> None:
+    """The rules were written against prometheus/prometheus.yml's job names (`up{job="gateway"}`):
+    each monitor relabels its targets to the same job, whatever the operator would call them."""
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"] for j in config["scrape_configs"]}
+    relabelled = set()
+    for mon in chart.of_kind(objects, "PodMonitor") + chart.of_kind(objects, "ServiceMonitor"):
+        endpoints = mon["spec"].get("podMetricsEndpoints") or mon["spec"]["endpoints"]
+        for endpoint in endpoints:
+            [job] = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+            relabelled.add(job)
+    assert relabelled == {"gateway", "sidecar", "pricing-workers"}
+    assert relabelled <= jobs
+    selected = set(re.findall(r'job="([\w-]+)"', "".join(
+        p.read_text() for p in (ROOT / "prometheus" / "rules").glob("*.yml"))))
+    assert selected <= relabelled
