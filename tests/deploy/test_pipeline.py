@@ -14,25 +14,28 @@ import yaml
 
 from tests.support import chart
 
-WORKFLOW = chart.ROOT / ".github" / "workflows" / "ci-cd.yaml"
+WORKFLOWS = chart.ROOT / ".github" / "workflows"
+WORKFLOW, DEPLOY = WORKFLOWS / "ci-cd.yaml", WORKFLOWS / "deploy.yaml"
 STAGES = ["lint", "test", "image", "staging", "production"]
 
 
-def _workflow() -> dict[str, Any]:
-    workflow: dict[str, Any] = yaml.safe_load(WORKFLOW.read_text())
+def _workflow(path: Path = WORKFLOW) -> dict[str, Any]:
+    workflow: dict[str, Any] = yaml.safe_load(path.read_text())
     return workflow
 
 
-def test_the_workflow_matches_the_github_schema() -> None:
+def test_the_workflows_match_the_github_schema() -> None:
     tool = chart.ROOT / ".venv" / "bin" / "check-jsonschema"
-    proc = subprocess.run([str(tool), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+    proc = subprocess.run([str(tool), "--builtin-schema", "vendor.github-workflows",
+                           str(WORKFLOW), str(DEPLOY)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_action_is_pinned_by_commit() -> None:
-    uses = [step["uses"] for job in _workflow()["jobs"].values() for step in job["steps"] if "uses" in step]
-    assert uses
+    jobs = [*_workflow()["jobs"].values(), *_workflow(DEPLOY)["jobs"].values()]
+    uses = [step["uses"] for job in jobs for step in job.get("steps", []) if "uses" in step]
+    assert len(uses) > 5
     for ref in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
 
@@ -43,9 +46,13 @@ def test_least_privilege_and_concurrency() -> None:
     assert "group" in wf["concurrency"]
     writers = {name for name, job in wf["jobs"].items() if "write" in str(job.get("permissions", {}))}
     assert writers == {"image"}  # only the image job may push (packages: write)
+    deploy = _workflow(DEPLOY)
+    assert deploy["permissions"] == {"contents": "read"}
+    [job] = deploy["jobs"].values()
+    assert job["concurrency"]["cancel-in-progress"] is False  # never cut a deploy short
     for name in ("staging", "production"):
-        assert wf["jobs"][name]["concurrency"]["cancel-in-progress"] is False  # never cut a deploy short
-    assert wf["jobs"]["production"]["environment"] == "production"  # its required reviewers approve
+        assert wf["jobs"][name]["uses"] == "./.github/workflows/deploy.yaml"
+        assert wf["jobs"][name]["with"]["environment"] == name  # production's reviewers approve
 
 
 def test_stages_and_rollback_match_the_jenkinsfile() -> None:
@@ -54,9 +61,10 @@ def test_stages_and_rollback_match_the_jenkinsfile() -> None:
     jenkins = (chart.ROOT / "Jenkinsfile").read_text()
     assert re.findall(r"stage\('([\w-]+)'\)", jenkins) == ["lint", "test", "image", "staging", "approval",
                                                             "production"]
-    workflow = WORKFLOW.read_text()
-    assert workflow.count("--atomic") == workflow.count("helm rollback mes-edge 0") == 2
-    assert workflow.count("scripts/staging-smoke.sh") == 2
+    [job] = _workflow(DEPLOY)["jobs"].values()  # called once per environment
+    deploy = "\n".join(step.get("run", "") for step in job["steps"])
+    assert deploy.count("--atomic") == deploy.count("helm rollback mes-edge 0") == 1
+    assert deploy.count("scripts/staging-smoke.sh") == 1
     # the Jenkinsfile's deployAndCheck does the same, once for each environment
     assert jenkins.count("--atomic") == jenkins.count("$HELM rollback mes-edge 0") == 1
     assert jenkins.count("scripts/staging-smoke.sh") == 1
@@ -75,8 +83,9 @@ def _actionlint(path: Path) -> list[str]:
             if not (line.endswith("[runner-label]") and 'label "ubuntu-24.04" is unknown' in line)]
 
 
-def test_actionlint_finds_nothing_in_the_workflow() -> None:
+def test_actionlint_finds_nothing_in_the_workflows() -> None:
     assert _actionlint(WORKFLOW) == []
+    assert _actionlint(DEPLOY) == []
 
 
 def test_actionlint_would_report_a_broken_expression(tmp_path: Path) -> None:
