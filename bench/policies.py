@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.policies                       # 3 rounds x 8 s per shape, ~2 min
     .venv/bin/python -m bench.policies --rounds 1 --duration 3
+    .venv/bin/python -m bench.policies --hot-path redis-py   # the script through redis-py's client
 
 One gateway process (``--workers 1``) serves two routes to the same static nginx endpoints:
 ``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
@@ -43,6 +44,7 @@ clusters:
 api_keys: {{store: "{workdir}/keys.json", pepper: "{pepper}"}}
 ratelimit:
   redis_url: "{redis}"
+  hot_path: {hot_path}
   default_tier: bench
   tiers: {{bench: {{burst: 1000000/second, rate: 60000000/minute, quota: 1000000000/day}}}}
 routes:
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.policies", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--hot-path", choices=("pipe", "redis-py"), default="pipe",
+                        help="ratelimit.hot_path: the project's RESP pipe or redis-py's client")
     args = parser.parse_args(argv)
     print("command:", " ".join([sys.executable, "-m", "bench.policies", *(argv or sys.argv[1:])]))
     with tempfile.TemporaryDirectory(prefix="bench-policies-") as tmp, contextlib.ExitStack() as stack:
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             partner="bench", tier="bench", scopes=("orders:read",))
         (workdir / "gateway.yaml").write_text(CONFIG.format(
             admin=admin, external=external, internal=internal, e1=e1, e2=e2, workdir=workdir,
-            pepper=PEPPER, redis=redis.url))
+            pepper=PEPPER, redis=redis.url, hot_path=args.hot_path))
         gateway = ManagedProcess("gateway", [sys.executable, "-m", "gateway", "--config",
                                              str(workdir / "gateway.yaml"), "--workers", "1"], workdir)
         stack.callback(gateway.stop)

@@ -60,8 +60,10 @@ class EventListener:
     async def _session(self) -> None:
         client = parse_redis_spec(self.url, "cache.events_redis_url").client(
             socket_connect_timeout=2.0, health_check_interval=2)
-        pubsub = client.pubsub()
+        pubsub = None
         try:
+            await client.initialize()  # a Cluster client reads its slot map first: its pub/sub needs it
+            pubsub = client.pubsub()
             await pubsub.subscribe(self.channel)
             while True:  # wait for the confirmation: from here on nothing is missed
                 message = await pubsub.get_message(timeout=2.0)
@@ -80,8 +82,9 @@ class EventListener:
         finally:
             self.connected = False
             metrics.CACHE_EVENTS_CONNECTED.set(0)
-            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if pubsub is not None:
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
                 await client.aclose()
 

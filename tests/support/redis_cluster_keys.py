@@ -2,8 +2,8 @@
 
 Each node is ``redis-server --cluster-enabled yes`` on ephemeral ports (client and bus) in a
 folder of its own; ``redis-cli --cluster create … --cluster-yes`` assigns the slots; every node
-is stopped by PID. The failover tests of issue 16 use the full topology (3 primaries + 3
-replicas) of their own fixture; this one only proves that the scripts' keys share a slot.
+is stopped by PID. ``replicas=1`` gives the full topology of issue 16 (3 primaries + 3 replicas,
+``--cluster-replicas 1``) that tests/integration/sharedstate connects every user to.
 """
 
 from __future__ import annotations
@@ -22,13 +22,18 @@ from devstack.process import ServerProcess
 
 @dataclass(frozen=True, slots=True)
 class ClusterNodes:
-    """The client ports of the primaries (``127.0.0.1``), all slots assigned."""
+    """The client ports of every node (``127.0.0.1``), all slots assigned."""
 
     ports: tuple[int, ...]
 
     @property
     def seed_url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    @property
+    def spec(self) -> str:
+        """The ``redis+cluster://`` spec with every node as a seed (sharedstate.redis_spec)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
 
 
 def _node(stack: ExitStack, folder: Path) -> int:
@@ -55,12 +60,13 @@ def _state_ok(port: int) -> bool:
 
 
 @contextmanager
-def redis_cluster(base_dir: Path, *, primaries: int = 3, timeout: float = 30.0) -> Iterator[ClusterNodes]:
-    """Start the nodes, create the cluster, wait until every node says ``cluster_state:ok``."""
+def redis_cluster(base_dir: Path, *, primaries: int = 3, replicas: int = 0,
+                  timeout: float = 30.0) -> Iterator[ClusterNodes]:
+    """Start the nodes (``replicas`` per primary), create the cluster, wait for ``cluster_state:ok``."""
     with ExitStack() as stack:
-        ports = tuple(_node(stack, base_dir / f"node{i}") for i in range(primaries))
-        subprocess.run(["redis-cli", "--cluster", "create",
-                        *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+        ports = tuple(_node(stack, base_dir / f"node{i}") for i in range(primaries * (1 + replicas)))
+        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports),
+                        "--cluster-replicas", str(replicas), "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + timeout
         while not all(_state_ok(p) for p in ports):  # gossip: each node learns the others' slots
