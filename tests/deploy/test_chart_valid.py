@@ -4,6 +4,7 @@ strict) or, for KEDA and Prometheus Operator kinds, against the vendored CRD sch
 from __future__ import annotations
 
 import copy
+import subprocess
 
 import jsonschema
 import kubernetes_validate
@@ -74,3 +75,9 @@ def test_fixed_replicas_without_autoscalers(objects: list[chart.Obj]) -> None:
 ])
 def test_a_grace_period_shorter_than_the_drain_is_refused(overrides: dict[str, str], message: str) -> None:
     assert message in chart.render_failure(overrides)
+
+
+def test_helm_lint_strict_passes() -> None:
+    proc = subprocess.run([str(chart.HELM), "lint", "--strict", str(chart.CHART)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
