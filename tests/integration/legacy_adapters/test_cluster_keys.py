@@ -49,3 +49,31 @@ def test_a_cluster_spec_needs_a_hash_tagged_prefix() -> None:
     spec = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"  # refused before any connection
     with pytest.raises(ConfigError, match=r"^redis_url: Redis Cluster needs the pricing prefix as a hash"):
         PricingQueue.from_url(spec, prefix="pricing")
+
+
+async def test_retry_dead_letter_hand_back_requeue_and_webhooks_run_on_a_cluster(
+        cluster_queue: PricingQueue) -> None:
+    """Every other script of the queue, once, on the prefix's one slot."""
+    submitter = QuoteSubmitter(cluster_queue, SubmitSettings(backlog_bound=100))
+    job = (await submit(submitter, box_stl_binary(3, 4, 5), callback_url="https://partner.example/hook")).job_id
+    ((entry, _),) = await cluster_queue.read("w1", count=1, block_ms=100)
+    await cluster_queue.start(job, entry, "w1")
+    assert await cluster_queue.extend(entry, "w1")
+    await cluster_queue.retry(job, entry, "legacy busy", delay=0)
+    assert await cluster_queue.promote_due() == 1
+    ((entry, _),) = await cluster_queue.read("w1", count=1, block_ms=100)
+    await cluster_queue.start(job, entry, "w1")
+    assert await cluster_queue.hand_back(job, entry)
+    ((entry, _),) = await cluster_queue.read("w1", count=1, block_ms=100)
+    await cluster_queue.start(job, entry, "w1")
+    await cluster_queue.dead_letter(job, entry, "poison")
+    assert await cluster_queue.dead_jobs() == [job]
+    assert await cluster_queue.requeue(job) == "queued"
+    ((entry, _),) = await cluster_queue.read("w1", count=1, block_ms=100)
+    await cluster_queue.start(job, entry, "w1")
+    await cluster_queue.complete(job, entry, json.dumps({"price": "2.00"}), 60)
+    claimed = await cluster_queue.claim_webhook(lease_ms=1000)
+    assert claimed is not None
+    assert claimed[0] == job
+    await cluster_queue.webhook_delivered(job, claimed[1], attempt=1)
+    assert (await cluster_queue.job(job) or {}).get("webhook_status") == "delivered"
