@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +15,37 @@ import yaml
 from tests.support import chart
 
 ROOT = chart.ROOT
-_KEY = re.compile(r"^( *)([A-Za-z0-9_.\-/]+):(?: |$)")
 
 
 def _flat_keys(tree: Any, prefix: str = "") -> set[str]:
+    """Every key path of values.yaml, minus the insides of free-form maps (label names as keys)."""
     keys: set[str] = set()
-    if isinstance(tree, dict):
+    if isinstance(tree, dict) and not any("/" in k for k in tree):
         for k, v in tree.items():
             keys.add(prefix + k)
             keys |= _flat_keys(v, f"{prefix}{k}.")
     return keys
 
 
-def _documented_keys(text: str) -> tuple[set[str], list[str]]:
-    """Keys found line by line (path from indentation) and those without a comment line just above."""
+def test_every_values_key_is_documented_and_in_the_schema() -> None:
+    """scripts/chart_values_schema.py refuses a key without a comment line above it and checks that
+    values.schema.json (which helm applies to every install) is what values.yaml makes."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "chart_values_schema.py"), "--check"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads((chart.CHART / "values.schema.json").read_text())
+    assert _schema_keys(schema) == _flat_keys(yaml.safe_load((chart.CHART / "values.yaml").read_text()))
+
+
+def _schema_keys(schema: dict[str, Any], prefix: str = "") -> set[str]:
     keys: set[str] = set()
-    undocumented: list[str] = []
-    stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing keys
-    previous = ""
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if (m := _KEY.match(line)) and not line.lstrip().startswith("#"):
-            indent, key = len(m.group(1)), m.group(2)
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
-            path = ".".join([k for _, k in stack] + [key])
-            keys.add(path)
-            if not previous.lstrip().startswith("#"):
-                undocumented.append(path)
-            stack.append((indent, key))
-        previous = line
-    return keys, undocumented
+    for k, sub in schema.get("properties", {}).items():
+        keys |= {prefix + k} | _schema_keys(sub, f"{prefix}{k}.")
+    return keys
 
 
-def test_every_values_key_has_a_comment() -> None:
-    text = (chart.CHART / "values.yaml").read_text()
-    seen, undocumented = _documented_keys(text)
-    assert not undocumented, f"values.yaml keys without a comment line above: {undocumented}"
-    assert seen == _flat_keys(yaml.safe_load(text))  # no key hidden in a flow mapping
+def test_a_misspelt_value_is_refused() -> None:
+    assert "additional properties 'replica' not allowed" in chart.render_failure({"gateway.replica": "3"})
 
 
 def test_the_prometheus_rules_are_the_rule_files(objects: list[chart.Obj]) -> None:
