@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from contracts.order_events import CREATED, InvalidEvent, parse_event
 from gateway import metrics
@@ -94,7 +94,7 @@ class EventListener:
             before = self.subscriptions
             try:
                 await self._session()
-            except (TimeoutError, RedisError, OSError, CacheBackendError) as exc:
+            except (TimeoutError, RedisError, RedisClusterException, OSError, CacheBackendError) as exc:
                 metrics.CACHE_BACKEND_ERRORS.labels(operation="events").inc()
                 log.warning("cache invalidation feed lost, cache bypassed until it is back: %s", exc,
                             extra={"event.action": "cache-subscribe", "event.outcome": "failure"})

@@ -9,16 +9,17 @@ Redis was away, so the first call that succeeds again bumps ``v:all`` before ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.cache.backends import CacheBackendError, Found
 from sharedstate.redis_spec import parse_redis_spec
 
-_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)  # Cluster: no seed reachable
 #: Version keys expire a day after their last bump (order ids would pile up otherwise). Entries
 #: live at most ``MAX_KEEP_FOR`` (< this), so a counter that expires back to 0 can no longer
 #: match an entry stored before its last bump.
@@ -97,4 +98,5 @@ class RedisBackend:
         return None
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        with contextlib.suppress(*_ERRORS):  # a Cluster client that never reached a seed raises here
+            await self.client.aclose()

@@ -17,7 +17,7 @@ import logging
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway import metrics
 from gateway.errors import RateLimitUnavailable
@@ -32,7 +32,8 @@ from gateway.ratelimit.topology import Topology
 from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 log = logging.getLogger("gateway.ratelimit")
-BACKEND_ERRORS = (RedisError, RespError, OSError, asyncio.TimeoutError)
+# RedisClusterException: a Cluster client that cannot reach any seed (not a RedisError)
+BACKEND_ERRORS = (RedisError, RedisClusterException, RespError, OSError, asyncio.TimeoutError)
 
 
 class PartnerLimiter:
@@ -80,7 +81,8 @@ class PartnerLimiter:
             with contextlib.suppress(*BACKEND_ERRORS):
                 await self.heartbeat.leave()
         if self.client is not None:
-            await self.client.aclose()
+            with contextlib.suppress(*BACKEND_ERRORS):  # a Cluster client never connected raises here
+                await self.client.aclose()
         if isinstance(self.shared, SharedWindows):
             self.shared.pipe.close()
 
