@@ -10,15 +10,20 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import psycopg
 
-from mesdb import mover, report, split, tuning
+from mesdb import metrics, mover, report, split, tuning
 from mesdb.analyse import analyse
 from mesdb.db import connect, resolve_dsn
 from mesdb.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, KitError
+from telemetry.logging import setup_logging
+from telemetry.metrics import start_metrics_server
+
+log = logging.getLogger("mesdb.archiver")
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -73,26 +78,78 @@ def build_parser() -> argparse.ArgumentParser:
         "archive", parents=[age, batch], help="move orders that closed since (the archiver)"
     )
     ar.add_argument("--every", type=_positive(float), help="repeat every N seconds until SIGTERM/SIGINT")
+    ar.add_argument(
+        "--metrics-port",
+        type=int,
+        help="with --every: serve Prometheus /metrics on this port (default: none; 0 picks a free one)",
+    )
+    ar.add_argument(
+        "--metrics-addr", default="127.0.0.1", help="address for --metrics-port (default 127.0.0.1)"
+    )
     return parser
 
 
 def _archiver(dsn: str, args: argparse.Namespace, age: timedelta) -> int:
     """One archiver pass, or (``--every``) one per interval on a fresh connection each time, so a
     restarted server or a killed session costs one pass, not the archiver."""
+    if args.every is None:
+        with connect(dsn) as conn:
+            moved = split.archive(conn, age=age, batch=args.batch)
+        print(report.as_json(moved) if args.json else report.render_move(moved), flush=True)
+        return EXIT_OK
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    setup_logging("mesdb-archiver")
+    metrics.INTERVAL.set(args.every)
+    if args.metrics_port is not None:
+        server, _ = start_metrics_server(args.metrics_port, addr=args.metrics_addr)
+        log.info(
+            "archiver metrics on %s:%d",
+            args.metrics_addr,
+            server.server_port,
+            extra={"event.action": "service-start", "mesdb.every_s": args.every},
+        )
     while True:
-        try:
-            with connect(dsn) as conn:
-                moved = split.archive(conn, age=age, batch=args.batch)
-            print(report.as_json(moved) if args.json else report.render_move(moved), flush=True)
-        except (psycopg.OperationalError, KitError) as exc:
-            if args.every is None:
-                raise
-            print(f"mesdb archive: {exc}", file=sys.stderr, flush=True)  # retried at the next round
-        if args.every is None or stop.wait(args.every):
+        _archiver_pass(dsn, args, age)
+        if stop.wait(args.every):
+            log.info("archiver stopped", extra={"event.action": "service-stop"})
             return EXIT_OK
+
+
+def _archiver_pass(dsn: str, args: argparse.Namespace, age: timedelta) -> None:
+    """One pass of the long-running archiver: an ECS log line and the metrics, either outcome; a
+    failure is retried at the next round."""
+    started = time.monotonic()
+    try:
+        with connect(dsn) as conn:
+            moved = split.archive(conn, age=age, batch=args.batch)
+    except (psycopg.OperationalError, KitError) as exc:
+        seconds = time.monotonic() - started
+        metrics.observe_pass("error", seconds=seconds)
+        log.error(
+            "mesdb archive: %s",
+            exc,
+            extra={
+                "event.action": "archive-pass",
+                "event.outcome": "failure",
+                "event.duration": int(seconds * 1e9),
+                "error.type": type(exc).__name__,
+            },
+        )
+        return
+    seconds = time.monotonic() - started
+    metrics.observe_pass("ok", seconds=seconds, moved=moved.rows)
+    log.info(
+        report.render_move(moved),
+        extra={
+            "event.action": "archive-pass",
+            "event.outcome": "success",
+            "event.duration": int(seconds * 1e9),
+            "mesdb.orders_moved": moved.rows,
+            "mesdb.batches": moved.batches,
+        },
+    )
 
 
 def run(args: argparse.Namespace) -> int:

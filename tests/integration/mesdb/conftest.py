@@ -45,3 +45,19 @@ def execute(dsn: str, sql: str, *params: object) -> None:
     """Run one statement (DDL, writes) on a fresh autocommit connection."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql, params or None)
+
+
+#: orders the archiver should have moved: CLOSED/CANCELLED more than the default 30 days ago, still hot
+DUE_IN_HOT = (
+    "SELECT count(*) FROM ONLY orders WHERE status IN ('CLOSED', 'CANCELLED') "
+    "AND status_changed_at < now() - interval '30 days'"
+)
+
+
+def close_long_ago(dsn: str, order_id: int) -> None:
+    """What the legacy does when an order closes, dated 40 days back (the age is 30 days)."""
+    execute(
+        dsn,
+        "UPDATE orders SET status = 'CLOSED', status_changed_at = now() - interval '40 days' WHERE id = %s",
+        order_id,
+    )

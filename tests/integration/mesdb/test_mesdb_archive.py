@@ -9,22 +9,8 @@ import sys
 
 import psycopg
 
-from tests.integration.mesdb.conftest import execute, mesdb, mesdb_json, query
+from tests.integration.mesdb.conftest import DUE_IN_HOT, close_long_ago, execute, mesdb, mesdb_json, query
 from tests.support.waiting import eventually
-
-_DUE_IN_HOT = (
-    "SELECT count(*) FROM ONLY orders WHERE status IN ('CLOSED', 'CANCELLED') "
-    "AND status_changed_at < now() - interval '30 days'"
-)
-
-
-def _close_long_ago(dsn: str, order_id: int) -> None:
-    """What the legacy does when an order closes, dated 40 days back (the age is 30 days)."""
-    execute(
-        dsn,
-        "UPDATE orders SET status = 'CLOSED', status_changed_at = now() - interval '40 days' WHERE id = %s",
-        order_id,
-    )
 
 
 def _in_archive(dsn: str, order_id: int) -> bool:
@@ -38,7 +24,7 @@ def _shipped(dsn: str) -> list[int]:
 def test_archive_moves_orders_closed_since_the_split(seeded_dsn: str) -> None:
     mesdb_json(seeded_dsn, "split")
     closed, recent = _shipped(seeded_dsn)
-    _close_long_ago(seeded_dsn, closed)
+    close_long_ago(seeded_dsn, closed)
     execute(
         seeded_dsn, "UPDATE orders SET status = 'CLOSED', status_changed_at = now() WHERE id = %s", recent
     )
@@ -68,7 +54,7 @@ async def test_archiver_every_n_seconds_keeps_moving_across_a_killed_session_unt
     order_id = _shipped(seeded_dsn)[0]
 
     async def seeded_ones_moved() -> bool:
-        return query(seeded_dsn, _DUE_IN_HOT) == [(0,)]
+        return query(seeded_dsn, DUE_IN_HOT) == [(0,)]
 
     async def closed_one_moved() -> bool:
         return _in_archive(seeded_dsn, order_id)
@@ -80,7 +66,7 @@ async def test_archiver_every_n_seconds_keeps_moving_across_a_killed_session_unt
             seeded_dsn,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'mesdb'",
         )
-        _close_long_ago(seeded_dsn, order_id)
+        close_long_ago(seeded_dsn, order_id)
         await eventually(closed_one_moved, timeout=30, what="an order closed meanwhile archived")
     finally:
         proc.send_signal(signal.SIGTERM)
