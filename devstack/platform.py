@@ -39,6 +39,7 @@ class Ports:
     internal: int = 8081
     admin: int = 9901
     pricing_metrics: int = 9301                         # pricing worker i serves /metrics on 9301 + i
+    mesdb_archiver_metrics: int = 9401                  # `mesdb archive --every` (MESDB=1, the default)
 
     def listening(self, pricing_workers: int = 2) -> dict[str, int]:
         """Every TCP port the platform listens on, by what listens there."""
@@ -47,7 +48,8 @@ class Ports:
                  "crm sidecar": self.crm_sidecar, "crm sidecar admin": self.crm_sidecar + 10,
                  "prometheus": self.prometheus, "alertmanager": self.alertmanager,
                  "alert webhook": self.alert_webhook, "gateway external": self.external,
-                 "gateway internal": self.internal, "gateway admin": self.admin}
+                 "gateway internal": self.internal, "gateway admin": self.admin,
+                 "mesdb archiver metrics": self.mesdb_archiver_metrics}
         for i, (mes, sidecar) in enumerate(zip(self.mes, self.mes_sidecars, strict=True), start=1):
             ports |= {f"mes-{i}": mes, f"mes-{i} sidecar": sidecar, f"mes-{i} sidecar admin": sidecar + 10}
         for i in range(pricing_workers):
@@ -63,7 +65,8 @@ class Ports:
                      crm_sidecar=self.crm_sidecar + o, prometheus=self.prometheus + o,
                      alertmanager=self.alertmanager + o, alert_webhook=self.alert_webhook + o,
                      external=self.external + o, internal=self.internal + o, admin=self.admin + o,
-                     pricing_metrics=self.pricing_metrics + o)
+                     pricing_metrics=self.pricing_metrics + o,
+                     mesdb_archiver_metrics=self.mesdb_archiver_metrics + o)
 
     def moved_from(self, default: Ports, pricing_workers: int = 2) -> dict[int, int]:
         """Default port → the one in use, for each that differs (the monitoring configs name defaults)."""
@@ -119,7 +122,9 @@ class Platform:
             wait_for_port(port, timeout=30)
         if mes_database.enabled():
             self._python("mesdb-archiver", "-m", "mesdb", "--dsn", pg.dsn, "archive",
-                         "--every", mes_database.archive_every_s())
+                         "--every", mes_database.archive_every_s(),
+                         "--metrics-port", str(self.ports.mesdb_archiver_metrics),
+                         env={"LOG_FILE": str(self.logs / "mesdb-archiver.json.log")})
         self._start_sidecars(pg.dsn, redis.url, read_dsn)
         self._start_pricing_workers(redis.url)
         gw_env = {**self._gateway_addresses(redis.url),

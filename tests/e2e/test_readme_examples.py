@@ -121,7 +121,8 @@ def test_prometheus_of_a_moved_platform_scrapes_and_alerts_on_its_moved_ports(pl
         lambda: _get_json(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"])
 
     ports = {int(t["scrapeUrl"].split("/")[2].rsplit(":", 1)[1]) for t in targets}
-    scraped = (9901, 9121, 9122, 9221, 9101, 9102, 9201, 9301, 9302, 9090, 9093)  # prometheus/prometheus.yml
+    # prometheus/prometheus.yml
+    scraped = (9901, 9121, 9122, 9221, 9101, 9102, 9201, 9301, 9302, 9401, 9090, 9093)
     assert ports == {platform.moved[port] for port in scraped}
     assert [a["url"] for a in alertmanagers] == [f"http://127.0.0.1:{platform.moved[9093]}/api/v2/alerts"]
 
