@@ -882,6 +882,51 @@ def sidecars() -> dict[str, Any]:
             min=0,
             width=6,
         ),
+        row("MES database archiver (mesdb archive --every, docs/mes-data.md)"),
+        timeseries(
+            "MES archiver: time since the last successful pass",
+            "Seconds since the archiver last finished a pass (no line before its first success). "
+            "Alert MesdbArchiverStalled: over max(3 intervals, 10 min), ticket.",
+            [
+                target("time() - (mesdb_archiver_last_success_timestamp_seconds > 0)", "{{instance}}"),
+                target(
+                    "clamp_min(3 * mesdb_archiver_interval_seconds, 600)", "alert threshold {{instance}}", "B"
+                ),
+            ],
+            unit="s",
+            min=0,
+            width=8,
+        ),
+        timeseries(
+            "MES archiver passes by outcome",
+            "Passes per second that ended ok or with an error (retried at the next interval; the "
+            "reason is in its archive-pass log line).",
+            [
+                target(
+                    f"sum by (instance, outcome) (rate(mesdb_archiver_passes_total[{RATE}]))",
+                    "{{instance}} {{outcome}}",
+                )
+            ],
+            unit="ops",
+            width=8,
+        ),
+        timeseries(
+            "MES archiver: orders archived and pass duration",
+            "Orders moved from orders to orders_archive per second, and the p95 duration of one pass.",
+            [
+                target(
+                    f"sum by (instance) (rate(mesdb_archiver_orders_moved_total[{RATE}]))",
+                    "{{instance}} orders/s",
+                ),
+                target(
+                    f"histogram_quantile(0.95, sum by (instance, le) "
+                    f"(rate(mesdb_archiver_pass_duration_seconds_bucket[{RATE}])))",
+                    "{{instance}} pass p95 (s)",
+                    "B",
+                ),
+            ],
+            width=8,
+        ),
     ]
     variables = [
         query_variable(
@@ -891,7 +936,8 @@ def sidecars() -> dict[str, Any]:
     return dashboard(
         "mes-edge-sidecars",
         "mes-edge / Sidecars",
-        "RED per legacy instance and route template, order-change events, probe timings, read replica lag.",
+        "RED per legacy instance and route template, order-change events, probe timings, read replica lag, "
+        "the MES database archiver.",
         panels,
         variables,
     )

@@ -463,6 +463,7 @@ def stack_run(
             "prometheus",
             "alertmanager",
             "pricing-worker",
+            "mesdb-archiver",
         )
     }
     try:
@@ -556,6 +557,27 @@ def stack_run(
         started = ("mes-1", "mes-2", "crm", "sc-mes-1", "sc-mes-2", "sc-crm", "sc-broken", "pricing-worker")
         for name in started:
             wait_for_port(port[name], timeout=30)
+        # as make run (MESDB=1): the split prepared on the schema the MES created, the archiver running
+        prepared = subprocess.run(
+            [sys.executable, "-m", "mesdb", "--dsn", dsn, "split", "--prepare-only"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert prepared.returncode == 0, prepared.stderr
+        procs.python(
+            "mesdb-archiver",
+            "-m",
+            "mesdb",
+            "--dsn",
+            dsn,
+            "archive",
+            "--every",
+            "1",
+            "--metrics-port",
+            str(port["mesdb-archiver"]),
+        )
+        wait_for_port(port["mesdb-archiver"], timeout=30)
         gw_dir = root / "gateway"
         gw_dir.mkdir()
         store, plain_keys = make_keys(
@@ -587,6 +609,7 @@ def stack_run(
                 "legacy-mes": [f"127.0.0.1:{port['mes-1']}", f"127.0.0.1:{port['mes-2']}"],
                 "legacy-crm": [f"127.0.0.1:{port['crm']}"],
                 "pricing-workers": [f"127.0.0.1:{port['pricing-worker']}"],
+                "mesdb-archiver": [f"127.0.0.1:{port['mesdb-archiver']}"],
             },
             alertmanager=f"127.0.0.1:{port['alertmanager']}",
         )

@@ -1,10 +1,11 @@
 """Every counter a rule reads with rate/increase is exported before its first event.
 
 Each process type of `make run` is started the way `make run` starts it (legacy MES + CRM,
-the MES sidecar with probes, events and relay, the CRM sidecar, a pricing worker, the gateway
-with the shipped config/gateway.yaml and two workers) on free ports, and its /metrics is read
-once before any traffic. A counter born at 1 on its first event makes ``increase()`` miss that
-event (the poison-message drill of issue 13 never fired), so each one must be there already,
+the MES sidecar with probes, events and relay, the CRM sidecar, a pricing worker, the MES
+archiver, the gateway with the shipped config/gateway.yaml and two workers) on free ports,
+and its /metrics is read once before any traffic. A counter born at 1 on its first event
+makes ``increase()`` miss that event (the poison-message drill of issue 13 never fired), so
+each one must be there already,
 with the label values the rules select and the fixed reason sets below.
 """
 
@@ -49,6 +50,7 @@ BOUNDED: dict[str, dict[str, set[str]]] = {
     "gateway_upstream_requests_total": {"status_class": {"5xx", "connect_error", "timeout", "reset"}},
     "gateway_requests_total": {"status_class": {"5xx"}},
     "gateway_ratelimit_decisions_total": {"decision": {"allowed", "limited"}},
+    "mesdb_archiver_passes_total": {"outcome": {"ok", "error"}},
 }
 
 def _scrape(url: str) -> Series:
@@ -83,7 +85,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
     dsn = _fresh_database(pg_server, "alerts_counters")
     with ExitStack() as stack:
         redis = stack.enter_context(RedisServer(tmp / "redis"))
-        names = ("mes", "crm", "mes_sc", "mes_adm", "crm_sc", "crm_adm", "worker")
+        names = ("mes", "crm", "mes_sc", "mes_adm", "crm_sc", "crm_adm", "worker", "archiver")
         port = {name: free_port() for name in names}
         _python(stack, logs, "mes-1", "-m", "legacy_sim", "mes", "--port", str(port["mes"]), "--dsn", dsn,
                 "--instance-id", "mes-1")
@@ -103,7 +105,10 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
         _python(stack, logs, "pricing-worker-1", "-m", "legacy_adapters.worker", "--redis-url", f"{base}/2",
                 "--backend", f"http://127.0.0.1:{port['mes_sc']}", "--name", "pricing-worker-1",
                 "--metrics-port", str(port["worker"]))
-        for key in ("mes_adm", "crm_adm", "worker"):
+        # as make run starts it; the first pass may come before the scrape: every series exists anyway
+        _python(stack, logs, "mesdb-archiver", "-m", "mesdb", "--dsn", dsn, "archive", "--every", "60",
+                "--metrics-port", str(port["archiver"]))
+        for key in ("mes_adm", "crm_adm", "worker", "archiver"):
             wait_for_port(port[key], timeout=30)
         cfg = gateway_config(tmp, mes=f"http://127.0.0.1:{port['mes_sc']}",
                              crm=f"http://127.0.0.1:{port['crm_sc']}", redis_base=base,
@@ -120,6 +125,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
             "sidecar-crm": _scrape(f"http://127.0.0.1:{port['crm_adm']}/metrics"),
             "pricing-worker": _scrape(f"http://127.0.0.1:{port['worker']}/metrics"),
             "gateway": _scrape(f"{admin}/metrics"),
+            "mesdb-archiver": _scrape(f"http://127.0.0.1:{port['archiver']}/metrics"),
         }
 
 

@@ -29,6 +29,7 @@ METRIC_SOURCES = (
     "sidecar/relay/metrics.py",
     "legacy_sim/metrics.py",
     "legacy_adapters/metrics.py",
+    "mesdb/metrics.py",
 )
 
 

@@ -20,6 +20,7 @@ def test_every_target_of_the_shipped_jobs_is_scraped(stack_run: StackRun) -> Non
         "legacy-mes",
         "legacy-crm",
         "pricing-workers",
+        "mesdb-archiver",
     }
 
 
