@@ -45,6 +45,7 @@ def _node(stack: ExitStack, folder: Path) -> int:
     server = ServerProcess(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--cluster-enabled", "yes",
          "--cluster-port", str(bus), "--cluster-config-file", str(folder / "nodes.conf"),
+         "--cluster-node-timeout", "2000",  # a killed primary's replica takes over within seconds
          "--dir", str(folder), "--save", "", "--appendonly", "no", "--daemonize", "no"],
         log_path=folder / "redis.log")
     server.start()
@@ -59,6 +60,13 @@ def _state_ok(port: int) -> bool:
     return "cluster_state:ok" in out
 
 
+def _synced(port: int) -> bool:
+    """A primary, or a replica whose first sync finished (one that never synced is never promoted)."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "replication"], capture_output=True,
+                         text=True, timeout=10, check=False).stdout
+    return "role:master" in out or "master_link_status:up" in out
+
+
 @contextmanager
 def redis_cluster(base_dir: Path, *, primaries: int = 3, replicas: int = 0,
                   timeout: float = 30.0) -> Iterator[ClusterNodes]:
@@ -69,7 +77,7 @@ def redis_cluster(base_dir: Path, *, primaries: int = 3, replicas: int = 0,
                         "--cluster-replicas", str(replicas), "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + timeout
-        while not all(_state_ok(p) for p in ports):  # gossip: each node learns the others' slots
+        while not all(_state_ok(p) and _synced(p) for p in ports):  # gossip: each learns the slots
             if time.monotonic() > deadline:
                 raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
             time.sleep(0.1)
