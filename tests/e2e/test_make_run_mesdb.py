@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,21 @@ from tests.support.make_run import make_run
 from tests.support.waiting import eventually
 
 PRIMARY = 55432
+ARCHIVER_METRICS = 9401  # devstack.platform.Ports.mesdb_archiver_metrics
 OLD_CLOSED_ORDER = (
     "INSERT INTO orders (source, customer, material, quantity, model_name, status, created_at, "
     "status_changed_at) VALUES ('b2b', 'ACME', 'PLA', 1, 'm.stl', 'CLOSED', now() - interval "
     "'90 days', now() - interval '60 days') RETURNING id"
 )
+
+
+def _sample(url: str, series: str) -> float:
+    """The value of one ``name`` or ``name{label="value"}`` line of a /metrics page."""
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
+        for line in resp.read().decode().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+    raise AssertionError(f"{series} not on {url}")
 
 
 def _psql(port: int, sql: str) -> str:
@@ -41,6 +52,17 @@ def test_make_run_applies_the_kit_and_its_archiver_moves_closed_orders(
             return _psql(primary, "SELECT max(id) = (SELECT max(id) FROM orders) FROM orders_archive") == "t"
 
         asyncio.run(eventually(archived, timeout=60, what="make run's archiver moved the closed order"))
+
+        # its /metrics (the devstack port Prometheus scrapes) counts every order it moved, exactly
+        metrics = f"http://127.0.0.1:{platform.moved[ARCHIVER_METRICS]}/metrics"
+
+        async def counted() -> bool:
+            moved = _psql(primary, "SELECT count(*) FROM orders_archive")
+            return _sample(metrics, "mesdb_archiver_orders_moved_total") == float(moved)
+
+        asyncio.run(eventually(counted, timeout=30, what="counter = orders_archive rows"))
+        assert _sample(metrics, 'mesdb_archiver_passes_total{outcome="ok"}') >= 1
+        assert _sample(metrics, "mesdb_archiver_last_success_timestamp_seconds") > 0
 
 
 def test_make_run_with_mesdb_0_leaves_the_legacy_schema_alone(
