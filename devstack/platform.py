@@ -220,6 +220,16 @@ class Platform:
         return (f"\n  MES read replica     postgresql://postgres@127.0.0.1:{self.ports.postgres_replica}/mes"
                 "   (mes-1's sidecar probes read it; lag: mes_replica_lag_seconds)")
 
+    def _database_lines(self) -> str:
+        """The read replica (MES_REPLICA=1) and the archiver's /metrics (MESDB=1) lines, when they run."""
+        return self._replica_line() + self._archiver_line()
+
+    def _archiver_line(self) -> str:
+        if not mes_database.enabled():
+            return ""
+        return (f"\n  MES archiver         http://127.0.0.1:{self.ports.mesdb_archiver_metrics}/metrics"
+                "   (mesdb archive --every; alert MesdbArchiverStalled, docs/metrics-mesdb.md)")
+
     def banner(self) -> str:
         """What `make run` prints when everything is up: every URL in it answers 200 to a plain GET
         (tests/e2e/test_readme_banner_urls.py fetches them all)."""
@@ -244,7 +254,7 @@ mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
   alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
                        or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)
-  legacy MES           {local}:{p.mes[0]}  {local}:{p.mes[1]}   CRM {local}:{p.crm}{self._replica_line()}
+  legacy MES           {local}:{p.mes[0]}  {local}:{p.mes[1]}   CRM {local}:{p.crm}{self._database_lines()}
 
 Try:
   curl -s '{local}:{p.internal}/orders?per_page=5'
