@@ -6,10 +6,13 @@
 Per size, in a temp dir: PostgreSQL (pg_stat_statements preloaded; fsync off, like the tests), seeded
 by ``legacy_sim seed`` (3,000 active orders, the rest archived), one real legacy MES on it. It times
 the operators' list calls through the MES (HTTP, nothing cached in front: what a gateway cache miss
-costs the MES), the legacy's count statement and the sidecar's probe cycle; then ``mesdb apply``
-and ``mesdb split`` run while a steady client loop uses the MES (failed requests counted), the MES
-is restarted (its new sessions get ``plan_cache_mode = force_custom_plan``), and everything is timed
-again. Prints both columns and the p95 ratio; results in ``bench/results/mesdb-<UTC>.json``.
+costs the MES), the legacy's count statement, the sidecar's probe cycle and ``make run``'s
+cache-miss path (the active-status and unfiltered lists through a real gateway → sidecar → the same
+MES, no cache on the route: ``bench/mesdb_gateway.py``), with the gateway + sidecar overhead over
+MES-direct; then ``mesdb apply`` and ``mesdb split`` run while a steady client loop uses the MES
+(failed requests counted), the MES is restarted (its new sessions get ``plan_cache_mode =
+force_custom_plan``), and everything is timed again. Prints both columns and the p95 ratio; results
+in ``bench/results/mesdb-<UTC>.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import psycopg
 
 from bench.mesdb_calls import SteadyLoad, Timing, measure
+from bench.mesdb_gateway import gateway_path, measure_gateway, overhead
 from devstack import PostgresServer, free_port
 from devstack.ports import wait_for_port
 from devstack.process import ServerProcess
@@ -103,6 +107,15 @@ def _sizes(dsn: str) -> dict[str, int]:
     )
 
 
+async def _through_gateway(mes_url: str, repeat: int, logs: Path) -> tuple[list[Any], list[Any]]:
+    """``make run``'s cache-miss path: gateway → sidecar → this MES, alternating with MES-direct
+    calls (bench/mesdb_gateway.py); as dicts, like the other timings."""
+    print("   … through gateway + sidecar (no cache), alternating with MES-direct …", flush=True)
+    with gateway_path(mes_url, logs) as (gateway_url, admin_url):
+        through, direct = await measure_gateway(gateway_url, admin_url, mes_url, repeat=repeat)
+    return [dataclasses.asdict(t) for t in through], [dataclasses.asdict(t) for t in direct]
+
+
 async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path) -> dict[str, Any]:
     name = f"bench_{orders}"
     with psycopg.connect(server.dsn.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
@@ -122,6 +135,7 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
     with legacy_mes(dsn, logs) as mes_url:
         print("   before: timing …", flush=True)
         before = await measure(mes_url, dsn, repeat=repeat, partner=partner)
+        result["before_gateway"], result["before_paired"] = await _through_gateway(mes_url, repeat, logs)
         print("   mesdb apply under load …", flush=True)
         _, result["apply_s"], apply_load = await _under_load(mes_url, lambda: _migrate(dsn, "apply"))
     with legacy_mes(dsn, logs) as mes_url:  # new sessions: the database's plan_cache_mode
@@ -129,6 +143,7 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
         moved, result["split_s"], split_load = await _under_load(mes_url, lambda: _migrate(dsn, "split"))
         print("   after: timing …", flush=True)
         after = await measure(mes_url, dsn, repeat=repeat, partner=partner)
+        result["after_gateway"], result["after_paired"] = await _through_gateway(mes_url, repeat, logs)
     result |= {
         "moved_rows": moved.rows,
         "batches": moved.batches,
@@ -162,6 +177,16 @@ def report(r: dict[str, Any]) -> str:
         f"  {'call (ms)':<44} {'before p50':>9} {'p95':>9}   {'after p50':>8} {'p95':>8}   p95 ratio",
     ]
     lines += [_row(b, a) for b, a in zip(r["before"], r["after"], strict=True)]
+    lines += [_row(b, a) for b, a in zip(r["before_gateway"], r["after_gateway"], strict=True)]
+    head = f"{'before p50':>9} {'p95':>9}   {'after p50':>8} {'p95':>8}"
+    lines.append(f"  {'gateway + sidecar overhead, paired (ms)':<44} {head}")
+    paired = zip(
+        overhead(r["before_gateway"], r["before_paired"]),
+        overhead(r["after_gateway"], r["after_paired"]),
+        strict=True,
+    )
+    for (call, b50, b95), (_, a50, a95) in paired:
+        lines.append(f"  {'+ ' + call:<44} {b50:>9.2f} {b95:>9.2f}   {a50:>8.2f} {a95:>8.2f}")
     return "\n".join(lines)
 
 

@@ -34,42 +34,47 @@ class Timing:
     samples: int
 
 
-def _timing(name: str, seconds: list[float]) -> Timing:
+def timing(name: str, seconds: list[float]) -> Timing:
+    """p50/p95 of ``seconds``, in ms."""
     ms = sorted(s * 1000 for s in seconds)
     p95 = statistics.quantiles(ms, n=20, method="inclusive")[18] if len(ms) > 1 else ms[0]
     return Timing(name, statistics.median(ms), p95, len(ms))
 
 
-async def _time(name: str, call: Callable[[], Awaitable[object]], repeat: int) -> Timing:
+async def time_call(name: str, call: Callable[[], Awaitable[object]], repeat: int) -> Timing:
     await call()  # warm: the first call of a session prepares the statement
     seconds = []
     for _ in range(repeat):
         started = time.perf_counter()
         await call()
         seconds.append(time.perf_counter() - started)
-    return _timing(name, seconds)
+    return timing(name, seconds)
+
+
+async def list_orders(http: aiohttp.ClientSession, params: dict[str, str]) -> None:
+    """One ``GET /orders`` (the legacy's list), read to the end; anything but 200 fails the bench."""
+    async with http.get("/orders", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        await resp.read()
 
 
 async def measure(mes_url: str, dsn: str, *, repeat: int, partner: str) -> list[Timing]:
     """Every call of the comparison, ``repeat`` times each, one after the other (no concurrency)."""
     found: list[Timing] = []
     async with aiohttp.ClientSession(mes_url, timeout=aiohttp.ClientTimeout(total=120)) as http:
-
-        async def get(params: dict[str, str]) -> None:
-            async with http.get("/orders", params=params) as resp:
-                assert resp.status == 200, await resp.text()
-                await resp.read()
-
+        get = functools.partial(list_orders, http)
         for status in ACTIVE_STATUS_NAMES:
             found.append(
-                await _time(f"MES list status={status}", functools.partial(get, {"status": status}), repeat)
+                await time_call(
+                    f"MES list status={status}", functools.partial(get, {"status": status}), repeat
+                )
             )
-        found.append(await _time("MES list (no filter)", lambda: get({}), repeat))
+        found.append(await time_call("MES list (no filter)", lambda: get({}), repeat))
         found.append(
-            await _time(f"MES list partner_id={partner}", lambda: get({"partner_id": partner}), repeat)
+            await time_call(f"MES list partner_id={partner}", lambda: get({"partner_id": partner}), repeat)
         )
         found.append(
-            await _time(
+            await time_call(
                 "MES list status=CANCELLED page 20",
                 lambda: get({"status": "CANCELLED", "page": "20"}),
                 repeat,
@@ -78,13 +83,13 @@ async def measure(mes_url: str, dsn: str, *, repeat: int, partner: str) -> list[
     conn = await asyncpg.connect(dsn)
     try:
         found.append(
-            await _time(
+            await time_call(
                 "count status=MANUFACTURING_STARTED",
                 lambda: conn.fetchval(COUNT, "MANUFACTURING_STARTED", None),
                 repeat,
             )
         )
-        found.append(await _time("count (no filter)", lambda: conn.fetchval(COUNT, None, None), repeat))
+        found.append(await time_call("count (no filter)", lambda: conn.fetchval(COUNT, None, None), repeat))
 
         async def cycle() -> None:
             for query in PROBE_CYCLE:
@@ -92,9 +97,9 @@ async def measure(mes_url: str, dsn: str, *, repeat: int, partner: str) -> list[
             await conn.fetch(probes.NEW_ORDERS, 0)
             await conn.fetch(probes.PRICING_IN_PROGRESS, 0)
 
-        found.append(await _time("probe cycle (sidecar)", cycle, repeat))
+        found.append(await time_call("probe cycle (sidecar)", cycle, repeat))
         found.append(
-            await _time(
+            await time_call(
                 "probe terminal counts", lambda: conn.fetch(probes.TERMINAL_ORDERS), max(3, repeat // 5)
             )
         )
