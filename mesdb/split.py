@@ -28,7 +28,7 @@ from datetime import timedelta
 import psycopg
 from psycopg import sql
 
-from mesdb import guards, journal
+from mesdb import guards, journal, ownership
 from mesdb.catalogue import INDEXES
 from mesdb.db import exists, require_legacy_tables
 from mesdb.ddl import retrying
@@ -82,12 +82,24 @@ def _has_constraint(conn: psycopg.Connection, table: str, name: str) -> bool:
     return row is not None
 
 
+def _own_archive(conn: psycopg.Connection) -> None:
+    """The archive with the owner and grants of ``orders`` (the MES's role reads it in the guard)."""
+    if exists(conn, ARCHIVE) and not ownership.matches(conn, ARCHIVE, ORDERS):
+
+        def align() -> None:
+            with conn.transaction():
+                ownership.align(conn, ARCHIVE, ORDERS)
+
+        retrying("give the archive the owner of orders", align)
+
+
 def prepare(conn: psycopg.Connection) -> None:
     """Create the archive and swap the constraints (idempotent; each step retried on lock waits)."""
     require_legacy_tables(conn)
     journal.ensure(conn)
     if journal.is_applied(conn, SPLIT):
         conn.execute(guards.FUNCTIONS)  # the current trigger functions (CREATE OR REPLACE, no table lock)
+        _own_archive(conn)  # an archive created by an earlier kit, owned by the kit's role
         return
     # the keys' definitions are recorded before the first is dropped: an interrupted prepare, run
     # again, still knows every key unsplit has to restore (the first record wins)
@@ -109,6 +121,7 @@ def prepare(conn: psycopg.Connection) -> None:
                 )
                 for statement in _archive_indexes():
                     conn.execute(statement)
+            ownership.align(conn, ARCHIVE, ORDERS)
             conn.execute(guards.FUNCTIONS)
             if not conn.execute(
                 "SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass", (ARCHIVE,)

@@ -1,0 +1,75 @@
+"""The MES runs as its own role, the kit as a superuser: after the split the legacy's writes
+still work with the MES role's privileges (the archive has the owner and grants of ``orders``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.integration.mesdb.conftest import execute, mesdb_json, query
+from tests.integration.mesdb.test_mesdb_split_races import LEGACY_INSERT, _first_archivable_crm_order
+
+
+@pytest.fixture
+def mes_role_dsn(seeded_dsn: str) -> Iterator[str]:
+    """The seeded legacy tables owned by a non-superuser login role; its DSN (a reader role is
+    granted SELECT on ``orders`` as well)."""
+    database = seeded_dsn.rsplit("/", 1)[1]
+    role, reader = f"mes_{database}", f"mes_reader_{database}"
+    execute(seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(role)).as_string())
+    execute(
+        seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(reader)).as_string()
+    )
+    for (table,) in query(seeded_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+        execute(
+            seeded_dsn,
+            sql.SQL("ALTER TABLE {} OWNER TO {}")
+            .format(sql.Identifier(table), sql.Identifier(role))
+            .as_string(),
+        )
+    execute(seeded_dsn, sql.SQL("GRANT SELECT ON orders TO {}").format(sql.Identifier(reader)).as_string())
+    yield seeded_dsn.replace("postgres@", f"{role}@")
+    for name in (role, reader):  # the tables back to postgres, the grants dropped, then the role
+        execute(
+            seeded_dsn, sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(name)).as_string()
+        )
+        execute(seeded_dsn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)).as_string())
+        execute(seeded_dsn, sql.SQL("DROP ROLE {}").format(sql.Identifier(name)).as_string())
+
+
+def test_the_mes_role_writes_orders_after_a_split_run_by_a_superuser(
+    seeded_dsn: str, mes_role_dsn: str
+) -> None:
+    mesdb_json(seeded_dsn, "split", "--prepare-only")  # the kit, as postgres
+    order_id, archived_ref = _first_archivable_crm_order(seeded_dsn)
+    mesdb_json(seeded_dsn, "archive")
+    assert query(seeded_dsn, "SELECT count(*) FROM orders_archive WHERE id = %s", order_id) == [(1,)]
+    role = mes_role_dsn.split("//", 1)[1].split("@", 1)[0]
+
+    with psycopg.connect(mes_role_dsn, autocommit=True) as mes:  # the legacy, as its own role
+        assert mes.execute(
+            "SELECT current_user, usesuper FROM pg_user WHERE usename = current_user"
+        ).fetchone() == (
+            role,
+            False,
+        )
+        assert mes.execute(LEGACY_INSERT, (archived_ref,)).fetchall() == []  # archived: DO NOTHING
+        (new_id,) = mes.execute(LEGACY_INSERT, ("roles-new-ref",)).fetchone() or (None,)
+        assert new_id is not None
+        mes.execute(
+            "INSERT INTO order_status_history (order_id, new_status) VALUES (%s, 'CLOSED')", (order_id,)
+        )
+        assert mes.execute(
+            "SELECT count(*) FROM orders WHERE id IN (%s, %s)", (order_id, new_id)
+        ).fetchone() == (2,)
+
+    assert query(
+        seeded_dsn, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'orders_archive'::regclass"
+    ) == [(role,)]
+    reader = f"mes_reader_{seeded_dsn.rsplit('/', 1)[1]}"
+    assert query(seeded_dsn, "SELECT has_table_privilege(%s, 'orders_archive', 'SELECT')", reader) == [
+        (True,)
+    ]
