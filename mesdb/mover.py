@@ -22,6 +22,10 @@ from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL
 DEFAULT_AGE = timedelta(days=30)
 #: sweeps over the ids per run: later ones take the rows an MES request had locked
 SWEEPS = 5
+#: the advisory lock (``pg_advisory*``, one bigint: "mesdb" + 1) every archiving batch holds shared
+#: for its transaction and ``unsplit`` holds exclusive for its session: while a rollback runs, no
+#: batch moves an order back into the archive it is emptying and dropping
+MOVE_LOCK = 0x6D6573_6462_0001
 Direction = Literal["archive", "restore"]
 
 
@@ -33,6 +37,15 @@ class MoveReport:
     rows: int
     batches: int
     seconds: float
+
+
+def _may_archive(conn: psycopg.Connection) -> bool:
+    """Take :data:`MOVE_LOCK` shared for this transaction, without waiting; False while an unsplit
+    holds it, or once the archive is gone."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock_shared(%s) AND to_regclass(%s) IS NOT NULL", (MOVE_LOCK, ARCHIVE)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def move_batch(
@@ -51,6 +64,8 @@ def move_batch(
     )
     args = {"terminal": list(TERMINAL), "age": age, "after": after_id, "batch": batch}
     with conn.transaction():
+        if direction == "archive" and not _may_archive(conn):
+            return 0, after_id  # an unsplit is running (or done): this pass stops here
         conn.execute("SET LOCAL mesdb.moving = 'on'")
         picked = conn.execute(
             f"SELECT id FROM {source} WHERE id > %(after)s AND {eligible} "  # noqa: S608

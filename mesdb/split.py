@@ -22,6 +22,7 @@ preparation.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,10 +35,12 @@ from mesdb.db import exists, require_legacy_tables
 from mesdb.ddl import retrying
 from mesdb.errors import KitError
 from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL_SQL
-from mesdb.mover import DEFAULT_AGE, MoveReport, move_all
+from mesdb.mover import DEFAULT_AGE, MOVE_LOCK, MoveReport, move_all
 
 SPLIT = f"split:{ARCHIVE}"
 KEYS = "split:foreign-keys"
+#: rounds of moving back before unsplit gives up on rows other transactions keep locked
+RESTORE_ATTEMPTS = 8
 
 
 def _archive_indexes() -> list[str]:
@@ -187,13 +190,51 @@ def archive(conn: psycopg.Connection, *, age: timedelta = DEFAULT_AGE, batch: in
 
 
 def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0) -> MoveReport:
-    """The rollback: every archived order back into ``orders``, the foreign keys and tables as before."""
+    """The rollback: every archived order back into ``orders``, the foreign keys and tables as before.
+
+    Runs holding :data:`mesdb.mover.MOVE_LOCK` exclusively (an archiver's batches then stop), and
+    drops the archive only once it is empty: an order is never lost, whatever runs alongside.
+    """
+    retrying(
+        "wait for the archiver's batch in flight",
+        lambda: conn.execute("SELECT pg_advisory_lock(%s)", (MOVE_LOCK,)),
+    )
+    try:
+        return _unsplit(conn, batch=batch, pause_s=pause_s)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (MOVE_LOCK,))
+
+
+def _archived(conn: psycopg.Connection) -> int:
+    row = conn.execute(f'SELECT count(*) FROM "{ARCHIVE}"').fetchone()  # noqa: S608 (a constant)
+    return int(row[0]) if row else 0
+
+
+def _restore_all(conn: psycopg.Connection, *, batch: int, pause_s: float) -> MoveReport:
+    """Move batches back until the archive is empty; rows an MES transaction keeps locked are
+    retried for a while, then the rollback stops with the archive (and the split) intact."""
+    rows, batches, seconds = 0, 0, 0.0
+    for attempt in range(RESTORE_ATTEMPTS):
+        if attempt:
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+        report = move_all(conn, "restore", batch=batch, pause_s=pause_s)
+        rows, batches, seconds = rows + report.rows, batches + report.batches, seconds + report.seconds
+        left = _archived(conn)
+        if not left:
+            return MoveReport("restore", rows, batches, seconds)
+    raise KitError(
+        f"unsplit: {left} order(s) still in {ARCHIVE} after {RESTORE_ATTEMPTS} attempts (locked by "
+        f"long transactions?); nothing dropped, the split still works — run mesdb unsplit again"
+    )
+
+
+def _unsplit(conn: psycopg.Connection, *, batch: int, pause_s: float) -> MoveReport:
     if not exists(conn, ARCHIVE):  # never created (a prepare interrupted before it), or gone
         if exists(conn, "mesdb.applied"):
             journal.forget(conn, SPLIT)
             journal.forget(conn, KEYS)
         return MoveReport("restore", 0, 0, 0.0)
-    report = move_all(conn, "restore", batch=batch, pause_s=pause_s)
+    report = _restore_all(conn, batch=batch, pause_s=pause_s)
     for table, name, definition in _recorded_keys(conn):
 
         def restore(table: str = table, name: str = name, definition: str = definition) -> None:
@@ -222,6 +263,9 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
     def drop_archive() -> None:
         with conn.transaction():
             conn.execute(f'DROP TRIGGER IF EXISTS {guards.DUPLICATE_GUARD} ON "{ORDERS}"')
+            conn.execute(f'LOCK TABLE "{ARCHIVE}" IN ACCESS EXCLUSIVE MODE')
+            if _archived(conn):  # never: the move lock keeps archivers out; checked all the same
+                raise KitError(f"unsplit: {ARCHIVE} is not empty; not dropped")
             conn.execute(f'DROP TABLE "{ARCHIVE}"')
             conn.execute("DROP FUNCTION IF EXISTS mesdb.order_must_exist(), mesdb.skip_archived_duplicate()")
 
