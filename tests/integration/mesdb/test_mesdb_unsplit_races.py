@@ -3,6 +3,8 @@ batches stop while the rollback holds the kit's move lock; the archive is droppe
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
 
 import psycopg
@@ -12,6 +14,7 @@ from mesdb.db import connect
 from mesdb.errors import KitError
 from tests.integration.mesdb.conftest import mesdb_json, query
 from tests.integration.mesdb.test_mesdb_split import ROWS
+from tests.support.waiting import eventually
 
 
 class Archiver(threading.Thread):
@@ -54,3 +57,30 @@ def test_unsplit_while_the_archiver_runs_loses_no_order(seeded_dsn: str) -> None
     assert after == before  # same ids, byte-identical rows
     assert query(seeded_dsn, "SELECT to_regclass('orders_archive')") == [(None,)]
     assert restored["rows"] >= archived
+
+
+async def test_an_order_an_mes_transaction_keeps_locked_is_moved_back_once_released(seeded_dsn: str) -> None:
+    before = dict(query(seeded_dsn, ROWS))
+    mesdb_json(seeded_dsn, "split")
+    ((order_id,),) = query(  # an archived order without history: the foreign keys validate regardless
+        seeded_dsn,
+        "SELECT id FROM orders_archive a WHERE NOT EXISTS (SELECT 1 FROM order_status_history h "
+        "WHERE h.order_id = a.id) AND NOT EXISTS (SELECT 1 FROM price_calculations p "
+        "WHERE p.order_id = a.id) ORDER BY id LIMIT 1",
+    )
+    with psycopg.connect(seeded_dsn) as mes:  # the legacy, mid-transaction on that order
+        mes.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE", (order_id,))
+        unsplit = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mesdb", "--dsn", seeded_dsn, "--json", "unsplit",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+        async def only_the_locked_order_left() -> bool:
+            return query(seeded_dsn, "SELECT count(*) FROM orders_archive") == [(1,)]
+
+        await eventually(only_the_locked_order_left, timeout=60, what="every other order moved back")
+        mes.commit()  # the MES transaction ends while unsplit is still running
+    _, stderr = await unsplit.communicate()
+    assert unsplit.returncode == 0, stderr.decode()
+    assert dict(query(seeded_dsn, ROWS)) == before  # the once-locked order too
+    assert query(seeded_dsn, "SELECT to_regclass('orders_archive')") == [(None,)]
