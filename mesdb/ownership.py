@@ -44,6 +44,25 @@ def matches(conn: psycopg.Connection, table: str, model: str) -> bool:
     return owner(conn, table) == owner(conn, model) and grants(conn, table) >= grants(conn, model)
 
 
+def function_owners(conn: psycopg.Connection, functions: tuple[str, ...]) -> set[str]:
+    """The roles owning ``functions`` (signatures such as ``mesdb.f()``)."""
+    rows = conn.execute(
+        "SELECT DISTINCT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = ANY(%s::regprocedure[])",
+        (list(functions),),
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def own_functions(conn: psycopg.Connection, functions: tuple[str, ...], model: str) -> None:
+    """Give ``functions`` the owner of ``model`` (they run ``SECURITY DEFINER`` as that role)."""
+    wanted = owner(conn, model)
+    if function_owners(conn, functions) != {wanted}:
+        for signature in functions:
+            conn.execute(
+                sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(sql.SQL(signature), sql.Identifier(wanted))
+            )
+
+
 def align(conn: psycopg.Connection, table: str, model: str) -> None:
     """Give ``table`` the owner and the grants of ``model`` (inside the caller's transaction).
 

@@ -86,7 +86,8 @@ def _has_constraint(conn: psycopg.Connection, table: str, name: str) -> bool:
 
 
 def _own_archive(conn: psycopg.Connection) -> None:
-    """The archive with the owner and grants of ``orders`` (the MES's role reads it in the guard)."""
+    """The archive and the trigger functions with the owner of ``orders``, the archive with its grants."""
+    ownership.own_functions(conn, guards.FUNCTION_NAMES, ORDERS)
     if exists(conn, ARCHIVE) and not ownership.matches(conn, ARCHIVE, ORDERS):
 
         def align() -> None:
@@ -126,6 +127,7 @@ def prepare(conn: psycopg.Connection) -> None:
                     conn.execute(statement)
             ownership.align(conn, ARCHIVE, ORDERS)
             conn.execute(guards.FUNCTIONS)
+            ownership.own_functions(conn, guards.FUNCTION_NAMES, ORDERS)
             if not conn.execute(
                 "SELECT 1 FROM pg_inherits WHERE inhrelid = %s::regclass", (ARCHIVE,)
             ).fetchone():

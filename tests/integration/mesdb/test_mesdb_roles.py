@@ -15,13 +15,13 @@ from tests.integration.mesdb.test_mesdb_split_races import LEGACY_INSERT, _first
 
 @pytest.fixture
 def mes_role_dsn(seeded_dsn: str) -> Iterator[str]:
-    """The seeded legacy tables owned by a non-superuser login role; its DSN (a reader role is
-    granted SELECT on ``orders`` as well)."""
+    """The seeded legacy tables owned by a non-superuser login role; its DSN. A second role, the
+    writer, may only read and insert orders and insert history (no UPDATE, so no row locks)."""
     database = seeded_dsn.rsplit("/", 1)[1]
-    role, reader = f"mes_{database}", f"mes_reader_{database}"
+    role, writer = f"mes_{database}", f"mes_writer_{database}"
     execute(seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(role)).as_string())
     execute(
-        seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(reader)).as_string()
+        seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(writer)).as_string()
     )
     for (table,) in query(seeded_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
         execute(
@@ -30,9 +30,14 @@ def mes_role_dsn(seeded_dsn: str) -> Iterator[str]:
             .format(sql.Identifier(table), sql.Identifier(role))
             .as_string(),
         )
-    execute(seeded_dsn, sql.SQL("GRANT SELECT ON orders TO {}").format(sql.Identifier(reader)).as_string())
+    for grant in (
+        "GRANT SELECT, INSERT ON orders TO {}",
+        "GRANT INSERT ON order_status_history TO {}",
+        "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}",
+    ):
+        execute(seeded_dsn, sql.SQL(grant).format(sql.Identifier(writer)).as_string())
     yield seeded_dsn.replace("postgres@", f"{role}@")
-    for name in (role, reader):  # the tables back to postgres, the grants dropped, then the role
+    for name in (role, writer):  # the tables back to postgres, the grants dropped, then the role
         execute(
             seeded_dsn, sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(name)).as_string()
         )
@@ -69,7 +74,27 @@ def test_the_mes_role_writes_orders_after_a_split_run_by_a_superuser(
     assert query(
         seeded_dsn, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'orders_archive'::regclass"
     ) == [(role,)]
-    reader = f"mes_reader_{seeded_dsn.rsplit('/', 1)[1]}"
-    assert query(seeded_dsn, "SELECT has_table_privilege(%s, 'orders_archive', 'SELECT')", reader) == [
+    writer = f"mes_writer_{seeded_dsn.rsplit('/', 1)[1]}"
+    assert query(seeded_dsn, "SELECT has_table_privilege(%s, 'orders_archive', 'SELECT')", writer) == [
         (True,)
     ]
+
+
+def test_a_role_without_update_rights_writes_as_before_the_split(seeded_dsn: str, mes_role_dsn: str) -> None:
+    """The triggers check and lock ``orders`` as its owner, like a foreign key: the writer needs no
+    UPDATE on ``orders`` (which ``FOR KEY SHARE`` would need with its own rights)."""
+    mesdb_json(seeded_dsn, "split", "--prepare-only")
+    order_id, archived_ref = _first_archivable_crm_order(seeded_dsn)
+    mesdb_json(seeded_dsn, "archive")
+    writer_dsn = mes_role_dsn.replace("//mes_", "//mes_writer_", 1)
+    with psycopg.connect(writer_dsn, autocommit=True) as mes:
+        assert mes.execute(LEGACY_INSERT, (archived_ref,)).fetchall() == []
+        assert mes.execute(LEGACY_INSERT, ("writer-new-ref",)).fetchall() != []
+        mes.execute(
+            "INSERT INTO order_status_history (order_id, new_status) VALUES (%s, 'CLOSED')", (order_id,)
+        )
+    assert query(
+        seeded_dsn,
+        "SELECT DISTINCT pg_get_userbyid(proowner), prosecdef FROM pg_proc "
+        "WHERE pronamespace = 'mesdb'::regnamespace",
+    ) == [(mes_role_dsn.split("//", 1)[1].split("@", 1)[0], True)]
