@@ -68,6 +68,7 @@ __all__ = [
     "UPSTREAM_REQUESTS",
     "UPSTREAM_REQUEST_DURATION",
     "UPSTREAM_RETRIES",
+    "UPSTREAM_RETRIES_UNSENT",
     "UPSTREAM_RETRY_BUDGET_EXHAUSTED",
     "UPSTREAM_STALE_CONNECTION_REPLAYS",
     "status_class",
@@ -208,6 +209,13 @@ UPSTREAM_RETRIES = Counter(
     "Retries sent, by the reason of the failed attempt.",
     ("cluster", "reason"),
 )
+UPSTREAM_RETRIES_UNSENT = Counter(
+    "gateway_upstream_retries_unsent_total",
+    "Retries of attempts the endpoint never saw (not charged to the retry budget), by reason.",
+    ("cluster", "reason"),
+)
+#: ``reason`` of an unsent attempt's retry, each exported at 0 per cluster from start-up.
+UNSENT_RETRY_REASONS = ("connect-failure", "reset-before-request")
 UPSTREAM_RETRY_BUDGET_EXHAUSTED = Counter(
     "gateway_upstream_retry_budget_exhausted_total",
     "Retries that were wanted but refused by the retry budget.",

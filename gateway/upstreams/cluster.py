@@ -8,7 +8,8 @@ machine lives above this module and drives it through its public API, in this or
   ``release_limiter`` when the request is done;
 - **attempt** (``retry.py``, the retry loop): ``pick`` an endpoint (balancer, health,
   ejections), ``transports[endpoint.url].send(...)``, ``record_attempt`` (metrics, latency EWMA,
-  outlier detection); ``try_retry``/``release_retry`` for the retry budget.
+  outlier detection); ``try_retry``/``release_retry`` for the retry budget (asked only for
+  retries of requests the endpoint may have seen), ``count_retry`` for every retry.
 
 This module owns the shared state those requests read and the bookkeeping they report;
 it is the only one that knows the transport is ``gateway.upstreams.http1``.
@@ -102,6 +103,10 @@ class Cluster:
                         self.name, priority_name(priority), reason)
         metrics.register_gauge_source(self)
         self._retry_counters: dict[str, Any] = {}
+        self._unsent_retry_counters: dict[str, Any] = {
+            reason: metrics.UPSTREAM_RETRIES_UNSENT.labels(self.name, reason)
+            for reason in metrics.UNSENT_RETRY_REASONS
+        }
         self._budget_exhausted = metrics.UPSTREAM_RETRY_BUDGET_EXHAUSTED.labels(self.name)
 
     # ------------------------------------------------------------ lifecycle
@@ -386,12 +391,19 @@ class Cluster:
             self._shed_counters[key] = counter
         counter.inc()
 
-    def count_retry(self, reason: str) -> None:
-        """Count one retry by the reason of the attempt that failed."""
+    def count_retry(self, reason: str, *, unsent: bool = False) -> None:
+        """Count one retry by the reason of the attempt that failed (``unsent``: also apart, as
+        a retry the endpoint never saw and the budget was not asked for)."""
         counter = self._retry_counters.get(reason)
         if counter is None:
             counter = self._retry_counters[reason] = metrics.UPSTREAM_RETRIES.labels(self.name, reason)
         counter.inc()
+        if unsent:
+            counter = self._unsent_retry_counters.get(reason)
+            if counter is None:
+                counter = self._unsent_retry_counters[reason] = metrics.UPSTREAM_RETRIES_UNSENT.labels(
+                    self.name, reason)
+            counter.inc()
 
     def _refresh_eligible(self) -> None:
         self._eligible = tuple(ep for ep in self.endpoints if ep.eligible)

@@ -52,7 +52,8 @@ __all__ = [
 
 BalancerKind = Literal["round_robin", "least_request", "ewma", "consistent_hash"]
 #: Envoy ``retry_on`` names we implement.
-RETRY_ON_VALUES = frozenset({"connect-failure", "reset", "5xx", "gateway-error", "timeout"})
+RETRY_ON_VALUES = frozenset(
+    {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error", "timeout"})
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

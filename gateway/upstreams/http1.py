@@ -420,6 +420,13 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, head: bytes, body: bytes | AsyncIterable[bytes] | None,
                        read_timeout: float | None, skip_body: bool) -> Response:
         self.used += 1
+        transport = self.transport
+        if transport is None or self.closed or transport.is_closing():
+            # the endpoint closed this connection (its FIN came while the connection sat idle):
+            # nothing is written, so the request may be sent anywhere else, whatever its method
+            self.done(reusable=False)
+            raise ServerDisconnected("connection closed by the endpoint before the request was written",
+                                     request_sent=False)
         self._busy = True
         self._final = False
         self._awaiting_head = True
@@ -429,8 +436,6 @@ class _Connection(asyncio.Protocol):
         self._got_bytes = False
         future: asyncio.Future[Response] = self.loop.create_future()
         self._head = future
-        transport = self.transport
-        assert transport is not None
         if body is None or isinstance(body, bytes):
             transport.write(head + body if body else head)
             self._arm_head_timer(future)
@@ -542,7 +547,8 @@ class Pool:
 
         A kept-alive connection that the endpoint had already closed (the classic
         keep-alive race: nothing came back at all) is replaced by a fresh one once,
-        when the request can be replayed (idempotent method, no streamed body).
+        when the request can be replayed (idempotent method, no streamed body) or was not
+        written at all (the connection was found closing: ``request_sent`` False, any method).
         ``ValueError`` for a request that cannot be written safely (CR/LF, bad names).
         """
         head = self._request_head(method, path_qs, headers, body)
@@ -552,8 +558,8 @@ class Pool:
             conn = await self._acquire(connect_timeout)
             try:
                 return await conn.exchange(head, body, read_timeout, skip_body)
-            except ServerDisconnected:
-                if conn.used > 1 and not conn._got_bytes and replayable:
+            except ServerDisconnected as exc:
+                if conn.used > 1 and (not exc.request_sent or (replayable and not conn._got_bytes)):
                     self.stale_replays += 1
                     continue  # stale keep-alive connection: try a fresh one
                 raise

@@ -1,12 +1,22 @@
 """The retry loop of one upstream request: pick an endpoint, send, record the outcome, maybe retry.
 
-Retries happen only for idempotent methods with a ``bytes`` (or no) body, when the failure
-kind is in ``retry.retry_on`` (Envoy's names: ``connect-failure``, ``reset``, ``timeout``,
-``5xx``, ``gateway-error``), attempts and time before the deadline remain and the cluster's
-retry budget allows; each retry prefers an endpoint not tried yet and first waits a
-full-jitter exponential backoff (``resilience.backoff``: uniform in
-``[0, min(backoff_max, backoff_base * 2**(n-1))]`` before retry n). A retryable status on the
-last attempt is returned as is.
+Retries happen only for requests with a ``bytes`` (or no) body, when the failure kind is in
+``retry.retry_on`` (Envoy's names: ``connect-failure``, ``reset-before-request``, ``reset``,
+``timeout``, ``5xx``, ``gateway-error``; ``reset`` covers ``reset-before-request`` as ``5xx``
+covers ``gateway-error``) and attempts and time before the deadline remain. Each retry prefers
+an endpoint not tried yet and first waits a full-jitter exponential backoff
+(``resilience.backoff``: uniform in ``[0, min(backoff_max, backoff_base * 2**(n-1))]`` before
+retry n). A retryable status on the last attempt is returned as is.
+
+Two kinds of failed attempt, told apart by the transport (``TransportError.request_sent``):
+
+- **not sent** -- the connection could not be opened (``connect-failure``) or was found closed
+  before a byte was written (``reset-before-request``): the endpoint never saw the request, so
+  a retry adds no load upstream and is safe for *any* method (Envoy's ``reset-before-request``,
+  Go's ``nothingWrittenError``). It is bounded by ``attempts`` only, never refused by the retry
+  budget, and counted in ``gateway_upstream_retries_unsent_total`` as well.
+- **possibly seen** -- everything else: retried only for idempotent methods, and only while the
+  cluster's retry budget allows (a request holds one budget slot from its first such retry on).
 
 This is the cluster's edge: a transport error (``gateway.upstreams.transport``) is
 translated here into the gateway's own (``UpstreamConnectError``, ``ConnectTimeout``,
@@ -39,6 +49,8 @@ __all__ = ["IDEMPOTENT_METHODS", "ClusterAttempts", "RetryLoop"]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: Statuses a proxy in front of the endpoint would produce (``gateway-error`` in Envoy's terms).
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
+#: retry_on names that cover a narrower one (as in Envoy).
+_WIDER_KIND = {"gateway-error": "5xx", "reset-before-request": "reset"}
 
 
 class ClusterAttempts(Protocol):
@@ -65,7 +77,7 @@ class ClusterAttempts(Protocol):
 
     def release_retry(self) -> None: ...
 
-    def count_retry(self, reason: str) -> None: ...
+    def count_retry(self, reason: str, *, unsent: bool = False) -> None: ...
 
 
 class _BodySource:
@@ -95,6 +107,8 @@ class _BodySource:
 def translate(exc: TransportError | OSError, endpoint: Endpoint) -> tuple[str, str, GatewayError]:
     """(retry_on name, metric outcome, gateway error) for an attempt that failed before its headers."""
     where = f"endpoint {endpoint.url}"
+    if isinstance(exc, transport.ServerDisconnected) and not exc.request_sent:
+        return "reset-before-request", "reset", UpstreamError(f"{where}: {exc}")
     if isinstance(exc, transport.ConnectTimeout):
         return "connect-failure", "timeout", ConnectTimeout(f"{where}: connect timed out")
     if isinstance(exc, transport.ConnectError):
@@ -161,10 +175,10 @@ class RetryLoop:
         transports = cluster.transports
         if not transports:
             raise RuntimeError(f"cluster {cluster.name!r} is not started")
-        # A stream cannot be replayed, and a non-idempotent method must not run twice.
+        # A stream cannot be replayed; a non-idempotent method is retried only when its
+        # request was never sent (``_retry_delay``).
         replayable = self._body is None or isinstance(self._body, bytes)
-        retryable = replayable and self._method in IDEMPOTENT_METHODS
-        max_attempts = self._retry.attempts + 1 if retryable else 1
+        max_attempts = self._retry.attempts + 1 if replayable else 1
         connect_timeout = self._timeouts.connect
         read_timeout = self._timeouts.per_try
         hash_key = self._hash_key
@@ -197,7 +211,8 @@ class RetryLoop:
                     raise
                 kind, outcome, error = translate(exc, endpoint)
                 cluster.record_attempt(endpoint, outcome, started, failed=True, gateway=True)
-                delay = self._retry_delay(kind, max_attempts)
+                unsent = isinstance(exc, TransportError) and not exc.request_sent
+                delay = self._retry_delay(kind, max_attempts, unsent=unsent)
                 if delay is None:
                     raise error from exc
                 tried.append(endpoint)
@@ -222,26 +237,30 @@ class RetryLoop:
             if delay > 0.0:
                 await asyncio.sleep(delay)
 
-    def _retry_delay(self, kind: str, max_attempts: int) -> float | None:
+    def _retry_delay(self, kind: str, max_attempts: int, *, unsent: bool = False) -> float | None:
         """Backoff before a retry, or None if no retry. ``kind`` is an Envoy retry_on name.
 
-        Saying yes takes a retry budget slot (once per request) and counts the retry.
+        ``unsent``: the endpoint never saw the request (module docstring), so any method may be
+        retried and the retry budget is not asked. Otherwise only an idempotent method is, and
+        saying yes takes a retry budget slot (once per request). Every retry is counted.
         """
         policy = self._retry
         if self.attempts >= max_attempts:
             return None
+        if not unsent and self._method not in IDEMPOTENT_METHODS:
+            return None  # the endpoint may have acted on it: never twice
         retry_on = policy.retry_on
-        if kind not in retry_on and not (kind == "gateway-error" and "5xx" in retry_on):
+        if kind not in retry_on and _WIDER_KIND.get(kind) not in retry_on:
             return None
         cluster = self._cluster
         delay = backoff_delay(self.attempts, base=policy.backoff_base, cap=policy.backoff_max)
         if self.deadline - cluster.now() <= delay:
             return None  # no time left for another attempt
-        if not self._retry_slot:
+        if not unsent and not self._retry_slot:
             if not cluster.try_retry():
                 return None
             self._retry_slot = True
-        cluster.count_retry(kind)
+        cluster.count_retry(kind, unsent=unsent)
         return delay
 
     def _default_hash_key(self) -> str:

@@ -33,11 +33,21 @@ __all__ = [
 
 
 class TransportError(Exception):
-    """Base of every error a transport raises."""
+    """Base of every error a transport raises.
+
+    ``request_sent`` is False only when no byte of the request was written to the endpoint's
+    connection, so the endpoint cannot have seen it (a connect failure, or a connection found
+    closed before the write): a retry elsewhere then adds no load upstream and is safe for any
+    method. True whenever the endpoint may have seen the request, even partly.
+    """
+
+    request_sent: bool = True
 
 
 class ConnectError(TransportError):
-    """The TCP (or TLS) connection could not be opened; ``os_error`` says why."""
+    """The TCP (or TLS) connection could not be opened; ``os_error`` says why. Nothing was sent."""
+
+    request_sent = False
 
     def __init__(self, message: str, os_error: OSError | None = None) -> None:
         super().__init__(message)
@@ -53,7 +63,15 @@ class ReadTimeout(TransportError, TimeoutError):
 
 
 class ServerDisconnected(TransportError):
-    """The endpoint closed the connection before the response was complete."""
+    """The endpoint closed the connection before the response was complete.
+
+    ``request_sent=False``: the connection was already closing when the request was about to be
+    written, and nothing was written (Envoy's ``reset-before-request``).
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class ProtocolError(TransportError):

@@ -403,6 +403,22 @@ async def test_stale_connection_is_not_replayed_for_post() -> None:
     assert server.requests == 2  # sent once, never replayed
 
 
+async def test_connection_found_closing_is_not_written_and_any_method_goes_on_a_fresh_one(
+    upstream: FakeUpstream,
+) -> None:
+    async with pool_for(upstream.url) as pool:
+        await get(pool, "/echo", method="POST", body=b"1")
+        (idle,) = pool._idle
+        assert idle.transport is not None
+        # what the transport does when the endpoint's FIN arrives (eof_received returns None):
+        # it is closing, and connection_lost comes on a later loop iteration
+        idle.transport.close()
+        resp, _body = await get(pool, "/echo", method="POST", body=b"2")
+        assert resp.status == 200
+        assert pool.stale_replays == 1
+    assert upstream.hits == 2  # nothing was written on the closing connection: each POST once
+
+
 async def test_header_injection_is_refused_before_sending(upstream: FakeUpstream) -> None:
     async with pool_for(upstream.url) as pool:
         with pytest.raises(ValueError, match="CR or LF"):

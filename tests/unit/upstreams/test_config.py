@@ -32,7 +32,8 @@ def test_minimal_cluster_gets_documented_defaults() -> None:
     assert cfg.balancer == "least_request"
     assert cfg.timeouts == TimeoutPolicy(connect=1.0, per_try=5.0, overall=15.0)
     assert cfg.retry.attempts == 2
-    assert cfg.retry.retry_on == {"connect-failure", "reset", "5xx", "gateway-error", "timeout"}
+    assert cfg.retry.retry_on == {"connect-failure", "reset-before-request", "reset", "5xx", "gateway-error",
+                                  "timeout"}
     assert cfg.health_check is None
     assert cfg.breaker.max_requests == 1024
 
