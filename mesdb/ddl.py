@@ -51,25 +51,33 @@ def index_state(conn: psycopg.Connection, name: str) -> str | None:
     return "valid" if row[0] else "invalid"
 
 
-def build_index(conn: psycopg.Connection, spec: IndexSpec) -> str:
-    """``CREATE INDEX CONCURRENTLY`` (autocommit); returns ``"created"``, ``"rebuilt"`` or ``"present"``.
+def build_index(conn: psycopg.Connection, spec: IndexSpec, *, ours: bool) -> str:
+    """``CREATE INDEX CONCURRENTLY`` (autocommit); returns what happened to ``spec``:
 
-    A concurrent build that fails leaves an INVALID index: it is dropped (concurrently) and built again.
+    ``created``; ``rebuilt`` (an INVALID index the kit's own failed build left — ``ours``: the caller
+    recorded the build's intent before it started — dropped concurrently and built again);
+    ``present`` (a valid index of that name, the kit's or not); ``foreign-invalid`` (an INVALID index
+    of that name the kit did not build: left alone, the DBA decides).
     """
     state = index_state(conn, spec.name)
     if state == "valid":
         return "present"
+    if state == "invalid" and not ours:
+        return "foreign-invalid"
 
     def build() -> None:
         if index_state(conn, spec.name) == "invalid":
             conn.execute(spec.drop_sql)
         # the build's own lock (SHARE UPDATE EXCLUSIVE) does not block the MES's reads or writes,
-        # so it may wait for other DDL or a vacuum longer than the kit's usual 2 s
+        # so it may wait for other DDL or a vacuum longer than the kit's usual lock_timeout, and
+        # may run longer than a batch's statement_timeout
         conn.execute("SET lock_timeout = '5min'")
+        conn.execute("SET statement_timeout = 0")
         try:
             conn.execute(spec.create_sql())
         finally:
             conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
 
     retrying(f"CREATE INDEX CONCURRENTLY {spec.name}", build)
     if index_state(conn, spec.name) != "valid":

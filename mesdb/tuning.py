@@ -15,7 +15,7 @@ from psycopg import sql
 from mesdb import journal
 from mesdb.catalogue import INDEXES, PLAN_CACHE_SETTING, SETTING_SERVES
 from mesdb.db import require_legacy_tables
-from mesdb.ddl import build_index, retrying
+from mesdb.ddl import build_index, index_state, retrying
 from mesdb.errors import KitError
 from mesdb.measure import Measurement, measure, serving
 
@@ -25,7 +25,7 @@ class ChangeResult:
     """What happened to one change and the calls it serves, measured before and after."""
 
     name: str
-    outcome: str  # created | rebuilt | present | set | unchanged | removed | absent
+    outcome: str  # created | rebuilt | present | foreign-invalid | set | unchanged | removed | absent
     why: str
     before: list[Measurement] = field(default_factory=list)
     after: list[Measurement] = field(default_factory=list)
@@ -46,7 +46,7 @@ def _setting_target(conn: psycopg.Connection, role: str | None) -> tuple[sql.Com
 def current_setting_value(conn: psycopg.Connection, name: str, role_oid: int = 0) -> str | None:
     """The per-database (or per-role-in-database) value of ``name``, ``None`` when not set."""
     row = conn.execute(
-        "SELECT split_part(c, '=', 2) FROM pg_db_role_setting s, unnest(s.setconfig) AS c "
+        "SELECT substr(c, strpos(c, '=') + 1) FROM pg_db_role_setting s, unnest(s.setconfig) AS c "
         "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND s.setrole = %s AND split_part(c, '=', 1) = %s",
         (role_oid, name),
@@ -75,9 +75,24 @@ def _apply_setting(conn: psycopg.Connection, role: str | None) -> str:
     except psycopg.errors.InsufficientPrivilege as exc:
         raise KitError(f"cannot set {name}: {exc} (run as the database owner or a superuser)") from exc
     journal.record(
-        conn, f"setting:{name}", "setting", undo.as_string(conn), {"previous": previous, "role": role}
+        conn, setting_entry(name, role), "setting", undo.as_string(conn), {"previous": previous, "role": role}
     )
     return "set"
+
+
+def setting_entry(name: str, role: str | None) -> str:
+    """The journal name of a setting the kit made: one per target (the database, or one role in
+    it), so a database-level and a role-level change are both undone, each to its own previous value."""
+    return f"setting:{name}" + (f":role={role}" if role is not None else "")
+
+
+def _index_why(why: str, outcome: str) -> str:
+    if outcome == "foreign-invalid":
+        return (
+            "an INVALID index of this name that the kit did not build is in the way: drop it "
+            "(DROP INDEX CONCURRENTLY) and run apply again"
+        )
+    return why
 
 
 def apply(conn: psycopg.Connection, *, role: str | None = None, measured: bool = True) -> list[ChangeResult]:
@@ -87,12 +102,14 @@ def apply(conn: psycopg.Connection, *, role: str | None = None, measured: bool =
     before = measure(conn) if measured else []
     outcomes: list[tuple[str, str, str, tuple[str, ...]]] = []
     for spec in INDEXES:
-        outcome = build_index(conn, spec)
-        if outcome in ("created", "rebuilt"):
+        if index_state(conn, spec.name) is None:
+            # the intent first: a build that fails or is cancelled midway leaves an INVALID index,
+            # which revert then drops and the next apply rebuilds
             journal.record(
                 conn, spec.name, "index", spec.drop_sql, {"table": spec.table, "columns": spec.columns}
             )
-        outcomes.append((spec.name, outcome, spec.why, spec.serves))
+        outcome = build_index(conn, spec, ours=journal.is_applied(conn, spec.name))
+        outcomes.append((spec.name, outcome, _index_why(spec.why, outcome), spec.serves))
     outcome = _apply_setting(conn, role)
     outcomes.append(
         (

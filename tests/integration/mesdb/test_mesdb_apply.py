@@ -3,11 +3,14 @@ idempotent, and removed exactly."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 
 import psycopg
 
 from tests.integration.mesdb.conftest import execute, mesdb_json, query
+from tests.support.waiting import eventually
 
 KIT_INDEXES = {
     "mesdb_orders_active_idx",
@@ -76,14 +79,62 @@ def test_apply_twice_changes_nothing_the_second_time(seeded_dsn: str) -> None:
     assert {c["outcome"] for c in again} == {"present", "unchanged"}
 
 
-def test_apply_rebuilds_an_invalid_index_left_by_a_failed_concurrent_build(seeded_dsn: str) -> None:
-    # a unique build on a non-unique column fails half-way and leaves the name INVALID
+async def _kit_build_cancelled_midway(dsn: str) -> None:
+    """``mesdb apply`` whose first concurrent build is cancelled midway (its session terminated while
+    the build waits for a writer's transaction): the index is left INVALID, apply fails."""
+    writer = psycopg.connect(dsn)  # an MES transaction with a write still open: the build waits for it
+    writer.execute("UPDATE orders SET customer = customer WHERE id = (SELECT min(id) FROM orders)")
+    try:
+        apply = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mesdb",
+            "--dsn",
+            dsn,
+            "apply",
+            "--no-measure",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+        async def building() -> bool:
+            return bool(query(dsn, "SELECT 1 FROM pg_stat_progress_create_index WHERE phase LIKE 'waiting%'"))
+
+        await eventually(building, timeout=60, what="the kit's concurrent build waits for the writer")
+        execute(dsn, "SELECT pg_terminate_backend(pid) FROM pg_stat_progress_create_index")
+        _out, err = await asyncio.wait_for(apply.communicate(), timeout=60)
+    finally:
+        writer.rollback()
+        writer.close()
+    assert apply.returncode == 1, err.decode()
+    assert _indexes(dsn) == {"mesdb_orders_active_idx": False}
+
+
+async def test_revert_drops_the_invalid_index_a_cancelled_build_left(seeded_dsn: str) -> None:
+    await _kit_build_cancelled_midway(seeded_dsn)
+    reverted = mesdb_json(seeded_dsn, "revert")
+    assert "mesdb_orders_active_idx" in {c["name"] for c in reverted}
+    assert _indexes(seeded_dsn) == {}
+    assert query(seeded_dsn, "SELECT count(*) FROM mesdb.applied") == [(0,)]
+
+
+async def test_apply_rebuilds_the_invalid_index_its_own_cancelled_build_left(seeded_dsn: str) -> None:
+    await _kit_build_cancelled_midway(seeded_dsn)
+    changes = mesdb_json(seeded_dsn, "apply", "--no-measure")
+    assert {c["name"]: c["outcome"] for c in changes}["mesdb_orders_active_idx"] == "rebuilt"
+    assert _indexes(seeded_dsn) == dict.fromkeys(KIT_INDEXES, True)
+
+
+def test_apply_leaves_an_invalid_index_it_did_not_build_and_says_so(seeded_dsn: str) -> None:
+    # someone else's failed unique build under the kit's name: not the kit's to drop
     with contextlib.suppress(psycopg.errors.UniqueViolation):
         execute(seeded_dsn, "CREATE UNIQUE INDEX CONCURRENTLY mesdb_orders_created_idx ON orders (status)")
-    assert _indexes(seeded_dsn) == {"mesdb_orders_created_idx": False}
-    changes = mesdb_json(seeded_dsn, "apply", "--no-measure")
-    assert {c["name"]: c["outcome"] for c in changes}["mesdb_orders_created_idx"] == "rebuilt"
-    assert _indexes(seeded_dsn) == dict.fromkeys(KIT_INDEXES, True)
+    changes = {c["name"]: c for c in mesdb_json(seeded_dsn, "apply", "--no-measure")}
+    assert changes["mesdb_orders_created_idx"]["outcome"] == "foreign-invalid"
+    assert "DROP INDEX CONCURRENTLY" in changes["mesdb_orders_created_idx"]["why"]
+    assert _indexes(seeded_dsn)["mesdb_orders_created_idx"] is False
+    mesdb_json(seeded_dsn, "revert")
+    assert _indexes(seeded_dsn) == {"mesdb_orders_created_idx": False}  # still there: not the kit's
 
 
 def test_revert_removes_exactly_what_apply_added(seeded_dsn: str) -> None:
@@ -114,3 +165,38 @@ def test_apply_for_one_role_sets_plan_cache_mode_for_that_role_only(seeded_dsn: 
         assert query(as_role, "SHOW plan_cache_mode") == [("auto",)]
     finally:
         execute(seeded_dsn, "DROP ROLE legacy_mes")
+
+
+def _plan_cache_mode_settings(dsn: str) -> dict[str, str]:
+    """plan_cache_mode per target in this database: '' for the database, else the role's name."""
+    return dict(
+        query(
+            dsn,
+            "SELECT coalesce(r.rolname, ''), substr(c, strpos(c, '=') + 1) FROM pg_db_role_setting s "
+            "LEFT JOIN pg_roles r ON r.oid = s.setrole, unnest(s.setconfig) c "
+            "WHERE c LIKE 'plan_cache_mode=%%' "
+            "AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    )
+
+
+def test_revert_restores_the_database_and_the_role_setting_each_to_its_previous_value(
+    seeded_dsn: str,
+) -> None:
+    database = seeded_dsn.rsplit("/", 1)[1]
+    role = f"legacy_mes_{database}"
+    execute(seeded_dsn, f'CREATE ROLE "{role}" LOGIN')
+    try:  # the role had a value of its own before; the database had none
+        execute(
+            seeded_dsn,
+            f'ALTER ROLE "{role}" IN DATABASE "{database}" SET plan_cache_mode = force_generic_plan',
+        )
+        mesdb_json(seeded_dsn, "apply", "--no-measure")
+        mesdb_json(seeded_dsn, "apply", "--no-measure", "--role", role)
+        assert _plan_cache_mode_settings(seeded_dsn) == {"": "force_custom_plan", role: "force_custom_plan"}
+        reverted = {c["name"] for c in mesdb_json(seeded_dsn, "revert")}
+        assert {"setting:plan_cache_mode", f"setting:plan_cache_mode:role={role}"} <= reverted
+        assert _plan_cache_mode_settings(seeded_dsn) == {role: "force_generic_plan"}  # database: not set
+    finally:
+        execute(seeded_dsn, f'DROP OWNED BY "{role}"')
+        execute(seeded_dsn, f'DROP ROLE "{role}"')
