@@ -48,7 +48,8 @@ def _sample(conn: psycopg.Connection, table: str, column: str, type_name: str) -
         ).fetchone()
         return row[0] if row else ACTIVE[0]
     if column in ("id", "order_id"):
-        source = ORDERS if column == "order_id" else table
+        known = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+        source = table if column == "id" and known and known[0] else ORDERS  # else a CTE's name
         row = conn.execute(sql.SQL("SELECT max(id) FROM {}").format(sql.Identifier(source))).fetchone()
         return row[0] if row else 0
     try:

@@ -3,12 +3,14 @@
 The statement is prepared, then explained under ``plan_cache_mode = force_custom_plan`` (the
 planner sees the values) or ``force_generic_plan`` (what a pooled prepared statement runs after
 five executions when the generic plan looks cheap enough): PostgreSQL 15 has no
-``EXPLAIN (GENERIC_PLAN)``. Only reads are run (``ANALYZE``); writes are explained, not executed.
+``EXPLAIN (GENERIC_PLAN)``. Only plain reads (:mod:`mesdb.statements`, by PostgreSQL's parser) are
+run (``ANALYZE``), inside a ``READ ONLY`` transaction that is rolled back; anything else is explained,
+not executed.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,10 +18,10 @@ import psycopg
 from psycopg import sql
 
 from mesdb.legacy import ARCHIVE
+from mesdb.statements import read_only_reason
 
 Mode = Literal["custom", "generic"]
 _STATEMENT = "mesdb_explain"
-_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR\s+(UPDATE|SHARE|NO KEY|KEY)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class PlanSummary:
     shared_read: int
     shape: str
     scans: list[ScanCost] = field(default_factory=list)
+    #: why it was explained without ANALYZE (not a plain read), None when it ran
+    not_run_because: str | None = None
 
     @property
     def rows_examined(self) -> int:
@@ -53,11 +57,6 @@ class PlanSummary:
     @property
     def cold_rows_examined(self) -> int:
         return sum(s.rows_examined for s in self.scans if s.cold)
-
-
-def is_read(query: str) -> bool:
-    """True for a plain read (safe to execute under EXPLAIN ANALYZE)."""
-    return _WRITE.search(query) is None
 
 
 def parameter_types(conn: psycopg.Connection, query: str) -> list[str]:
@@ -74,22 +73,25 @@ def parameter_types(conn: psycopg.Connection, query: str) -> list[str]:
 
 
 def explain(conn: psycopg.Connection, query: str, params: list[Any], *, mode: Mode) -> PlanSummary:
-    """Plan (and, for reads, run) ``query`` with ``params`` under the given plan cache mode."""
-    analyze = is_read(query)
+    """Plan (and, for plain reads, run) ``query`` with ``params`` under the given plan cache mode."""
+    not_read = read_only_reason(conn, query)
     _deallocate(conn)
     conn.execute(sql.SQL("PREPARE {} AS ").format(sql.Identifier(_STATEMENT)).as_string(conn) + query)
     try:
-        conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(f"force_{mode}_plan")))
-        options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+        options = "FORMAT JSON" if not_read else "ANALYZE, BUFFERS, FORMAT JSON"
         call = sql.SQL("EXPLAIN ({}) EXECUTE {}").format(sql.SQL(options), sql.Identifier(_STATEMENT))
         if params:
             call = sql.SQL("{}({})").format(call, sql.SQL(", ").join(sql.Literal(p) for p in params))
-        row = conn.execute(call).fetchone()
+        # READ ONLY and rolled back whatever happens: even a read the parser let through cannot write
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION READ ONLY")
+            conn.execute(sql.SQL("SET LOCAL plan_cache_mode = {}").format(sql.Literal(f"force_{mode}_plan")))
+            row = conn.execute(call).fetchone()
     finally:
-        conn.execute("RESET plan_cache_mode")
         _deallocate(conn)
     assert row is not None
-    return summarise(row[0][0], mode=mode, analyzed=analyze)
+    summary = summarise(row[0][0], mode=mode, analyzed=not_read is None)
+    return dataclasses.replace(summary, not_run_because=not_read)
 
 
 def summarise(doc: dict[str, Any], *, mode: Mode, analyzed: bool) -> PlanSummary:

@@ -35,7 +35,7 @@ def plan_line(p: PlanSummary, cold_share: float | None = None) -> str:
     """One plan in one line: time, cost, buffers, rows examined (cold), shape."""
     cold = p.cold_rows_examined if cold_share is None else int(p.rows_examined * cold_share)
     mark = "" if cold_share is None else "~"
-    timing = _ms(p.execution_ms) if p.analyzed else "not run (write)"
+    timing = _ms(p.execution_ms) if p.analyzed else f"not run ({p.not_run_because})"
     return (
         f"{timing}, cost {p.total_cost:,.0f}, buffers {p.shared_hit:,} hit/{p.shared_read:,} read, "
         f"rows examined {p.rows_examined:,} ({mark}{cold:,} cold) — {p.shape}"

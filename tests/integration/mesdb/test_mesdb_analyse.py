@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 
 import asyncpg
+import psycopg
 
 from contracts.lifecycle import OrderStatus
 from legacy_sim.mes.orders_repo import list_orders
 from tests.integration.mesdb.conftest import mesdb, mesdb_json, query
+from tests.integration.mesdb.test_mesdb_split import ROWS
 
 LIST_TEXT = "ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
 
@@ -98,3 +100,37 @@ def test_analyse_prints_a_report_a_dba_reads(seeded_dsn: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "statements from" in done.stdout
     assert "the kit would:" in done.stdout
+
+
+#: a write in disguise: a SELECT whose CTE updates every order up to $1 (analyse picks max(id) for it)
+DATA_MODIFYING = (
+    "WITH touched AS (UPDATE orders SET customer = upper(customer) WHERE id <= $1 RETURNING id) "
+    "SELECT count(*) FROM touched"
+)
+
+
+def test_analyse_never_executes_a_write_found_in_pg_stat_statements(seeded_dsn: str) -> None:
+    with psycopg.connect(seeded_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute(  # this database's entries only: the seed's would rank above the two below
+            "SELECT pg_stat_statements_reset(0::oid, oid, 0::bigint) FROM pg_database "
+            "WHERE datname = current_database()"
+        )
+        conn.execute(DATA_MODIFYING.replace("$1", "%s"), (0,))  # recorded with its $1, touching nothing
+        conn.execute("SELECT nextval('orders_id_seq') FROM orders WHERE id = %s", (0,))
+        conn.execute("SELECT count(*) FROM orders WHERE status = %s", ("SHIPPED",))
+    rows, sequence = dict(query(seeded_dsn, ROWS)), query(seeded_dsn, "SELECT last_value FROM orders_id_seq")
+    report = mesdb_json(seeded_dsn, "analyse")
+    assert dict(query(seeded_dsn, ROWS)) == rows  # not one order changed
+    assert query(seeded_dsn, "SELECT last_value FROM orders_id_seq") == sequence
+    texts = {s["query"]: s for s in report["statements"]}
+    cte = next(s for q, s in texts.items() if q.startswith("WITH touched"))
+    assert cte["variants"], "explained all the same (without ANALYZE)"
+    for variant in cte["variants"]:
+        for plan in (variant["generic"], variant["custom"]):
+            assert not plan["analyzed"]
+            assert "data-modifying UPDATE" in plan["not_run_because"]
+    volatile = next(s for q, s in texts.items() if "nextval" in q)
+    assert "nextval" in volatile["variants"][0]["custom"]["not_run_because"]
+    listing = next(s for q, s in texts.items() if q.startswith("SELECT count(*) FROM orders"))
+    assert listing["variants"][0]["custom"]["analyzed"]  # plain reads still are

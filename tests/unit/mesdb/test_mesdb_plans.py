@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mesdb.plans import is_read, summarise
+from mesdb.legacy import LIST
+from mesdb.plans import summarise
+from mesdb.statements import shape_reason
 
 PLAN = {
     "Plan": {
@@ -57,7 +59,21 @@ def test_rows_examined_count_filtered_rows_and_loops_and_the_archive_as_cold() -
 
 
 def test_only_plain_reads_are_executed_under_explain_analyze() -> None:
-    assert is_read("SELECT * FROM orders WHERE id = $1")
-    assert not is_read("SELECT status FROM orders WHERE id = $1 FOR UPDATE")
-    assert not is_read("UPDATE orders SET status = $2 WHERE id = $1 RETURNING *")
-    assert not is_read("  insert into orders (source) values ($1)")
+    assert shape_reason(LIST) == (None, set())
+    assert shape_reason("SELECT count(*) FROM orders WHERE status = $1") == (None, {(None, "count")})
+    assert shape_reason("SELECT pg_catalog.lower(customer) FROM orders")[1] == {("pg_catalog", "lower")}
+    not_reads = {
+        "SELECT status FROM orders WHERE id = $1 FOR UPDATE": "row locks",
+        "SELECT * FROM (SELECT id FROM orders FOR SHARE) s": "row locks",
+        "UPDATE orders SET status = $2 WHERE id = $1 RETURNING *": "UpdateStmt",
+        "  insert into orders (source) values ($1)": "InsertStmt",
+        "WITH moved AS (UPDATE orders SET customer = $1 RETURNING id) SELECT count(*) FROM moved": "UPDATE",
+        "SELECT * FROM o WHERE id IN (WITH d AS (DELETE FROM orders RETURNING id) SELECT id FROM d)": (
+            "DELETE"
+        ),
+        "SELECT * INTO copy_of_orders FROM orders": "INTO",
+        "SELECT 1; DELETE FROM orders": "exactly one",
+        "SELECT FROM WHERE ((": "exactly one",
+    }
+    for query, why in not_reads.items():
+        assert why in (shape_reason(query)[0] or ""), query
