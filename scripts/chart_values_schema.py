@@ -28,9 +28,14 @@ def descriptions(text: str) -> dict[str, str]:
     missing: list[str] = []
     stack: list[tuple[int, str]] = []
     previous = ""
+    item_indent: int | None = None  # inside a list item: its lines are data (a peer, a rule), not keys
     for line in text.splitlines():
         if not line.strip():
             continue
+        indent_now = len(line) - len(line.lstrip())
+        if item_indent is not None and indent_now > item_indent:
+            continue
+        item_indent = indent_now if line.lstrip().startswith("- ") else None
         m = _KEY.match(line)
         if m and not line.lstrip().startswith("#"):
             indent, key = len(m.group(1)), m.group(2)

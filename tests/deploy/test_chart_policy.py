@@ -124,20 +124,6 @@ def test_the_config_checksum_follows_the_config() -> None:
     assert checksum(first) != checksum(chart.render(release="other"))
 
 
-def test_network_policies_keep_admin_and_metrics_inside(objects: list[chart.Obj]) -> None:
-    pol = chart.named(objects, "NetworkPolicy", "mes-edge-gateway")["spec"]
-    by_port = {rule["ports"][0]["port"]: rule.get("from") for rule in pol["ingress"]}
-    assert by_port["external"] is None  # anyone: partners come through the load balancer
-    assert by_port["internal"] == [{"podSelector": {}}]  # this namespace only
-    monitoring = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
-    assert by_port["admin"] == [{"namespaceSelector": monitoring}]
-    for np in chart.of_kind(objects, "NetworkPolicy"):
-        assert np["spec"]["policyTypes"] == ["Ingress"]
-        for rule in np["spec"]["ingress"]:
-            if rule["ports"][0]["port"] != "external":
-                assert rule.get("from"), f"{np['metadata']['name']}: {rule}"
-
-
 def test_values_hold_no_secret() -> None:
     values = yaml.safe_load((chart.CHART / "values.yaml").read_text())
     assert set(values["secrets"].values()) == {  # names, not contents

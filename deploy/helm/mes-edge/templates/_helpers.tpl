@@ -119,3 +119,52 @@ seccompProfile:
   emptyDir:
     sizeLimit: 64Mi
 {{- end -}}
+
+{{/* The port of a URL: the explicit one, else 443 for https and 80 for http */}}
+{{- define "mes-edge.urlPort" -}}
+{{- $u := urlParse . -}}
+{{- if regexMatch ":[0-9]+$" $u.host -}}
+{{- regexFind "[0-9]+$" $u.host -}}
+{{- else -}}
+{{- ternary "443" "80" (eq $u.scheme "https") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One egress rule: call with (dict "to" <peers> "ports" <list of ports> "protocols" <list>) */}}
+{{- define "mes-edge.egressRule" -}}
+- to:
+    {{- toYaml .to | nindent 4 }}
+  ports:
+    {{- range $port := .ports }}
+    {{- range $proto := $.protocols }}
+    - port: {{ $port }}
+      protocol: {{ $proto }}
+    {{- end }}
+    {{- end }}
+{{- end -}}
+
+{{/* Egress every mes-edge process needs: DNS, Redis and (when set) the OTLP endpoint; call with
+(dict "ctx" $ "elasticsearch" true|false). A peer list that is required and empty fails the render:
+an egress rule without peers would allow every destination. */}}
+{{- define "mes-edge.egressCommon" -}}
+{{- $e := .ctx.Values.networkPolicy.egress -}}
+{{- range $name := list "dnsTo" "redisTo" "legacyTo" }}
+{{- if not (index $e $name) }}
+{{- fail (printf "networkPolicy.egress.%s is empty: list the peers (an egress rule without peers allows every destination)" $name) }}
+{{- end }}
+{{- end }}
+{{- include "mes-edge.egressRule" (dict "to" $e.dnsTo "ports" (list 53) "protocols" (list "UDP" "TCP")) }}
+{{ include "mes-edge.egressRule" (dict "to" $e.redisTo "ports" (list .ctx.Values.redis.port) "protocols" (list "TCP")) }}
+{{- $obs := list }}
+{{- with .ctx.Values.observability.otlpEndpoint }}
+{{- $obs = append $obs (include "mes-edge.urlPort" .) }}
+{{- end }}
+{{- if .elasticsearch }}
+{{- with .ctx.Values.observability.elasticsearchUrl }}
+{{- $obs = append $obs (include "mes-edge.urlPort" .) }}
+{{- end }}
+{{- end }}
+{{- if and $obs $e.observabilityTo }}
+{{ include "mes-edge.egressRule" (dict "to" $e.observabilityTo "ports" (uniq $obs) "protocols" (list "TCP")) }}
+{{- end }}
+{{- end -}}
