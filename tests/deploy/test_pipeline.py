@@ -64,6 +64,9 @@ def test_stages_and_rollback_match_the_jenkinsfile() -> None:
     deploy = "\n".join(step.get("run", "") for step in job["steps"])
     assert deploy.count("--atomic") == deploy.count("helm rollback mes-edge 0") == 1
     assert deploy.count("scripts/staging-smoke.sh") == 1
+    smoke = (chart.ROOT / "scripts" / "staging-smoke.sh").read_text()
+    assert "loadtests --shape smoke" in smoke
+    assert "scripts/burn_rate_check.py" in smoke  # tests/deploy/test_burn_rate_check.py
     # the Jenkinsfile's deployAndCheck does the same, once for each environment
     assert jenkins.count("--atomic") == jenkins.count("$HELM rollback mes-edge 0") == 1
     assert jenkins.count("scripts/staging-smoke.sh") == 1
