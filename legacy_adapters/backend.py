@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["PermanentPricingError", "PriceResult", "PricingBackend", "PricingError",
-           "TransientPricingError"]
+__all__ = ["BackendUnavailableError", "PermanentPricingError", "PriceResult", "PricingBackend",
+           "PricingError", "TransientPricingError"]
 
 
 class PricingError(Exception):
@@ -21,6 +21,14 @@ class PricingError(Exception):
 
 class TransientPricingError(PricingError):
     """Worth retrying: legacy unreachable, overloaded (5xx/503), timed out."""
+
+
+class BackendUnavailableError(TransientPricingError):
+    """The legacy was never reached (connection refused; its sidecar could not connect either).
+
+    The job had no part in it: the worker hands the job back without counting the attempt and
+    pauses itself, so an instance that is down does not use up the jobs' attempts.
+    """
 
 
 class PermanentPricingError(PricingError):

@@ -9,6 +9,7 @@ script records a result only if the job is not done yet, so a late duplicate cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -19,9 +20,14 @@ from opentelemetry import trace
 from redis.exceptions import RedisError
 
 from legacy_adapters import metrics
-from legacy_adapters.backend import PermanentPricingError, PricingBackend, TransientPricingError
+from legacy_adapters.backend import (
+    BackendUnavailableError,
+    PermanentPricingError,
+    PricingBackend,
+    TransientPricingError,
+)
 from legacy_adapters.queue import PricingQueue
-from resilience.backoff import backoff_delay
+from resilience.backoff import backoff_ceiling, backoff_delay
 from telemetry.propagation import consumer_span
 
 log = logging.getLogger("legacy_adapters.worker")
@@ -52,6 +58,8 @@ class QuoteWorker:
         self.settings = settings
         self._tracer_provider = tracer_provider
         self._running: dict[asyncio.Task[None], tuple[str, str]] = {}  # task → (job id, entry id)
+        self._unavailable = 0          # consecutive calls that did not reach the legacy
+        self._paused_until = 0.0       # monotonic time before which this worker claims nothing
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then finish (or hand back) what is running."""
@@ -62,6 +70,11 @@ class QuoteWorker:
         last_reclaim = 0.0
         errors = 0
         while not stop.is_set():
+            if (pause := self._paused_until - time.monotonic()) > 0:
+                # our legacy instance is down: leave the jobs to workers whose instance is up
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                continue
             free = s.concurrency - len(self._running)
             if free <= 0:
                 await asyncio.wait(list(self._running), timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
@@ -150,6 +163,8 @@ class QuoteWorker:
                 result = await self.backend.price(model, material=job.get("material", ""))
             except PermanentPricingError as exc:
                 return await self._dead(job_id, entry, "permanent", str(exc))
+            except BackendUnavailableError as exc:
+                return await self._not_reached(job_id, entry, exc)
             except TransientPricingError as exc:
                 if attempt >= s.max_attempts:
                     return await self._dead(job_id, entry, "attempts_exhausted",
@@ -160,6 +175,7 @@ class QuoteWorker:
                 log.warning("job %s attempt %d failed, retry in %.1f s: %s", job_id, attempt, delay, exc,
                             extra={"event.action": "pricing-retry", "pricing.job_id": job_id})
                 return "retry"
+            self._unavailable = 0
             applied, followers = await self.queue.complete(job_id, entry, json.dumps(result.as_json()),
                                                            s.cache_ttl)
             log.info("job %s priced %s EUR (%d waiting duplicates)", job_id, result.price_eur, followers,
@@ -168,6 +184,23 @@ class QuoteWorker:
             return "done" if applied else "duplicate"
         finally:
             metrics.WORKER_IN_FLIGHT.dec()
+
+    async def _not_reached(self, job_id: str, entry: str, exc: BackendUnavailableError) -> str:
+        """The legacy was never reached: hand the job back (attempt not counted), pause this worker.
+
+        Another worker (another legacy instance) takes the job at once; this one claims nothing
+        for a back-off that doubles while its instance stays unreachable (``retry_base`` … 10 s).
+        A job whose every worker's instance is down stays queued, not dead-lettered.
+        """
+        s = self.settings
+        self._unavailable += 1
+        pause = backoff_ceiling(self._unavailable, base=s.retry_base, cap=min(s.retry_max, 10.0))
+        self._paused_until = time.monotonic() + pause
+        await self.queue.hand_back(job_id, entry)
+        metrics.BACKEND_UNAVAILABLE.inc()
+        log.warning("job %s handed back, its attempt not counted; pausing %.1f s: %s", job_id, pause, exc,
+                    extra={"event.action": "pricing-backend-unavailable", "pricing.job_id": job_id})
+        return "handed_back"
 
     async def _dead(self, job_id: str, entry: str, reason: str, detail: str) -> str:
         await self.queue.dead_letter(job_id, entry, detail)

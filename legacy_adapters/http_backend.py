@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 
-from legacy_adapters.backend import PermanentPricingError, PriceResult, TransientPricingError
+from legacy_adapters.backend import (
+    BackendUnavailableError,
+    PermanentPricingError,
+    PriceResult,
+    TransientPricingError,
+)
 
 #: Statuses after which the same request may succeed later.
 _TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: The sidecar's problem+json member ``reason`` when it could not connect to its legacy instance.
+_NOT_REACHED = "connect_error"
+
+
+def _not_reached(status: int, text: str) -> bool:
+    """A sidecar's 502 saying it never reached the legacy (``reason: connect_error``)."""
+    if status != 502:
+        return False
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("reason") == _NOT_REACHED
 
 
 class HttpBackend:
@@ -31,11 +51,15 @@ class HttpBackend:
                 text = await resp.text()
                 if resp.status == 200:
                     return PriceResult.from_json(await resp.json(content_type=None))
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            raise BackendUnavailableError(f"legacy pricing unreachable: {type(exc).__name__}: {exc}") from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientPricingError(f"legacy pricing unreachable: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # not JSON
             raise TransientPricingError(f"legacy pricing answered garbage: {exc}") from exc
         detail = text[:300].replace("\n", " ")
+        if _not_reached(resp.status, text):
+            raise BackendUnavailableError(f"legacy pricing unreachable behind its sidecar: {detail}")
         if resp.status in _TRANSIENT:
             raise TransientPricingError(f"legacy pricing answered {resp.status}: {detail}")
         raise PermanentPricingError(f"legacy pricing refused the model ({resp.status}): {detail}")

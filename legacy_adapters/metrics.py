@@ -54,6 +54,8 @@ WORKER_IN_FLIGHT = Gauge("pricing_worker_jobs_in_flight", "Jobs this worker is r
 WORKER_CONCURRENCY = Gauge("pricing_worker_concurrency", "Jobs this worker may run at once",
                            multiprocess_mode="livesum")
 RETRIES = Counter("pricing_retries_total", "Transient failures scheduled for another attempt")
+BACKEND_UNAVAILABLE = Counter("pricing_backend_unavailable_total",
+                              "Jobs handed back because the legacy was never reached (attempt not counted)")
 DEAD_LETTERS = Counter("pricing_dead_letters_total", "Jobs moved to the dead-letter set", ["reason"])
 RECLAIMED = Counter("pricing_reclaimed_total", "Entries taken over from a worker that stopped (XAUTOCLAIM)")
 WEBHOOKS_IN_FLIGHT = Gauge("pricing_webhooks_in_flight",

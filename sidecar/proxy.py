@@ -138,4 +138,5 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
                             title="Upstream timeout" if timeout else "Bad gateway",
                             type_slug="upstream-timeout" if timeout else "upstream-unavailable",
                             detail=str(failure), request_id=request[REQUEST_ID],
-                            extra={"upstream": state.config.instance_id})
+                            # reason: connect_error = the legacy was never reached (safe to send again)
+                            extra={"upstream": state.config.instance_id, "reason": failure.reason})

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aiohttp import web
+
+from devstack.ports import free_port
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.submit import QuoteSubmitter
 from legacy_sim.pricing.samples import box_stl_binary
@@ -77,3 +80,39 @@ async def test_sigterm_hands_an_unfinished_job_back_at_once(
         # visibility timeout 60 s: only the hand-back (a fresh entry) can make this finish quickly
         await wait_until(_status(queue, job_id, "done"), 20, "job done by another worker")
     await asyncio.sleep(0)
+
+
+async def test_a_legacy_refusing_connections_uses_up_no_attempts_and_the_job_waits_for_it(
+        redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
+    """One MES SIGKILLed under load for a few seconds dead-lettered quotes (make chaos): no more."""
+    port = free_port()
+    job_id = (await submit(submitter, box_stl_binary(5, 7, 9))).job_id
+    log = tmp_path / "worker-0.log"
+
+    async def tried_more_than_max_attempts_or_gave_up() -> bool:
+        tries = log.read_text().count("legacy pricing unreachable") if log.exists() else 0
+        return tries >= 4 or (await queue.job(job_id) or {}).get("status") == "failed"
+
+    async def price(_request: web.Request) -> web.Response:
+        return web.json_response({"price_eur": "12.50", "volume_mm3": 315.0})
+
+    app = web.Application()
+    app.router.add_post("/price", price)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    with worker_processes(redis_url, tmp_path, 1, backend=f"http://127.0.0.1:{port}",
+                          extra=("--max-attempts", "2", "--retry-base", "0.05")):
+        await wait_until(tried_more_than_max_attempts_or_gave_up, 20, "four calls to a closed port")
+        await web.TCPSite(runner, "127.0.0.1", port).start()  # the legacy is back
+        try:
+            await wait_until(lambda: _ended(queue, job_id), 20, "job ended")
+        finally:
+            await runner.cleanup()
+    job = await queue.job(job_id) or {}
+    assert job["status"] == "done", job
+    assert job["attempts"] == "1"
+    assert await queue.dead_jobs() == []
+
+
+async def _ended(queue: PricingQueue, job_id: str) -> bool:
+    return (await queue.job(job_id) or {}).get("status") in ("done", "failed")

@@ -125,6 +125,7 @@ async def test_upstream_down_answers_502_problem_json_with_the_request_id(tmp_pa
             assert ready.status == 503
     assert body["status"] == 502
     assert body["instance"] == "urn:request:req-down-0001"
+    assert body["reason"] == "connect_error"  # never reached: a pricing worker hands its job back
     assert sample("sidecar_upstream_errors_total", **LABELS, reason="connect_error") - before == 1
     assert requests("/orders/{id}", "GET", "5xx") >= 1
 
