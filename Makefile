@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: deps run test lint bench loadtest clean
+.PHONY: deps run test lint bench loadtest chaos clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -22,6 +22,9 @@ bench: deps  ## gateway vs nginx vs bare aiohttp, printed side by side with rati
 
 loadtest: deps  ## Locust against the running `make run` (SHAPE=normal|peak|spike|smoke, ARGS=...)
 	$(PY) -m loadtests --shape $(or $(SHAPE),normal) $(ARGS)
+
+chaos: deps  ## the fault matrix under load on its own shifted platform (~17 min) → docs/resilience.md
+	$(PY) -m loadtests.chaos $(ARGS)
 
 clean:
 	rm -rf .run .mypy_cache .ruff_cache .pytest_cache

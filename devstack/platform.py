@@ -8,7 +8,9 @@ Everything is stopped by PID, in reverse order.
 from __future__ import annotations
 
 import os
+import random
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,6 +76,24 @@ class Ports:
         return {theirs[name]: port for name, port in mine.items() if port != theirs[name]}
 
 
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))  # all addresses: the external listener binds them
+        except OSError:
+            return False
+    return True
+
+
+def free_offset(attempts: int = 50) -> int:
+    """An offset that moves every port of `make run` onto a free one (``Ports().shifted(offset)``)."""
+    ports = Ports().listening().values()
+    for offset in random.sample(range(1000, 65535 - max(ports)), attempts):
+        if all(_free(port + offset) for port in ports):
+            return offset
+    raise RuntimeError(f"no offset in {attempts} tries leaves all of make run's ports free")
+
+
 @dataclass
 class Platform:
     root: Path
@@ -81,6 +101,11 @@ class Platform:
     price_delay: float = float(os.environ.get("MES_PRICE_DELAY", "2"))
     #: MES_REPLICA=1: a streaming replica of the MES database; the probing sidecar reads it (docs/mes-data.md)
     replica: bool = os.environ.get("MES_REPLICA", "0") == "1"
+    #: the gateway's YAML (the chaos harness starts it on a copy it can change and SIGHUP)
+    gateway_config: str = "config/gateway.yaml"
+    #: legacy instance id → the URL its sidecar forwards to instead of the instance itself
+    #: (the chaos harness puts a fault-injecting proxy in between: devstack/fault_proxy.py)
+    sidecar_upstreams: dict[str, str] = field(default_factory=dict)
     started: list[tuple[str, PostgresServer | RedisServer | ServerProcess]] = field(default_factory=list)
 
     @property
@@ -136,7 +161,7 @@ class Platform:
                                                           str(self.root / "api-keys.json")),
                   "GATEWAY_OPERATOR_TOKENS": os.environ.get("GATEWAY_OPERATOR_TOKENS", DEV_OPERATOR_TOKEN)}
         workers = os.environ.get("GATEWAY_WORKERS", "2")
-        gateway = self._python("gateway", "-m", "gateway", "--config", "config/gateway.yaml",
+        gateway = self._python("gateway", "-m", "gateway", "--config", self.gateway_config,
                                "--workers", workers, env=gw_env)
         wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz", gateway, timeout=60)
         self._start_monitoring()
@@ -192,7 +217,7 @@ class Platform:
         for kind, instance, port, listen in legacy:
             args = ["-m", "sidecar", "--kind", kind, "--instance-id", instance,
                     "--listen", f"127.0.0.1:{listen}", "--admin", f"127.0.0.1:{listen + 10}",
-                    "--upstream", f"http://127.0.0.1:{port}",
+                    "--upstream", self.sidecar_upstreams.get(instance, f"http://127.0.0.1:{port}"),
                     "--access-log", str(self.logs / f"sidecar-{instance}-access.log")]
             if kind == "mes":
                 args += ["--redis-url", redis_url,  # order-change events

@@ -46,19 +46,25 @@ class RunResult:
     output: str
 
 
+def start_locust(*, shape: str, env: Mapping[str, str], prefix: Path,
+                 locustfile: Path = LOCUSTFILE) -> subprocess.Popen[str]:
+    """Locust headless in its own process group, ``env`` (``LOADTEST_*``) added; reports at ``prefix``."""
+    child_env = {**os.environ, **env, "LOADTEST_SHAPE": shape, "LOADTEST_SUMMARY_JSON": f"{prefix}.json",
+                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
+            "--csv", str(prefix), "--html", f"{prefix}.html", "--loglevel", "WARNING",
+            "--stop-timeout", "5", "--exit-code-on-error", "1"]
+    return subprocess.Popen(argv, cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
 def run_locust(*, shape: str, env: Mapping[str, str], reports: Path, label: str,
-               quiet: bool = False) -> RunResult:
+               quiet: bool = False, locustfile: Path = LOCUSTFILE) -> RunResult:
     """Run the locustfile headless with ``env`` (``LOADTEST_*``) added; bounded by the shape."""
     cfg = load({**os.environ, **env})  # validates the settings before starting anything
     reports.mkdir(parents=True, exist_ok=True)
     prefix = reports / f"{label}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-    child_env = {**os.environ, **env, "LOADTEST_SHAPE": shape, "LOADTEST_SUMMARY_JSON": f"{prefix}.json",
-                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-            "--csv", str(prefix), "--html", f"{prefix}.html", "--loglevel", "WARNING",
-            "--stop-timeout", "5", "--exit-code-on-error", "1"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = start_locust(shape=shape, env=env, prefix=prefix, locustfile=locustfile)
     try:
         output, _ = proc.communicate(timeout=cfg.shapes.duration_of(shape) + GRACE)
     except subprocess.TimeoutExpired:

@@ -88,6 +88,8 @@ class Targets:
     mes_urls: tuple[str, ...]
     crm_url: str
     partner_keys: Mapping[str, str]
+    #: ``$LOADTEST_CALLBACK_URL``: quotes ask for a webhook there (the chaos harness's receiver)
+    callback_url: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +185,7 @@ def targets_from_env(env: Mapping[str, str]) -> Targets:
         mes_urls=tuple(check_loopback(u, "LOADTEST_MES_URLS") for u in mes.split(",") if u.strip()),
         crm_url=check_loopback(env.get("LOADTEST_CRM_URL", "http://127.0.0.1:9201"), "LOADTEST_CRM_URL"),
         partner_keys=_partner_keys(env),
+        callback_url=env.get("LOADTEST_CALLBACK_URL", ""),
     )
 
 

@@ -39,7 +39,8 @@ class CrmIntakeUser(MesEdgeUser):
     def submit_order(self) -> None:
         """``POST /orders`` → 202 ``{crm_order_id, status: QUEUED}``."""
         order = {"customer": self.rng.choice(CUSTOMERS), "material": self.rng.choice(MATERIALS),
-                 "quantity": self.rng.randint(1, 200), "model_name": f"crm-{self.rng.randrange(10**6)}.stl"}
+                 "quantity": self.rng.randint(1, 200),
+                 "model_name": f"crm-{self.rng.getrandbits(64):016x}.stl"}  # unique: the chaos ledger
         body, _ = self.call("POST", self.orders_url, name="crm POST /orders", ok=(202,), json=order)
         if body is not None and body.get("crm_order_id"):
             self.submitted = [*self.submitted[-(RECENT - 1):], str(body["crm_order_id"])]

@@ -63,7 +63,7 @@ class PartnerUser(MesEdgeUser):
     @task(MIX.tasks.get("create_order", 0))
     def create_order(self) -> None:
         """Place an order for a model (201 + the order)."""
-        model = f"part-{self.rng.randrange(10**6)}.stl"
+        model = f"part-{self.rng.getrandbits(64):016x}.stl"  # unique: the chaos ledger counts copies
         order: JSON = {"customer": self.partner_id.upper(), "material": self.rng.choice(MATERIALS),
                        "quantity": self.rng.randint(1, 50), "model_name": model,
                        "model_sha256": hashlib.sha256(model.encode()).hexdigest()}
@@ -85,8 +85,11 @@ class PartnerUser(MesEdgeUser):
             if body is not None:
                 self.record("partner quote turnaround", time.perf_counter() - started)
             return
+        params = {"material": q.material}
+        if TARGETS.callback_url:
+            params["callback_url"] = TARGETS.callback_url
         job, location = self.call("POST", f"{self.base}/partner/v1/quotes", name="partner POST /quotes",
-                               ok=(200, 202), data=model, params={"material": q.material}, headers=headers)
+                               ok=(200, 202), data=model, params=params, headers=headers)
         location = location or str((job or {}).get("location", ""))
         while job is not None and job.get("status") in _JOB_OPEN:
             if time.perf_counter() - started > q.timeout:

@@ -10,38 +10,15 @@ the default ports is checked by moving them in the README's text the same way
 from __future__ import annotations
 
 import os
-import random
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.moved_ports import move_ports
-from devstack.platform import Platform, Ports
+from devstack.platform import Platform, Ports, free_offset
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_OFFSET = 65535 - max(Ports().listening().values())
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("0.0.0.0", port))  # all addresses: the external listener binds them
-        except OSError:
-            return False
-    return True
-
-
-def free_offset(attempts: int = 50) -> int:
-    """An offset that moves every port of `make run` onto a free one."""
-    ports = Ports().listening().values()
-    for offset in random.sample(range(1000, MAX_OFFSET), attempts):
-        if all(_free(port + offset) for port in ports):
-            return offset
-    raise RuntimeError(f"no offset in {attempts} tries leaves all of make run's ports free")
-
-
 @dataclass(frozen=True)
 class MakeRun:
     """A running platform: its banner, run dir, the environment of a user's shell, the port map."""

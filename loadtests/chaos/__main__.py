@@ -1,0 +1,5 @@
+"""``python -m loadtests.chaos``: see :mod:`loadtests.chaos.run`."""
+
+from loadtests.chaos.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""The fault matrix: each fault is injected, held for the fault window, then healed.
+
+A fault acts only on processes this harness started (by PID, :mod:`loadtests.chaos.stack`).
+``inject`` and ``heal`` may leave notes (``notes``) that go into the report, e.g. how many relay
+entries were in flight when the relay was killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from loadtests.chaos.stack import Stack
+
+Notes = dict[str, Any]
+PRICING_WORKERS = ("pricing-worker-1", "pricing-worker-2")
+Action = Callable[[Stack, Notes], None]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One row of the matrix."""
+
+    name: str
+    what: str
+    inject: Action
+    heal: Action
+
+
+def _nothing(_stack: Stack, _notes: Notes) -> None:
+    pass
+
+
+def _kill(name: str) -> Action:
+    def act(stack: Stack, notes: Notes) -> None:
+        notes["pid"] = stack.component(name).pid
+        stack.signal_group(name, signal.SIGKILL)
+    return act
+
+
+def _signal(name: str, sig: int) -> Action:
+    def act(stack: Stack, _notes: Notes) -> None:
+        stack.signal_group(name, sig)
+    return act
+
+
+def _restart(name: str) -> Action:
+    def act(stack: Stack, _notes: Notes) -> None:
+        stack.restart(name)
+    return act
+
+
+def _slow(delay: float) -> Action:
+    def act(stack: Stack, _notes: Notes) -> None:
+        stack.proxy.delay = delay
+    return act
+
+
+def _kill_gateway_worker(stack: Stack, notes: Notes) -> None:
+    workers = stack.gateway_workers()
+    notes["workers"] = len(workers)
+    if workers:
+        notes["pid"] = workers[0]
+        os.kill(workers[0], signal.SIGKILL)
+
+
+def _reload(variant: bool) -> Action:
+    def act(stack: Stack, _notes: Notes) -> None:
+        stack.reload_gateway(variant=variant)
+    return act
+
+
+def _redis_kill(stack: Stack, notes: Notes) -> None:
+    notes["pid"] = stack.component("redis").pid
+    stack.signal_group("redis", signal.SIGKILL)
+
+
+def _redis_start(stack: Stack, _notes: Notes) -> None:
+    stack.redis_start()
+
+
+def _pg_stop(stack: Stack, _notes: Notes) -> None:
+    stack.postgres_stop()
+
+
+def _pg_start(stack: Stack, _notes: Notes) -> None:
+    stack.postgres_start()
+
+
+def _crm_burst(stack: Stack, journal: Path, count: int) -> None:
+    """``count`` CRM orders through the gateway, journalled like Locust's (class ``crm``)."""
+    url = f"http://127.0.0.1:{stack.ports.internal}/crm/orders"
+    with journal.open("a") as out:
+        for i in range(count):
+            body = json.dumps({"customer": "ACME", "material": "PLA", "quantity": 1,
+                               "model_name": f"burst-{time.time_ns():x}-{i}.stl"}).encode()
+            request = urllib.request.Request(url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            started = time.time()
+            status, ident, retry_after = 0, None, False
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 (loopback)
+                    status = resp.status
+                    ident = json.load(resp).get("crm_order_id")
+            except urllib.error.HTTPError as exc:
+                status, retry_after = exc.code, bool(exc.headers.get("Retry-After"))
+            except OSError:
+                status = 0
+            line: dict[str, Any] = {"t": round(time.time(), 3), "n": "crm POST /orders (burst)", "s": status,
+                                    "ms": round((time.time() - started) * 1000, 1), "ok": status == 202,
+                                    "ra": retry_after}
+            if ident and status == 202:
+                line["id"] = str(ident)
+            out.write(json.dumps(line) + "\n")
+
+
+def _relay_kill(journal: Path) -> Action:
+    """A burst of CRM orders, then SIGKILL of the sidecar whose relay holds entries in flight."""
+    def act(stack: Stack, notes: Notes) -> None:
+        client = redis.Redis.from_url(stack.redis_url(0))
+        _crm_burst(stack, journal, 60)
+        deadline = time.monotonic() + 3
+        victim, pending = "mes-2", 0
+        while time.monotonic() < deadline:
+            try:
+                consumers = client.xpending("crm:orders", "mes-relay").get("consumers") or []
+            except redis.RedisError:
+                consumers = []
+            busy = [c for c in consumers if int(c["pending"]) > 0]
+            if busy:
+                victim, pending = str(busy[0]["name"].decode() if isinstance(busy[0]["name"], bytes)
+                                      else busy[0]["name"]), int(busy[0]["pending"])
+                break
+            time.sleep(0.005)
+        client.close()
+        notes["relay"] = victim
+        notes["pending_at_kill"] = pending
+        stack.signal_group(f"sidecar-{victim}", signal.SIGKILL)
+    return act
+
+
+def _relay_restart(stack: Stack, notes: Notes) -> None:
+    stack.restart(f"sidecar-{notes.get('relay', 'mes-2')}")
+
+
+def _pricing_kill_mid_job(stack: Stack, notes: Notes) -> None:
+    """SIGKILL a worker while it runs a job (waits up to 5 s for one to be running)."""
+    client = redis.Redis.from_url(stack.redis_url(2))
+    deadline = time.monotonic() + 5
+    victim = "pricing-worker-1"
+    while time.monotonic() < deadline:
+        running = [w for w in PRICING_WORKERS if _running_job(client, w)]
+        if running:
+            victim = running[0]
+            notes["mid_job"] = True
+            break
+        time.sleep(0.02)
+    client.close()
+    notes["worker"] = victim
+    stack.signal_group(victim, signal.SIGKILL)
+
+
+def _running_job(client: redis.Redis, worker: str) -> bool:
+    for key in client.scan_iter("pricing:job:*", count=500):
+        fields = client.hmget(key, "status", "worker")
+        if fields[0] == b"running" and fields[1] == worker.encode():
+            return True
+    return False
+
+
+def _pricing_restart_killed(stack: Stack, notes: Notes) -> None:
+    stack.restart(str(notes.get("worker", "pricing-worker-1")))
+
+
+def _pricing_stop_all(stack: Stack, _notes: Notes) -> None:
+    """SIGTERM to every worker (running jobs are finished or handed back), as a scale-to-zero does."""
+    for name in PRICING_WORKERS:
+        stack.process(name).stop(signal.SIGTERM, timeout=15)
+
+
+def _pricing_start_all(stack: Stack, _notes: Notes) -> None:
+    for name in PRICING_WORKERS:
+        stack.restart(name)
+
+
+def matrix(journal: Path) -> list[Fault]:
+    """Every fault of the issue, in the order the full run injects them."""
+    return [
+        Fault("mes-kill", "MES mes-1 SIGKILLed, restarted at heal", _kill("mes-1"), _restart("mes-1")),
+        Fault("mes-freeze", "MES mes-1 SIGSTOP, SIGCONT at heal", _signal("mes-1", signal.SIGSTOP),
+              _signal("mes-1", signal.SIGCONT)),
+        Fault("mes-slow", "mes-2 answers 1.5 s late (fault proxy sidecar→MES, per chunk)", _slow(1.5),
+              _slow(0.0)),
+        Fault("sidecar-kill", "sidecar of mes-1 (probes, relay, events) SIGKILLed, restarted at heal",
+              _kill("sidecar-mes-1"), _restart("sidecar-mes-1")),
+        Fault("relay-kill", "60 CRM orders burst, then the relay holding entries in flight SIGKILLed "
+              "(its sidecar), restarted at heal", _relay_kill(journal), _relay_restart),
+        Fault("redis-kill", "Redis SIGKILLed, restarted at heal on its append-only file", _redis_kill,
+              _redis_start),
+        Fault("redis-freeze", "Redis SIGSTOP, SIGCONT at heal", _signal("redis", signal.SIGSTOP),
+              _signal("redis", signal.SIGCONT)),
+        Fault("postgres-restart", "MES PostgreSQL stopped (fast shutdown), started at heal", _pg_stop,
+              _pg_start),
+        Fault("postgres-freeze", "MES PostgreSQL (all its processes) SIGSTOP, SIGCONT at heal",
+              _signal("postgres", signal.SIGSTOP), _signal("postgres", signal.SIGCONT)),
+        Fault("gateway-worker-kill", "one gateway worker SIGKILLed (the master restarts it)",
+              _kill_gateway_worker, _nothing),
+        Fault("gateway-reload", "gateway master SIGHUP with a changed config, SIGHUP back at heal",
+              _reload(True), _reload(False)),
+        Fault("pricing-worker-kill", "a pricing worker SIGKILLed mid-job, restarted at heal",
+              _pricing_kill_mid_job, _pricing_restart_killed),
+        Fault("pricing-all-stopped", "both pricing workers stopped (SIGTERM), started again at heal",
+              _pricing_stop_all, _pricing_start_all),
+        Fault("alertmanager-stop", "Alertmanager stopped, restarted at heal", _kill("alertmanager"),
+              _restart("alertmanager")),
+    ]
+
+
+SHORT = ("relay-kill", "mes-kill")  # the `make test` version: two faults
