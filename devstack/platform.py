@@ -2,7 +2,8 @@
 
 Starts, in order: a private PostgreSQL and Redis, the legacy MES x2 (sharing one
 database) and CRM stand-ins, then the gateway; prints the URLs and curl lines.
-Everything is stopped by PID, in reverse order.
+While it runs, a crashed child is restarted with backoff (``devstack/supervisor.py``);
+everything is stopped by PID, in reverse order, on Ctrl-C or when a child keeps crashing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
 from devstack.redis import RedisServer
 from devstack.replica import ReplicaServer
+from devstack.supervisor import CrashLoop, Supervisor
 from gateway.auth.startup_secrets import DEV_ENV, DEV_OPERATOR_TOKEN
 
 
@@ -263,6 +265,7 @@ class Platform:
         consoles = f"{local}:{p.prometheus}/consoles"  # prometheus/consoles/ (grafana/build_consoles.py)
         return f"""
 mes-edge is up (state and logs in {self.root}/). Ctrl-C stops everything.
+A process that crashes is restarted (restarts: {self.root}/children.json); one that keeps crashing stops all.
 
   external (partners)  {local}:{p.external}/partner/v1/openapi.json   (the rest needs an API key)
   internal (operators) {local}:{p.internal}/orders   (quote jobs: POST /quotes with an STL, see README)
@@ -295,7 +298,15 @@ Try:
 
 
 def run() -> int:
-    platform = Platform(root=Path(os.environ.get("MES_EDGE_RUN_DIR", ".run")).resolve())
+    """`make run`: start everything, supervise the children (``devstack.supervisor``) until Ctrl-C.
+
+    ``MES_EDGE_RUN_DIR`` (``.run``) holds the state; ``MES_EDGE_PORT_OFFSET`` moves every port by
+    that much (a second platform beside the first); ``MES_EDGE_MAX_RESTARTS`` (5) is how many
+    crashes of one child within 60 s are restarted before everything stops.
+    """
+    offset = int(os.environ.get("MES_EDGE_PORT_OFFSET", "0"))
+    platform = Platform(root=Path(os.environ.get("MES_EDGE_RUN_DIR", ".run")).resolve(),
+                        ports=Ports().shifted(offset))
     stop = False
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -308,12 +319,17 @@ def run() -> int:
         platform.start()
         print(platform.banner(), flush=True)
         print("processes: " + ", ".join(f"{name}={proc.pid}" for name, proc in platform.started), flush=True)
+        supervisor = Supervisor(
+            [(name, proc) for name, proc in platform.started if isinstance(proc, ServerProcess)],
+            status_path=platform.root / "children.json",
+            max_restarts=int(os.environ.get("MES_EDGE_MAX_RESTARTS", "5")),
+            say=lambda line: print(line, flush=True))
         while not stop:
-            for name, proc in platform.started:
-                if isinstance(proc, ServerProcess) and not proc.alive():
-                    print(f"{name} exited unexpectedly; see {proc.log_path}:\n{proc.log_tail()}", flush=True)
-                    stop = True
+            supervisor.poll()
             time.sleep(0.5)
+    except CrashLoop as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 1
     except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
         print(f"make run failed: {exc}", file=sys.stderr, flush=True)
         return 1
