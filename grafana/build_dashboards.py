@@ -550,11 +550,16 @@ def upstreams() -> dict[str, Any]:
         row("Retries, ejections, circuit breaker"),
         timeseries(
             "Retries by reason",
-            "Retries sent (idempotent methods only), and retries the budget refused.",
+            "Retries sent by reason; of those, retries of attempts the endpoint never saw (outside the "
+            "budget: an endpoint going away); and retries the budget refused.",
             [
                 target(
                     f"sum by (cluster, reason) (rate(gateway_upstream_retries_total{{{c}}}[{RATE}]))",
                     "{{cluster}} {{reason}}",
+                ),
+                target(
+                    f"sum by (cluster) (rate(gateway_upstream_retries_unsent_total{{{c}}}[{RATE}]))",
+                    "{{cluster}} never sent (outside the budget)",
                 ),
                 target(
                     f"sum by (cluster) (rate(gateway_upstream_retry_budget_exhausted_total{{{c}}}[{RATE}]))",
