@@ -253,6 +253,12 @@ def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
     quotes = parse_quotes_section(top.get("quotes"))
     if quotes is None and (needs := [r.name for r in routes if r.handler == "quotes"]):
         raise ConfigError("quotes", f"route {needs[0]!r} has handler: quotes, which needs a quotes: section")
+    if quotes is not None and quotes.shards > 1:  # each shard stores models within its share
+        share = quotes.model_store_bytes // quotes.shards
+        for r in routes:
+            check(r.handler != "quotes" or r.max_body_bytes <= share, "quotes.model_store_bytes",
+                  f"each of the {quotes.shards} shards stores models within {share} bytes, less than route "
+                  f"{r.name!r}'s max_body_bytes ({r.max_body_bytes}): at least shards x the largest model")
     operator_auth = parse_operator_auth_section(top.get("operator_auth"))
     internal = listeners.get("internal")
     if internal is not None and not is_loopback(internal.host) and not operator_auth.tokens:

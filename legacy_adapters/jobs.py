@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from legacy_adapters.queue import PricingQueue
+from legacy_adapters.shards import ShardedQueue
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--redis-url", default=os.environ.get("PRICING_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--prefix", default=os.environ.get("PRICING_PREFIX", "pricing"))
+    p.add_argument("--shards", type=int, default=int(os.environ.get("PRICING_SHARDS", "1")),
+                   help="the queue's shards (as the workers' --shards)")
     sub = p.add_subparsers(dest="command", required=True)
     rq = sub.add_parser("requeue", help="put failed jobs back on the queue")
     rq.add_argument("job_ids", nargs="*")
@@ -37,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix, setting="--redis-url")
+    queue = ShardedQueue.from_url(args.redis_url, prefix=args.prefix, shards=args.shards,
+                                  setting="--redis-url")
     try:
         await queue.ensure_group()
         if args.command == "show":

@@ -9,6 +9,7 @@ other module writes the queue's keys.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -32,11 +33,15 @@ def _text(value: Any) -> str:
 
 
 class PricingQueue:
-    """Redis Streams + consumer group ``pricing-workers``; the scripts keep every step atomic."""
+    """One layout of the queue (one prefix): Redis Streams + consumer group ``pricing-workers``; the
+    scripts keep every step atomic. A deployment with ``shards > 1`` has one per shard
+    (:class:`legacy_adapters.shards.ShardedQueue`); ``shard`` is then its number, carried by its job
+    ids (``None``: the unsharded layout, plain ids)."""
 
-    def __init__(self, client: AnyRedis, keys: QueueKeys | None = None) -> None:
+    def __init__(self, client: AnyRedis, keys: QueueKeys | None = None, *, shard: int | None = None) -> None:
         self.redis = client
         self.keys = keys or QueueKeys()
+        self.shard = shard
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
                                       "PROMOTE", "EXTEND", "REQUEUE", "WEBHOOK_CLAIM", "WEBHOOK_SETTLE")}
@@ -56,6 +61,10 @@ class PricingQueue:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self.redis.aclose()
+
+    def new_job_id(self) -> str:
+        """A fresh job id of this layout: ``<shard>-<uuid hex>``, or the plain uuid hex unsharded."""
+        return uuid.uuid4().hex if self.shard is None else f"{self.shard}-{uuid.uuid4().hex}"
 
     async def run(self, name: str, *args: Any) -> Any:
         """Run script ``name`` with ARGV = (prefix, group, *args).
@@ -146,20 +155,22 @@ class PricingQueue:
         """Ids in the dead-letter set, oldest first."""
         return [_text(i) for i in await self.redis.zrange(self.keys.dead, 0, -1)]
 
-    async def read(self, consumer: str, count: int, block_ms: int) -> list[tuple[str, Mapping[str, str]]]:
-        """New entries for ``consumer`` (XREADGROUP >)."""
+    async def read(self, consumer: str, count: int, block_ms: int | None
+                   ) -> list[tuple[str, Mapping[str, str]]]:
+        """New entries for ``consumer`` (XREADGROUP >; ``block_ms`` None: answer at once)."""
         answer: Any = await self.redis.xreadgroup(GROUP, consumer, {self.keys.stream: ">"},
                                                   count=count, block=block_ms)
         return [(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
                 for _stream, entries in answer or [] for eid, fields in entries]
 
-    async def reclaim(self, consumer: str, min_idle_ms: int, count: int
-                      ) -> list[tuple[str, Mapping[str, str]]]:
-        """Entries idle longer than the visibility timeout (their worker died): XAUTOCLAIM."""
+    async def reclaim(self, consumer: str, min_idle_ms: int, count: int, *, start: str = "0-0"
+                      ) -> tuple[list[tuple[str, Mapping[str, str]]], str]:
+        """Entries idle longer than the visibility timeout (their worker died): XAUTOCLAIM from
+        ``start``; returns them and the cursor to start from next time (``0-0``: scanned to the end)."""
         answer: Any = await self.redis.xautoclaim(self.keys.stream, GROUP, consumer, min_idle_ms,
-                                                  start_id="0-0", count=count)
-        return [(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
-                for eid, fields in answer[1] if fields]
+                                                  start_id=start, count=count)
+        return ([(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+                 for eid, fields in answer[1] if fields], _text(answer[0]))
 
     async def heartbeat(self, worker: str) -> None:
         """Say this worker is alive (the gateway's ``pricing_workers_alive`` counts these)."""
@@ -168,7 +179,20 @@ class PricingQueue:
     async def leave(self, worker: str) -> None:
         """Graceful exit: forget the heartbeat and the consumer (when it holds no entries)."""
         await self.redis.zrem(self.keys.workers, worker)
-        pending = await self.redis.xpending_range(self.keys.stream, GROUP, min="-", max="+", count=1,
-                                                  consumername=worker)
+        await self.leave_group(worker)
+
+    async def leave_group(self, worker: str) -> None:
+        """Forget the consumer ``worker`` of this layout's group when it holds no entries."""
+        try:
+            pending = await self.redis.xpending_range(self.keys.stream, GROUP, min="-", max="+", count=1,
+                                                      consumername=worker)
+        except ResponseError as exc:  # no stream or group here (an old layout already removed)
+            if "NOGROUP" in str(exc):
+                return
+            raise
         if not pending:
             await self.redis.xgroup_delconsumer(self.keys.stream, GROUP, worker)
+
+    async def exists(self) -> bool:
+        """Whether this layout's stream exists (the step-1 layout is read only while it does)."""
+        return bool(await self.redis.exists(self.keys.stream))

@@ -6,11 +6,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from legacy_adapters import metrics
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.redis_keys import GROUP
+from legacy_adapters.shards import ShardedQueue
+from sharedstate.errors import REDIS_ERRORS
 
 log = logging.getLogger("legacy_adapters.queue_state")
 WORKER_ALIVE_MS = 30_000
@@ -29,26 +29,38 @@ class QueueState:
     model_bytes: int = 0
 
 
-async def read_queue_state(queue: PricingQueue) -> QueueState:
-    """One pipelined round trip (XLEN, ZCARD x2, XRANGE first, XPENDING summary, ZCOUNT, GET)."""
-    k = queue.keys
+async def read_queue_state(queue: PricingQueue | ShardedQueue) -> QueueState:
+    """Summed over every shard (and the unsharded layout while it exists): one pipelined round trip
+    (per shard XLEN, ZCARD x2, XRANGE first, XPENDING summary, GET; once ZCOUNT of the workers). On a
+    Cluster the pipeline sends each shard's commands to its node."""
+    sharded = ShardedQueue.of(queue)
+    lanes = await sharded.lanes()
     now = now_ms()
-    async with queue.redis.pipeline(transaction=False) as pipe:
-        pipe.xlen(k.stream)
-        pipe.zcard(k.delayed)
-        pipe.xrange(k.stream, count=1)
-        pipe.xpending(k.stream, GROUP)
-        pipe.zcard(k.dead)
-        pipe.zcount(k.workers, now - WORKER_ALIVE_MS, "+inf")
-        pipe.get(k.model_bytes)
-        stream_len, delayed, first, pending, dead, alive, model_bytes = await pipe.execute()
+    async with sharded.redis.pipeline(transaction=False) as pipe:
+        for lane in lanes:
+            k = lane.keys
+            pipe.xlen(k.stream)
+            pipe.zcard(k.delayed)
+            pipe.xrange(k.stream, count=1)
+            pipe.xpending(k.stream, GROUP)
+            pipe.zcard(k.dead)
+            pipe.get(k.model_bytes)
+        pipe.zcount(sharded.keys.workers, now - WORKER_ALIVE_MS, "+inf")
+        *per_lane, alive = await pipe.execute()
+    depth = delayed_total = in_flight = dead_total = stored = 0
     oldest = 0.0
-    if first:
-        entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else str(first[0][0])
-        oldest = max(0.0, (now - int(entry_id.split("-")[0])) / 1000)
-    return QueueState(depth=int(stream_len) + int(delayed), delayed=int(delayed),
-                      in_flight=int(pending["pending"]), oldest_age_seconds=oldest, dead=int(dead),
-                      workers_alive=int(alive), model_bytes=int(model_bytes or 0))
+    for i in range(0, len(per_lane), 6):
+        stream_len, delayed, first, pending, dead, model_bytes = per_lane[i:i + 6]
+        if first:
+            entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else str(first[0][0])
+            oldest = max(oldest, (now - int(entry_id.split("-")[0])) / 1000)
+        depth += int(stream_len) + int(delayed)
+        delayed_total += int(delayed)
+        in_flight += int(pending["pending"])
+        dead_total += int(dead)
+        stored += int(model_bytes or 0)
+    return QueueState(depth=depth, delayed=delayed_total, in_flight=in_flight, oldest_age_seconds=oldest,
+                      dead=dead_total, workers_alive=int(alive), model_bytes=stored)
 
 
 def publish(state: QueueState, bound: int) -> None:
@@ -63,13 +75,13 @@ def publish(state: QueueState, bound: int) -> None:
     metrics.MODEL_STORE_BYTES.set(state.model_bytes)
 
 
-async def probe_forever(queue: PricingQueue, bound: int, interval: float = 5.0) -> None:
+async def probe_forever(queue: PricingQueue | ShardedQueue, bound: int, interval: float = 5.0) -> None:
     """Publish the state every ``interval`` s until cancelled; Redis errors are counted, not raised."""
     metrics.BACKLOG_BOUND.set(bound)
     while True:
         try:
             publish(await read_queue_state(queue), bound)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             metrics.PROBE_ERRORS.inc()
             log.warning("pricing queue probe failed: %s", exc, extra={"event.action": "pricing-probe"})
         await asyncio.sleep(interval)

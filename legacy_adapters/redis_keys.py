@@ -1,12 +1,39 @@
-"""Redis key layout of the pricing queue (one prefix; see docs/pricing.md, "Redis layout")."""
+"""Redis key layout of the pricing queue: one prefix per shard (docs/pricing.md, "Redis layout";
+docs/redis.md, "Pricing queue" for the shards)."""
 
 from __future__ import annotations
 
+import re
+from binascii import crc_hqx
 from dataclasses import dataclass
 
 from redis.crc import key_slot
 
 GROUP = "pricing-workers"
+#: Shard numbers a job id may carry (and the most ``shards`` a deployment may configure).
+MAX_SHARDS = 1024
+_SHARDED_ID = re.compile(r"^(\d{1,4})-[0-9a-f]{32}$")
+
+
+def base_name(prefix: str) -> str:
+    """``pricing`` for the prefix ``pricing`` or ``{pricing}`` (the step-1 Cluster layout)."""
+    return prefix[1:-1] if prefix.startswith("{") and prefix.endswith("}") else prefix
+
+
+def shard_prefix(prefix: str, shard: int) -> str:
+    """The prefix of shard ``shard``: ``{pricing:3}`` — a hash tag, so each shard is one slot."""
+    return f"{{{base_name(prefix)}:{shard}}}"
+
+
+def shard_of_owner(owner: str, shards: int) -> int:
+    """``crc16(owner) mod shards``: an owner's jobs, price cache and idempotency keys share a shard."""
+    return crc_hqx(owner.encode(), 0) % shards
+
+
+def shard_of_job(job_id: str) -> int | None:
+    """The shard a job id carries (``3-<32 hex>``), or None for an unsharded id (``<32 hex>``)."""
+    match = _SHARDED_ID.match(job_id)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True, slots=True)

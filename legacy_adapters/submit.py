@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from opentelemetry import trace
 
 from legacy_adapters.queue import PricingQueue, now_ms
+from legacy_adapters.shards import ShardedQueue
 from telemetry.propagation import producer_span
 
 Outcome = Literal["queued", "attached", "cached", "replay", "full", "store_full"]
@@ -81,10 +81,15 @@ def _sha256(data: bytes) -> str:
 class QuoteSubmitter:
     """Turns a :class:`QuoteRequest` into at most one queued computation per distinct model."""
 
-    def __init__(self, queue: PricingQueue, settings: SubmitSettings, *,
+    def __init__(self, queue: PricingQueue | ShardedQueue, settings: SubmitSettings, *,
                  tracer_provider: trace.TracerProvider | None = None) -> None:
-        self.queue = queue
+        self.queue = ShardedQueue.of(queue)
         self.settings = settings
+        # each shard applies its share of the bounds (docs/redis.md, "Pricing queue", step 2)
+        self._per_shard = replace(settings,
+                                  backlog_bound=self.queue.per_shard(settings.backlog_bound, round_up=True),
+                                  model_store_bytes=self.queue.per_shard(settings.model_store_bytes,
+                                                                         round_up=False))
         self._tracer_provider = tracer_provider
 
     @asynccontextmanager
@@ -94,11 +99,12 @@ class QuoteSubmitter:
         None, check the model and run :meth:`PendingQuote.enqueue`, inside the ``async with``."""
         big = len(req.model) > 1 << 20
         sha = await asyncio.to_thread(_sha256, req.model) if big else _sha256(req.model)
-        job_id = uuid.uuid4().hex
+        lane = self.queue.for_owner(req.owner)  # the owner's shard: its dedup and idempotency keys
+        job_id = lane.new_job_id()
         request_hash = _sha256(f"{sha}|{req.material}|{req.callback_url}".encode())
         carrier: dict[str, str] = {}
         with producer_span("pricing:stream publish", carrier, {
-                "messaging.system": "redis", "messaging.destination.name": self.queue.keys.stream,
+                "messaging.system": "redis", "messaging.destination.name": lane.keys.stream,
                 "messaging.message.id": job_id}, tracer_provider=self._tracer_provider):
             fields = {"id": job_id, "material": req.material, "sha256": sha, "owner": req.owner,
                       "rules_version": self.settings.rules_version, "created_at": str(now_ms()),
@@ -106,9 +112,8 @@ class QuoteSubmitter:
                       "location": f"{req.location_prefix}/{job_id}",
                       "traceparent": carrier.get("traceparent", ""),
                       "tracestate": carrier.get("tracestate", "")}
-            idem = (self.queue.keys.idempotency(req.owner, req.idempotency_key)
-                    if req.idempotency_key else "")
-            yield PendingQuote(self.queue, self.settings, req, fields, idem=idem,
+            idem = lane.keys.idempotency(req.owner, req.idempotency_key) if req.idempotency_key else ""
+            yield PendingQuote(lane, self._per_shard, req, fields, idem=idem,
                                request_hash=request_hash)
 
 

@@ -21,9 +21,11 @@ import sys
 from configkit import ConfigError, check, integer, number
 from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
-from legacy_adapters.queue import PricingQueue
+from legacy_adapters.redis_keys import MAX_SHARDS
+from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
+from sharedstate.errors import REDIS_ERRORS
 from telemetry import setup_logging, setup_tracing, start_metrics_server
 
 log = logging.getLogger("legacy_adapters.worker")
@@ -41,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--redis-url", default=env("PRICING_REDIS_URL", "redis://127.0.0.1:6379/0"))
     p.add_argument("--prefix", default=env("PRICING_PREFIX", "pricing"), help="Redis key prefix")
+    p.add_argument("--shards", type=int, default=int(env("PRICING_SHARDS", "1")),
+                   help="queue shards to serve (>= the gateways' quotes.shards; docs/redis.md)")
     p.add_argument("--backend", default=env("PRICING_BACKEND"),
                    help="http(s)://legacy-mes (POST /price) or package.module:function")
     p.add_argument("--backend-timeout", type=float, default=1800.0, help="s per legacy call (HTTP)")
@@ -85,6 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def check_settings(args: argparse.Namespace) -> None:
     """Bad settings fail here, naming their option (``--concurrency: must be >= 1, got 0``)."""
     check(bool(args.backend), "--backend", "is required (or $PRICING_BACKEND)")
+    integer(args.shards, "--shards", minimum=1, maximum=MAX_SHARDS)
     for name in ("concurrency", "max_attempts", "webhook_concurrency", "webhook_per_partner"):
         integer(getattr(args, name), f"--{name.replace('_', '-')}", minimum=1)
     check(args.webhook_per_partner <= args.webhook_concurrency, "--webhook-per-partner",
@@ -96,7 +101,8 @@ def check_settings(args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> None:
     """Start metrics, the worker loop and the webhook notifier; stop on SIGTERM/SIGINT."""
     backend = backend_from_spec(args.backend, timeout=args.backend_timeout)
-    queue = PricingQueue.from_url(args.redis_url, prefix=args.prefix, setting="--redis-url")
+    queue = ShardedQueue.from_url(args.redis_url, prefix=args.prefix, shards=args.shards,
+                                  setting="--redis-url")
     settings = WorkerSettings(name=args.name, concurrency=args.concurrency,
                               visibility_timeout=args.visibility_timeout, max_attempts=args.max_attempts,
                               retry_base=args.retry_base, retry_max=args.retry_max,
@@ -125,13 +131,14 @@ async def run(args: argparse.Namespace) -> None:
     try:
         await asyncio.gather(*tasks)
     finally:
-        await queue.leave(args.name)
+        with contextlib.suppress(*REDIS_ERRORS):  # Redis down at exit: the heartbeat expires by itself
+            await queue.leave(args.name)
         await backend.aclose()
         await queue.aclose()
         log.info("pricing worker %s stopped", args.name, extra={"event.action": "service-stop"})
 
 
-async def _heartbeat(queue: PricingQueue, name: str, stop: asyncio.Event) -> None:
+async def _heartbeat(queue: ShardedQueue, name: str, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await queue.heartbeat(name)

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import RedisError
 
 from contracts.stl import InvalidModel
 from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
@@ -30,11 +29,12 @@ from gateway.route_table import Route
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
-from legacy_adapters.queue import PricingQueue
 from legacy_adapters.queue_state import probe_forever
+from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.submit import IdempotencyConflict, QuoteRequest, QuoteSubmitter, SubmitSettings
+from sharedstate.errors import REDIS_ERRORS
 
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_JOB_ID = re.compile(r"^(?:\d{1,4}-)?[0-9a-f]{32}$")  # <shard>-<uuid hex> with shards > 1
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
@@ -75,7 +75,8 @@ class QuoteService:
 
     def __init__(self, config: QuotesConfig, *, tracer_provider: object = None) -> None:
         self.config = config
-        self.queue = PricingQueue.from_url(config.redis_url, prefix=config.prefix)
+        self.queue = ShardedQueue.from_url(config.redis_url, prefix=config.prefix, shards=config.shards,
+                                           setting="quotes.redis_url")
         settings = SubmitSettings(rules_version=config.rules_version, backlog_bound=config.backlog_bound,
                                   job_ttl=config.job_ttl, model_ttl=config.model_ttl,
                                   idempotency_ttl=config.idempotency_ttl, inflight_ttl=config.inflight_ttl,
@@ -91,7 +92,7 @@ class QuoteService:
     async def start(self) -> None:
         """Create the consumer group if needed and start the queue probe (Redis down: later)."""
         self.checks.start()
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_ERRORS):
             await self.queue.ensure_group()
         self._probe = asyncio.create_task(probe_forever(self.queue, self.config.backlog_bound,
                                                         self.config.probe_interval))
@@ -159,7 +160,7 @@ class QuoteService:
             raise InvalidQuote(f"model: {exc}") from None
         except IdempotencyConflict as exc:
             raise InvalidQuote(f"Idempotency-Key: {exc}") from None
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
                                    retry_after=5) from None
         metrics.SUBMISSIONS.labels(outcome=sub.outcome).inc()
@@ -197,7 +198,7 @@ class QuoteService:
             raise RouteNotFound(f"no quote job {job_id!r}")
         try:
             job = await self.queue.job(job_id)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
                                    retry_after=5) from None
         partner = request.get(PARTNER_KEY)

@@ -5,6 +5,7 @@ YAML::
     quotes:
       redis_url: ${PRICING_REDIS_URL:-redis://127.0.0.1:56379/2}
       prefix: pricing              # Redis key prefix shared with the workers
+      shards: 1                    # queue shards (docs/redis.md, Pricing queue); workers' --shards >= it
       rules_version: legacy-1      # bump when the legacy price rules change: new fingerprints
       backlog_bound: 500           # queued + running jobs above which new work gets 503
       retry_after: 30              # seconds, on that 503
@@ -38,6 +39,7 @@ from typing import Any
 
 from configkit import Section, check, field_names, string_list
 from contracts.materials import MATERIAL_NAMES
+from legacy_adapters.redis_keys import MAX_SHARDS
 from sharedstate.redis_spec import parse_redis_spec
 
 HANDLERS = frozenset({"quotes"})
@@ -54,6 +56,7 @@ class QuotesConfig:
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "pricing"
+    shards: int = 1
     rules_version: str = "legacy-1"
     backlog_bound: int = 500
     retry_after: float = 30.0
@@ -88,6 +91,7 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
     parse_redis_spec(values["redis_url"], s.at("redis_url"))
     for key, minimum in _INTS.items():
         values[key] = s.integer(key, getattr(base, key), minimum=minimum)
+    values["shards"] = s.integer("shards", base.shards, minimum=1, maximum=MAX_SHARDS)
     for key, low in _NUMBERS.items():
         values[key] = s.number(key, getattr(base, key), minimum=low)
     if "materials" in s:
