@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import psycopg
 
-from mesdb import metrics, mover, report, split, tuning
+from mesdb import limits, metrics, mover, report, split, tuning
 from mesdb.analyse import analyse
 from mesdb.db import connect, resolve_dsn
 from mesdb.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, KitError
@@ -36,12 +36,45 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
+def _duration(text: str) -> int:
+    try:
+        return limits.duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mesdb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dsn", help="libpq connection string (default: $MESDB_DSN, else the PG* variables)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    try:
+        defaults = limits.Limits.from_environment()
+    except ValueError as exc:
+        parser.error(f"$MESDB_LOCK_TIMEOUT / $MESDB_LOCK_ATTEMPTS / $MESDB_STATEMENT_TIMEOUT: {exc}")
+    parser.add_argument(
+        "--lock-timeout",
+        type=_duration,
+        default=defaults.lock_timeout_ms,
+        metavar="DURATION",
+        help="longest wait of one DDL statement for its lock, e.g. 500ms, 2s "
+        "(default: $MESDB_LOCK_TIMEOUT, else 1s); the MES queues behind it no longer",
+    )
+    parser.add_argument(
+        "--lock-attempts",
+        type=_positive(int),
+        default=defaults.lock_attempts,
+        help="tries of a DDL step that timed out on its lock (default: $MESDB_LOCK_ATTEMPTS, else 10)",
+    )
+    parser.add_argument(
+        "--statement-timeout",
+        type=_duration,
+        default=defaults.statement_timeout_ms,
+        metavar="DURATION",
+        help="longest run of one batch of split/archive/unsplit "
+        "(default: $MESDB_STATEMENT_TIMEOUT, else 60s)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     age = argparse.ArgumentParser(add_help=False)
     age.add_argument(
@@ -153,6 +186,13 @@ def _archiver_pass(dsn: str, args: argparse.Namespace, age: timedelta) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    limits.use(
+        limits.Limits(
+            lock_timeout_ms=args.lock_timeout,
+            lock_attempts=args.lock_attempts,
+            statement_timeout_ms=args.statement_timeout,
+        )
+    )
     age = timedelta(days=getattr(args, "older_than_days", mover.DEFAULT_AGE.days))
     dsn = resolve_dsn(args.dsn)
     if args.command == "archive":

@@ -7,11 +7,8 @@ import os
 
 import psycopg
 
+from mesdb import limits
 from mesdb.errors import EXIT_CONNECT, EXIT_USAGE, KitError
-
-#: How long a DDL statement may wait for its lock before it gives up and is retried: a waiting
-#: ALTER blocks every later query on the table, so it must never wait long.
-LOCK_TIMEOUT = "2s"
 
 
 def resolve_dsn(dsn: str | None) -> str:
@@ -28,7 +25,8 @@ def resolve_dsn(dsn: str | None) -> str:
 
 
 def connect(dsn: str) -> psycopg.Connection:
-    """An autocommit connection named ``mesdb`` (visible in pg_stat_activity)."""
+    """An autocommit connection named ``mesdb`` (visible in pg_stat_activity), with the run's
+    ``lock_timeout`` (:mod:`mesdb.limits`)."""
     try:
         # a startup option, so that ``RESET lock_timeout`` comes back to it
         return psycopg.connect(
@@ -36,7 +34,7 @@ def connect(dsn: str) -> psycopg.Connection:
             autocommit=True,
             connect_timeout=10,
             application_name="mesdb",
-            options=f"-c lock_timeout={LOCK_TIMEOUT}",
+            options=f"-c lock_timeout={limits.current().lock_timeout_ms}ms",
         )
     except psycopg.Error as exc:
         raise KitError(f"cannot connect: {str(exc).strip()}", exit_code=EXIT_CONNECT) from exc
@@ -55,3 +53,29 @@ def require_legacy_tables(conn: psycopg.Connection) -> None:
     missing = [t for t in TABLES if not exists(conn, t)]
     if missing:
         raise KitError(f"not a legacy MES database: missing table(s) {', '.join(missing)}")
+
+
+#: sessions other than ours holding a granted lock on one of the kit's tables, oldest transaction first
+_HOLDERS = """
+SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(a.state, '?'),
+       extract(epoch FROM now() - a.xact_start)::int, string_agg(DISTINCT l.mode, '/')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid() AND l.locktype = 'relation'
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.relation = ANY(ARRAY[to_regclass('public.orders'), to_regclass('public.order_status_history'),
+                             to_regclass('public.price_calculations'), to_regclass('public.orders_archive')])
+GROUP BY a.pid, a.application_name, a.state, a.xact_start
+ORDER BY a.xact_start NULLS LAST LIMIT 5
+"""
+
+
+def lock_holders(conn: psycopg.Connection) -> str:
+    """Who holds locks on the legacy tables now, for the DBA's message ("" when nobody or unknown)."""
+    try:
+        rows = conn.execute(_HOLDERS).fetchall()
+    except psycopg.Error:
+        return ""
+    return "; ".join(
+        f"pid {pid} ({app}, {state}, transaction open {age} s, {modes})"
+        for pid, app, state, age, modes in rows
+    )

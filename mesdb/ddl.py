@@ -4,6 +4,7 @@ short lock waits retried."""
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -11,7 +12,9 @@ from typing import TypeVar
 import psycopg
 from psycopg import errors
 
+from mesdb import limits
 from mesdb.catalogue import IndexSpec
+from mesdb.db import lock_holders
 from mesdb.errors import KitError
 
 logger = logging.getLogger("mesdb")
@@ -23,19 +26,45 @@ RETRYABLE = (
     errors.QueryCanceled,
     errors.SerializationFailure,
 )
+#: the longest pause between two attempts
+MAX_PAUSE_S = 10.0
 
 
-def retrying(what: str, step: Callable[[], T], *, attempts: int = 5, pause_s: float = 1.0) -> T:
-    """Run ``step``; on a lock timeout or deadlock wait ``pause_s`` (doubling) and try again."""
-    for attempt in range(1, attempts + 1):
+def retrying(conn: psycopg.Connection, what: str, step: Callable[[], T]) -> T:
+    """Run ``step`` (DDL under the run's short ``lock_timeout``); when it times out on its lock (or
+    meets a deadlock), pause (doubling from ``retry_pause_s``, capped at 10 s, with jitter) and try
+    again, at most ``lock_attempts`` times; then give up with who holds the lock.
+
+    While a step waits, the MES's queries on that table queue behind it — for at most one
+    ``lock_timeout``; between attempts they run.
+    """
+    policy = limits.current()
+    pause_s = policy.retry_pause_s
+    for attempt in range(1, policy.lock_attempts + 1):
         try:
             return step()
         except RETRYABLE as exc:
-            if attempt == attempts:
-                raise KitError(f"{what}: gave up after {attempts} attempts ({exc.sqlstate}: {exc})") from exc
-            logger.warning("%s: %s, retrying in %.1f s", what, type(exc).__name__, pause_s)
-            time.sleep(pause_s)
-            pause_s *= 2
+            if attempt == policy.lock_attempts:
+                holders = lock_holders(conn)
+                raise KitError(
+                    f"{what}: gave up after {attempt} attempts, each waiting at most lock_timeout "
+                    f"{policy.lock_timeout_ms} ms ({exc.sqlstate}: {str(exc).strip()}); the MES's queries "
+                    "queued behind it no longer than that. "
+                    + (f"Holding locks on the MES tables: {holders}. " if holders else "")
+                    + "Run the kit again once that transaction has ended (or end it: "
+                    "pg_terminate_backend), or allow more: --lock-timeout / --lock-attempts."
+                ) from exc
+            logger.warning(
+                "%s: %s after lock_timeout %d ms (attempt %d of %d), retrying in %.1f s",
+                what,
+                type(exc).__name__,
+                policy.lock_timeout_ms,
+                attempt,
+                policy.lock_attempts,
+                pause_s,
+            )
+            time.sleep(pause_s * random.uniform(0.5, 1.0))  # jitter: two kits never retry in step
+            pause_s = min(pause_s * 2, MAX_PAUSE_S)
     raise AssertionError("unreachable")
 
 
@@ -79,7 +108,7 @@ def build_index(conn: psycopg.Connection, spec: IndexSpec, *, ours: bool) -> str
             conn.execute("RESET lock_timeout")
             conn.execute("RESET statement_timeout")
 
-    retrying(f"CREATE INDEX CONCURRENTLY {spec.name}", build)
+    retrying(conn, f"CREATE INDEX CONCURRENTLY {spec.name}", build)
     if index_state(conn, spec.name) != "valid":
         raise KitError(f"index {spec.name} is still INVALID after its build")
     return "rebuilt" if state == "invalid" else "created"

@@ -14,7 +14,9 @@ from datetime import timedelta
 from typing import Literal
 
 import psycopg
+from psycopg import errors
 
+from mesdb import limits
 from mesdb.errors import KitError
 from mesdb.legacy import ARCHIVE, ORDERS, TERMINAL
 
@@ -62,10 +64,36 @@ def move_batch(
         if direction == "archive"
         else "true"
     )
-    args = {"terminal": list(TERMINAL), "age": age, "after": after_id, "batch": batch}
+    args: dict[str, object] = {"terminal": list(TERMINAL), "age": age, "after": after_id, "batch": batch}
+    try:
+        return _move_batch(conn, direction, source, target, eligible, args)
+    except (errors.QueryCanceled, errors.LockNotAvailable) as exc:
+        policy = limits.current()
+        raise KitError(
+            f"{direction}: the batch after id {after_id} was stopped ({exc.sqlstate}: {str(exc).strip()}) "
+            f"under statement_timeout {policy.statement_timeout_ms} ms / lock_timeout "
+            f"{policy.lock_timeout_ms} ms; rolled back, nothing of it moved. Run again with a smaller "
+            "--batch or a larger --statement-timeout; what moved before is kept."
+        ) from exc
+
+
+def _move_batch(
+    conn: psycopg.Connection,
+    direction: Direction,
+    source: str,
+    target: str,
+    eligible: str,
+    args: dict[str, object],
+) -> tuple[int, int]:
+    after_id = int(args["after"])  # type: ignore[call-overload]
     with conn.transaction():
         if direction == "archive" and not _may_archive(conn):
             return 0, after_id  # an unsplit is running (or done): this pass stops here
+        # a batch never runs unbounded: past the limit it is rolled back (nothing half-moved)
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, true)",
+            (f"{limits.current().statement_timeout_ms}ms",),
+        )
         conn.execute("SET LOCAL mesdb.moving = 'on'")
         picked = conn.execute(
             f"SELECT id FROM {source} WHERE id > %(after)s AND {eligible} "  # noqa: S608

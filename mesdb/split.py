@@ -94,7 +94,7 @@ def _own_archive(conn: psycopg.Connection) -> None:
             with conn.transaction():
                 ownership.align(conn, ARCHIVE, ORDERS)
 
-        retrying("give the archive the owner of orders", align)
+        retrying(conn, "give the archive the owner of orders", align)
 
 
 def prepare(conn: psycopg.Connection) -> None:
@@ -138,7 +138,7 @@ def prepare(conn: psycopg.Connection) -> None:
                 "WHEN (NEW.external_ref IS NOT NULL) EXECUTE FUNCTION mesdb.skip_archived_duplicate()"
             )
 
-    retrying("create the archive", create_archive)
+    retrying(conn, "create the archive", create_archive)
     for table, name, _ in keys:
         if not _has_constraint(conn, table, name):
             continue  # swapped by an earlier, interrupted run
@@ -157,7 +157,7 @@ def prepare(conn: psycopg.Connection) -> None:
                     )
                 )
 
-        retrying(f"replace foreign key {name}", swap)
+        retrying(conn, f"replace foreign key {name}", swap)
     journal.record(conn, SPLIT, "split", "-- mesdb unsplit", {})
 
 
@@ -198,6 +198,7 @@ def unsplit(conn: psycopg.Connection, *, batch: int = 5000, pause_s: float = 0.0
     drops the archive only once it is empty: an order is never lost, whatever runs alongside.
     """
     retrying(
+        conn,
         "wait for the archiver's batch in flight",
         lambda: conn.execute("SELECT pg_advisory_lock(%s)", (MOVE_LOCK,)),
     )
@@ -253,9 +254,10 @@ def _unsplit(conn: psycopg.Connection, *, batch: int, pause_s: float) -> MoveRep
                 )
 
         if not _has_constraint(conn, table, name):  # else: restored by an earlier, interrupted run
-            retrying(f"restore foreign key {name}", restore)
+            retrying(conn, f"restore foreign key {name}", restore)
         # checks the existing rows without blocking writes (SHARE UPDATE EXCLUSIVE)
         retrying(
+            conn,
             f"validate {name}",
             lambda t=table, n=name: conn.execute(  # type: ignore[misc]
                 sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(sql.Identifier(t), sql.Identifier(n))
@@ -271,7 +273,7 @@ def _unsplit(conn: psycopg.Connection, *, batch: int, pause_s: float) -> MoveRep
             conn.execute(f'DROP TABLE "{ARCHIVE}"')
             conn.execute("DROP FUNCTION IF EXISTS mesdb.order_must_exist(), mesdb.skip_archived_duplicate()")
 
-    retrying("drop the archive", drop_archive)
+    retrying(conn, "drop the archive", drop_archive)
     journal.forget(conn, SPLIT)
     journal.forget(conn, KEYS)
     conn.execute(f'ANALYZE "{ORDERS}"')

@@ -67,6 +67,7 @@ def _apply_setting(conn: psycopg.Connection, role: str | None) -> str:
     )
     try:
         retrying(
+            conn,
             f"SET {name}",
             lambda: conn.execute(
                 sql.SQL("{} SET {} = {}").format(target, sql.Identifier(name), sql.Literal(value))
@@ -136,7 +137,7 @@ def revert(conn: psycopg.Connection) -> list[ChangeResult]:
         split.unsplit(conn)
         results.append(ChangeResult(split.SPLIT, "removed", "archived orders moved back into orders"))
     for change in journal.applied(conn):
-        retrying(f"undo {change.name}", lambda c=change: conn.execute(c.undo_sql))  # type: ignore[misc]
+        retrying(conn, f"undo {change.name}", lambda c=change: conn.execute(c.undo_sql))  # type: ignore[misc]
         journal.forget(conn, change.name)
         results.append(ChangeResult(change.name, "removed", change.undo_sql))
     return results

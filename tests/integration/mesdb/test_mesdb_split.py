@@ -171,10 +171,10 @@ def test_a_split_interrupted_while_swapping_the_keys_resumes_and_unsplits_to_the
 ) -> None:
     keys = _validated_foreign_keys(seeded_dsn)  # the legacy's, as it created them
 
-    def crash_at_the_second_key(what: str, step: Callable[[], object], **kwargs: float) -> object:
+    def crash_at_the_second_key(conn: psycopg.Connection, what: str, step: Callable[[], object]) -> object:
         if what == "replace foreign key price_calculations_order_id_fkey":
             raise KitError("simulated crash")  # the first key is already swapped and committed
-        return retrying(what, step, **kwargs)  # type: ignore[arg-type]
+        return retrying(conn, what, step)
 
     monkeypatch.setattr(split_module, "retrying", crash_at_the_second_key)
     with connect(seeded_dsn) as conn, pytest.raises(KitError):
