@@ -96,6 +96,14 @@ def _statements_source(conn: psycopg.Connection) -> tuple[str, bool]:
             "missing: pg_stat_statements is not loaded — add it to shared_preload_libraries and "
             "restart PostgreSQL"
         ), False
+    row = conn.execute(
+        "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') FROM pg_roles "
+        "WHERE rolname = current_user"
+    ).fetchone()
+    if not (row and row[0]):
+        return (
+            "pg_stat_statements (this role's statements only: GRANT pg_read_all_stats to see the MES's)"
+        ), True
     return "pg_stat_statements", True
 
 

@@ -9,7 +9,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.integration.mesdb.conftest import execute, mesdb_json, query
+from tests.integration.mesdb.conftest import close_long_ago, execute, mesdb_json, query
+from tests.integration.mesdb.test_mesdb_analyse import LIST_TEXT, _operator_lists
+from tests.integration.mesdb.test_mesdb_split import ROWS
 from tests.integration.mesdb.test_mesdb_split_races import LEGACY_INSERT, _first_archivable_crm_order
 
 
@@ -98,3 +100,68 @@ def test_a_role_without_update_rights_writes_as_before_the_split(seeded_dsn: str
         "SELECT DISTINCT pg_get_userbyid(proowner), prosecdef FROM pg_proc "
         "WHERE pronamespace = 'mesdb'::regnamespace",
     ) == [(mes_role_dsn.split("//", 1)[1].split("@", 1)[0], True)]
+
+
+@pytest.fixture
+def dba_dsn(seeded_dsn: str) -> Iterator[str]:
+    """The DBA's role as production has it: NOSUPERUSER, owner of the MES database and its tables,
+    member of pg_read_all_stats (every role's statements in pg_stat_statements); the extension
+    itself created once by a superuser, as ``shared_preload_libraries`` needs one anyway."""
+    database = seeded_dsn.rsplit("/", 1)[1]
+    dba = f"dba_{database}"
+    execute(seeded_dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    for statement in (
+        "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
+        "GRANT pg_read_all_stats TO {}",
+    ):
+        execute(seeded_dsn, sql.SQL(statement).format(sql.Identifier(dba)).as_string())
+    execute(
+        seeded_dsn,
+        sql.SQL("ALTER DATABASE {} OWNER TO {}")
+        .format(sql.Identifier(database), sql.Identifier(dba))
+        .as_string(),
+    )
+    for (table,) in query(seeded_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+        execute(
+            seeded_dsn,
+            sql.SQL("ALTER TABLE {} OWNER TO {}")
+            .format(sql.Identifier(table), sql.Identifier(dba))
+            .as_string(),
+        )
+    yield seeded_dsn.replace("postgres@", f"{dba}@")
+    execute(
+        seeded_dsn,
+        sql.SQL("ALTER DATABASE {} OWNER TO postgres").format(sql.Identifier(database)).as_string(),
+    )
+    execute(seeded_dsn, sql.SQL("REASSIGN OWNED BY {} TO postgres").format(sql.Identifier(dba)).as_string())
+    execute(seeded_dsn, sql.SQL("DROP OWNED BY {}").format(sql.Identifier(dba)).as_string())
+    execute(seeded_dsn, sql.SQL("DROP ROLE {}").format(sql.Identifier(dba)).as_string())
+
+
+async def test_the_whole_kit_runs_as_a_non_superuser_owner_with_pg_read_all_stats(
+    seeded_dsn: str, dba_dsn: str
+) -> None:
+    assert query(dba_dsn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [(False,)]
+    before = dict(query(seeded_dsn, ROWS))
+    await _operator_lists(seeded_dsn)  # the legacy's statements, run by another role (postgres here)
+    report = mesdb_json(dba_dsn, "analyse")
+    assert report["statements_source"] == "pg_stat_statements"  # other roles' statement texts readable
+    assert any(LIST_TEXT in s["query"] for s in report["statements"])
+    changes = mesdb_json(dba_dsn, "apply", "--no-measure")
+    assert {c["outcome"] for c in changes} == {"created", "set"}
+    moved = mesdb_json(dba_dsn, "split", "--batch", "5000")
+    assert moved["rows"] > 0
+    closed = int(query(seeded_dsn, "SELECT min(id) FROM ONLY orders")[0][0])
+    close_long_ago(seeded_dsn, closed)
+    assert mesdb_json(dba_dsn, "archive")["rows"] == 1
+    reverted = {c["name"] for c in mesdb_json(dba_dsn, "revert")}
+    assert {"split:orders_archive", "setting:plan_cache_mode"} <= reverted
+    after = dict(query(seeded_dsn, ROWS))
+    assert set(after) == set(before)
+    assert {i: h for i, h in after.items() if i != closed} == {i: h for i, h in before.items() if i != closed}
+    assert query(
+        seeded_dsn,
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname LIKE 'mesdb_%'",
+    ) == [(0,)]
+    assert query(seeded_dsn, "SELECT to_regclass('orders_archive')") == [(None,)]
