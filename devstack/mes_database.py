@@ -5,7 +5,8 @@ Before the MES instances connect: the legacy tables (the MES's own ``schema.sql`
 database: sessions opened afterwards plan the legacy's generic statements per value) and the
 hot/cold split's preparation. ``make run`` then starts the archiver (``mesdb archive --every``),
 which moves orders closed or cancelled more than 30 days ago — the seeded ones included — to
-``orders_archive`` in verified batches. ``MESDB=0`` leaves the database exactly as the legacy makes it.
+``orders_archive`` in verified batches. ``MESDB=0`` gives the database back as the legacy makes it:
+a persisted dev database a run with the kit left behind is reverted first (:func:`restore_legacy`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import os
 import psycopg
 
 from legacy_sim.mes.schema import SCHEMA_LOCK_KEY, SCHEMA_SQL
-from mesdb import split, tuning
+from mesdb import journal, split, tuning
+from mesdb.db import connect
 
 
 def archive_every_s() -> str:
@@ -36,3 +38,14 @@ def prepare(dsn: str) -> None:
             conn.execute(SCHEMA_SQL)
         tuning.apply(conn, measured=False)
         split.prepare(conn)
+
+
+def restore_legacy(dsn: str) -> list[str]:
+    """``MESDB=0``: undo what an earlier run with the kit left in the (persisted) database —
+    ``mesdb revert``: the archived orders back into ``orders``, the foreign keys, indexes and
+    ``plan_cache_mode`` as they were; returns what was removed ([] on a database the kit never
+    touched). The kit's journal schema ``mesdb`` stays, empty but for its move history."""
+    with connect(dsn) as conn:
+        if not journal.applied(conn):
+            return []
+        return [change.name for change in tuning.revert(conn)]

@@ -128,8 +128,11 @@ class Platform:
         pg = PostgresServer(self.root / "postgres", port=self.ports.postgres, database="mes",
                             settings={"shared_preload_libraries": "pg_stat_statements"}).start()
         self.started.append(("postgres", pg))
-        if mes_database.enabled():  # MESDB=0: the legacy schema untouched (docs/mes-data.md)
+        if mes_database.enabled():
             mes_database.prepare(pg.dsn)
+        elif reverted := mes_database.restore_legacy(pg.dsn):  # MESDB=0: the legacy schema as it is
+            print(f"MESDB=0: reverted what an earlier run's database kit left: {', '.join(reverted)} "
+                  "(docs/mes-data.md)", flush=True)
         read_dsn = None
         if self.replica:
             replica = ReplicaServer(pg, self.root / "postgres-replica", port=self.ports.postgres_replica)
