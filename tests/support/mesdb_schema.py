@@ -19,3 +19,15 @@ def wanted() -> bool:
 def migrate(dsn: str) -> None:
     """Legacy tables, then the kit's apply and split (on an empty database: nothing to move yet)."""
     mes_database.prepare(dsn)
+
+
+def archive_due(dsn: str) -> int:
+    """On the migrated schema, one archiver pass (``mesdb archive``): the orders closed or cancelled
+    more than 30 days ago move to ``orders_archive``; returns how many (0 on the legacy schema)."""
+    if not wanted():
+        return 0
+    from mesdb import split
+    from mesdb.db import connect
+
+    with connect(dsn) as conn:
+        return split.archive(conn).rows

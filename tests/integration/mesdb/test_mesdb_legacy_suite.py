@@ -16,6 +16,7 @@ LEGACY_DB_TESTS = [
     for name in (
         "test_sim_mes_orders",
         "test_sim_mes_lifecycle",
+        "test_sim_mes_archived",
         "test_sim_crm_consumer",
         "test_sim_seed",
         "test_sim_journey",
