@@ -18,7 +18,7 @@ from tests.support import mesdb_schema
 PATH = [s.value for s in FORWARD_PATH]
 
 
-async def _order(client: TestClient, path: list[str], **fields: object) -> int:
+async def _order(client: TestClient[Any, Any], path: list[str], **fields: object) -> int:
     resp = await client.post("/orders", json={**ORDER, **fields})
     order_id = int((await resp.json())["id"])
     for status in path:
@@ -26,7 +26,9 @@ async def _order(client: TestClient, path: list[str], **fields: object) -> int:
     return order_id
 
 
-async def _answers(client: TestClient, db: asyncpg.Connection, ids: dict[str, int]) -> dict[str, Any]:
+async def _answers(
+    client: TestClient[Any, Any], db: asyncpg.Connection, ids: dict[str, int]
+) -> dict[str, Any]:
     """Everything the test compares: single reads, histories, lists and their counts."""
     found: dict[str, Any] = {}
     for name, order_id in ids.items():
@@ -40,7 +42,7 @@ async def _answers(client: TestClient, db: asyncpg.Connection, ids: dict[str, in
 
 
 @pytest.fixture
-async def archived(mes_client: TestClient, db: asyncpg.Connection, pg_dsn: str) -> dict[str, Any]:
+async def archived(mes_client: TestClient[Any, Any], db: asyncpg.Connection, pg_dsn: str) -> dict[str, Any]:
     """A closed, a cancelled (both 40 days ago: due for the archive) and an active order; the MES's
     answers about them before any archiver ran, then the archiver's pass on the migrated schema."""
     ids = {
@@ -63,7 +65,7 @@ async def archived(mes_client: TestClient, db: asyncpg.Connection, pg_dsn: str) 
 
 
 async def test_archived_orders_read_listed_and_counted_as_before(
-    mes_client: TestClient, db: asyncpg.Connection, archived: dict[str, Any]
+    mes_client: TestClient[Any, Any], db: asyncpg.Connection, archived: dict[str, Any]
 ) -> None:
     after = await _answers(mes_client, db, archived["ids"])
     assert after == archived["before"]
@@ -76,7 +78,7 @@ async def test_archived_orders_read_listed_and_counted_as_before(
 
 @pytest.mark.parametrize("target", [s.value for s in OrderStatus])
 async def test_no_status_change_of_an_archived_order_is_allowed(
-    mes_client: TestClient, db: asyncpg.Connection, archived: dict[str, Any], target: str
+    mes_client: TestClient[Any, Any], db: asyncpg.Connection, archived: dict[str, Any], target: str
 ) -> None:
     """CLOSED and CANCELLED are terminal (contracts.lifecycle): every change is a 409, nothing written."""
     for name in ("closed", "cancelled"):
@@ -89,7 +91,7 @@ async def test_no_status_change_of_an_archived_order_is_allowed(
 
 
 async def test_a_crm_redelivery_of_an_archived_order_answers_that_order(
-    mes_client: TestClient, archived: dict[str, Any]
+    mes_client: TestClient[Any, Any], archived: dict[str, Any]
 ) -> None:
     resp = await mes_client.post("/orders", json={**ORDER, "source": "crm", "external_ref": "PO-ARCHIVED"})
     assert resp.status == 200
