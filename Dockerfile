@@ -1,11 +1,12 @@
-# One image for every mes-edge Python process (gateway, sidecar, legacy_sim stand-ins, pricing
-# workers, the alert webhook logger, mesdb); docker-compose.yml and the Helm chart pick the command.
-# Two stages: `build` installs the pinned runtime dependencies of pyproject.toml (`pip install .`, no
-# [dev] extras) and the project into /opt/venv; `runtime` gets that venv and the two non-package files
-# the processes read, and runs as uid/gid 10001 (the chart's runAsUser). Build (needs a container
+# One image for every mes-edge process (gateway, sidecar, legacy_sim stand-ins, pricing workers, the
+# alert webhook logger, mesdb); docker-compose.yml and the Helm chart pick the command. Two stages:
+# `build` installs the project with its pinned runtime dependencies (`pip install '.[mesdb]'`: no
+# [dev] extras, wheels only) into /opt/venv and then removes pip and setuptools from it; `runtime`
+# gets that venv and the two non-package files the processes read, and runs as uid/gid 10001 (the
+# chart's runAsUser). devstack/ (make run), tests, benches and docs stay out. Build (needs a container
 # engine: none runs on the development machines; CI builds it): docker build -t mes-edge:0.1.0 .
 # The base is pinned by exact version; pin its digest as well where your registry mirror knows it
-# (FROM python:3.11.14-slim-bookworm@sha256:…). docs/deploy.md, "Image".
+# (FROM python:3.11.14-slim-bookworm@sha256:…). Size and how it was measured: docs/deploy.md, "Image".
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -23,8 +24,10 @@ COPY resilience ./resilience
 COPY configkit ./configkit
 COPY sharedstate ./sharedstate
 COPY mesdb ./mesdb
-COPY devstack ./devstack
-RUN /opt/venv/bin/pip install . && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+# wheels only (nothing compiled, no compiler in either stage); then the venv loses its installers
+RUN /opt/venv/bin/pip install --only-binary :all: '.[mesdb]' \
+ && /opt/venv/bin/python -m pip uninstall --yes pip setuptools \
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/venv/bin:$PATH
