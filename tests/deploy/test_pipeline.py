@@ -54,6 +54,14 @@ def test_least_privilege_and_concurrency() -> None:
         assert wf["jobs"][name]["with"]["environment"] == name  # production's reviewers approve
 
 
+def test_every_job_that_installs_the_venv_caches_it() -> None:
+    jobs = {**_workflow()["jobs"], **{f"deploy/{k}": v for k, v in _workflow(DEPLOY)["jobs"].items()}}
+    for name, job in jobs.items():
+        steps = job.get("steps", [])
+        if any("make " in s.get("run", "") or "install-deps" in s.get("run", "") for s in steps):
+            assert any(s.get("uses", "").startswith("actions/cache@") for s in steps), name
+
+
 def test_stages_and_rollback_match_the_jenkinsfile() -> None:
     wf = _workflow()
     assert list(wf["jobs"]) == STAGES
