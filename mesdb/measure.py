@@ -1,5 +1,10 @@
 """Before/after figures: the legacy's list, count and order-history statements, every filter path,
-each under a generic and a custom plan (``EXPLAIN (ANALYZE, BUFFERS)``)."""
+each under a generic and a custom plan (``EXPLAIN (ANALYZE, BUFFERS)``).
+
+Each change is measured alone, on the statements it targets: an index just before and just after
+its own build (custom plans: what the legacy runs once ``plan_cache_mode`` is set), the setting as
+the generic plan the legacy's pooled statements end up with against the custom plan it forces.
+"""
 
 from __future__ import annotations
 
@@ -23,12 +28,25 @@ class Measurement:
     custom: PlanSummary
 
 
-def measure(conn: psycopg.Connection) -> list[Measurement]:
-    """Every measured call on the database as it is now."""
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One targeted call, without and with one change."""
+
+    label: str
+    compared: str  # what before/after are: "custom plan, without → with" or "generic → custom plan"
+    before: PlanSummary
+    after: PlanSummary
+
+
+def measure(conn: psycopg.Connection, prefixes: tuple[str, ...] | None = None) -> list[Measurement]:
+    """The measured calls (those whose label starts with one of ``prefixes``; all when ``None``) on
+    the database as it is now."""
     found: list[Measurement] = []
     for name, query in MEASURED:
         for variant in variants(conn, query, parameter_types(conn, query)):
             label = f"{name} {variant.label}".strip()
+            if prefixes is not None and not label.startswith(prefixes):
+                continue
             found.append(
                 Measurement(
                     label,
@@ -39,6 +57,17 @@ def measure(conn: psycopg.Connection) -> list[Measurement]:
     return found
 
 
-def serving(measurements: list[Measurement], prefixes: tuple[str, ...]) -> list[Measurement]:
-    """The measurements whose label starts with one of ``prefixes``."""
-    return [m for m in measurements if m.label.startswith(prefixes)]
+def index_effects(before: list[Measurement], after: list[Measurement]) -> list[Effect]:
+    """One index's effect: its targeted calls just before and just after its build (custom plans)."""
+    built = {m.label: m for m in after}
+    return [
+        Effect(b.label, "custom plan, without → with this index", b.custom, built[b.label].custom)
+        for b in before
+        if b.label in built
+    ]
+
+
+def setting_effects(measured: list[Measurement]) -> list[Effect]:
+    """``plan_cache_mode = force_custom_plan``'s effect: the generic plan the legacy's pooled
+    prepared statements switch to (``auto``, after five executions) against the custom plan."""
+    return [Effect(m.label, "generic → custom plan", m.generic, m.custom) for m in measured]

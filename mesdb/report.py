@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from mesdb.analyse import Analysis
-from mesdb.measure import Measurement
+from mesdb.measure import Effect
 from mesdb.mover import MoveReport
 from mesdb.plans import PlanSummary
 from mesdb.tuning import ChangeResult
@@ -80,25 +79,19 @@ def render_analysis(a: Analysis) -> str:
     return "\n".join(out)
 
 
-def _measured(ms: Iterable[Measurement]) -> dict[str, Measurement]:
-    return {m.label: m for m in ms}
+def effect_line(e: Effect) -> str:
+    """One targeted call without and with one change."""
+    return (
+        f"{e.label}: {_ms(e.before.execution_ms)} → {_ms(e.after.execution_ms)} ({e.compared}); rows "
+        f"examined {e.before.rows_examined:,} → {e.after.rows_examined:,}; now {e.after.shape}"
+    )
 
 
 def render_changes(results: list[ChangeResult]) -> str:
     out: list[str] = []
     for r in results:
         out.append(f"{r.outcome:>9}  {r.name}: {r.why}")
-        after = _measured(r.after)
-        for b in r.before:
-            a = after.get(b.label)
-            if a is None:
-                continue
-            out.append(
-                f"           {b.label}: before generic {_ms(b.generic.execution_ms)} / custom "
-                f"{_ms(b.custom.execution_ms)} → after generic {_ms(a.generic.execution_ms)} / custom "
-                f"{_ms(a.custom.execution_ms)} "
-                f"({a.custom.shape})"
-            )
+        out += [f"           {effect_line(e)}" for e in r.effects]
     return "\n".join(out) if out else "nothing to do"
 
 

@@ -13,11 +13,11 @@ import psycopg
 from psycopg import sql
 
 from mesdb import journal
-from mesdb.catalogue import INDEXES, PLAN_CACHE_SETTING, SETTING_SERVES
+from mesdb.catalogue import INDEXES, PLAN_CACHE_SETTING, SETTING_SERVES, IndexSpec
 from mesdb.db import require_legacy_tables
 from mesdb.ddl import build_index, index_state, retrying
 from mesdb.errors import KitError
-from mesdb.measure import Measurement, measure, serving
+from mesdb.measure import Effect, index_effects, measure, setting_effects
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +27,8 @@ class ChangeResult:
     name: str
     outcome: str  # created | rebuilt | present | foreign-invalid | set | unchanged | removed | absent
     why: str
-    before: list[Measurement] = field(default_factory=list)
-    after: list[Measurement] = field(default_factory=list)
+    #: measured alone, on the calls this change targets (mesdb.measure)
+    effects: list[Effect] = field(default_factory=list)
 
 
 def _setting_target(conn: psycopg.Connection, role: str | None) -> tuple[sql.Composable, int]:
@@ -96,36 +96,38 @@ def _index_why(why: str, outcome: str) -> str:
     return why
 
 
+def _apply_index(conn: psycopg.Connection, spec: IndexSpec, *, measured: bool) -> ChangeResult:
+    """Build one index, measured alone: its targeted calls just before and just after."""
+    if index_state(conn, spec.name) is None:
+        # the intent first: a build that fails or is cancelled midway leaves an INVALID index,
+        # which revert then drops and the next apply rebuilds
+        journal.record(
+            conn, spec.name, "index", spec.drop_sql, {"table": spec.table, "columns": spec.columns}
+        )
+    ours = journal.is_applied(conn, spec.name)
+    will_build = measured and spec.serves and index_state(conn, spec.name) != "valid"
+    before = measure(conn, spec.serves) if will_build else []
+    outcome = build_index(conn, spec, ours=ours)
+    after = measure(conn, spec.serves) if before and outcome in ("created", "rebuilt") else []
+    return ChangeResult(spec.name, outcome, _index_why(spec.why, outcome), index_effects(before, after))
+
+
 def apply(conn: psycopg.Connection, *, role: str | None = None, measured: bool = True) -> list[ChangeResult]:
-    """Add every catalogue change that is missing; returns each with its before/after measurements."""
+    """Add every catalogue change that is missing, one at a time, each measured alone."""
     require_legacy_tables(conn)
     journal.ensure(conn)
-    before = measure(conn) if measured else []
-    outcomes: list[tuple[str, str, str, tuple[str, ...]]] = []
-    for spec in INDEXES:
-        if index_state(conn, spec.name) is None:
-            # the intent first: a build that fails or is cancelled midway leaves an INVALID index,
-            # which revert then drops and the next apply rebuilds
-            journal.record(
-                conn, spec.name, "index", spec.drop_sql, {"table": spec.table, "columns": spec.columns}
-            )
-        outcome = build_index(conn, spec, ours=journal.is_applied(conn, spec.name))
-        outcomes.append((spec.name, outcome, _index_why(spec.why, outcome), spec.serves))
+    results = [_apply_index(conn, spec, measured=measured) for spec in INDEXES]
     outcome = _apply_setting(conn, role)
-    outcomes.append(
-        (
+    results.append(
+        ChangeResult(
             f"{PLAN_CACHE_SETTING[0]} = {PLAN_CACHE_SETTING[1]}" + (f" (role {role})" if role else ""),
             outcome,
             "the legacy's generic statements get plans for their actual values "
             "(new sessions: recycle the MES's pools)",
-            SETTING_SERVES,
+            setting_effects(measure(conn, SETTING_SERVES)) if measured and outcome == "set" else [],
         )
     )
-    after = measure(conn) if measured else []
-    return [
-        ChangeResult(name, outcome, why, serving(before, serves), serving(after, serves))
-        for name, outcome, why, serves in outcomes
-    ]
+    return results
 
 
 def revert(conn: psycopg.Connection) -> list[ChangeResult]:

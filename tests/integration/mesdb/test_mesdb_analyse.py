@@ -59,6 +59,9 @@ async def test_analyse_reports_hot_and_cold_rows_and_proposes_the_kit(seeded_dsn
     proposals = "\n".join(report["proposals"])
     for wanted in ("mesdb_orders_active_idx", "mesdb_history_order_idx", "plan_cache_mode", "mesdb split"):
         assert wanted in proposals
+    active = next(p for p in report["proposals"] if p.startswith("create mesdb_orders_active_idx"))
+    assert "now: list status=" in active  # what the index's target calls cost today
+    assert "measured alone by `mesdb apply`" in active
     assert {t["name"] for t in report["tables"]} >= {"orders", "order_status_history", "price_calculations"}
 
 

@@ -9,7 +9,8 @@ import sys
 
 import psycopg
 
-from tests.integration.mesdb.conftest import execute, mesdb_json, query
+from mesdb.catalogue import INDEXES, SETTING_SERVES
+from tests.integration.mesdb.conftest import execute, mesdb, mesdb_json, query
 from tests.support.waiting import eventually
 
 KIT_INDEXES = {
@@ -64,13 +65,28 @@ def test_apply_builds_the_indexes_sets_custom_plans_and_measures_each(seeded_dsn
     assert _indexes(seeded_dsn) == dict.fromkeys(KIT_INDEXES, True)
     assert _database_plan_cache_mode(seeded_dsn) == ["plan_cache_mode=force_custom_plan"]
     assert "mesdb_orders_active_idx" in _custom_plan_of_status_list(seeded_dsn)
-    active = next(c for c in changes if c["name"] == "mesdb_orders_active_idx")
-    listing = next(m for m in active["after"] if m["label"].startswith("list status="))
-    assert "mesdb_orders_active_idx" in listing["custom"]["shape"]
-    before = next(m for m in active["before"] if m["label"] == listing["label"])
-    assert (
-        before["custom"]["scans"][0]["rows_examined"] > 100 * listing["custom"]["scans"][0]["rows_examined"]
-    )
+    effects = {c["name"]: c["effects"] for c in changes}
+    # each change measured alone, on the calls it targets (catalogue.serves), and only those
+    for spec in INDEXES:
+        assert all(e["label"].startswith(spec.serves) for e in effects[spec.name]), spec.name
+        assert bool(effects[spec.name]) == bool(spec.serves), spec.name
+    active = next(e for e in effects["mesdb_orders_active_idx"] if e["label"].startswith("list status="))
+    assert active["compared"] == "custom plan, without → with this index"
+    assert "mesdb_orders_active_idx" in active["after"]["shape"]
+    examined = [sum(s["rows_examined"] for s in active[side]["scans"]) for side in ("before", "after")]
+    assert examined[0] > 100 * examined[1]
+    setting = effects["plan_cache_mode = force_custom_plan"]
+    assert {e["label"].split("=")[0] + "=" for e in setting} <= set(SETTING_SERVES)
+    assert all(e["compared"] == "generic → custom plan" for e in setting)
+
+
+def test_apply_prints_each_change_with_its_own_effect(seeded_dsn: str) -> None:
+    done = mesdb(seeded_dsn, "apply")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if "created  mesdb_orders_active_idx" in line)
+    assert "(custom plan, without → with this index); rows examined" in lines[at + 1]
+    assert any("(generic → custom plan)" in line for line in lines)
 
 
 def test_apply_twice_changes_nothing_the_second_time(seeded_dsn: str) -> None:
