@@ -346,6 +346,12 @@ REDIS_RECONNECTS = Counter(
     "mode; cache_events: the order-event feed re-subscribed).",
     ("user",),
 )
+REDIS_FAILOVER_WAITS = Counter(
+    "gateway_redis_failover_waits_total",
+    "Requests that met a transient Redis failover error (sharedstate.errors) and waited it out, by "
+    "user (quotes) and outcome (served: Redis answered within the wait; gave_up: 503 after it).",
+    ("user", "outcome"),
+)
 RATELIMIT_INSTANCES = Gauge(
     "gateway_ratelimit_instances",
     "Live gateway instances seen in the Redis heartbeat (sizes the degraded-mode share).",
@@ -443,3 +449,5 @@ for _kind in REDIS_KINDS:  # gateway_redis_topology: every kind at 0 until a lim
     REDIS_TOPOLOGY.labels(kind=_kind).set(0)
 for _user in ("ratelimit", "cache_events"):
     REDIS_RECONNECTS.labels(user=_user)
+for _outcome in ("served", "gave_up"):
+    REDIS_FAILOVER_WAITS.labels(user="quotes", outcome=_outcome)

@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler
 from contracts.stl import InvalidModel
 from gateway.errors import GatewayError, RequestError, RequestTimeout, RouteNotFound
 from gateway.quotes.config import QuotesConfig
+from gateway.quotes.failover_wait import through_failover
 from gateway.quotes.model_check import StlLimits
 from gateway.quotes.model_pool import ModelCheckPool, PoolSettings
 from gateway.quotes.upload import Upload, read_upload
@@ -31,7 +32,13 @@ from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.queue_state import probe_forever
 from legacy_adapters.shards import ShardedQueue
-from legacy_adapters.submit import IdempotencyConflict, QuoteRequest, QuoteSubmitter, SubmitSettings
+from legacy_adapters.submit import (
+    IdempotencyConflict,
+    QuoteRequest,
+    QuoteSubmitter,
+    Submission,
+    SubmitSettings,
+)
 from sharedstate.errors import REDIS_ERRORS
 
 _JOB_ID = re.compile(r"^(?:\d{1,4}-)?[0-9a-f]{32}$")  # <shard>-<uuid hex> with shards > 1
@@ -150,11 +157,19 @@ class QuoteService:
                                                        or request.query.get("callback_url", "")),
                            idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",
                            location_prefix=route.prefix.rstrip("/"))
-        try:
+        fingerprint: list[str] = []  # checked once, however often a failover makes the steps run
+
+        async def steps() -> Submission:
             async with self.submitter.submission(req) as pending:  # two atomic queue steps
                 sub = await pending.known()  # an idempotent replay, or a model this owner had priced
                 if sub is None:  # the model check runs between the steps, never inside one
-                    sub = await pending.enqueue(await self._fingerprint(req.model, req.material))
+                    if not fingerprint:
+                        fingerprint.append(await self._fingerprint(req.model, req.material))
+                    sub = await pending.enqueue(fingerprint[0])
+                return sub
+
+        try:
+            sub = await through_failover(steps, wait=self.config.failover_wait)
         except InvalidModel as exc:
             metrics.SUBMISSIONS.labels(outcome="invalid").inc()
             raise InvalidQuote(f"model: {exc}") from None
@@ -180,8 +195,16 @@ class QuoteService:
         return await self.checks.fingerprint(model, material=material,
                                              rules_version=self.config.rules_version)
 
+    async def _job(self, job_id: str) -> dict[str, str] | None:
+        """The job record, waiting out a failover; 503 if Redis stays unreachable."""
+        try:
+            return await through_failover(lambda: self.queue.job(job_id), wait=self.config.failover_wait)
+        except REDIS_ERRORS as exc:
+            raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
+                                   retry_after=5) from None
+
     async def _answer(self, request: web.Request, job_id: str, *, replay: bool) -> web.Response:
-        job = await self.queue.job(job_id)
+        job = await self._job(job_id)
         if job is None:  # an idempotency key outliving its job
             raise QueueUnavailable("the job of this Idempotency-Key has expired; use a new key")
         location = f"{request[ROUTE_KEY].prefix.rstrip('/')}/{job_id}"
@@ -196,11 +219,7 @@ class QuoteService:
         """``GET {prefix}/{job_id}``: 404 for unknown ids and for other partners' jobs."""
         if not _JOB_ID.match(job_id):
             raise RouteNotFound(f"no quote job {job_id!r}")
-        try:
-            job = await self.queue.job(job_id)
-        except REDIS_ERRORS as exc:
-            raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
-                                   retry_after=5) from None
+        job = await self._job(job_id)
         partner = request.get(PARTNER_KEY)
         if job is None or (partner is not None and job.get("owner") != partner.id):
             raise RouteNotFound(f"no quote job {job_id}")

@@ -23,6 +23,7 @@ YAML::
       upload_bytes: 335544320      # upload bytes one gateway process receives/checks at once (503 above)
       upload_partner_bytes: 167772160  # ... of one partner (429 above; operators: upload_bytes only)
       upload_deadline: 300         # s for a whole upload body to arrive (408 after; body_timeout: idle)
+      failover_wait: 10            # s a submission/read waits out a Redis failover before its 503 (0: none)
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -47,7 +48,8 @@ _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
          "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
          "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20}
-_NUMBERS = {"retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1, "upload_deadline": 1}
+_NUMBERS = {"retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1, "upload_deadline": 1,
+            "failover_wait": 0}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,6 +80,7 @@ class QuotesConfig:
     upload_bytes: int = 320 << 20
     upload_partner_bytes: int = 160 << 20
     upload_deadline: float = 300.0
+    failover_wait: float = 10.0  # s a submission/read waits out a Redis failover before its 503
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:

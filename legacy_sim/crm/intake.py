@@ -24,7 +24,9 @@ from telemetry import producer_span
 logger = logging.getLogger("legacy_sim.crm")
 
 ORDER_SEQUENCE_KEY = "crm:order_seq"
-ORDER_KEY_PREFIX = "crm:order:"
+#: The order records carry the queue's name as hash tag: on Redis Cluster the intake's MULTI (XADD to
+#: ``crm:orders`` + HSET of the record) must name keys of one slot (docs/redis.md, key layout).
+ORDER_KEY_PREFIX = "crm:order:{crm:orders}:"
 
 
 def _text(value: bytes | str) -> str:

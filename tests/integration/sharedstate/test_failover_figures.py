@@ -1,0 +1,32 @@
+"""The short version of every bench.failover scenario: under steady load through two gateway
+processes (rate-limited partner requests, quote jobs priced by real workers against the MES
+stand-in, CRM orders relayed into the MES), a Sentinel primary SIGKILLed, a Cluster primary
+SIGKILLed, and a slot migration with ``redis-cli --cluster reshard``: no 5xx through the gateways,
+no quote job and no CRM order lost. Loss counts only: the timings are the bench's (docs/redis.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.failover.report import report
+from bench.failover.scenario import SHORT, run
+from bench.failover.topologies import SCENARIOS
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_a_failover_under_load_loses_nothing_and_answers_no_5xx(scenario: str, tmp_path: Path) -> None:
+    fig = await run(scenario, tmp_path, SHORT)
+    figures = report(fig)
+    assert fig.statuses is not None
+    assert {200, 429} <= set(fig.statuses["partner"]), figures  # the limit bites
+    assert fig.server_errors == 0, figures
+    assert min(fig.jobs, fig.crm_orders) > 0, figures
+    assert (fig.lost_jobs, fig.failed_jobs) == (0, 0), figures
+    assert (fig.lost_orders, fig.crm_ids_twice) == (0, 0), figures
+    if scenario != "reshard":  # a killed primary: the gateways degraded, then shared mode again (not nan)
+        assert fig.degraded_s is not None, figures
+        assert fig.degraded_s == fig.degraded_s, figures
