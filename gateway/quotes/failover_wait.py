@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from gateway.metrics import REDIS_FAILOVER_WAITS
 from resilience.backoff import backoff_delay
-from sharedstate.errors import FAILOVER_ERRORS
+from sharedstate.errors import FAILOVER_ERRORS, closed_connection_as_connection_error
 
 T = TypeVar("T")
 BASE, CAP = 0.05, 1.0  # s: the first retry comes quickly, later ones at most a second apart
@@ -33,7 +33,8 @@ async def through_failover(step: Callable[[], Awaitable[T]], *, wait: float) -> 
     attempt = 0
     while True:
         try:
-            result = await step()
+            with closed_connection_as_connection_error():
+                result = await step()
         except FAILOVER_ERRORS:
             attempt += 1
             delay = backoff_delay(attempt, base=BASE, cap=CAP)

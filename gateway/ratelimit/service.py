@@ -29,6 +29,7 @@ from gateway.ratelimit.pipe import RespError, RespPipe
 from gateway.ratelimit.policy import RateLimitConfig, Window
 from gateway.ratelimit.shared import SharedWindows
 from gateway.ratelimit.topology import Topology
+from sharedstate.errors import closed_connection_as_connection_error
 from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 log = logging.getLogger("gateway.ratelimit")
@@ -97,7 +98,8 @@ class PartnerLimiter:
             return await self.local.hit(windows, ids)
         if not self.degraded:
             try:
-                return await self.shared.hit(windows, ids)
+                with closed_connection_as_connection_error():  # redis-py under uvloop (Cluster kill)
+                    return await self.shared.hit(windows, ids)
             except BACKEND_ERRORS as exc:
                 metrics.RATELIMIT_BACKEND_ERRORS.inc()
                 self._switch(degraded=True, reason=exc)
@@ -112,7 +114,8 @@ class PartnerLimiter:
     async def _beat(self) -> None:
         assert self.heartbeat is not None
         try:
-            count = await self.heartbeat.beat()
+            with closed_connection_as_connection_error():
+                count = await self.heartbeat.beat()
         except BACKEND_ERRORS as exc:
             metrics.RATELIMIT_BACKEND_ERRORS.inc()
             self._switch(degraded=True, reason=exc)

@@ -59,3 +59,9 @@ def test_every_outcome_exists_at_zero_from_start_up() -> None:
     assert _waits("served") >= 0
     assert REGISTRY.get_sample_value("gateway_redis_failover_waits_total",
                                      {"user": "quotes", "outcome": "gave_up"}) is not None
+
+
+async def test_uvloops_closed_transport_error_is_waited_out_like_a_lost_connection() -> None:
+    step = Flaky(RuntimeError("unable to perform operation on <TCPTransport closed=True reading=False "
+                              "0x1>; the handler is closed"))
+    assert await through_failover(step, wait=10) == "ok"
