@@ -9,8 +9,9 @@ the operators' list calls through the MES (HTTP, nothing cached in front: what a
 costs the MES), the legacy's count statement, the sidecar's probe cycle and ``make run``'s
 cache-miss path (the active-status and unfiltered lists through a real gateway → sidecar → the same
 MES, no cache on the route: ``bench/mesdb_gateway.py``), with the gateway + sidecar overhead over
-MES-direct; then ``mesdb apply`` and ``mesdb split`` run while a steady client loop uses the MES
-(failed requests counted), the MES is restarted (its new sessions get ``plan_cache_mode =
+MES-direct; then ``mesdb apply`` and ``mesdb split`` run while a steady client loop and a steady wrk
+load (bench/mes_migration.lua, 20 requests/s; p50/p95 against the same load for 10 s before) use the
+MES (failed requests counted), the MES is restarted (its new sessions get ``plan_cache_mode =
 force_custom_plan``), and everything is timed again. Prints both columns and the p95 ratio; results
 in ``bench/results/mesdb-<UTC>.json``.
 """
@@ -31,6 +32,7 @@ from typing import Any
 
 import psycopg
 
+from bench.mes_wrk import MesLoad, wrk_load
 from bench.mesdb_calls import SteadyLoad, Timing, measure
 from bench.mesdb_gateway import gateway_path, measure_gateway, overhead
 from devstack import PostgresServer, free_port
@@ -41,6 +43,8 @@ from mesdb import split, tuning
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTIVE = 3000
+#: seconds of wrk on the MES before the migration (its latency without the kit at work)
+WRK_BASELINE_S = 10
 
 
 @contextmanager
@@ -72,17 +76,39 @@ def legacy_mes(dsn: str, logs: Path) -> Iterator[str]:
         proc.stop()
 
 
-async def _under_load(mes_url: str, step: Any) -> tuple[Any, float, SteadyLoad]:
-    """Run the blocking ``step`` in a thread while the steady loop uses the MES."""
+async def _under_load(
+    mes_url: str, step: Any, wrk_args: dict[str, Any]
+) -> tuple[Any, float, SteadyLoad, MesLoad]:
+    """Run the blocking ``step`` in a thread while the steady loop and a steady wrk load
+    (bench/mes_wrk.py) use the MES."""
     load, stop = SteadyLoad(mes_url), asyncio.Event()
-    task = asyncio.create_task(load.run(stop))
-    started = time.perf_counter()
-    try:
-        result = await asyncio.to_thread(step)
-    finally:
-        stop.set()
-        await task
-    return result, time.perf_counter() - started, load
+    with wrk_load(mes_url, **wrk_args) as during:
+        task = asyncio.create_task(load.run(stop))
+        started = time.perf_counter()
+        try:
+            result = await asyncio.to_thread(step)
+        finally:
+            stop.set()
+            await task
+        seconds = time.perf_counter() - started
+    return result, seconds, load, during[0]
+
+
+def _wrk_args(dsn: str) -> dict[str, Any]:
+    """Orders the split will archive (read by id) and one CRM order among them (redelivered)."""
+    with psycopg.connect(dsn) as conn:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM orders WHERE status IN ('CLOSED', 'CANCELLED') "
+                "AND status_changed_at < now() - interval '60 days' ORDER BY id LIMIT 200"
+            ).fetchall()
+        ]
+        ref = conn.execute(
+            "SELECT external_ref FROM orders WHERE source = 'crm' AND status = 'CLOSED' "
+            "AND status_changed_at < now() - interval '60 days' LIMIT 1"
+        ).fetchone()
+    return {"archived_ids": ids, "crm_ref": ref[0] if ref else "none"}
 
 
 def _migrate(dsn: str, what: str) -> Any:
@@ -132,15 +158,29 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
         partner = conn.execute(
             "SELECT partner_id FROM orders WHERE partner_id IS NOT NULL LIMIT 1"
         ).fetchone()[0]  # type: ignore[index]
+    wrk_args = _wrk_args(dsn)
     with legacy_mes(dsn, logs) as mes_url:
         print("   before: timing …", flush=True)
         before = await measure(mes_url, dsn, repeat=repeat, partner=partner)
         result["before_gateway"], result["before_paired"] = await _through_gateway(mes_url, repeat, logs)
+        print(f"   wrk on the MES for {WRK_BASELINE_S} s (before) …", flush=True)
+        with wrk_load(mes_url, **wrk_args) as baseline:
+            await asyncio.sleep(WRK_BASELINE_S)
         print("   mesdb apply under load …", flush=True)
-        _, result["apply_s"], apply_load = await _under_load(mes_url, lambda: _migrate(dsn, "apply"))
+        _, result["apply_s"], apply_load, apply_wrk = await _under_load(
+            mes_url, lambda: _migrate(dsn, "apply"), wrk_args
+        )
     with legacy_mes(dsn, logs) as mes_url:  # new sessions: the database's plan_cache_mode
         print("   mesdb split under load …", flush=True)
-        moved, result["split_s"], split_load = await _under_load(mes_url, lambda: _migrate(dsn, "split"))
+        moved, result["split_s"], split_load, split_wrk = await _under_load(
+            mes_url, lambda: _migrate(dsn, "split"), wrk_args
+        )
+    result["wrk"] = {
+        "before": dataclasses.asdict(baseline[0]),
+        "during apply": dataclasses.asdict(apply_wrk),
+        "during split": dataclasses.asdict(split_wrk),
+    }
+    with legacy_mes(dsn, logs) as mes_url:
         print("   after: timing …", flush=True)
         after = await measure(mes_url, dsn, repeat=repeat, partner=partner)
         result["after_gateway"], result["after_paired"] = await _through_gateway(mes_url, repeat, logs)
@@ -149,7 +189,9 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
         "batches": moved.batches,
         **_sizes(dsn),
         "load_requests": apply_load.requests + split_load.requests,
-        "load_failures": apply_load.failures + split_load.failures,
+        "load_failures": apply_load.failures
+        + split_load.failures
+        + [f"wrk {k}: {v['failures']} failed" for k, v in result["wrk"].items() if v["failures"]],
         "before": [dataclasses.asdict(t) for t in before],
         "after": [dataclasses.asdict(t) for t in after],
     }
@@ -174,6 +216,13 @@ def report(r: dict[str, Any]) -> str:
         f"  hot index {r['hot_index_bytes'] / 2**10:,.0f} KiB = "
         f"{100 * r['hot_index_bytes'] / (r['hot_table_bytes'] + r['archive_bytes']):.3f} % of the orders "
         f"tables; hot table {r['hot_rows']:,} rows, archive {r['archived_rows']:,} rows",
+    ]
+    lines += [
+        f"  wrk on the MES ({name}, {w['requests']:,} requests in {w['seconds']:.0f} s, "
+        f"{w['failures']} failed): p50 {w['p50_ms']:.1f} ms, p95 {w['p95_ms']:.1f} ms"
+        for name, w in r.get("wrk", {}).items()
+    ]
+    lines += [
         f"  {'call (ms)':<44} {'before p50':>9} {'p95':>9}   {'after p50':>8} {'p95':>8}   p95 ratio",
     ]
     lines += [_row(b, a) for b, a in zip(r["before"], r["after"], strict=True)]

@@ -14,6 +14,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from bench.mes_wrk import wrk_load
 from mesdb import split as split_module
 from mesdb.db import connect
 from mesdb.ddl import retrying
@@ -76,6 +77,8 @@ def mes_url(seeded_dsn: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.slow
 async def test_split_under_load_fails_no_request_and_keeps_every_row(seeded_dsn: str, mes_url: str) -> None:
+    """Two loads at once: a steady wrk load (bench/mes_migration.lua: lists, archived orders by id,
+    new orders, CRM redeliveries; any non-2xx counts) and a client loop that checks each answer."""
     before = dict(query(seeded_dsn, ROWS))
     archivable = {r[0] for r in query(seeded_dsn, ARCHIVABLE)}
     crm = query(
@@ -83,35 +86,43 @@ async def test_split_under_load_fails_no_request_and_keeps_every_row(seeded_dsn:
         "SELECT id, external_ref FROM orders WHERE source = 'crm' AND id = ANY(%s) LIMIT 1",
         sorted(archivable),
     )
+    load = {"archived_ids": sorted(archivable)[::500], "crm_ref": crm[0][1]}
+    with wrk_load(mes_url, **load) as baseline:  # the MES before the migration, same load
+        await asyncio.sleep(3)
     client = SteadyClient(mes_url, sorted(archivable)[::500], crm[0])
     stop = asyncio.Event()
-    load = asyncio.create_task(client.run(stop))
-    try:
-        split = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "mesdb",
-            "--dsn",
-            seeded_dsn,
-            "--json",
-            "split",
-            "--batch",
-            "500",
-            "--pause",
-            "0.05",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _out, err = await asyncio.wait_for(split.communicate(), timeout=240)
-    finally:
-        stop.set()
-        await load
+    with wrk_load(mes_url, **load) as during:
+        steady = asyncio.create_task(client.run(stop))
+        try:
+            split = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "mesdb",
+                "--dsn",
+                seeded_dsn,
+                "--json",
+                "split",
+                "--batch",
+                "500",
+                "--pause",
+                "0.05",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _out, err = await asyncio.wait_for(split.communicate(), timeout=240)
+        finally:
+            stop.set()
+            await steady
     assert split.returncode == 0, err.decode()
+    assert (baseline[0].failures, during[0].failures) == (0, 0)
+    assert baseline[0].requests > 0
+    assert during[0].requests > 0
     assert client.failures == []
     assert sum(client.outcomes.values()) > 50, client.outcomes  # the MES was really under load meanwhile
     after = dict(query(seeded_dsn, ROWS))
     assert {i: after[i] for i in before} == before  # every seeded order, identical
-    assert set(after) - set(before) == set(client.created)
+    made_by_wrk = {r[0] for r in query(seeded_dsn, "SELECT id FROM orders WHERE customer = 'wrk'")}
+    assert set(after) - set(before) == set(client.created) | made_by_wrk
     assert {r[0] for r in query(seeded_dsn, "SELECT id FROM orders_archive")} == archivable
     assert query(seeded_dsn, "SELECT count(*) FROM ONLY orders WHERE id = ANY(%s)", sorted(archivable)) == [
         (0,)
