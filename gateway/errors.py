@@ -150,11 +150,20 @@ class UpstreamResponseTooLarge(UpstreamError):
 
 
 class NoHealthyEndpoint(UpstreamError):
-    """Every endpoint of the cluster is unhealthy or ejected."""
+    """Every endpoint of the cluster is unhealthy or ejected: 503 with ``Retry-After``.
+
+    Like every 503 of the gateway it says when to come back (the contract in
+    ``docs/architecture.md``): about one health-check cycle, the time an endpoint needs to be
+    taken back (``interval`` 2 s x ``healthy_threshold`` 2 in the shipped config).
+    """
 
     status = 503
     title = "No healthy upstream"
     type_slug = "no-healthy-upstream"
+    RETRY_AFTER = 5.0
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = RETRY_AFTER) -> None:
+        super().__init__(detail, retry_after=retry_after)
 
 
 class CircuitOpen(UpstreamError):

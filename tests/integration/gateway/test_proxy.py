@@ -172,6 +172,9 @@ async def test_no_healthy_endpoint_is_503_and_readyz_says_so(
         async with s.get(f"{gw.internal}/echo") as resp:
             assert resp.status == 503
             assert (await resp.json(content_type=None))["type"].endswith("no-healthy-upstream")
+            # a 503 says when to come back (make chaos: the CRM's Redis killed left CRM intake with
+            # bare 503s from the gateway while its only endpoint was unhealthy)
+            assert resp.headers["Retry-After"] == "5"
 
 
 async def test_admin_exposes_metrics_config_and_upstreams(gw: GatewayUnderTest) -> None:
