@@ -24,7 +24,8 @@ class TransientPricingError(PricingError):
 
 
 class BackendUnavailableError(TransientPricingError):
-    """The legacy was never reached (connection refused; its sidecar could not connect either).
+    """The legacy cannot serve now: never reached (connection refused, or its sidecar could not
+    connect either), or it answered 503 itself (e.g. its database is down).
 
     The job had no part in it: the worker hands the job back without counting the attempt and
     pauses itself, so an instance that is down does not use up the jobs' attempts.

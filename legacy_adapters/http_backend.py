@@ -60,6 +60,8 @@ class HttpBackend:
         detail = text[:300].replace("\n", " ")
         if _not_reached(resp.status, text):
             raise BackendUnavailableError(f"legacy pricing unreachable behind its sidecar: {detail}")
+        if resp.status == 503:  # the legacy itself cannot serve now (its database is down …)
+            raise BackendUnavailableError(f"legacy pricing unavailable (503): {detail}")
         if resp.status in _TRANSIENT:
             raise TransientPricingError(f"legacy pricing answered {resp.status}: {detail}")
         raise PermanentPricingError(f"legacy pricing refused the model ({resp.status}): {detail}")

@@ -116,3 +116,32 @@ async def test_a_legacy_refusing_connections_uses_up_no_attempts_and_the_job_wai
 
 async def _ended(queue: PricingQueue, job_id: str) -> bool:
     return (await queue.job(job_id) or {}).get("status") in ("done", "failed")
+
+
+async def test_a_legacy_answering_503_uses_up_no_attempts_and_the_job_waits_for_it(
+        redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
+    """The MES database restarted under load dead-lettered quotes (make chaos): a 503 is the MES's."""
+    calls = []
+
+    async def price(_request: web.Request) -> web.Response:
+        calls.append(1)
+        if len(calls) <= 4:  # more than --max-attempts: the MES's database is down
+            return web.json_response({"detail": "legacy MES backing store unavailable"}, status=503)
+        return web.json_response({"price_eur": "12.50", "volume_mm3": 315.0})
+
+    app = web.Application()
+    app.router.add_post("/price", price)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    job_id = (await submit(submitter, box_stl_binary(5, 7, 11))).job_id
+    try:
+        with worker_processes(redis_url, tmp_path, 1, backend=f"http://127.0.0.1:{port}",
+                              extra=("--max-attempts", "2", "--retry-base", "0.05")):
+            await wait_until(lambda: _ended(queue, job_id), 20, "job ended")
+    finally:
+        await runner.cleanup()
+    job = await queue.job(job_id) or {}
+    assert job["status"] == "done", job
+    assert job["attempts"] == "1"
