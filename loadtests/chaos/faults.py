@@ -49,8 +49,9 @@ def _kill(name: str) -> Action:
 
 
 def _signal(name: str, sig: int) -> Action:
+    """``sig`` to the server ``name`` and all its processes (a freeze stops every one of them)."""
     def act(stack: Stack, _notes: Notes) -> None:
-        stack.signal_group(name, sig)
+        stack.signal_tree(name, sig)
     return act
 
 

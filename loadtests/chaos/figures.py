@@ -102,18 +102,22 @@ def window(requests: Iterable[Request], start: float, end: float) -> dict[str, C
 
 def recovery_seconds(requests: Sequence[Request], heal: float, end: float, *,
                      clean: float = 5.0) -> float | None:
-    """Seconds from ``heal`` to the end of the last non-OK answer after it (shed included).
+    """Seconds from ``heal`` until service resumed: the end of the last non-OK answer (shed
+    included) before the first ``clean`` seconds without one.
 
-    0 when nothing went wrong after the heal; None when the window ends without ``clean``
-    seconds free of errors (not recovered within the window).
+    0 when the first ``clean`` seconds after the heal are already clean; None when no such
+    stretch begins before the window ends (not recovered within the window). Sporadic errors
+    later in the window still count in the window's errors, not in the recovery time.
     """
-    bad = [r.end for r in requests if heal <= r.start < end and not r.ok]
-    if not bad:
-        return 0.0
-    last = max(bad)
-    if end - last < clean:
+    bad = sorted(r.end for r in requests if heal <= r.start < end and not r.ok)
+    cursor = heal
+    for t in bad:
+        if t - cursor >= clean:
+            break
+        cursor = max(cursor, t)
+    if end - cursor < clean:
         return None
-    return round(max(last - heal, 0.0), 1)
+    return round(cursor - heal, 1)
 
 
 def slowest_ms(requests: Iterable[Request], start: float, end: float) -> float:

@@ -3,7 +3,8 @@
 The shipped rules wait minutes (``for: 5m``, ``rate(…[5m])``) — right for production, longer
 than a fault window here. :func:`compress_prometheus` rewrites the running Prometheus's
 config: scrape and evaluate every second, and every rule's ``for:`` and every range ``[…]`` in its
-expressions divided by ``factor`` (floor 5 s for a range: at least a few samples). An alert's
+expressions divided by ``factor`` (floor 5 s for both: a range keeps a few samples, a ``for:``
+still ignores a blip). An alert's
 time to fire in the report is therefore measured on the compressed clock; multiplied by the
 factor it is the production figure. What does not scale: thresholds on ``increase(…)`` over a
 shortened window are ``factor`` times harder to reach (the report says so).
@@ -57,8 +58,8 @@ def compress_rules(doc: dict[str, Any], factor: int) -> dict[str, Any]:
         group["interval"] = "1s"
         for rule in group.get("rules", []):
             rule["expr"] = compress_expr(str(rule["expr"]), factor)
-            if "for" in rule:
-                rule["for"] = _duration(seconds(str(rule["for"])) / factor)
+            if "for" in rule:  # floor 5 s: a blip of a second or two is not what `for:` is about
+                rule["for"] = _duration(max(seconds(str(rule["for"])) / factor, 5.0))
             if "keep_firing_for" in rule:
                 rule["keep_firing_for"] = _duration(seconds(str(rule["keep_firing_for"])) / factor)
     return doc

@@ -46,8 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--short", action="store_true", help="two faults, short windows (make test)")
     p.add_argument("--faults", help="comma-separated fault names (default: all; --list to see them)")
     p.add_argument("--list", action="store_true", help="print the fault names and exit")
-    p.add_argument("--fault-seconds", type=float, help="how long each fault is held (default 25; short 10)")
-    p.add_argument("--after-seconds", type=float, help="watched after each heal (default 30; short 15)")
+    p.add_argument("--fault-seconds", type=float, help="how long each fault is held (default 20; short 10)")
+    p.add_argument("--after-seconds", type=float, help="watched after each heal (default 25; short 15)")
     p.add_argument("--baseline-seconds", type=float, help="before the first fault (default 20; short 10)")
     p.add_argument("--load-fraction", type=float, default=0.5, help="share of the measured capacity (0.5)")
     p.add_argument("--probe-seconds", type=float, help="capacity probe length (default 25; short 12)")
@@ -76,7 +76,7 @@ class Window:
 
 def _defaults(args: argparse.Namespace) -> None:
     short = args.short
-    for name, full, brief in (("fault_seconds", 25.0, 10.0), ("after_seconds", 30.0, 15.0),
+    for name, full, brief in (("fault_seconds", 20.0, 10.0), ("after_seconds", 25.0, 15.0),
                               ("baseline_seconds", 20.0, 10.0), ("probe_seconds", 25.0, 12.0)):
         if getattr(args, name) is None:
             setattr(args, name, brief if short else full)

@@ -17,6 +17,7 @@ Processes are found, signalled and restarted by the PIDs this harness started, n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -96,6 +97,21 @@ class Stack:
         proc = self.component(name)
         if proc.pid is not None:
             os.killpg(proc.pid, sig)
+
+    def signal_tree(self, name: str, sig: int) -> None:
+        """``sig`` to ``name`` and every descendant, parents first (SIGSTOP/SIGCONT of a whole server).
+
+        PostgreSQL's postmaster puts each backend in a session of its own, so a signal to the
+        process group would freeze the postmaster but leave the MES's open connections served.
+        """
+        root = self.component(name).pid
+        pending, seen = [root] if root else [], []
+        while pending:
+            pid = pending.pop(0)
+            seen.append(pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            pending += _children(pid)
 
     def restart(self, name: str) -> None:
         """Start ``name`` again with the argv, environment and log it had (after a kill)."""
