@@ -25,6 +25,7 @@ from legacy_adapters.redis_keys import MAX_SHARDS
 from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
+from legacy_adapters.worker_health import WorkerHealth
 from sharedstate.errors import REDIS_ERRORS
 from telemetry import setup_logging, setup_tracing, start_metrics_server
 
@@ -98,8 +99,9 @@ def check_settings(args: argparse.Namespace) -> None:
     number(args.webhook_timeout, "--webhook-timeout", above=0)
 
 
-async def run(args: argparse.Namespace) -> None:
-    """Start metrics, the worker loop and the webhook notifier; stop on SIGTERM/SIGINT."""
+async def run(args: argparse.Namespace, health: WorkerHealth | None = None) -> None:
+    """Start the worker loop, the heartbeat and the webhook notifier; stop on SIGTERM/SIGINT."""
+    health = health if health is not None else WorkerHealth()
     backend = backend_from_spec(args.backend, timeout=args.backend_timeout)
     queue = ShardedQueue.from_url(args.redis_url, prefix=args.prefix, shards=args.shards,
                                   setting="--redis-url")
@@ -112,7 +114,8 @@ async def run(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(QuoteWorker(queue, backend, settings).run(stop)),
-             asyncio.create_task(_heartbeat(queue, args.name, stop))]
+             asyncio.create_task(_heartbeat(queue, args.name, stop, health)),
+             asyncio.create_task(health.watch_loop(stop))]
     if os.environ.get(LEGACY_SECRET_ENV):
         log.warning("%s is ignored: webhooks are signed with per-partner secrets (--webhook-secrets)",
                     LEGACY_SECRET_ENV)
@@ -138,10 +141,11 @@ async def run(args: argparse.Namespace) -> None:
         log.info("pricing worker %s stopped", args.name, extra={"event.action": "service-stop"})
 
 
-async def _heartbeat(queue: ShardedQueue, name: str, stop: asyncio.Event) -> None:
+async def _heartbeat(queue: ShardedQueue, name: str, stop: asyncio.Event, health: WorkerHealth) -> None:
     while not stop.is_set():
         try:
             await queue.heartbeat(name)
+            health.heartbeat_succeeded()
         except Exception as exc:  # Redis down: the loop logs it too; keep beating
             log.warning("heartbeat failed: %s", exc)
         with contextlib.suppress(TimeoutError):
@@ -153,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("pricing-worker", level=args.log_level)
     provider = setup_tracing("pricing-worker")
-    if args.metrics_port is not None:
-        start_metrics_server(args.metrics_port, addr=args.metrics_host)
+    health = WorkerHealth()
+    if args.metrics_port is not None:  # /metrics, and /healthz + /readyz for the probes
+        start_metrics_server(args.metrics_port, addr=args.metrics_host, health=health.checks())
     try:
         import uvloop
-        uvloop.run(run(args))
+        uvloop.run(run(args, health))
     finally:
         if provider is not None:
             provider.shutdown()

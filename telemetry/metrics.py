@@ -2,7 +2,8 @@
 
 * **Per-process** (default): metrics live in ``prometheus_client.REGISTRY`` and the process
   exposes them itself — on its aiohttp admin app (:func:`metrics_handler`/:func:`metrics_app`) or,
-  without HTTP, on a small thread server (:func:`start_metrics_server`).
+  without HTTP, on a small thread server (:func:`start_metrics_server`, which can answer
+  ``/healthz``/``/readyz`` beside ``/metrics`` for the process's probes).
 * **Multiprocess** (the gateway's N workers): the master points ``PROMETHEUS_MULTIPROC_DIR`` at an
   empty directory *before* any worker imports ``prometheus_client``, calls
   :func:`mark_process_dead` for every worker that exits and removes the directory at the end.
@@ -17,19 +18,24 @@ import asyncio
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client import start_http_server as _start_http_server
 
-__all__ = ["MULTIPROC_DIR_ENV", "mark_process_dead", "metrics_app", "metrics_handler", "metrics_registry",
-           "reset_multiprocess_dir", "start_metrics_server"]
+__all__ = ["MULTIPROC_DIR_ENV", "HealthCheck", "mark_process_dead", "metrics_app", "metrics_handler",
+           "metrics_registry", "reset_multiprocess_dir", "start_metrics_server"]
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: a probe's check, called on the server's thread: None when healthy, else why not (the 503 body)
+HealthCheck = Callable[[], "str | None"]
 
 
 def metrics_registry() -> CollectorRegistry:
@@ -68,16 +74,53 @@ def metrics_app(registry: CollectorRegistry | None = None) -> web.Application:
     return app
 
 
-def start_metrics_server(port: int, *, addr: str = "127.0.0.1",
-                         registry: CollectorRegistry | None = None) -> tuple[WSGIServer, threading.Thread]:
+def start_metrics_server(
+        port: int, *, addr: str = "127.0.0.1", registry: CollectorRegistry | None = None,
+        health: Mapping[str, HealthCheck] | None = None) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` from a daemon thread, for processes without an HTTP server (pricing workers).
 
     ``port=0`` picks a free port (``server.server_port``). Stop with ``server.shutdown()``;
     ``server.server_close()``. Binds ``127.0.0.1`` by default like the admin listener: pass
-    ``addr="0.0.0.0"`` where Prometheus scrapes from another host.
+    ``addr="0.0.0.0"`` where Prometheus scrapes from another host. ``health`` maps probe paths
+    (``/healthz``, ``/readyz``) to checks: 200 ``ok`` when a check returns None, else 503 with its
+    reason. The checks run on this server's thread, so they must only read state the process's own
+    loop keeps current — which is what lets a liveness check see that loop stall.
     """
     exposed = registry if registry is not None else metrics_registry()
-    return _start_http_server(port, addr=addr, registry=exposed)
+    if not health:
+        return _start_http_server(port, addr=addr, registry=exposed)
+    app = _with_health(make_wsgi_app(exposed), dict(health))
+    server = make_server(addr, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True)
+    thread.start()
+    return server, thread
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes and scrapes every few seconds: no access log line for each."""
+
+
+_WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _with_health(app: _WsgiApp, checks: dict[str, HealthCheck]) -> _WsgiApp:
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        check = checks.get(environ.get("PATH_INFO", ""))
+        if check is None:
+            return app(environ, start_response)
+        problem = check()
+        body = (problem or "ok").encode() + b"\n"
+        start_response("200 OK" if problem is None else "503 Service Unavailable",
+                       [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                        ("Cache-Control", "no-store")])
+        return [body]
+
+    return serve
 
 
 def reset_multiprocess_dir(path: str | Path) -> Path:

@@ -130,3 +130,20 @@ def test_values_hold_no_secret() -> None:
         "mes-edge-gateway", "mes-edge-api-keys", "mes-edge-webhook-secrets", "mes-edge-redis",
         "mes-edge-mes-db"}
     assert "password" not in str(values["redis"]).lower()
+
+
+def test_every_mes_edge_container_is_probed_on_healthz_and_readyz(objects: list[chart.Obj]) -> None:
+    """Liveness on /healthz, readiness on /readyz (the alert webhook's stdlib server has /healthz only)."""
+    for name, spec in chart.pod_specs(objects):
+        for c in chart.all_containers(spec):
+            if c["name"].startswith("legacy-"):
+                continue
+            where = f"{name}/{c['name']}"
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+            ready = "/healthz" if c["name"] == "alert-webhook" else "/readyz"
+            assert c["readinessProbe"]["httpGet"]["path"] == ready, where
+
+
+def test_an_unready_pod_never_blocks_a_drain(objects: list[chart.Obj]) -> None:
+    for pdb in chart.of_kind(objects, "PodDisruptionBudget"):
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow", pdb["metadata"]["name"]

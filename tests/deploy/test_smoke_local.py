@@ -71,5 +71,5 @@ async def test_every_pod_starts_and_answers_its_probes(
     paths = {c: sorted({u.rsplit("/", 1)[1] for u in urls})
              for pod in checked.values() for c, urls in pod.items()}
     assert paths == {"mes-edge-sidecar": ["healthz", "readyz"], "legacy-mes": [], "legacy-crm": [],
-                     "pricing-worker": ["metrics"], "alert-webhook": ["healthz"],
+                     "pricing-worker": ["healthz", "readyz"], "alert-webhook": ["healthz"],
                      "gateway": ["healthz", "readyz"]}
