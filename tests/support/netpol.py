@@ -106,29 +106,30 @@ def isolated(policies: Iterable[Obj], pod: Pod, direction: str) -> bool:
     return bool(_selecting(policies, pod, direction))
 
 
+def _allowed(policies: Iterable[Obj], pod: Pod, direction: str, other: Peer, port: int, protocol: str,
+             destination: Peer) -> bool:
+    """``pod``'s side of a connection with ``other``: ``direction`` "Egress" (pod → other) or "Ingress"."""
+    selecting = _selecting(policies, pod, direction)
+    if not selecting:
+        return True
+    section, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
+    return any(
+        (not rule.get(peers_key)
+         or any(_peer_matches(peer, other, pod.namespace) for peer in rule[peers_key]))
+        and _port_matches(rule.get("ports"), port, protocol, destination)
+        for policy in selecting for rule in policy["spec"].get(section) or [])
+
+
 def egress_allowed(policies: Iterable[Obj], source: Pod, destination: Peer, port: int,
                    protocol: str = "TCP") -> bool:
     """May ``source`` open a connection to ``destination``:``port`` (its egress side only)?"""
-    selecting = _selecting(policies, source, "Egress")
-    if not selecting:
-        return True
-    return any(
-        (not rule.get("to") or any(_peer_matches(peer, destination, source.namespace) for peer in rule["to"]))
-        and _port_matches(rule.get("ports"), port, protocol, destination)
-        for policy in selecting for rule in policy["spec"].get("egress") or [])
+    return _allowed(policies, source, "Egress", destination, port, protocol, destination)
 
 
 def ingress_allowed(policies: Iterable[Obj], destination: Pod, source: Peer, port: int,
                     protocol: str = "TCP") -> bool:
     """May ``source`` reach ``destination``:``port`` (the destination's ingress side only)?"""
-    selecting = _selecting(policies, destination, "Ingress")
-    if not selecting:
-        return True
-    return any(
-        (not rule.get("from")
-         or any(_peer_matches(peer, source, destination.namespace) for peer in rule["from"]))
-        and _port_matches(rule.get("ports"), port, protocol, destination)
-        for policy in selecting for rule in policy["spec"].get("ingress") or [])
+    return _allowed(policies, destination, "Ingress", source, port, protocol, destination)
 
 
 def connection_allowed(policies: Iterable[Obj], source: Pod, destination: Pod, port: int,
