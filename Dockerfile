@@ -5,9 +5,11 @@
 # gets that venv and the two non-package files the processes read, and runs as uid/gid 10001 (the
 # chart's runAsUser). devstack/ (make run), tests, benches and docs stay out. Build (needs a container
 # engine: none runs on the development machines; CI builds it): docker build -t mes-edge:0.1.0 .
-# The base is pinned by exact version; pin its digest as well where your registry mirror knows it
-# (FROM python:3.11.14-slim-bookworm@sha256:…). Size and how it was measured: docs/deploy.md, "Image".
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The base is pinned by exact version and by the digest of its multi-platform index, as published in
+# github.com/docker-library/repo-info repos/python/remote/3.11.15-slim-bookworm.md (commit 3effc3ea;
+# linux/amd64 47.8 MB compressed). To move it: that file's newer version, or `docker buildx imagetools
+# inspect python:3.11.15-slim-bookworm`. Size and how it was measured: docs/deploy.md, "Image".
+ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

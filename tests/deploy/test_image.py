@@ -111,8 +111,8 @@ def test_the_image_installs_what_its_packages_import() -> None:
 
 def test_the_final_stage_has_only_runtime_dependencies() -> None:
     build, runtime = DOCKERFILE.split("\nFROM ${PYTHON_IMAGE} AS runtime\n")
-    assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?$",
-                     DOCKERFILE, re.M), "the base image is pinned by exact version (or digest)"
+    assert re.search(r"^ARG PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-bookworm@sha256:[0-9a-f]{64}$",
+                     DOCKERFILE, re.M), "the base image is pinned by exact version and digest"
     install = re.search(r"^RUN [^\n]*pip install ([^\n]*)", build, re.M)
     assert install is not None
     assert "dev" not in install.group(1)  # no [dev] extras: test and lint tools stay out
