@@ -281,7 +281,8 @@ A process that crashes is restarted (restarts: {self.root}/children.json); one t
                        (Debian's Prometheus 2.42 has only the classic UI: /classic/alerts, not /alerts)
   dashboards           {consoles}/index.html   (the Grafana dashboards, drawn by Prometheus)
                        {consoles}/gateway.html  {consoles}/orders.html
-                       {consoles}/pricing.html
+                       {consoles}/pricing.html  {consoles}/capacity.html
+                       (capacity dates: python -m telemetry forecast --prometheus-url <the prometheus above>)
   alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
                        or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)

@@ -33,6 +33,7 @@ PAGES = {
     "upstreams.json": "upstreams.html",
     "sidecars.json": "sidecars.html",
     "cache-ratelimits.json": "cache-ratelimits.html",
+    "capacity.json": "capacity.html",
 }
 GRAPH_PANELS = ("timeseries", "state-timeline")
 #: Grafana unit → (suffix on the y axis, PromConsole formatter, Go template function)

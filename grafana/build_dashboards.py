@@ -1353,6 +1353,76 @@ def pricing() -> dict[str, Any]:
     )
 
 
+# ---------------------------------------------------------------- capacity (telemetry/capacity_model.py)
+
+
+def capacity() -> dict[str, Any]:
+    """Headroom, trends and forecast crossings of every resource of the capacity model."""
+    from telemetry.capacity_model import RESOURCES
+    from telemetry.capacity_rules import WARNING_DAYS
+
+    panels = [
+        row("Headroom now (docs/capacity.md; python -m telemetry forecast for dates and confidence)"),
+        stat("Headroom per resource", "1 - live usage / measured capacity (capacity:headroom:ratio); "
+             "below 0 the resource runs over what was measured.",
+             [target("capacity:headroom:ratio", "{{resource}}")], unit="percentunit", width=8,
+             thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                       {"color": "orange", "value": 0.2},
+                                                       {"color": "green", "value": 0.4}]}),
+        stat("Days until capacity at the current trend", "The weekly peak (99th percentile of a week of "
+             "usage) on its one-week line reaches the capacity in this many days; 365 means not "
+             "within a year or not growing (capacity:forecast:days_to_limit).",
+             [target("capacity:forecast:days_to_limit", "{{resource}}")], width=8,
+             thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None},
+                                                       {"color": "orange", "value": 3},
+                                                       {"color": "green", "value": WARNING_DAYS}]}),
+        stat("Measured capacity", "capacity:limit: the figures of prometheus/capacity.yml, each from "
+             "a named load test, bench or provisioning decision.",
+             [target("capacity:limit", "{{resource}}")], width=8, colorMode="none"),
+        timeseries("Utilization: usage / capacity", "Live usage over the measured capacity, per "
+                   "resource (1 = the capacity).",
+                   [target("capacity:utilization:ratio", "{{resource}}"), target("vector(1)", "capacity")],
+                   unit="percentunit", width=12, min=0,
+                   links=[kibana_link("Shed requests, 429/503 (Kibana)", 'event.dataset:"gateway.access" and '
+                                      "http.response.status_code:(429 or 503)"),
+                          jaeger_link("Slow gateway traces, > 1 s (Jaeger)", "gateway", min_duration="1s")]),
+        timeseries("Growth per week, share of capacity", "Slope of the weekly peak over the last "
+                   "week, per week, over the capacity (capacity:usage:growth_per_week / capacity:limit).",
+                   [target("capacity:usage:growth_per_week / on (resource, kind) capacity:limit",
+                           "{{resource}}")], unit="percentunit", width=12),
+        row("Usage, weekly peak and forecast per resource"),
+    ]
+    for r in RESOURCES:
+        sel = f'resource="{r.name}"'
+        panels.append(timeseries(
+            f"{r.title} ({r.unit})", f"{r.per}. Usage: {r.usage}. The forecast line is the weekly peak "
+            f"{WARNING_DAYS} days ahead on its one-week trend: above the capacity, "
+            "CapacityExhaustionForecast opens a ticket.",
+            [target(f"capacity:usage{{{sel}}}", "usage"),
+             target(f"capacity:usage:p99_1w{{{sel}}}", "weekly peak"),
+             target(f"predict_linear(capacity:usage:p99_1w{{{sel}}}[1w], {WARNING_DAYS} * 86400)",
+                    f"weekly peak in {WARNING_DAYS} days"),
+             target(f"capacity:limit{{{sel}}}", "capacity")],
+            unit=r.grafana_unit, width=12, min=0))
+    panels += [
+        row("Growth of the order pipeline"),
+        timeseries("Orders created per day", "orders:created:per_day: the sidecar's new orders per minute, "
+                   "averaged over a day, x 1440.", [target("orders:created:per_day", "orders/day")], width=6),
+        timeseries("Active orders", "orders:active: orders in a non-terminal status.",
+                   [target("orders:active", "active")], width=6),
+        timeseries("Orders archived per day", "orders:archived:per_day: moved to orders_archive by the "
+                   "archiver over the last day.", [target("orders:archived:per_day", "archived/day")],
+                   width=6),
+        timeseries("Peak gateway requests/s per day", "capacity:usage:max_1d: the highest 5-minute "
+                   "request rate of the last day.",
+                   [target('capacity:usage:max_1d{resource="gateway_rps"}', "peak req/s")], unit="reqps",
+                   width=6),
+    ]
+    return dashboard("mes-edge-capacity", "mes-edge / Capacity",
+                     "Capacity headroom per resource, trends and when each reaches its measured capacity "
+                     "(docs/capacity.md).", panels, [])
+
+
 def build() -> dict[str, dict[str, Any]]:
     """File name → dashboard JSON model."""
     return {
@@ -1362,6 +1432,7 @@ def build() -> dict[str, dict[str, Any]]:
         "sidecars.json": sidecars(),
         "cache-ratelimits.json": cache_and_ratelimits(),
         "pricing.json": pricing(),
+        "capacity.json": capacity(),
     }
 
 

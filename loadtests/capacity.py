@@ -8,7 +8,8 @@ Against the running ``make run`` platform, in one command:
    directly, synchronous ``POST /price``) and then against ``platform`` (gateway :8080/:8081);
 4. step the user count (``--steps``), both targets interleaved, each step a fresh bounded run
    judged by ``thresholds.yaml``; a target stops stepping at its first failing step;
-5. write the report (:mod:`loadtests.capacity_report`).
+5. write the report (:mod:`loadtests.capacity_report`) and the measured capacities into
+   ``prometheus/capacity.yml`` + ``prometheus/rules/capacity.yml`` (:mod:`loadtests.capacity_limits`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from gateway.auth.startup_secrets import DEV_OPERATOR_TOKEN
-from loadtests import pg_activity
+from loadtests import capacity_limits, pg_activity
 from loadtests.capacity_report import Measurement, Report, render
 from loadtests.partner_keys import ensure_partner_keys
 from loadtests.runner import ROOT, run_locust, wait_up
 from loadtests.settings import TARGETS, load
+from telemetry.capacity_model import CAPACITY_FILE
 
 DSN = "postgresql://postgres@127.0.0.1:55432/mes"
 SETTLE = 11.0  # s: PostgreSQL 15 flushes idle backends' statistics within 10 s
@@ -95,6 +97,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--key-store", type=Path, default=ROOT / ".run" / "api-keys.json")
     p.add_argument("--reports", type=Path, default=ROOT / "reports")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "capacity.md")
+    p.add_argument("--capacity-file", type=Path, default=CAPACITY_FILE,
+                   help="the capacity model's figures to update (rules: prometheus/rules/capacity.yml)")
     return p
 
 
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
                     generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     args.out.write_text(render(report))
     print(f"wrote {args.out}", flush=True)
+    found = capacity_limits.measured(steps, command=command, generated=report.generated)
+    updated = capacity_limits.update(found, capacity_file=args.capacity_file)
+    print(f"capacities updated in {args.capacity_file}: "
+          f"{', '.join(updated) or 'none (no legacy step passed)'}", flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ from loadtests.settings import PACKAGE_DIR, SCENARIOS, Settings
 from loadtests.thresholds import EndpointResult
 
 HOW_TO = PACKAGE_DIR / "capacity_howto.md"  # the static part; $mix_table comes from mix.yaml
+MODEL = PACKAGE_DIR / "capacity_model.md"  # the capacity model and forecast, appended
 WHAT = {  # scenario: (user class, what it does, platform route, legacy route)
     "partner": ("PartnerUser", "list own orders, create an order, quote a model (submit, poll until priced)",
                 "`:8080/partner/v1/orders`, `/partner/v1/quotes` + `X-API-Key`",
@@ -227,4 +228,5 @@ def render(r: Report) -> str:
         f"`{legacy.report_prefix}.html`, `{platform.report_prefix}.html`.",
         *r.notes,
         "",
-    ])
+        MODEL.read_text(),
+    ]).rstrip("\n") + "\n"

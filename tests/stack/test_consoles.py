@@ -24,8 +24,8 @@ from tests.stack.consoles_browser import CONSOLES, ConsolePage, console_page_nam
 from tests.stack.stack_support import REPO, metric_names
 
 GRAFANA = REPO / "grafana"
-#: the pictures on-call needs first (issue 13): each must have a console page
-REQUIRED_PAGES = {"index.html", "gateway.html", "orders.html", "pricing.html"}
+#: the pictures on-call needs first (issue 13), and capacity (issue 19): each must have a console page
+REQUIRED_PAGES = {"index.html", "gateway.html", "orders.html", "pricing.html", "capacity.html"}
 
 
 def _script(name: str) -> ModuleType:
