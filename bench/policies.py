@@ -1,18 +1,22 @@
-"""What the partner policies cost: auth + three Redis rate-limit windows vs. the same gateway without.
+"""What the partner policies cost: auth + three Redis rate-limit windows + OpenAPI validation vs. without.
 
     .venv/bin/python -m bench.policies                       # 3 rounds x 8 s per shape, ~2 min
     .venv/bin/python -m bench.policies --rounds 1 --duration 3
     .venv/bin/python -m bench.policies --hot-path redis-py   # the script through redis-py's client
 
-One gateway process (``--workers 1``) serves two routes to the same static nginx endpoints:
+One gateway process (``--workers 1``) serves three routes to the same static nginx endpoints:
 ``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
-quota windows set far above the load, counters in a private Redis) and ``plain`` = internal
-``/orders`` (no policies). The routes are measured alternately (order flips each round), with
+quota windows set far above the load, counters in a private Redis; under the partner API
+document, so its query ``?status=SUBMITTED&page=1&per_page=20`` is validated against it),
+``unchecked`` = the same policies on external ``/partner/bench/orders`` (outside the document's
+``/partner/v1``: no validation) with the same query, and ``plain`` = internal ``/orders`` (no
+policies). The routes are measured alternately (order flips each round), with
 the same wrk shapes as ``bench.proxy``: every round of saturation (-t2 -c64: req/s), then every
 round of steady (-c8, ``bench/steady.lua``) at half of the plain route's saturation req/s of this
 run (p50/p99, the latency a partner sees below saturation). Medians over rounds.
 Targets, ratios within the run (machines differ 2-3x in speed): partner/plain saturation req/s
->= 0.75 and partner/plain steady p50 <= 3 (the former "+1 ms over the plain route's 0.49 ms").
+>= 0.75 and partner/plain steady p50 <= 3 (the former "+1 ms over the plain route's 0.49 ms"), and
+the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %).
 """
 
 from __future__ import annotations
@@ -50,11 +54,15 @@ ratelimit:
 routes:
   - {{name: partner, listener: external, prefix: /partner/v1/orders, methods: [GET], cluster: mes,
      rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
+  - {{name: unchecked, listener: external, prefix: /partner/bench/orders, methods: [GET], cluster: mes,
+     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
   - {{name: plain, listener: internal, prefix: /orders, methods: [GET], cluster: mes}}
 """
 SHAPES = {"saturation": ["-t2", "-c64"], "steady": ["-t2", "-c8", "-s", str(ROOT / "bench/steady.lua")]}
 WRK_THREADS = 2
 THROUGHPUT_LIMIT = 0.75  # partner / plain saturation req/s, at least
+VALIDATION_LIMIT = 0.95  # partner / unchecked saturation req/s, at least (validation costs <= 5 %)
+QUERY = "?status=SUBMITTED&page=1&per_page=20"
 P50_LIMIT = 3.0  # partner / plain steady p50, at most
 
 
@@ -105,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(gateway.stop)
         gateway.start()
         gateway.wait_http_ok(admin, "/readyz", 15)
-        variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders", key),
-                    "plain": (f"http://127.0.0.1:{internal}/orders", None)}
+        variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
+                    "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
+                    "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
         runs: dict[tuple[str, str], list[_Run]] = {}
         assert redis.pid is not None
         cpu = (gateway.pid, redis.pid)
@@ -140,9 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     added_p50 = med[("partner", "steady")][1] - med[("plain", "steady")][1]
     added_p99 = med[("partner", "steady")][2] - med[("plain", "steady")][2]
     print(f"throughput ratio partner/plain: {ratio:.2f} (cost {100 * (1 - ratio):.0f} %)")
+    validation = med[("partner", "saturation")][0] / med[("unchecked", "saturation")][0]
+    validation_cpu = med[("unchecked", "saturation")][3] / med[("partner", "saturation")][3]
+    print(f"validation: throughput ratio partner/unchecked {validation:.3f} "
+          f"(cost {100 * (1 - validation):.1f} %), "
+          f"gateway CPU per request unchecked/partner {validation_cpu:.3f}")
     print(f"added latency at the steady rate: p50 {added_p50:+.2f} ms, p99 {added_p99:+.2f} ms")
     for target in verdicts(ratio, partner_p50, plain_p50, steady_rps):
         print(target.line())
+    print(Target(label="partner / unchecked (saturation req/s): OpenAPI validation", value=validation,
+                 limit=VALIDATION_LIMIT, at_least=True).line())
     return 0
 
 

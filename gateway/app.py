@@ -25,9 +25,11 @@ from gateway.filters import (
 )
 from gateway.filters.auth import auth_filter
 from gateway.filters.cache import cache_filter
+from gateway.filters.contract import contract_filter, declare_failures
 from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import declare_decisions, ratelimit_filter
-from gateway.partner_api.openapi import SERVED_AT, openapi_handler
+from gateway.partner_api.contract import Contract
+from gateway.partner_api.openapi import SERVED_AT, load_document, openapi_handler
 from gateway.proxy import proxy_handler
 from gateway.quotes.api import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
@@ -72,17 +74,26 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
                                 config=lambda: state.config.operator_auth)]  # internal listener
           if listener == "internal" and not is_loopback(cfg.host) else []),  # binds beyond loopback
     ]
-    # 5. routing: route table → ROUTE_KEY, then per route, only where its policy asks for it:
+    # the partner API document: compiled once; enforced on every external route under its server URL
+    document = load_document() if listener == "external" else None
+    contract = Contract.compile(document) if document is not None else None
+
+    # 5. routing: the document's paths and methods (404/405 with its Allow) under its server URL,
+    #    route table → ROUTE_KEY, then per route, only where its policy asks for it:
     route_chain = [
         RouteFilter(lambda r: r.auth.required,                  # 6. API key → PARTNER_KEY (401/403)
                     auth_filter(listener=listener, config=state.config.api_keys, store=api_keys)),
         RouteFilter(lambda r: r.ratelimit.enabled,              # 7. partner windows (429)
                     ratelimit_filter(limiter=limiter)),
-        RouteFilter(lambda r: r.partner_scope is not None,      # 8. own orders only (before the
+        RouteFilter(lambda r: contract is not None and contract.overlaps(r.prefix),  # 8. the partner API
+                    contract_filter()),                         #    document: parameters and bodies
+        RouteFilter(lambda r: r.partner_scope is not None,      # 9. own orders only (before the
                     partner_scope_filter()),                    #    cache: it sees every answer)
-        RouteFilter(lambda r: r.cache is not None,              # 9. cached reads; writes invalidate
+        RouteFilter(lambda r: r.cache is not None,              # 10. cached reads; writes invalidate
                     cache_filter(cache=cache)),
     ]
+    if contract is not None:  # validation failures of every operation x tier exist at 0
+        declare_failures(contract, state.config.ratelimit.tiers)
     for route in state.config.routes_for(listener):  # cached routes' read results exist at 0
         if route.cache is not None:
             declare_cache_route(route.name)
@@ -96,7 +107,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     if quotes is not None:
         handlers["quotes"] = quotes_handler(quotes)
     if listener == "external":  # the partner API document: no route, no key, ahead of the table
-        app.router.add_route("*", SERVED_AT, openapi_handler())
+        app.router.add_route("*", SERVED_AT, openapi_handler(document=document))
     app.router.add_route("*", "/{tail:.*}", route_dispatcher(listener=listener, route_filters=route_chain,
-                                                             handlers=handlers))
+                                                             handlers=handlers, contract=contract))
     return app

@@ -8,6 +8,8 @@ translated into these at the edge (``gateway.upstreams``) and never leak out.
 from __future__ import annotations
 
 # the one class of every package's config errors (not a GatewayError: never answered to a client)
+from typing import Any
+
 from configkit import ConfigError as ConfigError
 from resilience import shedding
 
@@ -20,6 +22,8 @@ class GatewayError(Exception):
     type_slug: str = "internal"
     #: Extra response headers of this error's answer (e.g. ``Allow`` on 405).
     headers: dict[str, str] | None = None
+    #: Extension members of this error's problem body (e.g. ``invalid_params``).
+    extra: dict[str, Any] | None = None
 
     def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
         super().__init__(detail or self.title)
@@ -53,6 +57,33 @@ class MethodNotAllowed(RequestError):
     def __init__(self, detail: str = "", *, allow: str) -> None:
         super().__init__(detail)
         self.headers = {"Allow": allow}
+
+
+class RequestInvalid(RequestError):
+    """The request violates the partner API document: 400 when it is malformed (unparsable JSON,
+    unknown or repeated parameter), 404 when only a path parameter names nothing that can exist,
+    422 otherwise; ``invalid_params`` lists every violation (``gateway/partner_api/violations.py``)."""
+
+    status = 422
+    title = "Unprocessable content"
+    type_slug = "validation-failed"
+
+    def __init__(self, detail: str, *, params: list[dict[str, str]], malformed: bool,
+                 path_only: bool) -> None:
+        super().__init__(detail)
+        if malformed:
+            self.status, self.title, self.type_slug = 400, "Bad request", "bad-request"
+        elif path_only:
+            self.status, self.title, self.type_slug = 404, "Not found", "not-found"
+        self.extra = {"invalid_params": params}
+
+
+class UnsupportedMediaType(RequestError):
+    """A request body in a media type the operation does not take."""
+
+    status = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
 
 
 class PayloadTooLarge(RequestError):

@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_CHECK_RESTARTS",
     "OPERATOR_AUTH_FAILURES",
     "PARTNER_SCOPE_REFUSALS",
+    "PARTNER_VALIDATION_FAILURES",
     "RATELIMIT_BACKEND_ERRORS",
     "RATELIMIT_DECISIONS",
     "RATELIMIT_DEGRADED",
@@ -148,6 +149,12 @@ PARTNER_SCOPE_REFUSALS = Counter(
     "Partner-scoped answers refused with 502 because they could not be checked or were not the "
     "caller's (foreign_item|foreign_create|too_large|unreadable|unbuffered).",
     ("reason",),
+)
+PARTNER_VALIDATION_FAILURES = Counter(
+    "gateway_partner_validation_failures_total",
+    "Partner requests refused (400/404/422) because they violate the partner API document, by "
+    "operationId and partner tier (never partner id); every operation x configured tier at 0 from start-up.",
+    ("operation", "tier"),
 )
 PROTOCOL_ERRORS = Counter(
     "gateway_protocol_errors_total",

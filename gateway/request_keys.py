@@ -8,6 +8,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from gateway.auth.partners import Partner
+    from gateway.partner_api.contract import Operation
     from gateway.route_table import Route
     from gateway.state import GatewayState
 
@@ -24,3 +25,7 @@ RESPONSE_CAP_KEY: web.RequestKey[int] = web.RequestKey("response_cap")
 #: Set by the operator-token filter once it accepted the request's ``Authorization``: like a
 #: partner's key, the token is ours to check and is never forwarded to a cluster.
 OPERATOR_KEY: web.RequestKey[bool] = web.RequestKey("operator_authenticated")
+#: The partner API operation a request is (``gateway/filters/contract.py``) and its path parameters.
+OPERATION_KEY: web.RequestKey[tuple[Operation, dict[str, str]]] = web.RequestKey("operation")
+#: A JSON request body the contract filter read and checked: later filters use it, never re-read.
+REQUEST_BODY_KEY: web.RequestKey[bytes] = web.RequestKey("request_body")

@@ -388,6 +388,19 @@ def gateway() -> dict[str, Any]:
             links=[kibana_link("Scope refusals (Kibana)", 'event.action:"partner-scope-violation" or '
                                                           'event.action:"partner-scope-refused"')],
         ),
+        timeseries(
+            "Validation failures by operation",
+            "Partner requests refused (400/404/422) because they violate the partner API document "
+            "(gateway/openapi/partner-v1.yaml), by operationId; filtered by tier. A jump on one "
+            "operation after a partner's release is their bug — the Kibana link lists the partner "
+            "and the violations (never the values).",
+            [target(f"sum by (operation) (rate(gateway_partner_validation_failures_total"
+                    f'{{tier=~"$tier"}}[{RATE}]))', "{{operation}}")],
+            unit="reqps",
+            width=8,
+            links=[kibana_link("Validation failures with partner and violations (Kibana)",
+                               'event.action:"request-invalid"')],
+        ),
         row("Partner API availability SLO (99.5 %)"),
         timeseries(
             "Error ratio by burn-rate window",

@@ -40,7 +40,7 @@ def error_filter(*, public: bool = False) -> Middleware:
             detail = PUBLIC_DETAILS.get(exc.status, exc.title) if public and exc.status >= 500 else exc.detail
             return problem_response(status=exc.status, title=exc.title, type_slug=exc.type_slug,
                                     detail=detail, request_id=rid, retry_after=exc.retry_after,
-                                    headers=exc.headers)
+                                    headers=exc.headers, extra=exc.extra)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

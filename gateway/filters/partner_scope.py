@@ -21,7 +21,6 @@ that cannot be read, parsed or checked is a 502 problem, counted in
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -29,6 +28,7 @@ from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
 from gateway import metrics
+from gateway.edge.request_body import read_json_body
 from gateway.errors import UpstreamResponseTooLarge
 from gateway.partner_api.orders import (
     MAX_ANSWER_BYTES,
@@ -42,23 +42,10 @@ from gateway.partner_api.orders import (
     project_page,
 )
 from gateway.partner_api.responses import BadUpstream, json_answer, not_found, object_of, problem, refusal
-from gateway.request_keys import PARTNER_KEY, RESPONSE_CAP_KEY, ROUTE_KEY, UPSTREAM_BODY_KEY
+from gateway.request_keys import PARTNER_KEY, REQUEST_BODY_KEY, RESPONSE_CAP_KEY, ROUTE_KEY, UPSTREAM_BODY_KEY
 
 log = logging.getLogger("gateway.partner_scope")
 _CONDITIONAL = ("If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range")
-
-
-async def _read_limited(request: web.Request, body_timeout: float) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_CREATE_BYTES:
-        raise PartnerInputError(413, f"an order must be at most {MAX_CREATE_BYTES} bytes of JSON")
-    chunks, size = [], 0
-    async with asyncio.timeout(body_timeout):
-        while chunk := await request.content.readany():
-            size += len(chunk)
-            if size > MAX_CREATE_BYTES:
-                raise PartnerInputError(413, f"an order must be at most {MAX_CREATE_BYTES} bytes of JSON")
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 #: Why an answer was refused (the metric's label values, all present at 0 from start-up).
@@ -96,10 +83,9 @@ async def _create(request: web.Request, handler: Handler, partner_id: str, prefi
     ctype = request.content_type
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise PartnerInputError(415, f"send the order as application/json, not {ctype[:60]}")
-    try:
-        raw = await _read_limited(request, request[ROUTE_KEY].body_timeout)
-    except TimeoutError:
-        raise PartnerInputError(408, "request body not received in time") from None
+    raw = request.get(REQUEST_BODY_KEY)  # read and checked by the contract filter
+    if raw is None:  # a scoped route outside the partner API document
+        raw = await read_json_body(request, MAX_CREATE_BYTES, request[ROUTE_KEY].body_timeout)
     body = create_body(raw, partner_id)
     headers = CIMultiDict(request.headers)
     headers.popall("Connection", None)  # a client-named hop-by-hop token must not drop ours below

@@ -20,7 +20,8 @@ from yarl import URL
 from gateway.edge.header_limits import check_header_block
 from gateway.edge.request_target import needs_normalising, normalise
 from gateway.errors import UnsupportedContentEncoding
-from gateway.request_keys import ROUTE_KEY, STATE_KEY
+from gateway.partner_api.contract import Contract
+from gateway.request_keys import OPERATION_KEY, ROUTE_KEY, STATE_KEY
 from gateway.route_table import Route
 
 
@@ -38,14 +39,18 @@ class RouteFilter:
 
 
 def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
-                     handlers: Mapping[str | None, Handler]) -> Handler:
+                     handlers: Mapping[str | None, Handler], contract: Contract | None = None) -> Handler:
     """The listener app's only handler. ``handlers[None]`` serves routes with a ``cluster`` (the
     proxy); ``handlers[name]`` serves routes with ``handler: name``. 404/405 for no match are
     raised as GatewayErrors and answered as problem+json by the error filter.
 
     Before routing: the header block's size (431, ``gateway.edge.header_limits``) and one normal form
     of the request target (400, ``gateway.edge.request_target``; strict on the external listener) that
-    routing, the route's filters and the cluster all use."""
+    routing, the route's filters and the cluster all use. With a ``contract`` (the partner API
+    document, external listener), a path under its server URL is matched against the document
+    first: a path it does not have is 404, a method it does not declare 405 with the document's
+    ``Allow`` — before the route table and auth, as routing does — and the operation is handed to
+    the route's contract filter in ``OPERATION_KEY``."""
     chains: dict[int, tuple[Route, Handler]] = {}
     strict = listener == "external"
 
@@ -69,6 +74,8 @@ def route_dispatcher(*, listener: str, route_filters: list[RouteFilter],
             target = normalise(raw, strict=strict)
             if target != raw:
                 request = request.clone(rel_url=URL(target, encoded=True))
+        if contract is not None and contract.covers(request.path):
+            request[OPERATION_KEY] = contract.match(request.method, request.path)
         route = state.tables[listener].match(request.method, request.path)
         request[ROUTE_KEY] = route
         if request is not outer:  # the listener filters (access log, span) name the route too

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.errors import PayloadTooLarge, RequestError, RequestTimeout
+from gateway.errors import PayloadTooLarge, RequestError, RequestTimeout, UnsupportedMediaType
 from gateway.route_table import Route
 
 STL_TYPES = frozenset({"model/stl", "application/octet-stream", "application/sla", "model/x.stl-binary",
@@ -31,14 +31,6 @@ _FIELD_LIMIT = 4096  # multipart text fields (material, callback_url)
 _PART_HEADER_BYTES = 1024  # one part header line (Content-Disposition, Content-Type)
 _PART_HEADERS = 8  # header lines of one part
 _T = TypeVar("_T")
-
-
-class UnsupportedMediaType(RequestError):
-    """The upload is neither an STL body nor multipart/form-data."""
-
-    status = 415
-    title = "Unsupported media type"
-    type_slug = "unsupported-media-type"
 
 
 class MalformedUpload(RequestError):

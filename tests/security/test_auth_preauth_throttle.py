@@ -30,7 +30,7 @@ BAD_KEY = "mes_0123456789ab_" + "x" * 43  # well-formed, unknown key id
 def _cfg(tmp_path: Path, upstream: str, store: Path, **api_keys: Any) -> dict[str, Any]:
     return gateway_config(
         tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/v1/echo",
+        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
                  "cluster": "mes", "rewrite_prefix": "/echo", "ratelimit": False}],
         api_keys={**api_keys_section(store), **api_keys})
 
@@ -44,7 +44,7 @@ async def _get(s: aiohttp.ClientSession, gw: GatewayUnderTest, key: str | None,
                **headers: str) -> aiohttp.ClientResponse:
     if key is not None:
         headers["X-API-Key"] = key
-    async with s.get(f"{gw.external}/partner/v1/echo", headers=headers) as r:
+    async with s.get(f"{gw.external}/partner/test/echo", headers=headers) as r:
         await r.read()
         return r
 
@@ -76,7 +76,7 @@ async def test_refused_attempts_beyond_an_addresss_budget_get_429_before_the_key
                 assert r.content_type == "application/problem+json"
                 assert 1 <= int(r.headers["Retry-After"]) <= 60
                 assert "WWW-Authenticate" not in r.headers
-            async with s.get(f"{gw.external}/partner/v1/echo") as r:
+            async with s.get(f"{gw.external}/partner/test/echo") as r:
                 body = await r.json(content_type=None)
                 assert body["type"].endswith("/auth-attempts-exceeded")
                 assert body["instance"] == f"urn:request:{r.headers['X-Request-ID']}"

@@ -235,7 +235,8 @@ async def test_head_on_a_cached_get_route_is_answered_from_the_cache(tmp_path: P
 async def test_a_client_named_connection_token_cannot_drop_the_gateways_own_headers(edge: Edge) -> None:
     gw, keys, mes = edge
     async with aiohttp.ClientSession() as s, s.post(
-            f"{gw.external}/partner/v1/orders", json={"customer": "A", "material": "PLA", "quantity": 1},
+            f"{gw.external}/partner/v1/orders",
+            json={"customer": "A", "material": "PLA", "quantity": 1, "model_name": "a.stl"},
             headers={"X-API-Key": keys["acme"], "Connection": "content-type, x-request-id"}) as r:
         assert r.status == 201, await r.text()
     headers = mes.requests[-1][2]

@@ -38,7 +38,7 @@ async def test_degraded_mode_headers_advertise_the_local_share_and_429_comes_at_
         async with fake_upstream() as up:
             cfg = gateway_config(
                 tmp_path, clusters={"mes": {"endpoints": [up.url]}},
-                routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/v1/echo",
+                routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
                          "cluster": "mes", "rewrite_prefix": "/echo"}],
                 api_keys=api_keys_section(store),
                 ratelimit={"redis_url": redis.url, "default_tier": "gold", "heartbeat_interval": 0.2,
@@ -49,7 +49,7 @@ async def test_degraded_mode_headers_advertise_the_local_share_and_429_comes_at_
                 share = LIMIT // 2
                 policy = f'"rate";q={share};w=60, "quota";q={1000 // 2};w=86400'
                 async with aiohttp.ClientSession() as s:
-                    url, headers = f"{gw.external}/partner/v1/echo", {"X-API-Key": key}
+                    url, headers = f"{gw.external}/partner/test/echo", {"X-API-Key": key}
                     for expected in range(share - 1, -1, -1):
                         async with s.get(url, headers=headers) as r:
                             assert r.status == 200

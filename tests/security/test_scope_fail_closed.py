@@ -113,12 +113,17 @@ async def test_an_answer_above_the_read_cap_is_refused_not_streamed(edge: Edge) 
 async def test_a_create_reaches_the_mes_as_exactly_post_orders_without_the_client_query(edge: Edge
                                                                                         ) -> None:
     gw, keys, mes = edge
-    async with aiohttp.ClientSession() as s, s.post(
-            f"{gw.external}/partner/v1/orders?partner_id=globex&x=1",
-            json={"customer": "ACME", "material": "PLA", "quantity": 1, "model_name": "a.stl"},
-            headers={"X-API-Key": keys["acme"]}) as r:
-        assert r.status == 201, await r.text()
-        _no_leak(await r.read())
+    new = {"customer": "ACME", "material": "PLA", "quantity": 1, "model_name": "a.stl"}
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{gw.external}/partner/v1/orders?partner_id=globex&x=1", json=new,
+                          headers={"X-API-Key": keys["acme"]}) as r:  # the document has no query here
+            problem = await read_problem(r, 400)
+        assert [p["name"] for p in problem["invalid_params"]] == ["partner_id", "x"]
+        assert mes.requests == []
+        async with s.post(f"{gw.external}/partner/v1/orders", json=new,
+                          headers={"X-API-Key": keys["acme"]}) as r:
+            assert r.status == 201, await r.text()
+            _no_leak(await r.read())
     method, path_qs, _, body = mes.requests[-1]
     assert (method, path_qs) == ("POST", "/orders")
     assert b'"partner_id":"acme"' in body

@@ -36,7 +36,7 @@ def _routes() -> list[dict[str, Any]]:
         # operators: internal listener, priority high by default
         {"name": "ops-slow", "listener": "internal", "prefix": "/slow", "cluster": "mes"},
         # partners: external listener, priority normal by default; no API key for the test
-        {"name": "partner-slow", "listener": "external", "prefix": "/partner/v1/slow", "cluster": "mes",
+        {"name": "partner-slow", "listener": "external", "prefix": "/partner/test/slow", "cluster": "mes",
          "rewrite_prefix": "/slow", "auth": {"required": False}},
     ]
 
@@ -86,7 +86,7 @@ async def test_operators_get_through_while_a_partner_flood_is_shed_with_503_retr
     async def partner(session: aiohttp.ClientSession) -> None:
         while not stop.is_set():
             async with asyncio.timeout(BOUND), session.get(
-                f"{gw.external}/partner/v1/slow?seconds={SLOW}"
+                f"{gw.external}/partner/test/slow?seconds={SLOW}"
             ) as resp:
                 partner_statuses[resp.status] += 1
                 if resp.status == 503:

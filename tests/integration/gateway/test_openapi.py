@@ -4,6 +4,7 @@ schemathesis fuzzes the real gateway (real MES on PostgreSQL, quote API on Redis
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from tests.support.legacy import mes_processes
 from tests.support.partner_edge import make_keys
 
 pytestmark = pytest.mark.timeout(120)
+#: schemathesis' own configuration of these runs (one documented exception: STL content).
+SCHEMATHESIS_CONFIG = Path(__file__).parent / "schemathesis.toml"
 
 
 def test_document_is_a_valid_openapi_3_1_document() -> None:
@@ -64,3 +67,32 @@ async def test_fuzzing_the_running_gateway_finds_no_5xx_and_no_undocumented_answ
                                        "POST /quotes", "GET /quotes/{quote_id}"}
     assert {201, 422} <= report["statuses"]["POST /orders"]  # valid orders reached the MES, invalid
     assert {200, 422} <= report["statuses"]["GET /orders"]   # ones were refused, never a 5xx
+
+
+def schemathesis_command(base_url: str, key: str, *, max_examples: int) -> list[str]:
+    """The CLI run of issue 20: every check, positive and negative data, every phase (stateful too)."""
+    return [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(SCHEMATHESIS_CONFIG),
+            "run", f"{base_url}/partner/v1/openapi.json", "--checks", "all", "--mode", "all",
+            "--phases", "examples,coverage,fuzzing,stateful", "-H", f"Authorization: Bearer {key}",
+            "--seed", "20", "--workers", "1", "--max-examples", str(max_examples), "--no-color"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_schemathesis_with_all_checks_negative_data_and_stateful_phase_finds_nothing(
+        tmp_path: Path, pg_dsn: str, redis_url: str) -> None:
+    """`--checks all --mode all` and the stateful phase: no 5xx, no failing check (no ST201 schema-
+    violating request accepted, no ST202 schema-valid request rejected, no ST204/ST205 wrong answer
+    to an undeclared method) — the document is the truth and the gateway enforces it."""
+    store, (key,) = make_keys(tmp_path, ("acme", "gold", ALL_SCOPES))
+    with mes_processes(pg_dsn, tmp_path, count=1) as mes:
+        cfg = partner_api_config(tmp_path, [u for u, _ in mes], store, quotes_redis=redis_url)
+        async with gateway_process(cfg, tmp_path) as gw:
+            proc = await asyncio.create_subprocess_exec(
+                *schemathesis_command(gw.external, key, max_examples=15), cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=540)
+    report = out.decode(errors="replace")
+    assert proc.returncode == 0, report[-20000:]
+    assert "Stateful" in report
+    assert " failed" not in report.splitlines()[-1], report[-5000:]

@@ -26,7 +26,7 @@ def _cfg(tmp_path: Path, upstream: str, store: Path, spec: str) -> dict[str, obj
     tmp_path.mkdir()
     return gateway_config(
         tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/v1/echo",
+        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
                  "cluster": "mes", "rewrite_prefix": "/echo"}],
         api_keys=api_keys_section(store),
         ratelimit={"redis_url": spec, "default_tier": "gold", "tiers": TIERS, "socket_timeout": 0.1,
@@ -45,7 +45,7 @@ async def _load(gateways: list[GatewayUnderTest], key: str, statuses: Counter[in
     targets = itertools.cycle(gateways)
     async with aiohttp.ClientSession() as s:
         while True:
-            async with s.get(f"{next(targets).external}/partner/v1/echo", headers={"X-API-Key": key}) as r:
+            async with s.get(f"{next(targets).external}/partner/test/echo", headers={"X-API-Key": key}) as r:
                 await r.read()
                 statuses[r.status] += 1
 

@@ -74,7 +74,7 @@ def test_route_priority_defaults_to_high_inside_and_normal_outside() -> None:
         {"name": "ops", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
         {"name": "partner", "listener": "external", "prefix": "/partner/v1/orders", "cluster": "mes",
          "auth": {"required": False}},
-        {"name": "bulk", "listener": "external", "prefix": "/partner/v1/export", "cluster": "mes",
+        {"name": "bulk", "listener": "external", "prefix": "/partner/test/export", "cluster": "mes",
          "auth": {"required": False}, "priority": "low"},
     ]))
     assert [r.priority for r in config.routes] == [PRIORITY_HIGH, PRIORITY_NORMAL, PRIORITY_LOW]
