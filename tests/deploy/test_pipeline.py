@@ -102,3 +102,16 @@ def test_actionlint_would_report_a_broken_expression(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(WORKFLOW.read_text().replace("${{ github.sha }}", "${{ github.shaa }}"))
     assert any("shaa" in finding for finding in _actionlint(broken))
+
+
+def test_every_jenkins_stage_has_its_own_timeout_and_the_approval_may_wait() -> None:
+    """A pipeline-wide timeout would also abort the wait for the production approval."""
+    jenkins = (chart.ROOT / "Jenkinsfile").read_text()
+    pipeline_options = jenkins.split("pipeline {", 1)[1].split("stages {", 1)[0]
+    assert "timeout(" not in pipeline_options
+    blocks = re.split(r"\n    stage\('", jenkins.split("stages {", 1)[1])[1:]
+    timeouts = {b.split("'", 1)[0]: re.search(r"timeout\(time: (\d+), unit: '(\w+)'\)", b) for b in blocks}
+    assert all(timeouts.values()), timeouts
+    approval = timeouts["approval"]
+    assert approval is not None
+    assert approval.group(2) in ("HOURS", "DAYS")
