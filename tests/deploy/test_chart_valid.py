@@ -4,11 +4,13 @@ strict) or, for KEDA and Prometheus Operator kinds, against the vendored CRD sch
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.support import chart
 
@@ -21,6 +23,28 @@ def test_every_object_is_valid(objects: list[chart.Obj]) -> None:
         except (kubernetes_validate.ValidationError, jsonschema.ValidationError) as exc:
             errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {exc}")
     assert not errors, "\n".join(errors)
+
+
+def test_built_in_objects_are_valid_from_the_charts_minimum_kubernetes_to_the_newest(
+        objects: list[chart.Obj]) -> None:
+    """Chart.yaml's kubeVersion (>= 1.30: native sidecars, preStop sleep) up to the newest schemas
+    kubernetes-validate ships: no field the chart uses is missing in 1.30 or gone later."""
+    chart_yaml = yaml.safe_load((chart.CHART / "Chart.yaml").read_text())
+    minimum = re.fullmatch(r">=(\d+)\.(\d+)\.0-0", chart_yaml["kubeVersion"])
+    assert minimum is not None
+    newest = kubernetes_validate.utils.latest_version()
+    versions = [f"1.{minor}.0" for minor in range(int(minimum.group(2)), int(newest.split(".")[1]) + 1)]
+    assert versions[0] == "1.30.0"
+    errors = []
+    for version in versions:
+        for obj in objects:
+            if chart.is_custom(obj):
+                continue
+            try:
+                chart.validate_builtin(obj, version)
+            except kubernetes_validate.ValidationError as exc:
+                errors.append(f"{version} {obj['kind']}/{obj['metadata']['name']}: {exc}")
+    assert not errors, "\n".join(errors[:10])
 
 
 def test_custom_kinds_are_checked_against_their_crds(objects: list[chart.Obj]) -> None:

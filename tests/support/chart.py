@@ -83,9 +83,9 @@ def all_containers(spec: Obj) -> list[Obj]:
 
 # ---------------------------------------------------------------- validation
 
-def validate_builtin(obj: Obj) -> None:
+def validate_builtin(obj: Obj, version: str = KUBERNETES_VERSION) -> None:
     """kubernetes-validate, strict: unknown fields are errors too."""
-    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    kubernetes_validate.validate(obj, version, strict=True)
 
 
 @cache
