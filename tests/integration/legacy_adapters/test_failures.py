@@ -6,6 +6,8 @@ import asyncio
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp import web
@@ -82,6 +84,43 @@ async def test_sigterm_hands_an_unfinished_job_back_at_once(
     await asyncio.sleep(0)
 
 
+UNREACHED_WORKER = ("--max-attempts", "2", "--retry-base", "0.05")
+
+
+@asynccontextmanager
+async def legacy_price(port: int, *, unavailable_calls: int = 0) -> AsyncIterator[list[int]]:
+    """A legacy ``POST /price`` on ``port``: 503 for the first ``unavailable_calls`` calls, then a price."""
+    calls: list[int] = []
+
+    async def price(_request: web.Request) -> web.Response:
+        calls.append(1)
+        if len(calls) <= unavailable_calls:
+            return web.json_response({"detail": "legacy MES backing store unavailable"}, status=503)
+        return web.json_response({"price_eur": "12.50", "volume_mm3": 315.0})
+
+    app = web.Application()
+    app.router.add_post("/price", price)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield calls
+    finally:
+        await runner.cleanup()
+
+
+async def _ended(queue: PricingQueue, job_id: str) -> bool:
+    return (await queue.job(job_id) or {}).get("status") in ("done", "failed")
+
+
+async def _done_in_one_attempt(queue: PricingQueue, job_id: str) -> None:
+    await wait_until(lambda: _ended(queue, job_id), 20, "job ended")
+    job = await queue.job(job_id) or {}
+    assert job["status"] == "done", job
+    assert job["attempts"] == "1"
+    assert await queue.dead_jobs() == []
+
+
 async def test_a_legacy_refusing_connections_uses_up_no_attempts_and_the_job_waits_for_it(
         redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
     """One MES SIGKILLed under load for a few seconds dead-lettered quotes (make chaos): no more."""
@@ -93,55 +132,20 @@ async def test_a_legacy_refusing_connections_uses_up_no_attempts_and_the_job_wai
         tries = log.read_text().count("legacy pricing unreachable") if log.exists() else 0
         return tries >= 4 or (await queue.job(job_id) or {}).get("status") == "failed"
 
-    async def price(_request: web.Request) -> web.Response:
-        return web.json_response({"price_eur": "12.50", "volume_mm3": 315.0})
-
-    app = web.Application()
-    app.router.add_post("/price", price)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    with worker_processes(redis_url, tmp_path, 1, backend=f"http://127.0.0.1:{port}",
-                          extra=("--max-attempts", "2", "--retry-base", "0.05")):
+    with worker_processes(redis_url, tmp_path, 1, backend=f"http://127.0.0.1:{port}", extra=UNREACHED_WORKER):
         await wait_until(tried_more_than_max_attempts_or_gave_up, 20, "four calls to a closed port")
-        await web.TCPSite(runner, "127.0.0.1", port).start()  # the legacy is back
-        try:
-            await wait_until(lambda: _ended(queue, job_id), 20, "job ended")
-        finally:
-            await runner.cleanup()
-    job = await queue.job(job_id) or {}
-    assert job["status"] == "done", job
-    assert job["attempts"] == "1"
-    assert await queue.dead_jobs() == []
-
-
-async def _ended(queue: PricingQueue, job_id: str) -> bool:
-    return (await queue.job(job_id) or {}).get("status") in ("done", "failed")
+        async with legacy_price(port):  # the legacy is back
+            await _done_in_one_attempt(queue, job_id)
 
 
 async def test_a_legacy_answering_503_uses_up_no_attempts_and_the_job_waits_for_it(
         redis_url: str, queue: PricingQueue, submitter: QuoteSubmitter, tmp_path: Path) -> None:
     """The MES database restarted under load dead-lettered quotes (make chaos): a 503 is the MES's."""
-    calls = []
-
-    async def price(_request: web.Request) -> web.Response:
-        calls.append(1)
-        if len(calls) <= 4:  # more than --max-attempts: the MES's database is down
-            return web.json_response({"detail": "legacy MES backing store unavailable"}, status=503)
-        return web.json_response({"price_eur": "12.50", "volume_mm3": 315.0})
-
-    app = web.Application()
-    app.router.add_post("/price", price)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     job_id = (await submit(submitter, box_stl_binary(5, 7, 11))).job_id
-    try:
+    # more 503s than --max-attempts: the MES's database is down for a while
+    async with legacy_price(port, unavailable_calls=4) as calls:
         with worker_processes(redis_url, tmp_path, 1, backend=f"http://127.0.0.1:{port}",
-                              extra=("--max-attempts", "2", "--retry-base", "0.05")):
-            await wait_until(lambda: _ended(queue, job_id), 20, "job ended")
-    finally:
-        await runner.cleanup()
-    job = await queue.job(job_id) or {}
-    assert job["status"] == "done", job
-    assert job["attempts"] == "1"
+                              extra=UNREACHED_WORKER):
+            await _done_in_one_attempt(queue, job_id)
+    assert len(calls) == 5
