@@ -26,17 +26,25 @@ from loadtests.chaos.stack import Stack
 
 Notes = dict[str, Any]
 PRICING_WORKERS = ("pricing-worker-1", "pricing-worker-2")
+#: the alerts that should catch a fault of each kind (any one of them)
+ENDPOINT_ALERTS = ("GatewayUpstreamEndpointEjected", "GatewayUpstreamEndpointUnhealthy")
+REDIS_ALERTS = ("GatewayRateLimitBackendUnreachable", "GatewayCacheEventsDisconnected",
+                "GatewayCacheBackendErrors")
+DATABASE_ALERTS = ("GatewayClusterNoHealthyEndpoint", "SidecarProbeErrors", "SidecarProbeStale")
 Action = Callable[[Stack, Notes], None]
 
 
 @dataclass(frozen=True)
 class Fault:
-    """One row of the matrix."""
+    """One row of the matrix; ``detect``: the alerts that should catch it (any one of them),
+    or none, and then ``no_alert``: why no alert should fire."""
 
     name: str
     what: str
     inject: Action
     heal: Action
+    detect: tuple[str, ...] = ()
+    no_alert: str = ""
 
 
 def _nothing(_stack: Stack, _notes: Notes) -> None:
@@ -218,33 +226,40 @@ def _pricing_start_all(stack: Stack, _notes: Notes) -> None:
 def matrix(journal: Path) -> list[Fault]:
     """Every fault of the issue, in the order the full run injects them."""
     return [
-        Fault("mes-kill", "MES mes-1 SIGKILLed, restarted at heal", _kill("mes-1"), _restart("mes-1")),
+        Fault("mes-kill", "MES mes-1 SIGKILLed, restarted at heal", _kill("mes-1"), _restart("mes-1"),
+              detect=ENDPOINT_ALERTS),
         Fault("mes-freeze", "MES mes-1 SIGSTOP, SIGCONT at heal", _signal("mes-1", signal.SIGSTOP),
-              _signal("mes-1", signal.SIGCONT)),
+              _signal("mes-1", signal.SIGCONT), detect=ENDPOINT_ALERTS),
         Fault("mes-slow", "mes-2 answers 1.5 s late (fault proxy sidecar→MES, per chunk)", _slow(1.5),
-              _slow(0.0)),
+              _slow(0.0), detect=("SidecarRouteLatencyHigh", "GatewayRouteLatencyHigh", *ENDPOINT_ALERTS)),
         Fault("sidecar-kill", "sidecar of mes-1 (probes, relay, events) SIGKILLed, restarted at heal",
-              _kill("sidecar-mes-1"), _restart("sidecar-mes-1")),
+              _kill("sidecar-mes-1"), _restart("sidecar-mes-1"), detect=("TargetDown", *ENDPOINT_ALERTS)),
         Fault("relay-kill", "120 CRM orders in a burst; the relay holding the most of them in flight "
-              "SIGKILLed (its sidecar), restarted at heal", _relay_kill(journal), _relay_restart),
+              "SIGKILLed (its sidecar), restarted at heal", _relay_kill(journal), _relay_restart,
+              detect=("TargetDown", *ENDPOINT_ALERTS)),
         Fault("redis-kill", "Redis SIGKILLed, restarted at heal on its append-only file", _redis_kill,
-              _redis_start),
+              _redis_start, detect=REDIS_ALERTS),
         Fault("redis-freeze", "Redis SIGSTOP, SIGCONT at heal", _signal("redis", signal.SIGSTOP),
-              _signal("redis", signal.SIGCONT)),
+              _signal("redis", signal.SIGCONT), detect=REDIS_ALERTS),
         Fault("postgres-restart", "MES PostgreSQL stopped (fast shutdown), started at heal", _pg_stop,
-              _pg_start),
+              _pg_start, detect=DATABASE_ALERTS),
         Fault("postgres-freeze", "MES PostgreSQL (all its processes) SIGSTOP, SIGCONT at heal",
-              _signal("postgres", signal.SIGSTOP), _signal("postgres", signal.SIGCONT)),
+              _signal("postgres", signal.SIGSTOP), _signal("postgres", signal.SIGCONT),
+              detect=DATABASE_ALERTS),
         Fault("gateway-worker-kill", "one gateway worker SIGKILLed (the master restarts it)",
-              _kill_gateway_worker, _nothing),
+              _kill_gateway_worker, _nothing,
+              no_alert="the master restarts the worker within 0.2 s while the other serves; a worker "
+                       "that keeps crashing makes the master stop (5 x workers restarts a minute): "
+                       "TargetDown pages"),
         Fault("gateway-reload", "gateway master SIGHUP with a changed config, SIGHUP back at heal",
-              _reload(True), _reload(False)),
+              _reload(True), _reload(False),
+              no_alert="a reload is an operator's action, not an incident"),
         Fault("pricing-worker-kill", "a pricing worker SIGKILLed mid-job, restarted at heal",
-              _pricing_kill_mid_job, _pricing_restart_killed),
+              _pricing_kill_mid_job, _pricing_restart_killed, detect=("TargetDown",)),
         Fault("pricing-all-stopped", "both pricing workers stopped (SIGTERM), started again at heal",
-              _pricing_stop_all, _pricing_start_all),
+              _pricing_stop_all, _pricing_start_all, detect=("PricingNoWorkerConsuming",)),
         Fault("alertmanager-stop", "Alertmanager stopped, restarted at heal", _kill("alertmanager"),
-              _restart("alertmanager")),
+              _restart("alertmanager"), detect=("TargetDown",)),
     ]
 
 

@@ -1,6 +1,6 @@
 """Loss accounting: what clients were told was accepted, checked against the systems' own records.
 
-* every CRM order answered ``202`` has a record in the CRM (``crm:order:{id}``) and exists in the
+* every CRM order answered ``202`` has a record in the CRM (its order hash) and exists in the
   MES database exactly once (``source='crm'``, ``external_ref`` = the CRM order id), or sits in the
   relay's dead-letter stream with a reason;
 * every partner order answered ``201`` exists in the MES database (by id), and no model name of the
@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 import redis
 
+from legacy_sim.crm.intake import ORDER_KEY_PREFIX as CRM_RECORD
 from loadtests.chaos.figures import Request
 
 CRM_DEAD = "crm:orders:dead"
@@ -63,6 +64,7 @@ class Findings:
     crm_lost: list[str] = field(default_factory=list)          # 202 but not in the MES, not dead-lettered
     crm_dead_lettered: list[str] = field(default_factory=list)
     crm_unrecorded: list[str] = field(default_factory=list)    # 202 but the CRM has no record of it
+    crm_status_not_delivered: list[str] = field(default_factory=list)  # the CRM never heard it was delivered
     crm_duplicates: list[str] = field(default_factory=list)    # in the MES more than once
     orders_lost: list[str] = field(default_factory=list)       # 201 but no such MES order
     order_copies: list[tuple[str, int, float]] = field(default_factory=list)  # model name, copies, created
@@ -183,8 +185,8 @@ def reconcile(accepted: Accepted, *, dsn: str, crm_redis: str, pricing_redis: st
         dead = _dead_crm_ids(crm)
         pipe = crm.pipeline(transaction=False)
         for crm_id in accepted.crm:
-            pipe.exists(f"crm:order:{crm_id}")
-        recorded = dict(zip(accepted.crm, pipe.execute(), strict=True))
+            pipe.hget(CRM_RECORD + crm_id, "status")
+        recorded = {i: _text(st) for i, st in zip(accepted.crm, pipe.execute(), strict=True)}
     finally:
         crm.close()
     for crm_id in accepted.crm:
@@ -195,6 +197,8 @@ def reconcile(accepted: Accepted, *, dsn: str, crm_redis: str, pricing_redis: st
             (f.crm_dead_lettered if crm_id in dead else f.crm_lost).append(crm_id)
         if not recorded.get(crm_id):
             f.crm_unrecorded.append(crm_id)
+        elif recorded[crm_id] != "DELIVERED":
+            f.crm_status_not_delivered.append(crm_id)
     f.orders_lost = sorted(set(accepted.orders) - found)
     _reconcile_quotes(f, accepted, pricing_redis)
     _reconcile_webhooks(f, webhooks)

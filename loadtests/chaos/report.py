@@ -29,6 +29,8 @@ class WindowInput:
     heal: float
     end: float
     notes: dict[str, Any]
+    detect: tuple[str, ...] = ()
+    no_alert: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ def _losses(result: Result) -> dict[str, Counter[str]]:
     return {
         "crm_lost": attribute(a.crm, f.crm_lost, segs),
         "crm_unrecorded": attribute(a.crm, f.crm_unrecorded, segs),
+        "crm_status_not_delivered": attribute(a.crm, f.crm_status_not_delivered, segs),
         "crm_dead_lettered": attribute(a.crm, f.crm_dead_lettered, segs),
         "crm_duplicates": attribute(a.crm, f.crm_duplicates, segs),
         "orders_lost": attribute(a.orders, f.orders_lost, segs),
@@ -91,8 +94,15 @@ def _alerts(result: Result, start: float, end: float, heal: float) -> list[dict[
     return out
 
 
+def _detected(alerts: list[dict[str, Any]], detect: tuple[str, ...]) -> dict[str, Any] | None:
+    """The first of the expected alerts to fire in the window, if any did."""
+    hits = sorted((a for a in alerts if a["name"] in detect), key=lambda a: a["fired_after_s"])
+    return hits[0] if hits else None
+
+
 def _row(result: Result, w: WindowInput, losses: dict[str, Counter[str]],
          accepted: dict[str, Counter[str]]) -> dict[str, Any]:
+    alerts = _alerts(result, w.inject, w.end, w.heal)
     during = figures.window(result.requests, w.inject, w.heal)
     after = figures.window(result.requests, w.heal, w.end)
     lost = sum(losses[k][w.name] for k in ("crm_lost", "crm_unrecorded", "orders_lost", "quotes_lost",
@@ -107,7 +117,8 @@ def _row(result: Result, w: WindowInput, losses: dict[str, Counter[str]],
             "slowest_ms": figures.slowest_ms(result.requests, w.inject, w.end),
             "accepted": {k: v[w.name] for k, v in accepted.items()},
             "losses": {k: v[w.name] for k, v in losses.items()},
-            "lost": lost, "duplicates": dups, "alerts": _alerts(result, w.inject, w.end, w.heal)}
+            "lost": lost, "duplicates": dups, "alerts": alerts, "detect": list(w.detect),
+            "no_alert": w.no_alert, "detected": _detected(alerts, w.detect)}
 
 
 def as_json(result: Result) -> dict[str, Any]:
@@ -161,22 +172,25 @@ def _p95(row: dict[str, Any]) -> str:
 
 
 def _alert_cell(row: dict[str, Any]) -> str:
-    if not row["alerts"]:
-        return "**none**"
-    cells = []
-    for a in sorted(row["alerts"], key=lambda a: a["fired_after_s"])[:4]:
-        resolved = (f"resolved {a['resolved_after_heal_s']:.0f} s after heal" if a["resolved"]
-                    else "still firing")
-        cells.append(f"{a['name']} ({a['severity']}) +{a['fired_after_s']:.0f} s, {resolved}")
-    more = len(row["alerts"]) - len(cells)
-    return "; ".join(cells) + (f"; +{more} more" if more > 0 else "")
+    """The expected alert and its time to fire (or that it did not fire), then the others' names."""
+    hit = row["detected"]
+    if hit is not None:
+        resolved = (f"resolved {hit['resolved_after_heal_s']:.0f} s after heal" if hit["resolved"]
+                    else "still firing at the end")
+        cell = f"**{hit['name']}** ({hit['severity']}) +{hit['fired_after_s']:.0f} s, {resolved}"
+    elif row["detect"]:
+        cell = "**none of " + ", ".join(row["detect"]) + " fired** (finding)"
+    else:
+        cell = "none expected (see notes)"
+    others = sorted({a["name"] for a in row["alerts"]} - ({hit["name"]} if hit else set()))
+    return cell + (f"; also: {', '.join(others)}" if others else "")
 
 
 def table(data: dict[str, Any]) -> str:
     """The one table: a row per fault."""
     lines = ["| fault | client errors (class statusxn; shed = 429/503 + Retry-After) "
              "| p95 ms partner/operator/crm, during → after | recovery s | lost | duplicates "
-             "| alert (severity) + time to fire |",
+             "| expected alert (severity) + time to fire; other alerts |",
              "|---|---|---|--:|--:|--:|---|"]
     for row in data["rows"]:
         rec = "not within window" if row["recovery_s"] is None else f"{row['recovery_s']:.0f}"
@@ -207,6 +221,8 @@ def _notes(data: dict[str, Any]) -> str:
         bits = [f"{k}={v}" for k, v in row["notes"].items()]
         bits += [f"{k} {v}" for k, v in row["losses"].items() if v]
         bits.append(f"slowest request {row['slowest_ms']:.0f} ms")
+        if row["no_alert"]:
+            bits.append(f"no alert expected: {row['no_alert']}")
         lines.append(f"- `{row['fault']}` — {row['what']}. " + "; ".join(bits) + ".")
     return "\n".join(lines)
 

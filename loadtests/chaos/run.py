@@ -201,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
                       "port_offset": st.ports.external - 8080, "cpus": os.cpu_count()},
             load_before=load_before, load_after=os.getloadavg(), baseline=baseline, load_end=load_end,
             windows=[report.WindowInput(name=w.fault.name, what=w.fault.what, inject=w.inject, heal=w.heal,
-                                        end=w.end, notes=w.notes) for w in windows],
+                                        end=w.end, notes=w.notes, detect=w.fault.detect,
+                                        no_alert=w.fault.no_alert) for w in windows],
             requests=requests, accepted=accepted, findings=findings, episodes=poller.episodes,
             locust_tail=locust_out[-3000:])
         data = report.as_json(result)
