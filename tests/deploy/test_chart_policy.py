@@ -147,3 +147,16 @@ def test_every_mes_edge_container_is_probed_on_healthz_and_readyz(objects: list[
 def test_an_unready_pod_never_blocks_a_drain(objects: list[chart.Obj]) -> None:
     for pdb in chart.of_kind(objects, "PodDisruptionBudget"):
         assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow", pdb["metadata"]["name"]
+
+
+def test_deployments_run_as_the_charts_service_account_without_a_token(objects: list[chart.Obj]) -> None:
+    [account] = chart.of_kind(objects, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is False
+    assert not chart.of_kind(objects, "RoleBinding") + chart.of_kind(objects, "ClusterRoleBinding")
+    for d in chart.of_kind(objects, "Deployment"):
+        assert d["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    existing = chart.render(set_values={"serviceAccount.create": "false", "serviceAccount.name": "theirs"})
+    assert not chart.of_kind(existing, "ServiceAccount")
+    for d in chart.of_kind(existing, "Deployment"):
+        assert d["spec"]["template"]["spec"]["serviceAccountName"] == "theirs"
+    assert "serviceAccount.name is required" in chart.render_failure({"serviceAccount.create": "false"})

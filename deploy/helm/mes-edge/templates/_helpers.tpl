@@ -168,3 +168,11 @@ an egress rule without peers would allow every destination. */}}
 {{ include "mes-edge.egressRule" (dict "to" $e.observabilityTo "ports" (uniq $obs) "protocols" (list "TCP")) }}
 {{- end }}
 {{- end -}}
+
+{{- define "mes-edge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "mes-edge.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
