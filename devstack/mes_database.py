@@ -32,10 +32,11 @@ def enabled() -> bool:
 
 def prepare(dsn: str) -> None:
     """Legacy tables, ``mesdb apply`` (unmeasured) and the split's preparation; idempotent."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        with conn.transaction():  # under the MES's own schema lock, as every MES instance applies it
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            conn.execute(SCHEMA_SQL)
+    # under the MES's own schema lock, as every MES instance applies it
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+        conn.execute(SCHEMA_SQL)
+    with connect(dsn) as conn:  # the kit's own session: its lock_timeout (mesdb.limits)
         tuning.apply(conn, measured=False)
         split.prepare(conn)
 
