@@ -10,8 +10,8 @@ costs the MES), the legacy's count statement, the sidecar's probe cycle and ``ma
 cache-miss path (the active-status and unfiltered lists through a real gateway → sidecar → the same
 MES, no cache on the route: ``bench/mesdb_gateway.py``), with the gateway + sidecar overhead over
 MES-direct; then ``mesdb apply`` and ``mesdb split`` run while a steady client loop and a steady wrk
-load (bench/mes_migration.lua, 20 requests/s; p50/p95 against the same load for 10 s before) use the
-MES (failed requests counted), the MES is restarted (its new sessions get ``plan_cache_mode =
+load (bench/mes_migration.lua, 20 requests/s; p50/p95 against the same load for 10 s before each
+step) use the MES (failed requests counted), the MES is restarted (its new sessions get ``plan_cache_mode =
 force_custom_plan``), and everything is timed again. Prints both columns and the p95 ratio; results
 in ``bench/results/mesdb-<UTC>.json``.
 """
@@ -163,7 +163,7 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
         print("   before: timing …", flush=True)
         before = await measure(mes_url, dsn, repeat=repeat, partner=partner)
         result["before_gateway"], result["before_paired"] = await _through_gateway(mes_url, repeat, logs)
-        print(f"   wrk on the MES for {WRK_BASELINE_S} s (before) …", flush=True)
+        print(f"   wrk on the MES for {WRK_BASELINE_S} s (before apply) …", flush=True)
         with wrk_load(mes_url, **wrk_args) as baseline:
             await asyncio.sleep(WRK_BASELINE_S)
         print("   mesdb apply under load …", flush=True)
@@ -171,13 +171,17 @@ async def run_size(server: PostgresServer, orders: int, repeat: int, logs: Path)
             mes_url, lambda: _migrate(dsn, "apply"), wrk_args
         )
     with legacy_mes(dsn, logs) as mes_url:  # new sessions: the database's plan_cache_mode
+        print(f"   wrk on the MES for {WRK_BASELINE_S} s (before the split) …", flush=True)
+        with wrk_load(mes_url, **wrk_args) as before_split:
+            await asyncio.sleep(WRK_BASELINE_S)
         print("   mesdb split under load …", flush=True)
         moved, result["split_s"], split_load, split_wrk = await _under_load(
             mes_url, lambda: _migrate(dsn, "split"), wrk_args
         )
     result["wrk"] = {
-        "before": dataclasses.asdict(baseline[0]),
+        "before apply": dataclasses.asdict(baseline[0]),
         "during apply": dataclasses.asdict(apply_wrk),
+        "before split (indexes in place)": dataclasses.asdict(before_split[0]),
         "during split": dataclasses.asdict(split_wrk),
     }
     with legacy_mes(dsn, logs) as mes_url:
