@@ -31,6 +31,7 @@ def test_the_migrated_schema_is_what_the_legacy_suite_runs_on(pg_dsn: str) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the legacy suite itself, ~70 tests: 2-3 min on a shared 2-core box
 def test_the_legacy_mes_tests_pass_on_the_migrated_schema() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *LEGACY_DB_TESTS],
