@@ -1426,6 +1426,12 @@ def capacity() -> dict[str, Any]:
         timeseries("Orders archived per day", "orders:archived:per_day: moved to orders_archive by the "
                    "archiver over the last day.", [target("orders:archived:per_day", "archived/day")],
                    width=6),
+        timeseries("Archived orders", "orders:archived:rows: rows of orders_archive (PostgreSQL's "
+                   "estimate, refreshed by the archiver's ANALYZE).",
+                   [target("orders:archived:rows", "rows")], width=6),
+        timeseries("Database growth per day", "mes:database_bytes:per_day: change of pg_database_size over "
+                   "the last day.", [target("mes:database_bytes:per_day", "bytes/day")], unit="bytes",
+                   width=6),
         timeseries("Peak gateway requests/s per day", "capacity:usage:max_1d: the highest 5-minute "
                    "request rate of the last day.",
                    [target('capacity:usage:max_1d{resource="gateway_rps"}', "peak req/s")], unit="reqps",

@@ -60,6 +60,13 @@ PROBE_LAST_SUCCESS = Gauge("sidecar_probe_last_success_timestamp_seconds",
                            "Unix time of the last successful run of each probe.",
                            ("kind", "legacy_instance", "probe"), multiprocess_mode="max")
 
+# capacity planning (docs/capacity.md), refreshed with the terminal counts
+MES_DATABASE_BYTES = Gauge("mes_database_size_bytes", "pg_database_size of the MES database.",
+                           multiprocess_mode="max")
+MES_ORDERS_ARCHIVE_ROWS = Gauge("mes_orders_archive_rows",
+                                "Rows of orders_archive, estimated (pg_class.reltuples); 0 without a split.",
+                                multiprocess_mode="max")
+
 # ---------------------------------------------------------------- read replica (--read-dsn)
 # label `replica`: host:port of --read-dsn, one per sidecar (sidecar/replica_lag.py says how it is measured)
 REPLICA_LAG_BYTES = Gauge("mes_replica_lag_bytes",

@@ -33,6 +33,14 @@ TERMINAL_ORDERS = (
     f"WHERE status IN ({_TERMINAL_LIST}) GROUP BY status"
 )
 
+#: The database's size on disk (a stat of its files) and the archive table's row estimate
+#: (``reltuples``, kept by ANALYZE: the archiver analyses after each pass; 0 without a split).
+DATABASE_SIZE = (
+    "SELECT pg_database_size(current_database())::float8 AS bytes, "
+    "coalesce((SELECT greatest(reltuples, 0) FROM pg_class WHERE relname = 'orders_archive' "
+    "AND relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace), 0)::float8 AS archived"
+)
+
 #: The database clock and the newest order id: a backward scan of the primary key, one row.
 ORDERS_WATERMARK = "SELECT now() AS at, (SELECT max(id) FROM orders) AS max_id"
 

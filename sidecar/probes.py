@@ -6,7 +6,8 @@ Per cycle (plans and timings on 1,000,000 orders in ``docs/sidecar.md``):
   ``orders_oldest_age_seconds`` (index-only scan with the proposed partial index,
   a sequential scan without it);
 * terminal statuses (CLOSED, CANCELLED): exact count by a sequential scan, only every
-  ``terminal_count_interval`` seconds (and on the first cycle);
+  ``terminal_count_interval`` seconds (and on the first cycle); with them the database's size
+  and the archive's row estimate → ``mes_database_size_bytes``, ``mes_orders_archive_rows``;
 * ``orders_new_per_minute``: a primary-key range scan above an id watermark taken at
   least a minute earlier (ids grow with creation time); a full scan in the first minute;
 * ``pricing_calculations_in_progress``: a primary-key range scan above the lowest id
@@ -79,6 +80,9 @@ class BusinessProbes:
         counts = {r["status"]: r["orders"] for r in await self._pool.fetch(sql.TERMINAL_ORDERS)}
         for status in TERMINAL_STATUSES:
             metrics.ORDERS_BY_STATUS.labels(status).set(counts.get(status, 0))
+        size = await self._pool.fetchrow(sql.DATABASE_SIZE)  # capacity planning: as slow-moving as these
+        metrics.MES_DATABASE_BYTES.set(size["bytes"])
+        metrics.MES_ORDERS_ARCHIVE_ROWS.set(size["archived"])
 
     async def _new_orders(self) -> None:
         mark = await self._pool.fetchrow(sql.ORDERS_WATERMARK)

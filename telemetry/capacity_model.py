@@ -55,7 +55,7 @@ RESOURCES: tuple[Resource, ...] = (
         name="mes_rps", title="MES requests/s per instance", kind="throughput", unit="req/s",
         grafana_unit="reqps",
         usage='max(sum by (legacy_instance) '
-              '(rate(sidecar_requests_total{kind="mes", route!="/healthz"}[5m])))',
+              '(rate(sidecar_request_duration_seconds_count{kind="mes", route!="/healthz"}[5m])))',
         per="one MES instance (the busiest), every call through its sidecar: lists, orders, pricing"),
     Resource(
         name="mes_pricing_slots", title="MES price calculations running", kind="throughput",
@@ -72,6 +72,10 @@ RESOURCES: tuple[Resource, ...] = (
         grafana_unit="short",
         usage="sum(max by (status) (orders_by_status))",
         per="the MES database's hot table (orders; archived rows are in orders_archive)"),
+    Resource(
+        name="mes_database_bytes", title="MES database size", kind="storage", unit="bytes",
+        grafana_unit="bytes", usage="max(mes_database_size_bytes)",
+        per="the MES database on its disk (pg_database_size, read by the probing sidecar)"),
 )
 BY_NAME = {r.name: r for r in RESOURCES}
 

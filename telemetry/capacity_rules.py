@@ -139,6 +139,10 @@ groups:
         expr: sum(max by (status) (orders_by_status{{status=~"{active}"}}))
       - record: orders:archived:per_day
         expr: sum(increase(mesdb_archiver_orders_moved_total[1d]))
+      - record: orders:archived:rows
+        expr: max(mes_orders_archive_rows)
+      - record: mes:database_bytes:per_day
+        expr: max(delta(mes_database_size_bytes[1d]))
 
   - name: capacity-forecast
     rules:
@@ -146,7 +150,7 @@ groups:
         expr: |
           predict_linear(capacity:usage{{kind="storage"}}[{STORAGE_WINDOW}], {STORAGE_DAYS} * 86400)
             > on (resource, kind) capacity:limit
-          and on (resource, kind) capacity:utilization:ratio > 0.5
+          and on (resource, kind) capacity:usage / on (resource, kind) capacity:limit > 0.5
         for: 1h
         labels:
           severity: page

@@ -102,7 +102,8 @@ def forecast(resource: str, *, capacity: float, usage: float | None, peak_points
     if line is None:
         if history_days >= MIN_HISTORY_DAYS:
             notes.append("no weekly peak recorded (capacity:usage:p99_1w): are the capacity rules loaded?")
-        return Forecast(resource, capacity, usage, None, None, history_days, None, None, None, notes)
+        peak = peak_points[-1][1] if peak_points else None
+        return Forecast(resource, capacity, usage, peak, None, history_days, None, None, None, notes)
     level = line.level + line.slope * (now - line.at)
     if steady is not None and steady.scatter > MAX_SCATTER * capacity:
         notes.append(f"the weekly peak strays ±{steady.scatter / capacity:.0%} of capacity from a line over "

@@ -76,7 +76,7 @@ def collect(prom: Prometheus, now: float) -> list[Forecast]:
     out = []
     for name in names:
         points = history.get(name, [])
-        days = (now - points[0][0]) / DAY if points else 0.0
+        days = max(now - points[0][0], 0.0) / DAY if points else 0.0
         out.append(forecast(name, capacity=limits[name], usage=usage.get(name),
                             peak_points=peaks.get(name, []), history_days=days, now=now))
     return out
@@ -95,7 +95,9 @@ def _day(ts: float | None) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
 
 
 def render_text(forecasts: list[Forecast], now: float, horizon_days: float) -> str:

@@ -42,6 +42,7 @@ PEAK_RULE = "capacity:usage:p99_1w"
 #: a few large blocks instead of one per 2 hours (720 here, 5 minutes to write on the shared box):
 #: Debian's promtool 2.42 has the flag, hidden from --help
 BLOCKS = ("--quiet", "--max-block-duration=1440h")
+RECORDED_STEP = 1800  # s between the backfilled samples of the recording rules
 
 
 @dataclass(frozen=True)
@@ -84,22 +85,23 @@ def _live_rules(root: Path) -> Path:
 
 def _recorded(url: str, start: float, end: float) -> str:
     """The limits and the weekly peak over the history, as OpenMetrics: what the recording rules
-    would have recorded, evaluated by the first Prometheus at a 15-minute interval.
+    would have recorded, evaluated by the first Prometheus every 30 minutes.
 
     ``promtool tsdb create-blocks-from rules`` does the same, but writes one block per two hours
     (~700 here, minutes to write) and has no --max-block-duration, so the rules' expressions are sent
     to the same query API here and the result backfilled like the history.
     """
-    prom = forecast_command.Prometheus(url)
+    prom = forecast_command.Prometheus(url, timeout=600)  # 60 days of weekly quantiles: slow on a busy box
     peak = next(r for r in _shipped_groups()["capacity-trends"]["rules"] if r.get("record") == PEAK_RULE)
     lines = [f"# TYPE {PEAK_RULE} gauge"]
-    for resource, points in prom.series(str(peak["expr"]), start, end, 900).items():
+    for resource, points in prom.series(str(peak["expr"]), start, end, RECORDED_STEP).items():
         labels = f'{{kind="throughput",resource="{resource}"}}'
         lines += [f"{PEAK_RULE}{labels} {v:.6g} {t:.0f}" for t, v in points]
     lines.append("# TYPE capacity:limit gauge")
     for shape in SHAPES:
         labels = f'{{kind="throughput",resource="{shape.resource}"}}'
-        lines += [f"capacity:limit{labels} {CAPACITY:g} {t}" for t in range(int(start), int(end) + 1, 900)]
+        lines += [f"capacity:limit{labels} {CAPACITY:g} {t}"
+                  for t in range(int(start), int(end) + 1, RECORDED_STEP)]
     return "\n".join([*lines, "# EOF"]) + "\n"
 
 
@@ -148,7 +150,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
 
 
 def _forecasts(history: History, at: float | None = None) -> dict[str, dict[str, Any]]:
-    prom = forecast_command.Prometheus(history.url)
+    prom = forecast_command.Prometheus(history.url, timeout=120)
     now = history.end if at is None else at
     rows = forecast_command.as_json(forecast_command.collect(prom, now), now)
     return {str(r["resource"]).removeprefix("synthetic_"): r for r in rows}
@@ -209,7 +211,7 @@ def test_forecast_command_exits_1_for_a_confident_crossing_within_the_horizon(
 
 def _first_true_day(history: History, alert: str, resource: str) -> float | None:
     rule = next(r for r in _shipped_groups()["capacity-forecast"]["rules"] if r.get("alert") == alert)
-    prom = forecast_command.Prometheus(history.url)
+    prom = forecast_command.Prometheus(history.url, timeout=120)
     series = prom.series(str(rule["expr"]), history.start + 7 * DAY, history.end, 3600)
     points = series.get(resource, [])
     return history.day(points[0][0]) if points else None

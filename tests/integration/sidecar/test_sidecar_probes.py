@@ -68,6 +68,9 @@ async def test_gauges_match_direct_sql_counts_after_a_scripted_lifecycle(
         "SELECT count(*) FROM orders WHERE created_at > now() - interval '1 minute'") == 7
     assert sample("pricing_calculations_in_progress", legacy_instance="mes-1") == 1
     assert sample("pricing_calculations_in_progress", legacy_instance="mes-2") == 1
+    size = await db.fetchval("SELECT pg_database_size(current_database())")
+    assert 0.9 * size <= sample("mes_database_size_bytes") <= 1.1 * size  # pages may be added meanwhile
+    assert sample("mes_orders_archive_rows") == 0  # no split in this database
     for probe in ("active_orders", "terminal_orders", "new_orders", "pricing"):
         assert sample("sidecar_probe_last_success_timestamp_seconds", **LABELS, probe=probe) > 0
         assert sample("sidecar_probe_duration_seconds_count", **LABELS, probe=probe) >= 1
