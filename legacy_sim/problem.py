@@ -33,6 +33,8 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,  # e.g. a connection whose server session was terminated mid-call
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterError,  # ClusterDownError / MasterDownError: a Cluster failing over
+    redis.exceptions.RedisClusterException,  # not a RedisError: no node of a Cluster answers
     OSError,
     TimeoutError,
 )
@@ -65,7 +67,7 @@ def problem_response(status: int, detail: str, *, title: str | None = None,
 
 
 def _store_name(exc: BaseException) -> str:
-    if isinstance(exc, redis.exceptions.RedisError):
+    if isinstance(exc, redis.exceptions.RedisError | redis.exceptions.RedisClusterException):
         return "redis"
     if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError | asyncpg.InternalClientError):
         return "postgresql"

@@ -24,10 +24,9 @@ import collections
 import contextlib
 import logging
 
-from redis.exceptions import RedisError
-
 from contracts.order_events import CHANNEL, STREAM, OrderEvent
 from resilience.backoff import Backoff
+from sharedstate.errors import REDIS_ERRORS
 from sharedstate.redis_spec import AnyRedis
 from sidecar import metrics
 
@@ -102,7 +101,7 @@ class EventPublisher:
             event = self._queue[0]
             try:
                 published = await self._publish(event)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:  # RedisClusterException too: the task must not end
                 self._errors.inc()
                 if self.connected:
                     logger.warning("cannot publish order events, retrying: %s", exc,

@@ -59,6 +59,16 @@ async def info(request: web.Request) -> web.Response:
     return web.json_response({"service": "legacy-crm", "stream": request.app[CRM_CONFIG].stream})
 
 
+async def _stop_intake(intake: StatusIntake, task: asyncio.Task[None], *, bound: float) -> None:
+    """Ask the intake to stop (its read ends within ``block_ms``); cancel it only if it has not
+    after ``bound`` seconds (a socket timeout), and never wait for it longer than that again."""
+    intake.stop()
+    done, _ = await asyncio.wait({task}, timeout=bound)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=bound)
+
+
 def build_crm_app(config: CrmConfig, *, tracer_provider: TracerProvider | None = None) -> web.Application:
     """The CRM stand-in app (one Redis client, closed on shutdown).
 
@@ -77,16 +87,15 @@ def build_crm_app(config: CrmConfig, *, tracer_provider: TracerProvider | None =
         client = parse_redis_spec(config.redis_url, "--redis-url").client(
             socket_timeout=config.health_timeout_s * 5, socket_connect_timeout=config.health_timeout_s)
         app[REDIS] = client
-        intake = None
+        intake, task = None, None
         if config.status_stream:
-            intake = asyncio.get_running_loop().create_task(
-                StatusIntake(client, stream=config.status_stream).run(), name="crm-status-intake")
+            intake = StatusIntake(client, stream=config.status_stream)
+            task = asyncio.get_running_loop().create_task(intake.run(), name="crm-status-intake")
         try:
             yield
         finally:
-            if intake is not None:
-                intake.cancel()
-                await asyncio.gather(intake, return_exceptions=True)
+            if intake is not None and task is not None:
+                await _stop_intake(intake, task, bound=config.health_timeout_s * 5 + 2)
             await client.aclose()
 
     app.cleanup_ctx.append(redis_ctx)

@@ -10,6 +10,7 @@ acknowledged (they would never apply). A Redis outage is logged once, counted, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from legacy_sim import metrics
 from legacy_sim.crm.intake import ORDER_KEY_PREFIX
 from legacy_sim.events import log_event
 from legacy_sim.problem import log_store_error
+from sharedstate.errors import REDIS_ERRORS
 from sharedstate.redis_spec import AnyRedis
 
 logger = logging.getLogger("legacy_sim.crm.status")
@@ -47,27 +49,35 @@ class StatusIntake:
         self._block_ms = block_ms
         self._backoff = retry_backoff_s
         self._own_pending = True
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Let :meth:`run` return after the current read (at most ``block_ms`` later). Stopping by
+        cancellation alone is not enough: on Redis Cluster a cancelled blocking ``XREADGROUP`` could
+        leave the task reading forever (redis-py's cluster client), and the app's shutdown with it."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Apply statuses until cancelled (an outage is logged when it starts and when it ends)."""
+        """Apply statuses until :meth:`stop` (an outage is logged when it starts and when it ends)."""
         failing = False
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._ensure_group()
-                while True:
+                while not self._stopping.is_set():
                     await self.poll()
                     if failing:
                         failing = False
                         log_event(logger, "CRM status queue readable again", action="crm-status-update",
                                   fields={"messaging.destination.name": self.stream})
-            except (redis.exceptions.RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:  # RedisClusterException too: no seed of a Cluster answers
                 metrics.CRM_STATUS_UPDATES.labels(outcome="failure").inc()
                 if not failing:
                     failing = True
                     log_store_error(logger, exc, f"CRM status queue read failed (retried): {exc}",
                                     {"messaging.destination.name": self.stream})
                 self._own_pending = True
-                await asyncio.sleep(self._backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._backoff)
 
     async def _ensure_group(self) -> None:
         try:

@@ -33,6 +33,7 @@ from legacy_sim.events import log_event, since_ns
 from legacy_sim.http_context import bind_order_id
 from legacy_sim.mes import orders_repo
 from legacy_sim.problem import STORE_ERRORS, log_store_error
+from sharedstate.errors import REDIS_ERRORS
 from telemetry import consumer_span
 
 logger = logging.getLogger("legacy_sim.mes.crm_consumer")
@@ -85,7 +86,7 @@ class CrmConsumer:
                     await self.reclaim_stale()
                     next_reclaim = time.monotonic() + self.config.reclaim_every_s
                 await self.poll(block_ms=self.config.block_ms)
-            except (redis.exceptions.RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 # e.g. Redis restarted (NOGROUP) or unreachable: re-create the group, re-read own pending
                 metrics.CRM_QUEUE_READS.labels(outcome="failure").inc()
                 log_store_error(logger, exc, f"CRM queue read failed: {exc}",

@@ -26,7 +26,6 @@ from typing import Any
 
 import aiohttp
 from opentelemetry import trace
-from redis.exceptions import RedisError
 
 from contracts.crm_envelope import CrmOrderMessage, PoisonMessage, parse_message, utc_now_iso
 from contracts.crm_queue import ConsumerStats
@@ -34,6 +33,7 @@ from contracts.crm_status import DeliveryStatus
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
 from resilience.backoff import Backoff
 from resilience.shedding import LoadShed
+from sharedstate.errors import REDIS_ERRORS
 from sharedstate.redis_spec import AnyRedis
 from sidecar.relay import metrics
 from sidecar.relay.config import RelayConfig
@@ -106,7 +106,7 @@ class CrmRelay:
                 try:
                     await self._step()
                     backoff.reset()
-                except (RedisError, OSError) as exc:
+                except REDIS_ERRORS as exc:
                     if _stopping():
                         raise asyncio.CancelledError from exc
                     self._queue_error(exc, "CRM queue read failed")
@@ -236,7 +236,7 @@ class CrmRelay:
                     span.set_attribute("http.response.status_code", result.status)
                 try:
                     await self._settle(entry_id, fields, message, result)
-                except (RedisError, OSError) as exc:  # stays pending: redelivered, answered 200, acked
+                except REDIS_ERRORS as exc:  # stays pending: redelivered, answered 200, acked
                     self._queue_error(exc, f"entry {entry_id} not acknowledged (no CRM status written), "
                                       "stays pending")
             return result
@@ -301,7 +301,7 @@ class CrmRelay:
                                 delivered_by=f"{self.config.group}/{self.config.consumer}")
         try:
             await self.queue.ack_delivered(entry_id, status)
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             self._m.status_written("failure")  # logged by the caller: the entry stays pending
             raise
         self._m.status_written("success")
@@ -342,7 +342,7 @@ class CrmRelay:
         while not _stopping():
             try:
                 lag = await self.queue.lag()
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 if _stopping():
                     raise asyncio.CancelledError from exc
                 self._queue_error(exc, "CRM queue lag probe failed")

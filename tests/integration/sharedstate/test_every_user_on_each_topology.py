@@ -102,8 +102,7 @@ async def test_the_pricing_queue_and_the_crm_stand_in_connect(spec: str) -> None
         assert await queue.redis.ping()
     finally:
         await queue.aclose()
-    # without its status intake: on Cluster its task does not end when cancelled (a known gap, issue 16)
-    async with TestClient(TestServer(build_crm_app(CrmConfig(redis_url=spec, status_stream="")))) as crm:
+    async with TestClient(TestServer(build_crm_app(CrmConfig(redis_url=spec)))) as crm:  # status intake too
         response = await crm.get("/healthz")
         assert response.status == 200
 
