@@ -114,7 +114,7 @@ class QuoteWorker:
         s = self.settings
         got: list[Delivery] = []
         for lane in lanes:
-            if reclaim:
+            if reclaim and len(got) < free:
                 got += await self._guarded(lane, self._reclaim, lane, free - len(got)) or []
             await self._guarded(lane, lane.promote_due)
         if got:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
 from configkit import check
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.redis_keys import (
@@ -77,7 +80,11 @@ class ShardedQueue:
         check(spec.kind != "cluster" or one_slot or shards > 1, setting,
               f"Redis Cluster needs the pricing prefix as a hash tag, e.g. '{{{prefix}}}', or shards > 1 "
               f"(docs/redis.md, Pricing queue), got {prefix!r}")
-        return cls(spec.client(decode_responses=False), prefix, shards=shards,
+        # on a Cluster, a call to a dead node fails after one retry instead of ten (redis-py's default,
+        # seconds of re-reading the slot map): the workers retry per shard themselves (lanes.py)
+        options = {"retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=1.0), 1)} \
+            if spec.kind == "cluster" else {}
+        return cls(spec.client(decode_responses=False, **options), prefix, shards=shards,
                    read_base=spec.kind != "cluster" or one_slot)
 
     @property
