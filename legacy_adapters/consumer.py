@@ -33,7 +33,7 @@ from legacy_adapters.lanes import LaneOrder, Lanes
 from legacy_adapters.queue import PricingQueue
 from legacy_adapters.shards import ShardedQueue
 from resilience.backoff import backoff_ceiling, backoff_delay
-from sharedstate.errors import REDIS_ERRORS
+from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error
 from telemetry.propagation import consumer_span
 
 log = logging.getLogger("legacy_adapters.worker")
@@ -152,7 +152,8 @@ class QuoteWorker:
         """``call(*args)`` on ``lane``; a Redis error holds that lane back (None), never the loop.
         A shard whose group is missing (created while its node was down) gets it again."""
         try:
-            result = await call(*args)
+            with closed_connection_as_connection_error():  # uvloop: a write to a dead node
+                result = await call(*args)
         except REDIS_ERRORS as exc:
             self._lanes.failed(lane, exc)
             if "NOGROUP" in str(exc) and lane in self.queue.shards:
@@ -202,7 +203,8 @@ class QuoteWorker:
         with consumer_span("pricing:stream process", fields, attributes=attrs,
                            tracer_provider=self._tracer_provider):
             try:
-                outcome = await self._process(lane, job_id, entry)
+                with closed_connection_as_connection_error():
+                    outcome = await self._process(lane, job_id, entry)
             except REDIS_ERRORS as exc:  # the entry stays pending: reclaimed after the visibility timeout
                 log.error("job %s left for reclaim, Redis failed: %s", job_id, exc, extra={
                     "event.action": "pricing-redis-error", "error.type": type(exc).__name__,
@@ -277,7 +279,8 @@ class QuoteWorker:
         deadline = time.monotonic() + self.settings.visibility_timeout
         for attempt in itertools.count(1):
             try:
-                return await call(*args)
+                with closed_connection_as_connection_error():
+                    return await call(*args)
             except REDIS_ERRORS as exc:
                 if time.monotonic() >= deadline:
                     raise

@@ -10,7 +10,7 @@ from legacy_adapters import metrics
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.redis_keys import GROUP
 from legacy_adapters.shards import ShardedQueue
-from sharedstate.errors import REDIS_ERRORS
+from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error
 
 log = logging.getLogger("legacy_adapters.queue_state")
 WORKER_ALIVE_MS = 30_000
@@ -80,7 +80,8 @@ async def probe_forever(queue: PricingQueue | ShardedQueue, bound: int, interval
     metrics.BACKLOG_BOUND.set(bound)
     while True:
         try:
-            publish(await read_queue_state(queue), bound)
+            with closed_connection_as_connection_error():
+                publish(await read_queue_state(queue), bound)
         except REDIS_ERRORS as exc:
             metrics.PROBE_ERRORS.inc()
             log.warning("pricing queue probe failed: %s", exc, extra={"event.action": "pricing-probe"})

@@ -33,7 +33,7 @@ from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhook_signing import signature_header
 from resilience.backoff import backoff_delay
-from sharedstate.errors import REDIS_ERRORS
+from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error
 
 log = logging.getLogger("legacy_adapters.webhooks")
 OUTCOMES = ("delivered", "retry", "gave_up", "refused", "no_secret")
@@ -97,7 +97,8 @@ class WebhookNotifier:
         """Lease the next due webhook, shard after shard (round robin; a failing shard waits alone)."""
         for lane in await self._lanes.current():
             try:
-                claimed = await lane.claim_webhook(self.lease_ms, busy)
+                with closed_connection_as_connection_error():  # uvloop: a write to a dead node
+                    claimed = await lane.claim_webhook(self.lease_ms, busy)
             except REDIS_ERRORS as exc:  # Redis down: keep the loop alive
                 self._lanes.failed(lane, exc)
                 continue
@@ -111,7 +112,8 @@ class WebhookNotifier:
                             owner: str) -> None:
         metrics.WEBHOOKS_IN_FLIGHT.inc()
         try:
-            await self.deliver(session, job_id, lane)
+            with closed_connection_as_connection_error():
+                await self.deliver(session, job_id, lane)
         except REDIS_ERRORS as exc:  # Redis trouble mid-delivery: the lease brings it back
             log.warning("webhook delivery of job %s failed: %s", job_id, exc)
         finally:
