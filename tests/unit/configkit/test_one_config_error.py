@@ -153,7 +153,7 @@ def test_sidecar_options_raise_the_same_class_naming_the_option() -> None:
 
 
 def test_pricing_worker_options_raise_the_same_class_naming_the_option() -> None:
-    args = argparse.Namespace(backend="m:f", concurrency=0, max_attempts=5, webhook_concurrency=32,
+    args = argparse.Namespace(backend="m:f", shards=1, concurrency=0, max_attempts=5, webhook_concurrency=32,
                               webhook_per_partner=2, visibility_timeout=30.0, webhook_timeout=10.0)
     with pytest.raises(configkit.ConfigError) as info:
         check_settings(args)
