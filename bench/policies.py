@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.policies                       # 3 rounds x 8 s per shape, ~2 min
     .venv/bin/python -m bench.policies --rounds 1 --duration 3
     .venv/bin/python -m bench.policies --hot-path redis-py   # the script through redis-py's client
+    .venv/bin/python -m bench.policies --topologies single,sentinel,cluster --rounds 1 --duration 5
 
 One gateway process (``--workers 1``) serves three routes to the same static nginx endpoints:
 ``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
@@ -17,6 +18,12 @@ run (p50/p99, the latency a partner sees below saturation). Medians over rounds.
 Targets, ratios within the run (machines differ 2-3x in speed): partner/plain saturation req/s
 >= 0.75 and partner/plain steady p50 <= 3 (the former "+1 ms over the plain route's 0.49 ms"), and
 the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %).
+
+``--topologies single,sentinel,cluster`` measures the same on each Redis topology in one run, each
+started here on ephemeral ports (``bench/policy_topologies.py``; on ``single`` both clients, the
+hand pipe and redis-py, with ``--hot-path both``, the default then), and prints them side by side:
+ratios to single, and the policy path's requests/s per Redis core (partner requests over the CPU
+seconds of every Redis process of the topology, from /proc/<pid>/stat, at saturation).
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ import contextlib
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import nginx
+from bench.policy_topologies import TOPOLOGIES, RedisUnderTest, hot_paths, started, summary
 from bench.processes import ROOT, ManagedProcess, free_ports, group_cpu_seconds
 from bench.targets import STEADY_FRACTION, Target, per_thread_rate
 from bench.wrk import WRK, run_wrk
-from devstack import RedisServer
 from gateway.auth.api_keys import ApiKeyStore
 
 PEPPER = "bench-pepper-0123456789abcdef"
@@ -69,56 +77,57 @@ P50_LIMIT = 3.0  # partner / plain steady p50, at most
 _Run = tuple[float, float, float, float, float, int]  # req/s, p50, p99, gateway µs/req, redis µs/req, errors
 
 
-def _wrk(url: str, shape: str, seconds: int, key: str | None, cpu: tuple[int, int], rate: str) -> _Run:
+_Cpu = tuple[Callable[[], float], Callable[[], float]]  # CPU seconds of the gateway, of Redis
+_Medians = dict[tuple[str, str], tuple[float, ...]]
+
+
+def _wrk(url: str, shape: str, seconds: int, key: str | None, cpu: _Cpu, rate: str) -> _Run:
     """One wrk run, plus CPU per request of the gateway's and Redis' process groups (noise-proof)."""
     headers = ["-H", f"X-API-Key: {key}"] if key else []
     script_args = ["--", rate] if shape == "steady" else []
     argv = [WRK, *SHAPES[shape], f"-d{seconds}s", "--latency", *headers, url, *script_args]
-    before = [group_cpu_seconds(pid) for pid in cpu]
+    before = [read() for read in cpu]
     result, _ = run_wrk(argv, duration_s=seconds)
-    used = [group_cpu_seconds(pid) - b for pid, b in zip(cpu, before, strict=True)]
+    used = [read() - b for read, b in zip(cpu, before, strict=True)]
     per_request = [1e6 * u / max(1, result.requests) for u in used]
     return (result.requests_per_s, result.p50_ms, result.p99_ms, per_request[0], per_request[1],
             result.errors)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.policies", description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=8)
-    parser.add_argument("--hot-path", choices=("pipe", "redis-py"), default="pipe",
-                        help="ratelimit.hot_path: the project's RESP pipe or redis-py's client")
-    args = parser.parse_args(argv)
-    print("command:", " ".join([sys.executable, "-m", "bench.policies", *(argv or sys.argv[1:])]))
-    with tempfile.TemporaryDirectory(prefix="bench-policies-") as tmp, contextlib.ExitStack() as stack:
-        workdir = Path(tmp)
-        redis = RedisServer(workdir / "redis").start()
-        stack.callback(redis.stop)
-        e1, e2, admin, external, internal = free_ports(5)
-        for i, port in enumerate((e1, e2), start=1):
-            conf = workdir / f"endpoint-{i}.conf"
-            conf.write_text(nginx.static_endpoint_config(name=f"endpoint-{i}", port=port, workdir=workdir))
-            proc = ManagedProcess(f"endpoint-{i}", nginx.nginx_command(
-                config=conf.read_text(), name=f"endpoint-{i}", workdir=workdir), workdir)
-            stack.callback(proc.stop)
-            proc.start()
-            proc.wait_http_ok(port, "/healthz", 10)
-        key, _ = ApiKeyStore(workdir / "keys.json", PEPPER.encode()).create(
-            partner="bench", tier="bench", scopes=("orders:read",))
-        (workdir / "gateway.yaml").write_text(CONFIG.format(
-            admin=admin, external=external, internal=internal, e1=e1, e2=e2, workdir=workdir,
-            pepper=PEPPER, redis=redis.url, hot_path=args.hot_path))
-        gateway = ManagedProcess("gateway", [sys.executable, "-m", "gateway", "--config",
-                                             str(workdir / "gateway.yaml"), "--workers", "1"], workdir)
-        stack.callback(gateway.stop)
+def _endpoints(stack: contextlib.ExitStack, workdir: Path) -> tuple[int, int]:
+    """Two static nginx endpoints (the upstream of both routes), stopped with ``stack``."""
+    e1, e2 = free_ports(2)
+    for i, port in enumerate((e1, e2), start=1):
+        conf = workdir / f"endpoint-{i}.conf"
+        conf.write_text(nginx.static_endpoint_config(name=f"endpoint-{i}", port=port, workdir=workdir))
+        proc = ManagedProcess(f"endpoint-{i}", nginx.nginx_command(
+            config=conf.read_text(), name=f"endpoint-{i}", workdir=workdir), workdir)
+        stack.callback(proc.stop)
+        proc.start()
+        proc.wait_http_ok(port, "/healthz", 10)
+    return e1, e2
+
+
+def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot_path: str,
+             args: argparse.Namespace) -> tuple[_Medians, float]:
+    """One gateway on ``redis`` with ``hot_path``: both routes, both shapes; (medians, steady req/s)."""
+    workdir.mkdir(parents=True)
+    admin, external, internal = free_ports(3)
+    key, _ = ApiKeyStore(workdir / "keys.json", PEPPER.encode()).create(
+        partner="bench", tier="bench", scopes=("orders:read",))
+    (workdir / "gateway.yaml").write_text(CONFIG.format(
+        admin=admin, external=external, internal=internal, e1=endpoints[0], e2=endpoints[1], workdir=workdir,
+        pepper=PEPPER, redis=redis.spec, hot_path=hot_path))
+    gateway = ManagedProcess("gateway", [sys.executable, "-m", "gateway", "--config",
+                                         str(workdir / "gateway.yaml"), "--workers", "1"], workdir)
+    try:
         gateway.start()
-        gateway.wait_http_ok(admin, "/readyz", 15)
+        gateway.wait_http_ok(admin, "/readyz", 30)
         variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
                     "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
                     "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
         runs: dict[tuple[str, str], list[_Run]] = {}
-        assert redis.pid is not None
-        cpu = (gateway.pid, redis.pid)
+        cpu: _Cpu = (lambda: group_cpu_seconds(gateway.pid), redis.cpu_seconds)
         rate, steady_rps = "", 0.0
         for shape in SHAPES:
             if shape == "steady":
@@ -134,8 +143,15 @@ def main(argv: list[str] | None = None) -> int:
                     runs.setdefault((name, shape), []).append(run)
                     print(f"round {rnd + 1} {shape:<10} {name:<8} {run[0]:>8.0f} req/s  p50 {run[1]:.2f} ms"
                           f"  p99 {run[2]:.2f} ms  gateway {run[3]:.0f} µs/req  redis {run[4]:.0f} µs/req"
-                          f"  errors {run[5]}")
-    med = {k: tuple(statistics.median(r[i] for r in v) for i in range(6)) for k, v in runs.items()}
+                          f"  errors {run[5]}", flush=True)
+    finally:
+        gateway.stop()
+    medians = {k: tuple(statistics.median(r[i] for r in v) for i in range(6)) for k, v in runs.items()}
+    return medians, steady_rps
+
+
+def _report(med: _Medians, steady_rps: float) -> dict[str, float]:
+    """The single-variant report of earlier versions; returns the summary row of this variant."""
     print(f"\n{'variant':<10}{'shape':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'gw µs/req':>11}"
           f"{'redis µs/req':>14}{'errors':>8}")
     for (name, shape), (rps, p50, p99, gw_us, redis_us, errors) in sorted(
@@ -159,6 +175,39 @@ def main(argv: list[str] | None = None) -> int:
         print(target.line())
     print(Target(label="partner / unchecked (saturation req/s): OpenAPI validation", value=validation,
                  limit=VALIDATION_LIMIT, at_least=True).line())
+    sat, plain = med[("partner", "saturation")], med[("plain", "saturation")]
+    return {"rps": sat[0], "ratio": ratio, "p50": partner_p50, "gw_us": sat[3], "redis_us": sat[4],
+            "idle_ms": plain[4] * plain[0] / 1000}  # Redis CPU ms per s while no request reaches it
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.policies", description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--hot-path", choices=("pipe", "redis-py", "both"), default=None,
+                        help="ratelimit.hot_path: the project's RESP pipe or redis-py's client (on single "
+                             "Redis; default pipe, with --topologies both)")
+    parser.add_argument("--topologies", default="single",
+                        help=f"comma-separated, each started here: {', '.join(TOPOLOGIES)}")
+    args = parser.parse_args(argv)
+    topologies = args.topologies.split(",")
+    requested = args.hot_path or ("both" if len(topologies) > 1 else "pipe")
+    print("command:", " ".join([sys.executable, "-m", "bench.policies", *(argv or sys.argv[1:])]))
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-policies-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        endpoints = _endpoints(stack, workdir)
+        for topology in topologies:
+            with started(topology, workdir / topology) as redis:
+                for hot_path in hot_paths(topology, requested):
+                    print(f"\n== {topology}, hot path {hot_path}", flush=True)
+                    folder = workdir / f"{topology}-{hot_path}"
+                    med, steady_rps = _measure(folder, endpoints, redis, hot_path, args)
+                    rows[f"{topology}/{hot_path}"] = _report(med, steady_rps)
+    if len(rows) > 1:
+        print("\nside by side (partner route at saturation; redis µs/req: CPU of every Redis process of "
+              "the topology per partner request):")
+        print("\n".join(summary(rows)))
     return 0
 
 
