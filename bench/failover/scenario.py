@@ -32,7 +32,7 @@ class Plan:
     drain_timeout: float = 60.0
 
 
-SHORT = Plan(before=3.0, after=3.0, capacity_s=1.5, pricing_batch=24, drain_timeout=60.0)
+SHORT = Plan(before=3.0, after=3.0, capacity_s=1.5, pricing_batch=12, drain_timeout=60.0)
 
 
 @dataclass
