@@ -70,7 +70,7 @@ def redis_server(session_tmp: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def redis_cluster_server(session_tmp: Path) -> Iterator[ClusterNodes]:
-    """A real Redis Cluster of 3 primaries (tests/support/redis_cluster_keys.py), started on first use."""
+    """A real Redis Cluster of 3 primaries (devstack/redis_cluster.py), started on first use."""
     with redis_cluster(session_tmp / "redis-cluster") as nodes:
         yield nodes
 

@@ -1,7 +1,7 @@
 """Every shared-state user connects through each kind of Redis spec: one server, Sentinel, Cluster.
 
-Real servers (tests/support/redis_sentinel.py: 1 primary, 1 replica, 3 sentinels;
-tests/support/redis_cluster_keys.py with ``replicas=1``: 3 primaries + 3 replicas), each user
+Real servers (devstack/redis_sentinel.py: 1 primary, 1 replica, 3 sentinels;
+devstack/redis_cluster.py with ``replicas=1``: 3 primaries + 3 replicas), each user
 built from the spec string exactly as its config hands it over.
 """
 
