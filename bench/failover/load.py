@@ -104,7 +104,7 @@ def quote_post(stack: Stack, offset: int) -> Send:
         headers = {"X-API-Key": stack.keys["quotes"], "Content-Type": "model/stl"}
         async with session.post(f"{gw.external}/partner/v1/quotes?material=PLA", data=model(offset + n),
                                 headers=headers) as r:
-            body = await r.json(content_type=None) if r.status == 202 else {}
+            body = await r.json(content_type=None) if r.status in (200, 202) else {}  # 200: already priced
             return r.status, str(body.get("id", ""))
     return send
 
