@@ -6,6 +6,7 @@ no quote job and no CRM order lost. Loss counts only: the timings are the bench'
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-async def test_a_failover_under_load_loses_nothing_and_answers_no_5xx(scenario: str, tmp_path: Path) -> None:
-    fig = await run(scenario, tmp_path, SHORT)
+async def test_a_failover_under_load_loses_nothing_and_answers_no_5xx(scenario: str) -> None:
+    # not tmp_path: PostgreSQL runs as user postgres, and every pytest session that starts makes
+    # /tmp/pytest-of-root 0700 again (other sessions run on this machine): its own temporary folder
+    with tempfile.TemporaryDirectory(prefix=f"failover-{scenario}-") as tmp:
+        fig = await run(scenario, Path(tmp), SHORT)
     figures = report(fig)
     assert fig.statuses is not None
     assert {200, 429} <= set(fig.statuses["partner"]), figures  # the limit bites
