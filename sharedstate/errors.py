@@ -18,7 +18,8 @@ and only for a while. A Sentinel failover: the dead primary's connections fail
 (``ReadOnlyError``), a replica whose link is down refuses reads (``MasterDownError``). A Cluster
 failover: the dead primary's slots are not served until its replica is promoted
 (``ClusterDownError``, ``SlotNotCoveredError``, no seed answering: ``RedisClusterException``). A
-slot migration: a multi-key script whose keys are half moved gets ``TRYAGAIN``. A caller that
+slot migration: a multi-key script whose keys are half moved gets ``TRYAGAIN``, and redis-py gives
+up following ``MOVED``/``ASK``/``TRYAGAIN`` after 16 tries (``ClusterError: TTL exhausted``). A caller that
 cannot degrade (a quote submission must reach the queue) waits these out for a bounded time
 instead of answering 503 at once (``gateway/quotes/failover_wait.py``); an error reply that is
 not in the list (a script error, a wrong type) fails at once.
@@ -30,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis.exceptions import (
-    ClusterDownError,
+    ClusterError,
     ConnectionError,
     MasterDownError,
     ReadOnlyError,
@@ -42,8 +43,8 @@ from redis.exceptions import (
 
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError)
 FAILOVER_ERRORS: tuple[type[Exception], ...] = (
-    ConnectionError, TimeoutError, ReadOnlyError, MasterDownError, ClusterDownError, TryAgainError,
-    RedisClusterException, OSError)
+    ConnectionError, TimeoutError, ReadOnlyError, MasterDownError, ClusterError, TryAgainError,
+    RedisClusterException, OSError)  # ClusterError: CLUSTERDOWN, and redis-py's "TTL exhausted"
 
 __all__ = ["FAILOVER_ERRORS", "REDIS_ERRORS", "closed_connection_as_connection_error"]
 

@@ -87,9 +87,14 @@ def partner_get(stack: Stack, role: str) -> Send:
         gw = stack.gateways[n % len(stack.gateways)]
         headers = {"X-API-Key": stack.keys[role]}
         async with session.get(f"{gw.external}/partner/v1/orders", headers=headers) as r:
-            await r.read()
-            return r.status, ""
+            body = await r.read()
+            return r.status, _detail(r.status, body)
     return send
+
+
+def _detail(status: int, body: bytes) -> str:
+    """A 5xx's problem detail (what the report lists), else nothing."""
+    return body[:300].decode(errors="replace") if status >= 500 else ""
 
 
 def model(n: int) -> bytes:
@@ -104,6 +109,8 @@ def quote_post(stack: Stack, offset: int) -> Send:
         headers = {"X-API-Key": stack.keys["quotes"], "Content-Type": "model/stl"}
         async with session.post(f"{gw.external}/partner/v1/quotes?material=PLA", data=model(offset + n),
                                 headers=headers) as r:
+            if r.status >= 500:
+                return r.status, _detail(r.status, await r.read())
             body = await r.json(content_type=None) if r.status in (200, 202) else {}  # 200: already priced
             return r.status, str(body.get("id", ""))
     return send

@@ -17,7 +17,8 @@ def report(fig: Figures) -> str:
         f"CRM orders {rates.get('crm', 0):,.1f}/s",
         f"answers: {fig.statuses}",
         f"client-visible 5xx or no answer through the gateways: {fig.server_errors}; CRM stand-in "
-        f"refusals (5xx, the legacy CRM's own answer): {fig.crm_refused}",
+        f"refusals (5xx, the legacy CRM's own answer): {fig.crm_refused}"
+        f"{'; the 5xx said: ' + fig.error_details if fig.error_details else ''}",
         f"degraded (gateways' gateway_ratelimit_degraded sampled every 0.2 s, first → last back to "
         f"shared): {degraded}; switches to degraded mode (both gateways): {fig.degraded_episodes}",
         f"rate limit over the {fig.window_s:.1f} s window: admitted {fig.admitted}, allowed "

@@ -47,6 +47,7 @@ class Figures:
     limit: int = 0
     statuses: dict[str, dict[int, int]] | None = None
     server_errors: int = 0  # 5xx + no answer through the gateways (partner requests, quotes)
+    error_details: str = ""  # the problem bodies of the 5xx through the gateways, distinct
     crm_refused: int = 0  # 5xx + no answer of the CRM stand-in (the legacy CRM, not behind a gateway)
     degraded_episodes: int = 0  # switches to degraded mode, both gateways (short ones the samples miss)
     degraded_s: float | None = None  # first degraded sample → last gateway shared again (nan: never back)
@@ -133,6 +134,8 @@ async def run(scenario: str, workdir: Path, plan: Plan = Plan()) -> Figures:
         fig.statuses = {name: s.statuses() for name, s in streams.items()}
         fig.server_errors = sum(_errors(fig.statuses[name]) for name in ("partner", "quotes"))
         fig.crm_refused = _errors(fig.statuses["crm"])
+        failed = {a.ref for n in ("partner", "quotes") for a in streams[n].answers if a.status >= 500}
+        fig.error_details = " | ".join(sorted(failed))
         ids = [a.ref for a in streams["quotes"].answers if a.status in (200, 202)]  # 200: priced already
         states = await checks.job_states(run_stack, ids, plan.drain_timeout)
         fig.jobs = len(ids)

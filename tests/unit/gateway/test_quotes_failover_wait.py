@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from prometheus_client import REGISTRY
-from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError, TryAgainError
+from redis.exceptions import ClusterError, ConnectionError, ReadOnlyError, ResponseError, TryAgainError
 
 from gateway.quotes.failover_wait import through_failover
 
@@ -30,9 +30,10 @@ class Flaky:
 
 async def test_failover_errors_are_retried_until_redis_answers() -> None:
     served = _waits("served")
-    step = Flaky(ConnectionError("primary gone"), ReadOnlyError("demoted"), TryAgainError("migrating"))
+    step = Flaky(ConnectionError("primary gone"), ReadOnlyError("demoted"), TryAgainError("migrating"),
+                 ClusterError("TTL exhausted."))
     assert await through_failover(step, wait=10) == "ok"
-    assert step.calls == 4
+    assert step.calls == 5
     assert _waits("served") == served + 1
 
 
