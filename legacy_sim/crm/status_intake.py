@@ -38,6 +38,11 @@ def _entries(reply: Any) -> list[tuple[bytes, Mapping[bytes, bytes] | None]]:
     return [(entry_id, fields or None) for entry_id, fields in raw]
 
 
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class StatusIntake:
     """Moves delivery statuses from the status stream into the CRM's order hashes."""
 
@@ -53,8 +58,9 @@ class StatusIntake:
 
     def stop(self) -> None:
         """Let :meth:`run` return after the current read (at most ``block_ms`` later). Stopping by
-        cancellation alone is not enough: on Redis Cluster a cancelled blocking ``XREADGROUP`` could
-        leave the task reading forever (redis-py's cluster client), and the app's shutdown with it."""
+        cancellation alone is not enough: redis-py's cluster client may turn the cancellation of a
+        blocking ``XREADGROUP`` into a ``ConnectionError``, which looked like an outage here, so the
+        task read on forever and the app's shutdown hung with it."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -70,6 +76,8 @@ class StatusIntake:
                         log_event(logger, "CRM status queue readable again", action="crm-status-update",
                                   fields={"messaging.destination.name": self.stream})
             except REDIS_ERRORS as exc:  # RedisClusterException too: no seed of a Cluster answers
+                if _cancelled():  # a cancellation that redis-py turned into a connection error
+                    raise asyncio.CancelledError from exc
                 metrics.CRM_STATUS_UPDATES.labels(outcome="failure").inc()
                 if not failing:
                     failing = True

@@ -1,7 +1,8 @@
 """The CRM stand-in's status intake on a real Redis Cluster: statuses applied, and the app stops.
 
-Stopping used to cancel the intake's blocking ``XREADGROUP``; with redis-py's cluster client the
-cancelled task could go on reading forever and the app's shutdown hung with it (in two of three runs
+Stopping used to cancel the intake's blocking ``XREADGROUP``; redis-py's cluster client may turn
+that cancellation into a ``ConnectionError``, which the intake took for an outage and retried, so
+it read on forever and the app's shutdown hung with it (in two of three runs
 of a few start/stop cycles shortly after start-up). The intake now stops between reads when asked.
 """
 

@@ -3,7 +3,7 @@
 redis-py raises ``RedisClusterException`` — not a ``RedisError`` — when no node of a Cluster
 answers; every user catches ``sharedstate.errors.REDIS_ERRORS``. Covered here (the rate limiter and
 the cache have their own tests): the quote API of the gateway (503 problem+json), its queue probe,
-the pricing worker loop and webhook notifier, the sidecar's event publisher, the CRM stand-in (its
+the pricing worker loop and webhook notifier, the sidecar's event publisher and relay, the CRM stand-in (its
 status intake and its order intake's 503). And with one primary gone (and
 ``cluster-require-full-coverage no``), the pricing queue's other shards are still served.
 """
@@ -35,6 +35,8 @@ from legacy_sim.pricing.samples import box_stl_binary
 from sharedstate.errors import REDIS_ERRORS
 from sharedstate.redis_spec import parse_redis_spec
 from sidecar.events import EventPublisher
+from sidecar.relay import RelayConfig
+from sidecar.relay.relay import CrmRelay
 from tests.integration.legacy_adapters.pricing_support import distinct_models, submit_checked
 from tests.integration.legacy_adapters.test_sharded_queue import Recorder, fields
 from tests.support.gateway import gateway_config, run_gateway
@@ -71,6 +73,11 @@ async def test_with_every_node_stopped_no_user_answers_500_or_ends_its_loop(tmp_
         await queue.ensure_group()
         events = parse_redis_spec(nodes.spec, "spec").client(socket_timeout=1.0)
         publisher = EventPublisher(events, kind="mes", instance="stopped-test")
+        session = aiohttp.ClientSession()
+        relay = CrmRelay(events, session, "http://127.0.0.1:9", RelayConfig(
+            redis_url=nodes.spec, consumer="relay-stopped", block_ms=100, lag_interval=0.1,
+            backoff_initial=0.05, backoff_max=0.4, dead_letter_stream="crm:orders:dead:{crm:orders}",
+            status_stream="crm:orders:status:{crm:orders}"), instance="stopped-test")
         secrets = WebhookSecretStore(tmp_path / "webhook-secrets.json")
         stop = asyncio.Event()
         crm = TestServer(build_crm_app(CrmConfig(redis_url=nodes.spec, health_timeout_s=0.5)),
@@ -81,12 +88,14 @@ async def test_with_every_node_stopped_no_user_answers_500_or_ends_its_loop(tmp_
             tasks = {"worker": asyncio.create_task(QuoteWorker(queue, Recorder(), WorkerSettings(
                          name="w", block_ms=100, visibility_timeout=2)).run(stop)),
                      "webhooks": asyncio.create_task(WebhookNotifier(queue, secrets).run(stop)),
-                     "probe": asyncio.create_task(probe_forever(queue, 10, interval=0.1))}
+                     "probe": asyncio.create_task(probe_forever(queue, 10, interval=0.1)),
+                     "relay": asyncio.create_task(relay.run())}
             try:
                 for port in nodes.ports:
                     kill_node(port)
                 probe_errors = sample("pricing_queue_probe_errors_total")
                 intake_failures = sample("orders_crm_status_updates_total", outcome="failure")
+                relay_errors = sample("sidecar_relay_queue_errors_total", legacy_instance="stopped-test")
                 async with aiohttp.ClientSession() as s:
                     async with s.post(f"{gw.internal}/quotes?material=PLA", data=box_stl_binary(),
                                       headers={"Content-Type": "model/stl"}) as resp:
@@ -107,13 +116,18 @@ async def test_with_every_node_stopped_no_user_answers_500_or_ends_its_loop(tmp_
                 await eventually(lambda: _at_least("orders_crm_status_updates_total", intake_failures + 1,
                                                    outcome="failure"), timeout=30, what="CRM intake failed")
                 await eventually(lambda: _false(publisher.connected), timeout=30, what="publisher retries")
+                await eventually(lambda: _at_least("sidecar_relay_queue_errors_total", relay_errors + 3,
+                                                   legacy_instance="stopped-test"), timeout=30,
+                                 what="the relay counting its queue errors")
                 assert publisher.queued  # kept for when Redis is back
                 assert [name for name, task in tasks.items() if task.done()] == []  # every loop goes on
             finally:
                 stop.set()
                 tasks["probe"].cancel()
+                tasks["relay"].cancel()
                 results = await asyncio.gather(*tasks.values(), return_exceptions=True)
                 await publisher.aclose(flush_timeout=0.1)
+                await session.close()
                 await crm.close()
                 await events.aclose()
                 await queue.aclose()
