@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import signal
+import sys
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -150,7 +151,8 @@ async def _at_least(backend: Recorder, n: int) -> bool:
     return len(backend.calls) >= n
 
 
-async def test_dead_letters_and_requeue_stay_in_each_shard(sharded: ShardedQueue) -> None:
+async def test_dead_letters_and_requeue_stay_in_each_shard(
+        sharded: ShardedQueue, redis_cluster_nodes: ClusterNodes) -> None:
     submitter = QuoteSubmitter(sharded, SubmitSettings(backlog_bound=100))
     owners = owners_in_distinct_shards(2)
     jobs = [(await submit_as(submitter, o, distinct_models(1)[0])).job_id for o in owners]
@@ -167,7 +169,14 @@ async def test_dead_letters_and_requeue_stay_in_each_shard(sharded: ShardedQueue
     for owner, job_id in zip(owners, jobs, strict=True):
         shard = shard_of_owner(owner, SHARDS)
         assert await sharded.redis.zscore(f"{{pricing:{shard}}}:dead", job_id) is not None
-        assert await sharded.requeue(job_id) == "queued"
+    cli = await asyncio.create_subprocess_exec(  # the operator's CLI, on every shard
+        sys.executable, "-m", "legacy_adapters.jobs", "--redis-url", redis_cluster_nodes.spec,
+        "--shards", str(SHARDS), "requeue", "--all-dead", stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(cli.communicate(), 60)
+    assert cli.returncode == 0
+    assert sorted(out.decode().split()) == sorted([*jobs, "queued", "queued"])
+    for owner in owners:
+        shard = shard_of_owner(owner, SHARDS)
         assert await sharded.redis.xlen(f"{{pricing:{shard}}}:stream") == 1  # back in its own shard
     assert await sharded.dead_jobs() == []
 
