@@ -1384,9 +1384,12 @@ def capacity() -> dict[str, Any]:
                                                        {"color": "green", "value": 0.4}]}),
         stat("Days until capacity at the current trend", "The weekly peak (99th percentile of a week of "
              "usage) on its one-week line reaches the capacity in this many days; 365 means not "
-             "within a year or not growing (capacity:forecast:days_to_limit).",
-             [target("capacity:forecast:days_to_limit", "{{resource}}")], width=8,
-             thresholds={"mode": "absolute", "steps": [{"color": "red", "value": None},
+             "within a year or not growing, -1 less than two weeks of history: no forecast yet "
+             "(capacity:forecast:days_to_limit).",
+             [target("capacity:forecast:days_to_limit or on (resource, kind) (capacity:limit * 0 - 1)",
+                     "{{resource}}")], width=8,
+             thresholds={"mode": "absolute", "steps": [{"color": "blue", "value": None},
+                                                       {"color": "red", "value": 0},
                                                        {"color": "orange", "value": 3},
                                                        {"color": "green", "value": WARNING_DAYS}]}),
         stat("Measured capacity", "capacity:limit: the figures of prometheus/capacity.yml, each from "

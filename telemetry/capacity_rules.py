@@ -125,13 +125,14 @@ groups:
       - record: capacity:usage:growth_per_week
         expr: deriv(capacity:usage:p99_1w[{TREND_WINDOW}]) * 604800
       # Days until the weekly peak reaches the capacity on that line (0: there already;
-      # {DAYS_SHOWN}: not within a year, or not growing).
+      # {DAYS_SHOWN}: not within a year, or not growing); only with the alerts' two weeks of history.
       - record: capacity:forecast:days_to_limit
         expr: |
           clamp(
             (capacity:limit - on (resource, kind) capacity:usage:p99_1w)
               / on (resource, kind) clamp_min(capacity:usage:growth_per_week / 7, 1e-9),
             0, {DAYS_SHOWN})
+          and on (resource, kind) capacity:usage offset {HISTORY_GUARD}
       # Growth of the order pipeline (docs/capacity.md, "Trends").
       - record: orders:created:per_day
         expr: avg_over_time(orders:new_per_minute:max[1d]) * 1440
