@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +36,8 @@ DOCUMENT_URI = "urn:mes-edge:partner-v1"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 #: The most of a JSON request body the gateway reads (an order is a few hundred bytes).
 MAX_JSON_BYTES = 16 * 1024
+#: Raw paths whose matches a contract remembers (as the route table's ``CACHE_PATHS``).
+CACHE_PATHS = 4096
 _SCALARS = frozenset({"string", "integer", "number", "boolean"})
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,30})")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,3})?")
@@ -106,8 +108,9 @@ class Operation:
     def check_parameters(self, path: Mapping[str, str], query: MultiMapping[str],
                          headers: CIMultiDictProxy[str]) -> list[Violation]:
         """Every violation of the path, query and header parameters (unknown query ones included)."""
-        out = [Violation("query", pointer_of([name]), "is not a parameter of this operation", malformed=True)
-               for name in dict.fromkeys(query) if name not in self.query_names]
+        out = [] if self.query_names.issuperset(query.keys()) else [
+            Violation("query", pointer_of([name]), "is not a parameter of this operation", malformed=True)
+            for name in dict.fromkeys(query) if name not in self.query_names]
         for param in self.parameters:
             if param.location == "path":
                 raw = [path[param.name]]
@@ -123,7 +126,9 @@ class Operation:
             if wrong is not None:
                 out.append(wrong)
                 continue
-            out.extend(from_schema_errors(param.location, [param.name], param.validator.iter_errors(value)))
+            if not param.validator.is_valid(value):  # the fast path; the errors only when there are some
+                errors = param.validator.iter_errors(value)
+                out.extend(from_schema_errors(param.location, [param.name], errors))
         return out
 
     def check_json(self, validator: jsonschema_rs.Validator, raw: bytes) -> tuple[Any, list[Violation]]:
@@ -135,6 +140,8 @@ class Operation:
             value = parse_json(raw)
         except ValueError as exc:
             return None, [Violation("body", "", f"is not valid JSON: {exc}"[:200], malformed=True)]
+        if validator.is_valid(value):
+            return value, []
         return value, from_schema_errors("body", [], validator.iter_errors(value))
 
 
@@ -207,6 +214,8 @@ class Contract:
         #: The path every operation is under (the document's server URL), e.g. ``/partner/v1``.
         self.base = base.rstrip("/")
         self._ops = operations
+        #: path → its operations and path parameters (raw paths are client-controlled: bounded)
+        self._cache: dict[str, list[tuple[Operation, dict[str, str]]]] = {}
         self.operation_ids = tuple(dict.fromkeys(op.operation_id for _, op in operations))
 
     @classmethod
@@ -218,43 +227,19 @@ class Contract:
             raise ConfigError("openapi.servers", "one server with a relative URL (/partner/v1) is expected")
         registry = jsonschema_rs.Registry([(DOCUMENT_URI, doc)])
 
-        def validator(pointer: str) -> jsonschema_rs.Validator:
-            return jsonschema_rs.Draft202012Validator({"$ref": f"{DOCUMENT_URI}#{quote(pointer, safe='/~')}"},
+        def validator(*pointer: str) -> jsonschema_rs.Validator:
+            ref = quote("/" + "/".join(_escape(p) for p in pointer), safe="/~")
+            return jsonschema_rs.Draft202012Validator({"$ref": f"{DOCUMENT_URI}#{ref}"},
                                                       registry=registry, validate_formats=True)
 
         ops: list[tuple[tuple[str | None, ...], Operation]] = []
         for template, item in (doc.get("paths") or {}).items():
             segments = tuple(None if s.startswith("{") else s for s in template.split("/"))
             for method in METHODS:
-                op = item.get(method)
-                if op is None:
-                    continue
-                where = f"openapi.paths.{template}.{method}"
-                if item.get("parameters"):
-                    raise ConfigError(where, "declare parameters on the operation, not on the path")
-                params = []
-                for i, raw in enumerate(op.get("parameters", [])):
-                    here = f"{where}.parameters[{i}]"
-                    if "$ref" in raw:
-                        raise ConfigError(here, "declare parameters inline, not by $ref")
-                    style = raw.get("style", "form" if raw.get("in") == "query" else "simple")
-                    if raw.get("in") not in ("path", "query", "header") or style not in ("form", "simple") \
-                            or raw.get("explode", style == "form") is not (style == "form"):
-                        raise ConfigError(here, "only path, query (form, explode) and header parameters")
-                    kind, item_kind = _kind(doc, raw.get("schema") or {}, here)
-                    ptr = f"/paths/{_escape(template)}/{method}/parameters/{i}/schema"
-                    params.append(Parameter(name=raw["name"], location=raw["in"],
-                                            required=bool(raw.get("required")) or raw["in"] == "path",
-                                            kind=kind, item_kind=item_kind, validator=validator(ptr)))
-                body = _resolve(doc, op.get("requestBody") or {}, where + ".requestBody")
-                media = {mt: (validator(f"/paths/{_escape(template)}/{method}/requestBody/content/"
-                                        f"{_escape(mt)}/schema") if _is_json(mt) else None)
-                         for mt in (body.get("content") or {})}
-                operation = Operation(operation_id=op.get("operationId") or f"{method} {template}",
-                                      method=method.upper(), template=template, parameters=tuple(params),
-                                      body_required=bool(body.get("required")), media=media,
-                                      query_names=frozenset(p.name for p in params if p.location == "query"))
-                ops.append((segments, operation))
+                if method in item:
+                    if item.get("parameters"):
+                        raise ConfigError(f"openapi.paths.{template}", "declare parameters on the operations")
+                    ops.append((segments, _operation(doc, template, method, validator)))
         # literal segments before templates, so /orders/mine would win over /orders/{order_id}
         ops.sort(key=lambda so: sum(s is None for s in so[0]))
         return cls(base, ops)
@@ -289,9 +274,14 @@ class Contract:
         """The operation and path parameters of ``method path``; RouteNotFound (404) when the
         document has no such path, MethodNotAllowed (405, ``Allow`` as the document says) when it
         has it for other methods only. ``HEAD`` is allowed wherever ``GET`` is."""
+        candidates = self._cache.get(path)
+        if candidates is None:
+            candidates = list(self._candidates(path))
+            if len(self._cache) < CACHE_PATHS:
+                self._cache[path] = candidates
         allowed: list[str] = []
         template = None
-        for op, values in self._candidates(path):
+        for op, values in candidates:
             if template is not None and op.template != template:
                 break  # the most specific template decides
             template = op.template
@@ -303,6 +293,36 @@ class Contract:
         if "GET" in allowed:
             allowed.append("HEAD")
         raise MethodNotAllowed(f"{method} is not allowed on {path}", allow=", ".join(sorted(allowed)))
+
+
+def _operation(doc: dict[str, Any], template: str, method: str,
+               validator: Callable[..., jsonschema_rs.Validator]) -> Operation:
+    """One operation compiled; its schemas are validated where they are in the document."""
+    op = doc["paths"][template][method]
+    where = f"openapi.paths.{template}.{method}"
+    params = []
+    for i, raw in enumerate(op.get("parameters", [])):
+        here = f"{where}.parameters[{i}]"
+        style = raw.get("style", "form" if raw.get("in") == "query" else "simple")
+        explode = raw.get("explode", style == "form")
+        if "$ref" in raw or raw.get("in") not in ("path", "query", "header") \
+                or style not in ("form", "simple") or explode is not (style == "form"):
+            raise ConfigError(here, "only inline path, query (form, explode) and header parameters")
+        kind, item_kind = _kind(doc, raw.get("schema") or {}, here)
+        if kind == "array" and raw["in"] != "query":
+            raise ConfigError(here, "array parameters only in the query (repeated)")
+        schema = validator("paths", template, method, "parameters", str(i), "schema")
+        params.append(Parameter(name=raw["name"], location=raw["in"],
+                                required=bool(raw.get("required")) or raw["in"] == "path", kind=kind,
+                                item_kind=item_kind, validator=schema))
+    body = op.get("requestBody") or {}
+    if "$ref" in body:
+        raise ConfigError(f"{where}.requestBody", "declare the request body inline")
+    media = {mt: validator("paths", template, method, "requestBody", "content", mt, "schema")
+             if _is_json(mt) else None for mt in (body.get("content") or {})}
+    return Operation(operation_id=op.get("operationId") or f"{method} {template}", method=method.upper(),
+                     template=template, parameters=tuple(params), body_required=bool(body.get("required")),
+                     media=media, query_names=frozenset(p.name for p in params if p.location == "query"))
 
 
 def _is_json(media_type: str) -> bool:
