@@ -2,8 +2,9 @@
 
 ``gateway/openapi/partner-v1.yaml`` is the source; it is read and checked once when the
 external listener is built (a broken file fails at start-up) and answered as JSON with a strong
-``ETag`` at ``GET /partner/v1/openapi.json``. Tests validate it with ``openapi-spec-validator``
-and fuzz the running gateway against it with ``schemathesis``.
+``ETag`` at ``GET /partner/v1/openapi.json``. The same document is the contract the gateway
+enforces (``gateway.partner_api.contract``, ``gateway/filters/contract.py``). Tests validate it with
+``openapi-spec-validator`` and fuzz the running gateway against it with ``schemathesis``.
 """
 
 from __future__ import annotations
