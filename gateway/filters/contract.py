@@ -46,7 +46,7 @@ def declare_failures(contract: Contract, tiers: Iterable[str]) -> None:
 
 
 async def _violations(request: web.Request, op: Operation, path: dict[str, str]) -> list[Violation]:
-    found = op.check_parameters(path, request.query, request.headers)
+    found = op.check_request(path, request)
     if not op.takes_body:
         if request.body_exists:  # never forwarded: to a legacy that ignores it, a smuggled request
             found.append(Violation("body", "", "is not allowed: this operation takes no request body",

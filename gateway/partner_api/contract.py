@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import jsonschema_rs
 import orjson
+from aiohttp import web
 from multidict import CIMultiDictProxy, MultiMapping
 
 from gateway.errors import ConfigError, MethodNotAllowed, RouteNotFound
@@ -38,6 +39,9 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 MAX_JSON_BYTES = 16 * 1024
 #: Raw paths whose matches a contract remembers (as the route table's ``CACHE_PATHS``).
 CACHE_PATHS = 4096
+#: Parameter checks an operation remembers (each key is at most a request target and a few headers).
+MEMO_ENTRIES = 1024
+MEMO_KEY_CHARS = 512  # so the memo of one operation holds well under 1 MB
 _SCALARS = frozenset({"string", "integer", "number", "boolean"})
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,30})")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,30})(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,3})?")
@@ -99,11 +103,30 @@ class Operation:
     #: media type → compiled body schema (JSON media types), or None: the handler reads the body
     media: Mapping[str, jsonschema_rs.Validator | None]
     query_names: frozenset[str] = field(default=frozenset())
+    header_names: tuple[str, ...] = ()
+    #: (query string, path values, declared headers' values) → their violations: partners poll with
+    #: the same few queries, so most requests are one dict lookup (bounded; cleared when full)
+    _memo: dict[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]], tuple[Violation, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @property
     def takes_body(self) -> bool:
         """Whether the document declares a request body for this operation."""
         return bool(self.media)
+
+    def check_request(self, path: Mapping[str, str], request: web.Request) -> list[Violation]:
+        """``check_parameters`` of the request, remembered for its query string, path values and
+        declared headers (a pure function of them)."""
+        key = (request.query_string, tuple(path.values()),
+               tuple(tuple(request.headers.getall(name, ())) for name in self.header_names))
+        found = self._memo.get(key)
+        if found is None:
+            found = tuple(self.check_parameters(path, request.query, request.headers))
+            if len(repr(key)) <= MEMO_KEY_CHARS:  # long (hostile) targets are checked, not remembered
+                if len(self._memo) >= MEMO_ENTRIES:
+                    self._memo.clear()
+                self._memo[key] = found
+        return list(found)
 
     def check_parameters(self, path: Mapping[str, str], query: MultiMapping[str],
                          headers: CIMultiDictProxy[str]) -> list[Violation]:
@@ -322,7 +345,8 @@ def _operation(doc: dict[str, Any], template: str, method: str,
              if _is_json(mt) else None for mt in (body.get("content") or {})}
     return Operation(operation_id=op.get("operationId") or f"{method} {template}", method=method.upper(),
                      template=template, parameters=tuple(params), body_required=bool(body.get("required")),
-                     media=media, query_names=frozenset(p.name for p in params if p.location == "query"))
+                     media=media, query_names=frozenset(p.name for p in params if p.location == "query"),
+                     header_names=tuple(p.name for p in params if p.location == "header"))
 
 
 def _is_json(media_type: str) -> bool:

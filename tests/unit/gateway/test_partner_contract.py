@@ -6,10 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from gateway.errors import ConfigError, MethodNotAllowed, RouteNotFound
-from gateway.partner_api.contract import Contract, parse_json
+from gateway.partner_api.contract import MEMO_ENTRIES, Contract, parse_json
 from gateway.partner_api.openapi import load_document
 
 NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
@@ -96,3 +97,18 @@ def test_a_document_the_layer_cannot_enforce_fails_at_start_up() -> None:
         {"name": "filter", "in": "query", "style": "deepObject", "schema": {"type": "object"}})
     with pytest.raises(ConfigError, match=r"parameters\[4\]"):
         Contract.compile(doc)
+
+
+def test_parameter_checks_are_remembered_per_request_target_and_bounded(contract: Contract) -> None:
+    op, values = contract.match("GET", "/partner/v1/orders")
+    request = make_mocked_request("GET", "/partner/v1/orders?page=0")
+    first = op.check_request(values, request)
+    assert [v.pointer for v in first] == ["/page"]
+    assert op.check_request(values, request) == first
+    for i in range(MEMO_ENTRIES + 5):
+        op.check_request(values, make_mocked_request("GET", f"/partner/v1/orders?page={i}"))
+    assert len(op._memo) <= MEMO_ENTRIES
+    op._memo.clear()
+    long = make_mocked_request("GET", "/partner/v1/orders?status=" + "X" * 600)
+    assert [v.pointer for v in op.check_request(values, long)] == ["/status"]
+    assert op._memo == {}  # a long (hostile) target is checked every time, never remembered
