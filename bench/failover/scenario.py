@@ -32,7 +32,7 @@ class Plan:
     drain_timeout: float = 60.0
 
 
-SHORT = Plan(before=3.0, after=3.0, capacity_s=1.5, pricing_batch=12, drain_timeout=60.0)
+SHORT = Plan(before=2.0, after=2.0, capacity_s=1.0, pricing_batch=8, drain_timeout=60.0)
 
 
 @dataclass
@@ -125,7 +125,10 @@ async def run(scenario: str, workdir: Path, plan: Plan = Plan()) -> Figures:
             await watcher
         fig.degraded_episodes = int(sum(timeline.switches) - switches)
         span = timeline.degraded_span(t_disrupt)
-        start, end = (span[0], span[1]) if span and not math.isnan(span[1]) else (t_disrupt, t_done)
+        if span is None:  # never degraded (a reshard): the disruption's own time
+            start, end = t_disrupt, t_done
+        else:  # degraded until the last gateway was back, or until the load stopped (never back)
+            start, end = span[0], (time.time() if math.isnan(span[1]) else span[1])
         fig.degraded_s = None if span is None else span[1] - span[0]
         fig.window_s = max(end - start, 0.0)
         partner = streams["partner"].answers
