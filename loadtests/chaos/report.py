@@ -227,7 +227,8 @@ def _notes(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render(result: Result, data: dict[str, Any], *, json_path: Path) -> str:
+def render(data: dict[str, Any], *, json_path: Path) -> str:
+    """``docs/resilience.md`` from a run's raw results (``--render`` redoes it from the JSON)."""
     try:
         raw = json_path.resolve().relative_to(ROOT)
     except ValueError:

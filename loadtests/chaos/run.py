@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--short", action="store_true", help="two faults, short windows (make test)")
     p.add_argument("--faults", help="comma-separated fault names (default: all; --list to see them)")
     p.add_argument("--list", action="store_true", help="print the fault names and exit")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="only rewrite --out from a run's raw results (reports/chaos-<time>.json)")
     p.add_argument("--fault-seconds", type=float, help="how long each fault is held (default 20; short 10)")
     p.add_argument("--after-seconds", type=float, help="watched after each heal (default 25; short 15)")
     p.add_argument("--baseline-seconds", type=float, help="before the first fault (default 20; short 10)")
@@ -209,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
         json_path = args.reports / f"chaos-{stamp}.json"
         json_path.write_text(json.dumps(data, indent=2, default=str))
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report.render(result, data, json_path=json_path))
+        args.out.write_text(report.render(data, json_path=json_path))
         print(report.table(data), flush=True)
         print(f"wrote {args.out} and {json_path}", flush=True)
         return 0 if data["totals"]["lost"] == 0 and data["totals"]["duplicates"] == 0 else 1
@@ -230,5 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for fault in fault_matrix.matrix(Path(os.devnull)):
             print(f"{fault.name:<22} {fault.what}")
+        return 0
+    if args.render:
+        args.out.write_text(report.render(json.loads(args.render.read_text()), json_path=args.render))
         return 0
     return run(args)
