@@ -188,7 +188,7 @@ def _alert_cell(row: dict[str, Any]) -> str:
 
 def table(data: dict[str, Any]) -> str:
     """The one table: a row per fault."""
-    lines = ["| fault | client errors (class statusxn; shed = 429/503 + Retry-After) "
+    lines = ["| fault | client errors (class status x count; shed = 429/503 + Retry-After) "
              "| p95 ms partner/operator/crm, during → after | recovery s | lost | duplicates "
              "| expected alert (severity) + time to fire; other alerts |",
              "|---|---|---|--:|--:|--:|---|"]
