@@ -65,12 +65,20 @@ def test_make_run_applies_the_kit_and_its_archiver_moves_closed_orders(
         assert _sample(metrics, "mesdb_archiver_last_success_timestamp_seconds") > 0
 
 
-def test_make_run_with_mesdb_0_leaves_the_legacy_schema_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_make_run_with_mesdb_0_gives_back_the_legacy_schema_an_earlier_run_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("MESDB", "0")
-    with make_run(tmp_path / "run") as platform:
+    with make_run(tmp_path / "run") as platform:  # MESDB=1, the default: the dev database persists
         primary = platform.moved[PRIMARY]
+        assert _psql(primary, "SELECT count(*) FROM pg_inherits") == "1"
+        _psql(primary, OLD_CLOSED_ORDER)  # archived or not: after the revert it is in orders
+    monkeypatch.setenv("MESDB", "0")
+    with make_run(tmp_path / "run") as platform:  # the same run directory, the same database
+        primary = platform.moved[PRIMARY]
+        assert "MESDB=0: reverted what an earlier run's database kit left" in capsys.readouterr().out
         assert _psql(primary, "SELECT count(*) FROM pg_inherits") == "0"
         assert _psql(primary, "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'mesdb_%'") == "0"
+        keys = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated"
+        assert _psql(primary, keys) == "2"
         assert _psql(primary, "SHOW plan_cache_mode") == "auto"
+        assert _psql(primary, "SELECT count(*) FROM ONLY orders WHERE status = 'CLOSED'") == "1"
