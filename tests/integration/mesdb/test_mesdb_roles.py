@@ -15,6 +15,17 @@ from tests.integration.mesdb.test_mesdb_split import ROWS
 from tests.integration.mesdb.test_mesdb_split_races import LEGACY_INSERT, _first_archivable_crm_order
 
 
+def _own_the_tables(dsn: str, role: str) -> None:
+    """Every table of schema public to ``role``."""
+    for (table,) in query(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
+        execute(
+            dsn,
+            sql.SQL("ALTER TABLE {} OWNER TO {}")
+            .format(sql.Identifier(table), sql.Identifier(role))
+            .as_string(),
+        )
+
+
 @pytest.fixture
 def mes_role_dsn(seeded_dsn: str) -> Iterator[str]:
     """The seeded legacy tables owned by a non-superuser login role; its DSN. A second role, the
@@ -25,13 +36,7 @@ def mes_role_dsn(seeded_dsn: str) -> Iterator[str]:
     execute(
         seeded_dsn, sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER").format(sql.Identifier(writer)).as_string()
     )
-    for (table,) in query(seeded_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
-        execute(
-            seeded_dsn,
-            sql.SQL("ALTER TABLE {} OWNER TO {}")
-            .format(sql.Identifier(table), sql.Identifier(role))
-            .as_string(),
-        )
+    _own_the_tables(seeded_dsn, role)
     for grant in (
         "GRANT SELECT, INSERT ON orders TO {}",
         "GRANT INSERT ON order_status_history TO {}",
@@ -121,13 +126,7 @@ def dba_dsn(seeded_dsn: str) -> Iterator[str]:
         .format(sql.Identifier(database), sql.Identifier(dba))
         .as_string(),
     )
-    for (table,) in query(seeded_dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"):
-        execute(
-            seeded_dsn,
-            sql.SQL("ALTER TABLE {} OWNER TO {}")
-            .format(sql.Identifier(table), sql.Identifier(dba))
-            .as_string(),
-        )
+    _own_the_tables(seeded_dsn, dba)
     yield seeded_dsn.replace("postgres@", f"{dba}@")
     execute(
         seeded_dsn,
