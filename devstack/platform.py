@@ -178,6 +178,7 @@ class Platform:
                   "GATEWAY_ADMIN_PORT": str(p.admin), "CRM_URL": f"http://127.0.0.1:{p.crm_sidecar}",
                   "GATEWAY_RATELIMIT_REDIS_URL": f"{base}/1", "PRICING_REDIS_URL": f"{base}/2",
                   "GATEWAY_CACHE_REDIS_URL": f"{base}/3", "GATEWAY_CACHE_EVENTS_REDIS_URL": f"{base}/0",
+                  "GATEWAY_USAGE_REDIS_URL": f"{base}/4",
                   **{f"MES_{i}_URL": f"http://127.0.0.1:{port}" for i, port in enumerate(p.mes_sidecars, 1)}}
         return {name: os.environ.get(name, value) for name, value in wanted.items()}
 

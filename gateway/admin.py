@@ -1,6 +1,7 @@
 """Admin listener (default 127.0.0.1:9901): metrics, health, readiness, effective config, upstreams.
 
-``/config``, ``/upstreams`` and ``/cache/purge`` need an operator token (``gateway.auth.operator``).
+``/config``, ``/upstreams``, ``/cache/purge`` and ``/usage/export`` need an operator token
+(``gateway.auth.operator``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from gateway.cache import ResponseCache
 from gateway.cache.purge import purge_handler
 from gateway.metrics import publish_gauges
 from gateway.request_keys import STATE_KEY
+from gateway.usage import UsageRecorder
+from gateway.usage.api import export_handler
 from resilience.problem import problem_response
 from telemetry.metrics import metrics_handler
 from telemetry.redaction import redact_value
@@ -60,7 +63,8 @@ async def upstreams_handler(request: web.Request) -> web.Response:
                              dumps=lambda d: json.dumps(d, indent=2, default=str))
 
 
-def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Application:
+def build_admin_app(state: Any, cache: ResponseCache | None = None,
+                    usage: UsageRecorder | None = None) -> web.Application:
     app = web.Application()
     app[STATE_KEY] = state
     serve_metrics = metrics_handler()
@@ -80,4 +84,6 @@ def build_admin_app(state: Any, cache: ResponseCache | None = None) -> web.Appli
     app.router.add_get("/upstreams", operator.protect(upstreams_handler))  # endpoint addresses
     if cache is not None:
         app.router.add_post("/cache/purge", operator.protect(purge_handler(cache)))  # docs/caching.md
+    if usage is not None:  # every partner's usage per day, CSV/JSON (docs/partner-api.md#usage)
+        app.router.add_get("/usage/export", operator.protect(export_handler(usage)))
     return app

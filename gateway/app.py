@@ -28,6 +28,7 @@ from gateway.filters.cache import cache_filter
 from gateway.filters.contract import contract_filter, declare_failures
 from gateway.filters.partner_scope import partner_scope_filter
 from gateway.filters.ratelimit import declare_decisions, ratelimit_filter
+from gateway.filters.usage import usage_filter
 from gateway.partner_api.contract import Contract
 from gateway.partner_api.openapi import SERVED_AT, load_document, openapi_handler
 from gateway.proxy import proxy_handler
@@ -35,6 +36,8 @@ from gateway.quotes.api import QuoteService, quotes_handler
 from gateway.ratelimit import PartnerLimiter
 from gateway.request_keys import LISTENER_KEY, ROUTE_KEY, STATE_KEY
 from gateway.state import GatewayState
+from gateway.usage import UsageRecorder
+from gateway.usage.api import usage_handler
 from telemetry.access_log import AccessLog
 from telemetry.aiohttp_tracing import server_span_filter
 
@@ -48,7 +51,8 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
                        api_keys: ApiKeyStore | None = None,
                        limiter: PartnerLimiter | None = None,
                        cache: ResponseCache | None = None,
-                       quotes: QuoteService | None = None) -> web.Application:
+                       quotes: QuoteService | None = None,
+                       usage: UsageRecorder | None = None) -> web.Application:
     """One aiohttp app per listener; routes are matched by our own table, not aiohttp's router.
 
     ``api_keys``/``limiter``/``cache`` are shared by all listeners (the server owns them); without
@@ -60,6 +64,8 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     if cache is None:  # tests building one app: an in-memory cache of its own, no event feed
         cache = ResponseCache(dataclasses.replace(state.config.cache, backend="memory",
                                                   events_redis_url=None))
+    if usage is None:  # tests building one app: counted in memory, never flushed (bounded cells)
+        usage = UsageRecorder(dataclasses.replace(state.config.usage, redis_url=None))
     tracing = state.tracer_provider is not None
     chain = [
         request_id_filter(trust_inbound=cfg.trust_forwarded),   # 1. id first: everything logs it
@@ -83,6 +89,8 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     route_chain = [
         RouteFilter(lambda r: r.auth.required,                  # 6. API key → PARTNER_KEY (401/403)
                     auth_filter(listener=listener, config=state.config.api_keys, store=api_keys)),
+        RouteFilter(lambda r: r.auth.required,                  # 6b. usage per partner per day (in
+                    usage_filter(recorder=usage)),              #     memory; flushed in the background)
         RouteFilter(lambda r: r.ratelimit.enabled,              # 7. partner windows (429)
                     ratelimit_filter(limiter=limiter)),
         RouteFilter(lambda r: contract is not None and contract.overlaps(r.prefix),  # 8. the partner API
@@ -106,6 +114,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     handlers: dict[str | None, Handler] = {None: proxy_handler}
     if quotes is not None:
         handlers["quotes"] = quotes_handler(quotes)
+    handlers["usage"] = usage_handler(usage)
     if listener == "external":  # the partner API document: no route, no key, ahead of the table
         app.router.add_route("*", SERVED_AT, openapi_handler(document=document))
     app.router.add_route("*", "/{tail:.*}", route_dispatcher(listener=listener, route_filters=route_chain,

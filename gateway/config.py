@@ -32,6 +32,7 @@ from gateway.upstreams.config import (
     merge_timeouts,
     parse_cluster,
 )
+from gateway.usage.config import UsageConfig, parse_usage_section
 from resilience.forwarding import PARTNER_REQUEST_HEADERS
 from resilience.shedding import PRIORITIES
 
@@ -85,6 +86,7 @@ class GatewayConfig:
     cache: CacheConfig = field(default_factory=CacheConfig)
     quotes: QuotesConfig | None = None  # the job API of routes with ``handler: quotes``
     operator_auth: OperatorAuthConfig = field(default_factory=OperatorAuthConfig)
+    usage: UsageConfig = field(default_factory=UsageConfig)  # per-partner usage counts (gateway/usage/)
     source: str = field(default="<memory>")
 
     def routes_for(self, listener: str) -> tuple[Route, ...]:
@@ -95,7 +97,7 @@ _ROUTE_KEYS = {"name", "listener", "prefix", "path", "methods", "cluster", "rewr
                "retry", "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache", "handler",
                "partner_scope"}
 _TOP_KEYS = {"listeners", "admin", "logging", "clusters", "routes", "drain_timeout", "api_keys", "ratelimit",
-             "cache", "quotes", "operator_auth"}
+             "cache", "quotes", "operator_auth", "usage"}
 
 
 def _header_names(s: Section, *, default: frozenset[str] | None) -> frozenset[str] | None:
@@ -269,7 +271,7 @@ def parse_config(data: Any, *, source: str = "<memory>") -> GatewayConfig:
                          routes=routes, drain_timeout=top.number("drain_timeout", 20.0, minimum=0),
                          source=source, api_keys=parse_api_keys_section(top.get("api_keys")),
                          ratelimit=ratelimit, cache=parse_cache_section(top.get("cache")), quotes=quotes,
-                         operator_auth=operator_auth)
+                         operator_auth=operator_auth, usage=parse_usage_section(top.get("usage")))
 
 
 def _check_partner_policies(routes: tuple[Route, ...], ratelimit: RateLimitConfig) -> None:

@@ -72,6 +72,10 @@ __all__ = [
     "UPSTREAM_RETRIES_UNSENT",
     "UPSTREAM_RETRY_BUDGET_EXHAUSTED",
     "UPSTREAM_STALE_CONNECTION_REPLAYS",
+    "USAGE_COUNTED",
+    "USAGE_LOST",
+    "USAGE_PENDING",
+    "USAGE_WRITES",
     "status_class",
 ]
 
@@ -442,6 +446,30 @@ UPLOAD_REFUSALS = Counter(
     "deadline (408: the body took longer than quotes.upload_deadline).",
     ("reason",),
 )
+# ---------------------------------------------------------------- usage accounting (gateway/usage/)
+# per partner per day in Redis, never here: these count the accounting itself (kinds, outcomes fixed)
+USAGE_COUNTED = Counter(
+    "gateway_usage_counted_total",
+    "Partner events counted for usage accounting, by kind (requests, orders, quotes, "
+    "models_deduplicated, rate_limited, shed); the partner is in Redis, never a label.",
+    ("kind",),
+)
+USAGE_WRITES = Counter(
+    "gateway_usage_writes_total",
+    "Usage batch writes to Redis, one per partner per flush: ok, duplicate (a retried batch Redis "
+    "had already applied), failed (kept locally, retried).",
+    ("outcome",),
+)
+USAGE_PENDING = Gauge(
+    "gateway_usage_pending_events",
+    "Usage events counted but not yet in Redis (the flush backlog; grows while Redis is away).",
+    multiprocess_mode="livesum",
+)
+USAGE_LOST = Counter(
+    "gateway_usage_lost_total",
+    "Usage events dropped: more than usage.max_pending_cells waiting, or still unflushed at shutdown.",
+    ("reason",),
+)
 CACHE_BACKEND_OPERATIONS = ("lookup", "store", "bump", "lock", "events")
 for _operation in CACHE_BACKEND_OPERATIONS:  # GatewayCacheBackendErrors: rate() sees the first error
     CACHE_BACKEND_ERRORS.labels(operation=_operation)
@@ -458,3 +486,9 @@ for _user in ("ratelimit", "cache_events"):
     REDIS_RECONNECTS.labels(user=_user)
 for _outcome in ("served", "gave_up"):
     REDIS_FAILOVER_WAITS.labels(user="quotes", outcome=_outcome)
+for _kind in ("requests", "orders", "quotes", "models_deduplicated", "rate_limited", "shed"):
+    USAGE_COUNTED.labels(kind=_kind)
+for _outcome in ("ok", "duplicate", "failed"):  # GatewayUsageWritesFailing: rate() sees the first failure
+    USAGE_WRITES.labels(outcome=_outcome)
+for _reason in ("backlog_full", "shutdown"):
+    USAGE_LOST.labels(reason=_reason)

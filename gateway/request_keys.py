@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from gateway.auth.partners import Partner
     from gateway.partner_api.contract import Operation
+    from gateway.ratelimit.decision import Decision
     from gateway.route_table import Route
     from gateway.state import GatewayState
 
@@ -29,3 +30,9 @@ OPERATOR_KEY: web.RequestKey[bool] = web.RequestKey("operator_authenticated")
 OPERATION_KEY: web.RequestKey[tuple[Operation, dict[str, str]]] = web.RequestKey("operation")
 #: A JSON request body the contract filter read and checked: later filters use it, never re-read.
 REQUEST_BODY_KEY: web.RequestKey[bytes] = web.RequestKey("request_body")
+#: The rate-limit decision that let the request through (its windows' remaining budget): the usage
+#: endpoint reports it as the partner's remaining quota.
+RATELIMIT_DECISION_KEY: web.RequestKey[Decision] = web.RequestKey("ratelimit_decision")
+#: What the pricing queue did with a quote (``legacy_adapters.submit.Outcome``): usage accounting
+#: counts a quote, or a model whose legacy call dedup avoided (``cached``/``attached``).
+QUOTE_OUTCOME_KEY: web.RequestKey[str] = web.RequestKey("quote_outcome")

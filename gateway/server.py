@@ -25,6 +25,7 @@ from gateway.quotes.api import QuoteService
 from gateway.ratelimit import PartnerLimiter
 from gateway.state import GatewayState
 from gateway.upstreams.manager import ClusterManager
+from gateway.usage import UsageRecorder
 from telemetry.access_log import AccessLog
 from telemetry.tracing import setup_tracing
 
@@ -108,14 +109,16 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
     if config.quotes is not None:
         quotes = QuoteService(config.quotes, tracer_provider=tracer_provider)
         await quotes.start()
+    usage = UsageRecorder(config.usage)  # per-partner counts, flushed to Redis; restart to change
+    await usage.start()
     runners: list[web.AppRunner] = []
     for name, lst in config.listeners.items():
         app = build_listener_app(state, name, access_log=access_log, api_keys=api_keys, limiter=limiter,
-                                 cache=cache, quotes=quotes)
+                                 cache=cache, quotes=quotes, usage=usage)
         runners.append(await _start_site(app, lst.host, lst.port, reuse_port=reuse_port, config=config,
                                          keepalive=lst.keepalive_timeout, max_field=lst.max_header_bytes,
                                          max_fields=lst.max_header_fields, name=name))
-    admin = await _start_site(build_admin_app(state, cache), config.admin.host, config.admin.port,
+    admin = await _start_site(build_admin_app(state, cache, usage), config.admin.host, config.admin.port,
                               reuse_port=reuse_port, config=config, keepalive=5.0, max_field=8190,
                               name="admin")
     stop = stop or asyncio.Event()
@@ -155,6 +158,7 @@ async def serve(config_path: str | Path, *, reuse_port: bool = False,
         await asyncio.gather(*(r.cleanup() for r in runners))
         await clusters.aclose()
         await limiter.aclose()
+        await usage.aclose()  # after the drain: every served request's counts flushed (bounded)
         await cache.aclose()
         if quotes is not None:
             await quotes.aclose()

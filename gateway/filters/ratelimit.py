@@ -21,7 +21,7 @@ from gateway.errors import RateLimited
 from gateway.ratelimit import PartnerLimiter, Window, policy_field, retry_after
 from gateway.ratelimit.headers import item_prefixes, ratelimit_items
 from gateway.ratelimit.policy import RateLimitConfig
-from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
+from gateway.request_keys import PARTNER_KEY, RATELIMIT_DECISION_KEY, REQUEST_ID_KEY, ROUTE_KEY, STATE_KEY
 from gateway.route_table import Route
 from resilience.problem import problem_response
 
@@ -90,6 +90,7 @@ def ratelimit_filter(*, limiter: PartnerLimiter) -> Middleware:
                 extra={"violated-policies": list(violated)},
                 headers={"RateLimit-Policy": policy, "RateLimit": current})
         allowed_count.inc()
+        request[RATELIMIT_DECISION_KEY] = decision  # the usage endpoint's remaining quota
         response = await handler(request)
         if not response.prepared:
             response.headers["RateLimit-Policy"] = policy

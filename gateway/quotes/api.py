@@ -25,7 +25,7 @@ from gateway.quotes.model_check import StlLimits
 from gateway.quotes.model_pool import ModelCheckPool, PoolSettings
 from gateway.quotes.upload import Upload, read_upload
 from gateway.quotes.upload_budget import UploadBudget
-from gateway.request_keys import PARTNER_KEY, REQUEST_ID_KEY, ROUTE_KEY
+from gateway.request_keys import PARTNER_KEY, QUOTE_OUTCOME_KEY, REQUEST_ID_KEY, ROUTE_KEY
 from gateway.route_table import Route
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, check_callback_url
@@ -179,6 +179,7 @@ class QuoteService:
             raise QueueUnavailable(f"the pricing queue is unreachable: {type(exc).__name__}",
                                    retry_after=5) from None
         metrics.SUBMISSIONS.labels(outcome=sub.outcome).inc()
+        request[QUOTE_OUTCOME_KEY] = sub.outcome  # usage accounting (gateway/filters/usage.py)
         if sub.outcome == "full":
             raise QueueFull(f"{sub.backlog} jobs are waiting (bound {self.config.backlog_bound}); "
                             "try again later", retry_after=self.config.retry_after)

@@ -43,7 +43,7 @@ from contracts.materials import MATERIAL_NAMES
 from legacy_adapters.redis_keys import MAX_SHARDS
 from sharedstate.redis_spec import parse_redis_spec
 
-HANDLERS = frozenset({"quotes"})
+HANDLERS = frozenset({"quotes", "usage"})  # usage: gateway/usage/api.py
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
          "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
