@@ -210,6 +210,7 @@ class Platform:
             self._python(f"pricing-worker-{i + 1}", "-m", "legacy_adapters.worker", "--redis-url", queue_url,
                          "--backend", f"http://127.0.0.1:{sidecar}", "--concurrency", "1",
                          "--name", f"pricing-worker-{i + 1}",
+                         "--usage-redis-url", redis_url.rsplit("/", 1)[0] + "/4",  # priced models per partner
                          "--metrics-port", str(self.ports.pricing_metrics + i),
                          env={"LOG_FILE": str(self.logs / f"pricing-worker-{i + 1}.json.log"),
                               # per-partner secrets, written by `python -m gateway.api_keys create`

@@ -34,6 +34,7 @@ from legacy_adapters.queue import PricingQueue
 from legacy_adapters.shards import ShardedQueue
 from resilience.backoff import backoff_ceiling, backoff_delay
 from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error
+from sharedstate.usage_counts import UsageCounts, day_of
 from telemetry.propagation import consumer_span
 
 log = logging.getLogger("legacy_adapters.worker")
@@ -64,8 +65,9 @@ class QuoteWorker:
 
     def __init__(self, queue: PricingQueue | ShardedQueue, backend: PricingBackend,
                  settings: WorkerSettings, *, tracer_provider: trace.TracerProvider | None = None,
-                 order: LaneOrder | None = None) -> None:
+                 order: LaneOrder | None = None, usage: UsageCounts | None = None) -> None:
         self.queue = ShardedQueue.of(queue)
+        self.usage = usage  # priced models per partner per day (docs/partner-api.md#usage)
         self.backend = backend
         self.settings = settings
         self._tracer_provider = tracer_provider
@@ -246,6 +248,7 @@ class QuoteWorker:
                             extra={"event.action": "pricing-retry", "pricing.job_id": job_id})
                 return "retry"
             self._unavailable = 0
+            await self._count_priced(job_id, job.get("owner", ""))
             applied, followers = await self._record(lane.complete, job_id, entry,
                                                     json.dumps(result.as_json()), s.cache_ttl)
             log.info("job %s priced %s EUR (%d waiting duplicates)", job_id, result.price_eur, followers,
@@ -254,6 +257,22 @@ class QuoteWorker:
             return "done" if applied else "duplicate"
         finally:
             metrics.WORKER_IN_FLIGHT.dec()
+
+    async def _count_priced(self, job_id: str, owner: str) -> None:
+        """One priced model for the job's partner, once per job id (a redelivered or reclaimed job
+        is not counted again), before the outcome is recorded: a crash in between leaves it counted
+        and the rerun adds nothing. Never holds the job up: a failed write is counted and logged."""
+        if self.usage is None or owner in ("", "internal"):
+            return
+        try:
+            applied = await self.usage.add(owner, {day_of(time.time()): {"models_priced": 1}},
+                                           mode="once", token=job_id)
+        except REDIS_ERRORS as exc:
+            metrics.USAGE_WRITES.labels(outcome="failed").inc()
+            log.error("job %s: counting the priced model failed: %s", job_id, type(exc).__name__, extra={
+                "event.action": "usage-write-failed", "pricing.job_id": job_id, "partner.id": owner})
+            return
+        metrics.USAGE_WRITES.labels(outcome="ok" if applied else "duplicate").inc()
 
     async def _not_reached(self, lane: PricingQueue, job_id: str, entry: str, exc: BackendUnavailableError
                            ) -> str:

@@ -22,6 +22,12 @@ CACHE_HITS = Counter("pricing_cache_hits_total", "Submissions answered without a
 for _kind in ("exact", "geometric"):  # every combination at 0: a dashboard reads 0, not "no data"
     for _via in ("cache", "inflight"):
         CACHE_HITS.labels(kind=_kind, via=_via)
+# priced models per partner per day, written by each worker (sharedstate/usage_counts.py)
+USAGE_WRITES = Counter("pricing_usage_writes_total", "Priced-model usage writes: ok, duplicate (the job "
+                       "was counted before: a redelivery), failed (not counted; logged with the partner)",
+                       ["outcome"])
+for _outcome in ("ok", "duplicate", "failed"):
+    USAGE_WRITES.labels(outcome=_outcome)
 # Queue state as read from Redis by the gateway's queue probe (every few seconds).
 _MODE: Final[Literal["livemax"]] = "livemax"  # every gateway reads the same Redis: max = the reading
 QUEUE_DEPTH = Gauge("pricing_queue_depth", "Jobs queued or running (stream entries + delayed retries)",

@@ -27,6 +27,8 @@ from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_adapters.worker_health import WorkerHealth
 from sharedstate.errors import REDIS_ERRORS
+from sharedstate.redis_spec import parse_redis_spec
+from sharedstate.usage_counts import DEFAULT_PREFIX, UsageCounts
 from telemetry import setup_logging, setup_tracing, start_metrics_server
 
 log = logging.getLogger("legacy_adapters.worker")
@@ -58,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retry-max", type=float, default=60.0, help="s, back-off cap")
     p.add_argument("--grace-period", type=float, default=30.0, help="s to finish running jobs on SIGTERM")
     p.add_argument("--cache-ttl", type=int, default=30 * 86400, help="s a computed price is reused")
+    p.add_argument("--usage-redis-url", default=env("GATEWAY_USAGE_REDIS_URL"),
+                   help="count priced models per partner per day here: the gateway's usage.redis_url "
+                        "(docs/partner-api.md#usage); unset: not counted")
+    p.add_argument("--usage-prefix", default=env("GATEWAY_USAGE_PREFIX", DEFAULT_PREFIX),
+                   help="the gateway's usage.key_prefix")
+    p.add_argument("--usage-retention-days", type=int, default=400, help="the gateway's usage.retention_days")
     p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics on this port")
     p.add_argument("--metrics-host", default="127.0.0.1")
     p.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
@@ -113,7 +121,12 @@ async def run(args: argparse.Namespace, health: WorkerHealth | None = None) -> N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(QuoteWorker(queue, backend, settings).run(stop)),
+    usage = None  # priced models per partner per day, in the gateway's usage store
+    if args.usage_redis_url:
+        client = parse_redis_spec(args.usage_redis_url, "--usage-redis-url").client(socket_timeout=2.0,
+                                                                                    socket_connect_timeout=2.0)
+        usage = UsageCounts(client, prefix=args.usage_prefix, retention_days=args.usage_retention_days)
+    tasks = [asyncio.create_task(QuoteWorker(queue, backend, settings, usage=usage).run(stop)),
              asyncio.create_task(_heartbeat(queue, args.name, stop, health)),
              asyncio.create_task(health.watch_loop(stop))]
     if os.environ.get(LEGACY_SECRET_ENV):
@@ -138,6 +151,9 @@ async def run(args: argparse.Namespace, health: WorkerHealth | None = None) -> N
             await queue.leave(args.name)
         await backend.aclose()
         await queue.aclose()
+        if usage is not None:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await usage.client.aclose()
         log.info("pricing worker %s stopped", args.name, extra={"event.action": "service-stop"})
 
 
