@@ -19,7 +19,9 @@ def partner_api_config(tmp_path: Path, mes: list[str], store: Path, *,
         {"name": "partner-orders", "listener": "external", "prefix": "/partner/v1/orders",
          "methods": ["GET", "POST"], "cluster": "mes", "rewrite_prefix": "/orders",
          "partner_scope": "orders", "auth": {"scopes": {"GET": ["orders:read"], "POST": ["orders:write"]}}},
-        {"name": "orders", "listener": "internal", "prefix": "/orders", "cluster": "mes"}]
+        {"name": "orders", "listener": "internal", "prefix": "/orders", "cluster": "mes"},
+        {"name": "partner-usage", "listener": "external", "prefix": "/partner/v1/usage", "methods": ["GET"],
+         "handler": "usage"}]  # counts in this gateway's memory (no usage: section)
     top: dict[str, Any] = {}
     if quotes_redis is not None:
         routes.append({"name": "partner-quotes", "listener": "external", "prefix": "/partner/v1/quotes",

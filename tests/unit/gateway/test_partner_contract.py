@@ -23,7 +23,7 @@ def contract() -> Contract:
 
 def test_every_operation_of_the_document_is_compiled(contract: Contract) -> None:
     assert set(contract.operation_ids) == {"createOrder", "listOrders", "getOrder", "createQuote", "getQuote",
-                                           "getOpenApiDocument"}
+                                           "getOpenApiDocument", "getUsage"}
     assert contract.base == "/partner/v1"
     assert contract.covers("/partner/v1/orders")
     assert not contract.covers("/partner/v10")
