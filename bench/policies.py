@@ -1,23 +1,27 @@
-"""What the partner policies cost: auth + three Redis rate-limit windows + OpenAPI validation vs. without.
+"""What the partner policies cost: auth + three Redis rate-limit windows + OpenAPI validation + usage
+accounting vs. without.
 
     .venv/bin/python -m bench.policies                       # 3 rounds x 8 s per shape, ~2 min
     .venv/bin/python -m bench.policies --rounds 1 --duration 3
     .venv/bin/python -m bench.policies --hot-path redis-py   # the script through redis-py's client
     .venv/bin/python -m bench.policies --topologies single,sentinel,cluster --rounds 1 --duration 5
 
-One gateway process (``--workers 1``) serves three routes to the same static nginx endpoints:
+One gateway process (``--workers 1``) serves four routes to the same static nginx endpoints:
 ``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
 quota windows set far above the load, counters in a private Redis; under the partner API
 document, so its query ``?status=SUBMITTED&page=1&per_page=20`` is validated against it),
 ``unchecked`` = the same policies on external ``/partner/bench/orders`` (outside the document's
-``/partner/v1``: no validation) with the same query, and ``plain`` = internal ``/orders`` (no
-policies). The routes are measured alternately (order flips each round), with
+``/partner/v1``: no validation) with the same query, ``uncounted`` = ``unchecked`` without usage
+accounting (``usage: false``; every other route counts each request per partner per day, flushed
+to the same Redis), and ``plain`` = internal ``/orders`` (no policies). The routes are measured
+alternately (order flips each round), with
 the same wrk shapes as ``bench.proxy``: every round of saturation (-t2 -c64: req/s), then every
 round of steady (-c8, ``bench/steady.lua``) at half of the plain route's saturation req/s of this
 run (p50/p99, the latency a partner sees below saturation). Medians over rounds.
 Targets, ratios within the run (machines differ 2-3x in speed): partner/plain saturation req/s
 >= 0.75 and partner/plain steady p50 <= 3 (the former "+1 ms over the plain route's 0.49 ms"), and
-the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %).
+the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %), and the
+usage accounting cost: unchecked/uncounted saturation req/s >= 0.95 (our target: at most 5 %).
 
 ``--topologies single,sentinel,cluster`` measures the same on each Redis topology in one run, each
 started here on ephemeral ports (``bench/policy_topologies.py``; on ``single`` both clients, the
@@ -59,17 +63,21 @@ ratelimit:
   hot_path: {hot_path}
   default_tier: bench
   tiers: {{bench: {{burst: 1000000/second, rate: 60000000/minute, quota: 1000000000/day}}}}
+usage: {{redis_url: "{redis}"}}
 routes:
   - {{name: partner, listener: external, prefix: /partner/v1/orders, methods: [GET], cluster: mes,
      rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
   - {{name: unchecked, listener: external, prefix: /partner/bench/orders, methods: [GET], cluster: mes,
      rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
+  - {{name: uncounted, listener: external, prefix: /partner/bench/uncounted, methods: [GET], cluster: mes,
+     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}, usage: false}}
   - {{name: plain, listener: internal, prefix: /orders, methods: [GET], cluster: mes}}
 """
 SHAPES = {"saturation": ["-t2", "-c64"], "steady": ["-t2", "-c8", "-s", str(ROOT / "bench/steady.lua")]}
 WRK_THREADS = 2
 THROUGHPUT_LIMIT = 0.75  # partner / plain saturation req/s, at least
 VALIDATION_LIMIT = 0.95  # partner / unchecked saturation req/s, at least (validation costs <= 5 %)
+USAGE_LIMIT = 0.95  # unchecked / uncounted saturation req/s, at least (usage accounting costs <= 5 %)
 QUERY = "?status=SUBMITTED&page=1&per_page=20"
 P50_LIMIT = 3.0  # partner / plain steady p50, at most
 
@@ -125,6 +133,7 @@ def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
         gateway.wait_http_ok(admin, "/readyz", 30)
         variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
                     "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
+                    "uncounted": (f"http://127.0.0.1:{external}/partner/bench/uncounted{QUERY}", key),
                     "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
         runs: dict[tuple[str, str], list[_Run]] = {}
         cpu: _Cpu = (lambda: group_cpu_seconds(gateway.pid), redis.cpu_seconds)
@@ -170,11 +179,19 @@ def _report(med: _Medians, steady_rps: float) -> dict[str, float]:
     print(f"validation: throughput ratio partner/unchecked {validation:.3f} "
           f"(cost {100 * (1 - validation):.1f} %), "
           f"gateway CPU per request unchecked/partner {validation_cpu:.3f}")
+    usage = med[("unchecked", "saturation")][0] / med[("uncounted", "saturation")][0]
+    usage_cpu = med[("uncounted", "saturation")][3] / med[("unchecked", "saturation")][3]
+    usage_p50 = med[("unchecked", "steady")][1] - med[("uncounted", "steady")][1]
+    print(f"usage accounting: throughput ratio unchecked/uncounted {usage:.3f} "
+          f"(cost {100 * (1 - usage):.1f} %), gateway CPU per request uncounted/unchecked {usage_cpu:.3f}, "
+          f"steady p50 {usage_p50:+.3f} ms")
     print(f"added latency at the steady rate: p50 {added_p50:+.2f} ms, p99 {added_p99:+.2f} ms")
     for target in verdicts(ratio, partner_p50, plain_p50, steady_rps):
         print(target.line())
     print(Target(label="partner / unchecked (saturation req/s): OpenAPI validation", value=validation,
                  limit=VALIDATION_LIMIT, at_least=True).line())
+    print(Target(label="unchecked / uncounted (saturation req/s): usage accounting", value=usage,
+                 limit=USAGE_LIMIT, at_least=True).line())
     sat, plain = med[("partner", "saturation")], med[("plain", "saturation")]
     return {"rps": sat[0], "ratio": ratio, "p50": partner_p50, "gw_us": sat[3], "redis_us": sat[4],
             "idle_ms": plain[4] * plain[0] / 1000}  # Redis CPU ms per s while no request reaches it

@@ -89,7 +89,7 @@ def build_listener_app(state: GatewayState, listener: str, *, access_log: Access
     route_chain = [
         RouteFilter(lambda r: r.auth.required,                  # 6. API key → PARTNER_KEY (401/403)
                     auth_filter(listener=listener, config=state.config.api_keys, store=api_keys)),
-        RouteFilter(lambda r: r.auth.required,                  # 6b. usage per partner per day (in
+        RouteFilter(lambda r: r.auth.required and r.usage,      # 6b. usage per partner per day (in
                     usage_filter(recorder=usage)),              #     memory; flushed in the background)
         RouteFilter(lambda r: r.ratelimit.enabled,              # 7. partner windows (429)
                     ratelimit_filter(limiter=limiter)),

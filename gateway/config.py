@@ -95,7 +95,7 @@ class GatewayConfig:
 
 _ROUTE_KEYS = {"name", "listener", "prefix", "path", "methods", "cluster", "rewrite_prefix", "timeouts",
                "retry", "max_body_bytes", "body_timeout", "auth", "ratelimit", "priority", "cache", "handler",
-               "partner_scope"}
+               "partner_scope", "usage"}
 _TOP_KEYS = {"listeners", "admin", "logging", "clusters", "routes", "drain_timeout", "api_keys", "ratelimit",
              "cache", "quotes", "operator_auth", "usage"}
 
@@ -186,7 +186,17 @@ def _route(i: int, data: Any, listeners: Mapping[str, ListenerConfig],
         handler=handler,
         partner_scope=_partner_scope(s, listener, auth.required),
         segments=segments,
+        usage=_usage(s, prefix),
     )
+
+
+def _usage(s: Section, prefix: str) -> bool:
+    """Route key ``usage: false``: not counted — never on the partner API document's routes, whose
+    every request is billable usage (docs/partner-api.md#usage)."""
+    counted = bool(s.flag("usage", True))
+    s.check(counted or not (prefix + "/").startswith("/partner/v1/"), "usage",
+            "the partner API's routes (/partner/v1/...) are always counted")
+    return counted
 
 
 def _template(s: Section) -> tuple[str | None, ...]:

@@ -44,6 +44,9 @@ class Route:
     cache: CachePolicy | None = None
     #: ``orders``: the partner sees only its own orders (``gateway/filters/partner_scope.py``).
     partner_scope: str | None = None
+    #: Usage accounting per partner (``gateway/filters/usage.py``) on a route with auth; only routes
+    #: outside the partner API document (``/partner/v1``) may turn it off (``usage: false``).
+    usage: bool = True
     #: For a ``path:`` route (then ``prefix`` holds the template text, e.g. ``/orders/{id}/price``):
     #: the template's segments, ``None`` where a ``{name}`` matches any one non-empty segment.
     segments: tuple[str | None, ...] | None = None
