@@ -1151,6 +1151,21 @@ def cache_and_ratelimits() -> dict[str, Any]:
             width=24,
             links=[kibana_link("Auth refusals with the key id (Kibana)", 'event.action:"auth-failure"')],
         ),
+        row("Usage accounting (docs/partner-api.md#usage)"),
+        timeseries(
+            "Usage writes and backlog",
+            "Per-partner usage batches written to Redis by outcome (failed = kept in memory and "
+            "retried; duplicate = a retried batch Redis had already applied), workers' priced-model "
+            "writes, and events not yet in Redis. UsageAccountingWritesFailing: failing for 10 min.",
+            [
+                target(f"sum by (outcome) (rate(gateway_usage_writes_total[{RATE}]))", "gateway {{outcome}}"),
+                target(f"sum by (outcome) (rate(pricing_usage_writes_total[{RATE}]))", "workers {{outcome}}"),
+                target("sum(gateway_usage_pending_events)", "pending events"),
+            ],
+            width=24,
+            links=[kibana_link("Usage write failures (Kibana)",
+                               'event.action:("usage-write-failed" OR "usage-lost" OR "usage-recovered")')],
+        ),
         row("Load shedding (docs/load-shedding.md)"),
         timeseries(
             "Shed requests (503 load-shed)",
