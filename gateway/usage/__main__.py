@@ -28,10 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config).usage
         first, last = parse_range(args.first, args.last, max_days=config.max_range_days)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RequestInvalid as exc:
+    except (ConfigError, RequestInvalid) as exc:  # a bad config, or a bad --from/--to
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if config.redis_url is None:

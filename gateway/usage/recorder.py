@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from gateway import metrics
 from gateway.usage.config import UsageConfig
@@ -45,6 +46,7 @@ class UsageRecorder:
         self._day, self._day_ends = "", 0.0
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._counted: dict[str, Any] = {}  # kind → its metric child (no labels() lookup per event)
 
     # ---------------------------------------------------------------- hot path
 
@@ -58,7 +60,10 @@ class UsageRecorder:
             metrics.USAGE_LOST.labels(reason="backlog_full").inc(n)
             return
         self._pending[cell] += n
-        metrics.USAGE_COUNTED.labels(kind=kind).inc(n)
+        counted = self._counted.get(kind)
+        if counted is None:
+            counted = self._counted[kind] = metrics.USAGE_COUNTED.labels(kind=kind)
+        counted.inc(n)
 
     # ---------------------------------------------------------------- background
 
