@@ -270,7 +270,7 @@ class QuoteWorker:
         except REDIS_ERRORS as exc:
             metrics.USAGE_WRITES.labels(outcome="failed").inc()
             log.error("job %s: counting the priced model failed: %s", job_id, type(exc).__name__, extra={
-                "event.action": "usage-write-failed", "pricing.job_id": job_id, "partner.id": owner})
+                "event.action": "usage-write-failed", "pricing.job_id": job_id, "gateway.partner": owner})
             return
         metrics.USAGE_WRITES.labels(outcome="ok" if applied else "duplicate").inc()
 

@@ -33,7 +33,7 @@ def usage_handler(recorder: UsageRecorder) -> Handler:
             rows, totals = await partner_days(recorder.store, partner.id, first, last)
         except REDIS_ERRORS as exc:
             log.warning("usage read failed: %s", type(exc).__name__, extra={
-                "event.action": "usage-read-failed", "partner.id": partner.id})
+                "event.action": "usage-read-failed", "gateway.partner": partner.id})
             return problem_response(status=503, title="Usage unavailable", type_slug="usage-unavailable",
                                     detail="usage counts cannot be read right now; try again later",
                                     request_id=request.get(REQUEST_ID_KEY), retry_after=5)

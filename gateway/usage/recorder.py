@@ -127,7 +127,7 @@ class UsageRecorder:
             self._failing = True
             log.error("usage: writing counts to Redis failed, kept locally and retried: %s",
                       type(exc).__name__, extra={"event.action": "usage-write-failed",
-                                                 "partner.id": partner,
+                                                 "gateway.partner": partner,
                                                  "usage.pending_events": self.pending_events})
 
 
