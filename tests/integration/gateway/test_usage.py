@@ -136,6 +136,7 @@ async def test_two_gateways_count_every_request_exactly_once_and_counts_survive_
                 s.get(f"{c.admin}/usage/export", params=params, headers=OPERATOR_HEADERS) as r:
             assert r.status == 200, await r.text()
             rows = {row["partner_id"]: row for row in (await r.json())["rows"]}
+        print(f"\nanswers {dict(seen)} -> counted {rows['acme']}")  # the figure of the closing note
         assert {k: rows["acme"][k] for k in expected} == expected
         assert (rows["acme"]["quotes"], rows["acme"]["shed"]) == (0, 0)
         assert rows["globex"]["requests"] == reads
