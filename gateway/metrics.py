@@ -226,7 +226,7 @@ UPSTREAM_RETRIES_UNSENT = Counter(
     ("cluster", "reason"),
 )
 #: ``reason`` of an unsent attempt's retry, each exported at 0 per cluster from start-up.
-UNSENT_RETRY_REASONS = ("connect-failure", "reset-before-request")
+UNSENT_RETRY_REASONS = ("connect-failure", "reset-before-request", "upstream-connect-failure")
 UPSTREAM_RETRY_BUDGET_EXHAUSTED = Counter(
     "gateway_upstream_retry_budget_exhausted_total",
     "Retries that were wanted but refused by the retry budget.",

@@ -39,7 +39,13 @@ _REQUEST_DROP = HOP_BY_HOP | _FORWARDED
 #: systems behind us log headers, and the key is ours to check, not theirs.
 _CREDENTIALS = frozenset({"authorization", "x-api-key"})
 _REQUEST_DROP_AUTHENTICATED = _REQUEST_DROP | _CREDENTIALS
-_RESPONSE_DROP = HOP_BY_HOP | {"server", "date"}
+#: Set by a sidecar on its own 502 only when the legacy behind it could not be connected to, so
+#: the request was never forwarded (value ``NOT_FORWARDED_CONNECT_FAILURE``). A gateway cluster
+#: with ``trust_not_forwarded`` retries such an answer like its own connect failure. Never passed
+#: on by either: a sidecar drops the legacy's, the gateway drops every endpoint's before the client.
+NOT_FORWARDED_HEADER = "X-Mes-Edge-Not-Forwarded"
+NOT_FORWARDED_CONNECT_FAILURE = "connect-failure"
+_RESPONSE_DROP = HOP_BY_HOP | {"server", "date", NOT_FORWARDED_HEADER.lower()}
 
 
 def _connection_tokens(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> set[str]:

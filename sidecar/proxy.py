@@ -20,7 +20,12 @@ from multidict import CIMultiDict
 from opentelemetry.trace import Span
 from yarl import URL
 
-from resilience.forwarding import client_response_headers, upstream_request_headers
+from resilience.forwarding import (
+    NOT_FORWARDED_CONNECT_FAILURE,
+    NOT_FORWARDED_HEADER,
+    client_response_headers,
+    upstream_request_headers,
+)
 from resilience.problem import problem_response
 from sidecar import metrics
 from sidecar.proxy_events import event_from_answer, valid_traceparent, wants_body
@@ -134,9 +139,14 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     request[UPSTREAM_ERROR] = failure.reason
     metrics.UPSTREAM_ERRORS.labels(state.config.kind, state.config.instance_id, failure.reason).inc()
     timeout = failure.reason == "timeout"
+    # Only a refused/unreachable connect proves the legacy never saw the request: the gateway may
+    # then send it to another instance (a reset or timeout may have reached it: no header).
+    not_forwarded = ({NOT_FORWARDED_HEADER: NOT_FORWARDED_CONNECT_FAILURE}
+                     if failure.reason == "connect_error" else None)
     return problem_response(status=504 if timeout else 502,
                             title="Upstream timeout" if timeout else "Bad gateway",
                             type_slug="upstream-timeout" if timeout else "upstream-unavailable",
                             detail=str(failure), request_id=request[REQUEST_ID],
                             # reason: connect_error = the legacy was never reached (safe to send again)
-                            extra={"upstream": state.config.instance_id, "reason": failure.reason})
+                            extra={"upstream": state.config.instance_id, "reason": failure.reason},
+                            headers=not_forwarded)

@@ -22,6 +22,7 @@ from configkit import (
     check,
     choice,
     field_names,
+    flag,
     integer,
     mapping,
     number,
@@ -232,6 +233,9 @@ class ClusterConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     adaptive_concurrency: AdaptiveConcurrencyConfig | None = None
     keepalive_timeout: float = 30.0
+    #: Believe an endpoint's ``X-Mes-Edge-Not-Forwarded: connect-failure`` on a 502 (a sidecar's
+    #: "the legacy behind me was never reached"): retried as unsent. Off: the header means nothing.
+    trust_not_forwarded: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -261,6 +265,7 @@ class ClusterConfig:
                 raise ConfigError("adaptive_concurrency.max_limit", f"must be <= breaker.max_requests "
                                   f"({self.breaker.max_requests}), got {adaptive.max_limit}")
         number(self.keepalive_timeout, "keepalive_timeout", above=0)
+        flag(self.trust_not_forwarded, "trust_not_forwarded")
 
 
 def _endpoint_url(name: str, value: object) -> str:

@@ -14,7 +14,11 @@ Two kinds of failed attempt, told apart by the transport (``TransportError.reque
   before a byte was written (``reset-before-request``): the endpoint never saw the request, so
   a retry adds no load upstream and is safe for *any* method (Envoy's ``reset-before-request``,
   Go's ``nothingWrittenError``). It is bounded by ``attempts`` only, never refused by the retry
-  budget, and counted in ``gateway_upstream_retries_unsent_total`` as well.
+  budget, and counted in ``gateway_upstream_retries_unsent_total`` as well. So is a 502 carrying
+  ``X-Mes-Edge-Not-Forwarded: connect-failure`` when the cluster has ``trust_not_forwarded``:
+  a sidecar saying the legacy behind it refused the connection (``upstream-connect-failure``,
+  retried when ``retry_on`` has ``connect-failure``). Only the header is read, never the body;
+  without the option an endpoint's header changes nothing.
 - **possibly seen** -- everything else: retried only for idempotent methods, and only while the
   cluster's retry budget allows (a request holds one budget slot from its first such retry on).
 
@@ -42,6 +46,7 @@ from gateway.upstreams.config import ClusterConfig, RetryPolicy, TimeoutPolicy
 from gateway.upstreams.endpoint import Endpoint
 from gateway.upstreams.transport import Transport, TransportError, UpstreamResponse
 from resilience.backoff import backoff_delay
+from resilience.forwarding import NOT_FORWARDED_CONNECT_FAILURE, NOT_FORWARDED_HEADER
 
 __all__ = ["IDEMPOTENT_METHODS", "ClusterAttempts", "RetryLoop"]
 
@@ -50,7 +55,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 #: Statuses a proxy in front of the endpoint would produce (``gateway-error`` in Envoy's terms).
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
 #: retry_on names that cover a narrower one (as in Envoy).
-_WIDER_KIND = {"gateway-error": "5xx", "reset-before-request": "reset"}
+_WIDER_KIND = {"gateway-error": "5xx", "reset-before-request": "reset",
+               "upstream-connect-failure": "connect-failure"}
+#: The kind of a trusted "never forwarded" 502 (the endpoint's own upstream refused the connect).
+UPSTREAM_CONNECT_FAILURE = "upstream-connect-failure"
 
 
 class ClusterAttempts(Protocol):
@@ -227,7 +235,12 @@ class RetryLoop:
                 return resp
             gateway = status in _GATEWAY_STATUSES
             cluster.record_attempt(endpoint, "5xx", started, failed=True, gateway=gateway)
-            delay = self._retry_delay("gateway-error" if gateway else "5xx", max_attempts)
+            delay = None
+            if status == 502 and cluster.config.trust_not_forwarded and \
+                    resp.headers.get(NOT_FORWARDED_HEADER) == NOT_FORWARDED_CONNECT_FAILURE:
+                delay = self._retry_delay(UPSTREAM_CONNECT_FAILURE, max_attempts, unsent=True)
+            if delay is None:
+                delay = self._retry_delay("gateway-error" if gateway else "5xx", max_attempts)
             if delay is None:
                 self._response = resp  # last attempt: the client sees the endpoint's 5xx
                 return resp

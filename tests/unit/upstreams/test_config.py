@@ -70,8 +70,8 @@ def test_empty_health_check_section_enables_checks_with_defaults() -> None:
     [
         (_cluster(balancr="ewma"),
          "clusters.mes: unknown key 'balancr' (allowed: adaptive_concurrency, balancer, breaker, endpoints, "
-         "hash_header, health_check, keepalive_timeout, outlier, retry, retry_budget, timeouts); "
-         "did you mean 'balancer'?"),
+         "hash_header, health_check, keepalive_timeout, outlier, retry, retry_budget, timeouts, "
+         "trust_not_forwarded); did you mean 'balancer'?"),
         (_cluster(health_check={"interval": 0}), "clusters.mes.health_check.interval: must be > 0"),
         (_cluster(timeouts={"per_try": -1}), "clusters.mes.timeouts.per_try: must be > 0"),
         (_cluster(timeouts={"connect": "1s"}), "clusters.mes.timeouts.connect: expected a number, got '1s'"),
@@ -88,6 +88,7 @@ def test_empty_health_check_section_enables_checks_with_defaults() -> None:
         (_cluster(health_check={"expected_statuses": [399, 200]}),
          "clusters.mes.health_check.expected_statuses:"),
         (_cluster(balancer="random"), "clusters.mes.balancer: must be one of"),
+        (_cluster(trust_not_forwarded="yes"), "clusters.mes.trust_not_forwarded: expected true or false"),
         ({"endpoints": ["ftp://x"]}, "clusters.mes.endpoints[0]: must be an http(s) base URL"),
         ({"endpoints": ["http://a:1", "http://a:1/"]}, "clusters.mes.endpoints: contains duplicates"),
         ({"endpoints": []}, "clusters.mes.endpoints: must be a non-empty list"),
