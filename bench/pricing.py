@@ -1,4 +1,5 @@
-"""Pricing pool benchmark: ``python -m bench.pricing [--jobs 200] [--delay 0.5] [--workers 1,2,4]``.
+"""Pricing pool benchmark: ``python -m bench.pricing [--jobs 200] [--delay 0.5] [--workers 1,2,4]``;
+``--fairness``: partner A floods, partner B's turnaround (``bench/pricing_fairness.py``).
 
 200 quote jobs — 40 % exact duplicates, 20 % geometric duplicates (triangle-shuffled, vertex-
 rotated, translated copies), 40 % distinct boxes from ``legacy_sim.pricing.samples`` — submitted
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import pricing_fairness
 from devstack.process import ServerProcess
 from devstack.redis import RedisServer
 from legacy_adapters.queue import PricingQueue
@@ -86,6 +88,13 @@ async def one_run(redis_url: str, uploads: list[bytes], workers: int, delay: flo
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    if args.fairness:
+        with tempfile.TemporaryDirectory(prefix="bench-fairness-") as tmp_name:
+            redis = RedisServer(Path(tmp_name) / "redis").start()
+            try:
+                return await pricing_fairness.run(redis.url, args, Path(tmp_name))
+            finally:
+                redis.stop()
     uploads, distinct = workload(args.jobs)
     legacy = args.jobs * args.delay
     print(f"# {args.jobs} jobs, {distinct} distinct models, legacy {args.delay} s per calculation; "
@@ -114,8 +123,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", type=int, default=200)
     p.add_argument("--delay", type=float, default=0.5)
-    p.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4])
-    return asyncio.run(main_async(p.parse_args()))
+    p.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    p.add_argument("--fairness", action="store_true", help="the fairness bench (one worker count)")
+    pricing_fairness.add_arguments(p)
+    args = p.parse_args()
+    if args.fairness:
+        args.workers = (args.workers or [2])[0]
+        args.delay = args.delay if "--delay" in sys.argv else 0.1
+    else:
+        args.workers = args.workers or [1, 2, 4]
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

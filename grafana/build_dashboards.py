@@ -1324,6 +1324,23 @@ def pricing() -> dict[str, Any]:
             links=[jaeger_link("Slow pricing jobs, > 5 min (Jaeger)", "pricing-worker", min_duration="5m")],
         ),
         timeseries(
+            "Queue wait p95 by tier, and each tier's objective",
+            "Submission to a worker's first start, by the owner's tier (internal: operators; never a "
+            "partner id). Fair scheduling (docs/pricing.md) keeps one partner's flood from raising "
+            "another's wait; PricingTierWaitAboveObjective fires above the dashed objective.",
+            [
+                target(
+                    "histogram_quantile(0.95, sum by (tier, le) "
+                    f"(rate(pricing_queue_wait_seconds_bucket[{RATE}])))",
+                    "p95 {{tier}}",
+                ),
+                target("max by (tier) (pricing_queue_wait_objective_seconds)", "objective {{tier}}"),
+            ],
+            unit="s",
+            width=12,
+            links=[worker_logs],
+        ),
+        timeseries(
             "Jobs by outcome",
             "done, duplicate (late second completion), retry, dead_letter, handed_back (SIGTERM), "
             "skipped.",

@@ -54,6 +54,8 @@ class WorkerSettings:
     grace_period: float = 30.0
     cache_ttl: int = 30 * 86400
     block_ms: int = 1000
+    #: tiers the queue-wait histogram labels (others: ``other``); None: every job's own tier
+    tiers: frozenset[str] | None = None
 
 
 Delivery = tuple[PricingQueue, str, Mapping[str, str]]  # the lane it came from, entry id, fields
@@ -119,6 +121,9 @@ class QuoteWorker:
             if reclaim and len(got) < free:
                 got += await self._guarded(lane, self._reclaim, lane, free - len(got)) or []
             await self._guarded(lane, lane.promote_due)
+            # fair scheduling: the next jobs move from the per-owner lists into the stream now, in
+            # deficit-round-robin order — never more than this worker is about to read
+            await self._guarded(lane, lane.dispatch, free)
         if got:
             return got
         if len(lanes) == 1:
@@ -224,6 +229,8 @@ class QuoteWorker:
         metrics.WORKER_IN_FLIGHT.inc()
         try:
             job = await lane.job(job_id) or {}
+            if attempt == 1:
+                self._observe_wait(job)
             if attempt > s.max_attempts:  # it keeps killing workers: stop trying
                 return await self._dead(lane, job_id, entry, "attempts_exhausted",
                                         f"gave up after {attempt - 1} attempts that never finished")
@@ -273,6 +280,15 @@ class QuoteWorker:
                 "event.action": "usage-write-failed", "pricing.job_id": job_id, "gateway.partner": owner})
             return
         metrics.USAGE_WRITES.labels(outcome="ok" if applied else "duplicate").inc()
+
+    def _observe_wait(self, job: Mapping[str, str]) -> None:
+        """Queue wait of a job's first start, by tier (a bounded label: unknown tiers are ``other``)."""
+        tiers, tier = self.settings.tiers, job.get("tier") or "other"
+        if tiers is not None and tier not in tiers:
+            tier = "other"
+        with contextlib.suppress(ValueError):
+            metrics.QUEUE_WAIT.labels(tier=tier).observe(
+                max(0.0, time.time() - int(job.get("created_at", "")) / 1000))
 
     async def _not_reached(self, lane: PricingQueue, job_id: str, entry: str, exc: BackendUnavailableError
                            ) -> str:

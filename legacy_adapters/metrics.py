@@ -2,7 +2,8 @@
 
 Two sides, one module: the gateway records submissions and publishes the queue state it
 reads from Redis (gauges, one sample per gateway — ``max()`` them); each worker records the
-jobs it runs. Labels are small fixed sets (``outcome``, ``kind``, ``via``, ``reason``).
+jobs it runs. Labels are small fixed sets (``outcome``, ``kind``, ``via``, ``reason``, ``tier``;
+never a partner id).
 The legacy MES's own ``pricing_calculations_in_progress`` (sidecar probe) is a different family.
 """
 
@@ -55,6 +56,14 @@ JOB_DURATION = Histogram("pricing_job_duration_seconds",
                          "From delivery to a worker to the recorded outcome (one legacy calculation)",
                          ["outcome"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 180, 300, 600,
                                                1200, 1800, 3600))
+QUEUE_WAIT = Histogram("pricing_queue_wait_seconds",
+                       "From submission to a worker's first start of the job, by the owner's tier "
+                       "(internal for operators, other for a tier this worker was not told of)",
+                       ["tier"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800,
+                                          3600))
+QUEUE_WAIT_OBJECTIVE = Gauge("pricing_queue_wait_objective_seconds",
+                             "The tier's queue-wait objective (p95); PricingTierWaitAboveObjective compares",
+                             ["tier"], multiprocess_mode="max")
 WORKER_IN_FLIGHT = Gauge("pricing_worker_jobs_in_flight", "Jobs this worker is running now",
                          multiprocess_mode="livesum")
 WORKER_CONCURRENCY = Gauge("pricing_worker_concurrency", "Jobs this worker may run at once",
@@ -70,3 +79,14 @@ WEBHOOKS_IN_FLIGHT = Gauge("pricing_webhooks_in_flight",
 WEBHOOKS = Counter("pricing_webhooks_total",
                    "Webhook delivery attempts by outcome (delivered, retry, gave_up, refused, no_secret)",
                    ["outcome"])
+
+
+def watch_tiers(objectives: dict[str, float]) -> frozenset[str]:
+    """Every configured tier's queue-wait series at 0 (and ``internal``, ``other``), its objective
+    published; returns the tiers a job's ``tier`` may be labelled with (else ``other``)."""
+    tiers = frozenset(objectives) | {"internal", "other"}
+    for tier in tiers:
+        QUEUE_WAIT.labels(tier=tier)
+    for tier, seconds in objectives.items():
+        QUEUE_WAIT_OBJECTIVE.labels(tier=tier).set(seconds)
+    return tiers

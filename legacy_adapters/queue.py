@@ -44,7 +44,8 @@ class PricingQueue:
         self.shard = shard
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
-                                      "PROMOTE", "EXTEND", "REQUEUE", "WEBHOOK_CLAIM", "WEBHOOK_SETTLE")}
+                                      "PROMOTE", "EXTEND", "REQUEUE", "DISPATCH", "WEBHOOK_CLAIM",
+                                      "WEBHOOK_SETTLE")}
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "pricing", setting: str = "redis_url") -> PricingQueue:
@@ -116,6 +117,11 @@ class PricingQueue:
     async def promote_due(self, limit: int = 100) -> int:
         """Move retries whose back-off has passed back into the stream."""
         return int(await self.run("PROMOTE", now_ms(), limit))
+
+    async def dispatch(self, window: int) -> int:
+        """Fair scheduling: top the stream up to ``window`` unread entries from the per-owner lists
+        (operators first, then partners by deficit round robin); returns how many moved."""
+        return int(await self.run("DISPATCH", window))
 
     async def extend(self, entry: str, consumer: str) -> bool:
         """Reset the idle time of our entry; False when another worker reclaimed it."""

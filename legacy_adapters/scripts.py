@@ -9,10 +9,76 @@ from __future__ import annotations
 _COMMON = r"""
 local P = ARGV[1]
 local function jk(id) return P .. ':job:' .. id end
-local function enqueue(id)
+local function to_stream(id)
   local tp = redis.call('HGET', jk(id), 'traceparent') or ''
   local ts = redis.call('HGET', jk(id), 'tracestate') or ''
   return redis.call('XADD', P .. ':stream', '*', 'v', '1', 'job_id', id, 'traceparent', tp, 'tracestate', ts)
+end
+-- fair scheduling (docs/pricing.md, "Fair scheduling across partners"): a job submitted with
+-- fair = 1 waits in its owner's list :fair:q:{owner}; owners with waiting jobs are in :fair:active
+-- (ZSET owner -> place in the round), their deficits in :fair:deficit, their quantum (tier weight)
+-- in :fair:weight; :fair:waiting counts every listed job (the backlog bound sees it). 'internal'
+-- (operators) has its own list, always served first. fair_dispatch moves jobs into the stream by
+-- deficit round robin: workers read the stream as ever (consumer group, XAUTOCLAIM, dead letters).
+local function fq(o) return P .. ':fair:q:' .. o end
+local function fair_push(id)
+  local o = redis.call('HGET', jk(id), 'owner') or 'internal'
+  redis.call('RPUSH', fq(o), id)
+  redis.call('INCR', P .. ':fair:waiting')
+  if o ~= 'internal' and not redis.call('ZSCORE', P .. ':fair:active', o) then
+    -- a newcomer goes first (like FQ-CoDel's new flows): one quantum before the running round
+    local head = redis.call('ZRANGE', P .. ':fair:active', 0, 0, 'WITHSCORES')
+    redis.call('ZADD', P .. ':fair:active', (#head == 0) and 0 or (tonumber(head[2]) - 1), o)
+    redis.call('HSET', P .. ':fair:weight', o, redis.call('HGET', jk(id), 'weight') or '1')
+  end
+end
+local function enqueue(id)
+  if redis.call('HGET', jk(id), 'fair') == '1' then return fair_push(id) end
+  return to_stream(id)
+end
+local function fair_pop(o)   -- the owner's next job still queued (others were ended meanwhile)
+  while true do
+    local id = redis.call('LPOP', fq(o))
+    if not id then return nil end
+    redis.call('DECR', P .. ':fair:waiting')
+    if redis.call('HGET', jk(id), 'status') == 'queued' then return id end
+  end
+end
+local function undelivered()   -- stream entries no worker has read yet
+  local ok, p = pcall(redis.call, 'XPENDING', P .. ':stream', ARGV[2])
+  return redis.call('XLEN', P .. ':stream') - ((ok and p[1]) or 0)
+end
+local function fair_dispatch(window)   -- top the stream up to `window` unread entries; returns moved
+  local n, moved = window - undelivered(), 0
+  while moved < n do
+    local id = fair_pop('internal')
+    if not id then break end
+    to_stream(id); moved = moved + 1
+  end
+  local active, deficit, weight = P .. ':fair:active', P .. ':fair:deficit', P .. ':fair:weight'
+  while moved < n do
+    local head = redis.call('ZRANGE', active, 0, 0)
+    if #head == 0 then break end
+    local o = head[1]
+    local d = tonumber(redis.call('HGET', deficit, o) or '0')
+    if d <= 0 then d = d + tonumber(redis.call('HGET', weight, o) or '1') end   -- its turn: a quantum
+    local empty = false
+    while d > 0 and moved < n do
+      local id = fair_pop(o)
+      if not id then empty = true; break end
+      to_stream(id); moved = moved + 1; d = d - 1
+    end
+    if empty or redis.call('LLEN', fq(o)) == 0 then   -- nothing waiting: it leaves (bounded memory)
+      redis.call('ZREM', active, o); redis.call('HDEL', deficit, o)
+      redis.call('HDEL', weight, o)
+    elseif d <= 0 then   -- its turn is over: to the back of the round
+      local last = redis.call('ZRANGE', active, -1, -1, 'WITHSCORES')
+      redis.call('ZADD', active, tonumber(last[2]) + 1, o); redis.call('HDEL', deficit, o)
+    else
+      redis.call('HSET', deficit, o, d)   -- the window is full mid-turn: it goes on next time
+    end
+  end
+  return moved
 end
 local function webhook(id, now)
   if (redis.call('HGET', jk(id), 'callback_url') or '') ~= '' then
@@ -60,8 +126,9 @@ end
 
 #: Submit a job (see :mod:`legacy_adapters.submit`). ARGV: prefix, group, job_id, fp ('' = only try the
 #: exact-bytes index), bound, now_ms, idem_key ('' = none), idem_value, idem_ttl, job_ttl,
-#: inflight_ttl, model_ttl, model store budget (bytes), model bytes, then field/value pairs of the
-#: new job. Returns {outcome, detail}: replay|cached|attached|queued|full|store_full|miss.
+#: inflight_ttl, model_ttl, model store budget (bytes), model bytes, dispatch window (fair jobs: the
+#: stream is topped up to this many unread entries), then field/value pairs of the new job.
+#: Returns {outcome, detail}: replay|cached|attached|queued|full|store_full|miss.
 SUBMIT = _COMMON + r"""
 local id, fp, bound, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local idem_key, idem_value = ARGV[7], ARGV[8]
@@ -72,7 +139,7 @@ if idem_key ~= '' then
   if existing then return {'replay', existing} end
 end
 local fields = {}
-for i = 15, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 16, #ARGV do fields[#fields + 1] = ARGV[i] end
 local job = {}
 for i = 1, #fields, 2 do job[fields[i]] = fields[i + 1] end
 -- dedup is scoped per owner (fp carries the owner too): no partner learns what another quoted
@@ -110,6 +177,7 @@ if leader then
 end
 if from_index then return {'miss', ''} end
 local backlog = redis.call('XLEN', P .. ':stream') + redis.call('ZCARD', P .. ':delayed')
+  + tonumber(redis.call('GET', P .. ':fair:waiting') or '0')
 if backlog >= bound then return {'full', tostring(backlog)} end
 local sha = job['sha256']
 model_reap(tonumber(now))
@@ -131,6 +199,7 @@ redis.call('HINCRBY', P .. ':models:refs', sha, 1)
 create({'status', 'queued', 'attempts', '0'})
 redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', inflight_ttl)
 enqueue(id)
+if job['fair'] == '1' then fair_dispatch(tonumber(ARGV[15])) end
 return {'queued', ''}
 """
 
@@ -236,6 +305,12 @@ local p = redis.call('XPENDING', P .. ':stream', ARGV[2], ARGV[3], ARGV[3], 1)
 if p[1] == nil or p[1][2] ~= ARGV[4] then return 0 end
 redis.call('XCLAIM', P .. ':stream', ARGV[2], ARGV[4], 0, ARGV[3], 'JUSTID')
 return 1
+"""
+
+#: Move fairly scheduled jobs into the stream (a worker, before it reads). ARGV: prefix, group, window.
+#: Returns how many moved.
+DISPATCH = _COMMON + r"""
+return fair_dispatch(tonumber(ARGV[3]))
 """
 
 #: Operator re-queue of a failed (or stuck) job. ARGV: prefix, group, job_id, now, inflight_ttl.

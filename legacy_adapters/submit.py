@@ -49,6 +49,9 @@ class SubmitSettings:
     model_store_bytes: int = 256 << 20  # all stored models together; above it: store_full
     idempotency_ttl: int = 86400
     inflight_ttl: int = 7200
+    #: > 0: fair scheduling across owners (docs/pricing.md), the stream topped up to this many unread
+    #: entries; 0: one FIFO stream, as before
+    fair_window: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,6 +61,8 @@ class QuoteRequest:
     model: bytes
     material: str
     owner: str  # partner id, or "internal"
+    tier: str = ""  # the partner's tier (a bounded metric label); "" for internal quotes
+    weight: int = 1  # the tier's share in fair scheduling (jobs per turn)
     callback_url: str = ""
     idempotency_key: str = ""
     request_id: str = ""
@@ -72,6 +77,10 @@ class Submission:
     job_id: str
     kind: str | None = None  # exact|geometric for cached/attached
     backlog: int = 0
+
+
+def _tier(req: QuoteRequest) -> str:
+    return req.tier or ("internal" if req.owner == "internal" else "other")
 
 
 def _sha256(data: bytes) -> str:
@@ -111,7 +120,9 @@ class QuoteSubmitter:
                       "callback_url": req.callback_url, "request_id": req.request_id,
                       "location": f"{req.location_prefix}/{job_id}",
                       "traceparent": carrier.get("traceparent", ""),
-                      "tracestate": carrier.get("tracestate", "")}
+                      "tracestate": carrier.get("tracestate", ""), "tier": _tier(req)}
+            if self.settings.fair_window > 0:
+                fields |= {"fair": "1", "weight": str(max(1, req.weight))}
             idem = lane.keys.idempotency(req.owner, req.idempotency_key) if req.idempotency_key else ""
             yield PendingQuote(lane, self._per_shard, req, fields, idem=idem,
                                request_hash=request_hash)
@@ -144,7 +155,7 @@ class PendingQuote:
         outcome, detail = await self._queue.run(
             "SUBMIT", job_id, fp, s.backlog_bound, self._fields["created_at"], self._idem,
             f"{job_id}|{self._request_hash}", s.idempotency_ttl, s.job_ttl, s.inflight_ttl, s.model_ttl,
-            s.model_store_bytes, model, *pairs)
+            s.model_store_bytes, model, s.fair_window, *pairs)
         return _Answer(outcome.decode(), detail.decode(), job_id)
 
 

@@ -14,11 +14,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
 import sys
 
 from configkit import ConfigError, check, integer, number
+from legacy_adapters import metrics
 from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.redis_keys import MAX_SHARDS
@@ -79,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--webhook-concurrency", type=int, default=32, help="webhook deliveries at once")
     p.add_argument("--webhook-per-partner", type=int, default=2,
                    help="deliveries of one partner at once (a hanging endpoint holds only these)")
+    p.add_argument("--wait-objectives", default=env("PRICING_WAIT_OBJECTIVES", ""),
+                   help="tier=seconds,… : each tier's queue-wait objective (p95), its series at 0 from "
+                        "start-up; other tiers are labelled 'other' (docs/pricing.md)")
     p.add_argument("--dev", action="store_true", default=env(DEV_ENV) == "1",
                    help=f"accept the known dev webhook secret (also {DEV_ENV}=1; make run sets it)")
     args = p.parse_args(argv)
@@ -105,6 +110,23 @@ def check_settings(args: argparse.Namespace) -> None:
           f"must be <= --webhook-concurrency ({args.webhook_concurrency}), got {args.webhook_per_partner}")
     number(args.visibility_timeout, "--visibility-timeout", above=0)
     number(args.webhook_timeout, "--webhook-timeout", above=0)
+    args.wait_objectives = parse_objectives(args.wait_objectives)
+
+
+def parse_objectives(text: str | dict[str, float]) -> dict[str, float]:
+    """``gold=60,bronze=600`` → {tier: seconds}; a bad item names ``--wait-objectives``."""
+    if isinstance(text, dict):
+        return text
+    objectives: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        tier, _, seconds = item.partition("=")
+        check(bool(re.fullmatch(r"[a-z0-9_-]{1,32}", tier.strip())), "--wait-objectives",
+              f"a tier is 1-32 of a-z 0-9 _ -, got {tier!r}")
+        try:
+            objectives[tier.strip()] = number(float(seconds), "--wait-objectives", above=0)
+        except ValueError:
+            check(False, "--wait-objectives", f"tier=seconds, got {item!r}")
+    return objectives
 
 
 async def run(args: argparse.Namespace, health: WorkerHealth | None = None) -> None:
@@ -116,7 +138,8 @@ async def run(args: argparse.Namespace, health: WorkerHealth | None = None) -> N
     settings = WorkerSettings(name=args.name, concurrency=args.concurrency,
                               visibility_timeout=args.visibility_timeout, max_attempts=args.max_attempts,
                               retry_base=args.retry_base, retry_max=args.retry_max,
-                              grace_period=args.grace_period, cache_ttl=args.cache_ttl)
+                              grace_period=args.grace_period, cache_ttl=args.cache_ttl,
+                              tiers=metrics.watch_tiers(args.wait_objectives))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

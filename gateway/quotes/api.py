@@ -87,7 +87,7 @@ class QuoteService:
         settings = SubmitSettings(rules_version=config.rules_version, backlog_bound=config.backlog_bound,
                                   job_ttl=config.job_ttl, model_ttl=config.model_ttl,
                                   idempotency_ttl=config.idempotency_ttl, inflight_ttl=config.inflight_ttl,
-                                  model_store_bytes=config.model_store_bytes)
+                                  model_store_bytes=config.model_store_bytes, fair_window=config.fair_window)
         self.checks = ModelCheckPool(PoolSettings(
             workers=config.parse_workers, cpu_seconds=config.parse_cpu_seconds,
             memory_bytes=config.parse_memory_bytes, timeout=config.parse_timeout,
@@ -153,6 +153,8 @@ class QuoteService:
         partner = request.get(PARTNER_KEY)
         req = QuoteRequest(model=upload.model, material=material,
                            owner=partner.id if partner is not None else "internal",
+                           tier=partner.tier if partner is not None else "",
+                           weight=self.config.tier_weights.get(partner.tier, 1) if partner is not None else 1,
                            callback_url=self._callback(upload.fields.get("callback_url")
                                                        or request.query.get("callback_url", "")),
                            idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",

@@ -24,6 +24,8 @@ YAML::
       upload_partner_bytes: 167772160  # ... of one partner (429 above; operators: upload_bytes only)
       upload_deadline: 300         # s for a whole upload body to arrive (408 after; body_timeout: idle)
       failover_wait: 10            # s a submission/read waits out a Redis failover before its 503 (0: none)
+      fair_window: 4               # fair scheduling across partners: unread stream entries (0: one FIFO)
+      tier_weights: {gold: 4}      # jobs per round-robin turn of a partner of that tier (others: 1)
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -38,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from configkit import Section, check, field_names, string_list
+from configkit import Section, check, field_names, integer, mapping, string_list
 from contracts.materials import MATERIAL_NAMES
 from legacy_adapters.redis_keys import MAX_SHARDS
 from sharedstate.redis_spec import parse_redis_spec
@@ -47,7 +49,7 @@ HANDLERS = frozenset({"quotes", "usage"})  # usage: gateway/usage/api.py
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
          "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
-         "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20}
+         "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20, "fair_window": 0}
 _NUMBERS = {"retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1, "upload_deadline": 1,
             "failover_wait": 0}
 
@@ -81,6 +83,8 @@ class QuotesConfig:
     upload_partner_bytes: int = 160 << 20
     upload_deadline: float = 300.0
     failover_wait: float = 10.0  # s a submission/read waits out a Redis failover before its 503
+    fair_window: int = 4  # docs/pricing.md, "Fair scheduling across partners" (0: one FIFO)
+    tier_weights: dict[str, int] = field(default_factory=dict)  # tier → jobs per turn (others: 1)
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:
@@ -103,6 +107,10 @@ def parse_quotes_section(data: Any) -> QuotesConfig | None:
     if "callback_hosts" in s:
         hosts = string_list(s.get("callback_hosts") or [], s.at("callback_hosts"))
         values["callback_hosts"] = tuple(h.lower().lstrip(".") for h in hosts)
+    if "tier_weights" in s:
+        weights = mapping(s.get("tier_weights") or {}, s.at("tier_weights"))
+        values["tier_weights"] = {str(tier): integer(w, f"{s.at('tier_weights')}.{tier}", minimum=1,
+                                                     maximum=1000) for tier, w in weights.items()}
     values["allow_private_callbacks"] = s.flag("allow_private_callbacks", base.allow_private_callbacks)
     cfg = QuotesConfig(**values)
     check(cfg.upload_partner_bytes <= cfg.upload_bytes, s.at("upload_partner_bytes"),

@@ -11,6 +11,7 @@ import pytest
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from legacy_adapters.webhook_signing import sign, signature_header, verify
+from legacy_adapters.worker import parse_objectives
 
 
 def _cfg(route: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -25,6 +26,18 @@ def test_handler_route_parses_without_a_cluster() -> None:
     assert cfg.quotes is not None
     assert cfg.quotes.backlog_bound == 5
     assert cfg.quotes.rules_version == "3"
+    assert cfg.quotes.fair_window == 4  # fair scheduling across partners by default
+    assert cfg.quotes.tier_weights == {}
+
+
+def test_tier_weights_and_wait_objectives_parse() -> None:
+    cfg = parse_config(_cfg({"handler": "quotes"}, quotes={"tier_weights": {"gold": 4}, "fair_window": 0}))
+    assert cfg.quotes is not None
+    assert (cfg.quotes.tier_weights, cfg.quotes.fair_window) == ({"gold": 4}, 0)
+    assert parse_objectives("gold=60, bronze=600") == {"gold": 60.0, "bronze": 600.0}
+    for bad in ("gold", "gold=0", "Gold Tier=5"):
+        with pytest.raises(ConfigError, match="--wait-objectives"):
+            parse_objectives(bad)
 
 
 @pytest.mark.parametrize(("route", "top", "message"), [
@@ -35,6 +48,8 @@ def test_handler_route_parses_without_a_cluster() -> None:
     ({"handler": "quotes"}, {"quotes": {"backlog_bound": 0}}, "quotes.backlog_bound"),
     ({"handler": "quotes"}, {"quotes": {"redis_url": "http://x"}}, "quotes.redis_url"),
     ({"handler": "quotes"}, {"quotes": {"colour": 1}}, "unknown key 'colour'"),
+    ({"handler": "quotes"}, {"quotes": {"tier_weights": {"gold": 0}}}, r"quotes.tier_weights.gold"),
+    ({"handler": "quotes"}, {"quotes": {"fair_window": -1}}, "quotes.fair_window"),
 ])
 def test_bad_quotes_config_names_the_key(route: dict[str, Any], top: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
