@@ -102,7 +102,8 @@ async def test_a_flooding_partner_does_not_hold_back_another_partners_quotes(
     order = [line.split()[0] for line in calls if line]
     flood_shas = {(await queue.job(i) or {}).get("sha256") for i in acme}
     after = order[before:]
-    fiftieth = [i for i, sha in enumerate(after) if sha in flood_shas][49]
+    flood_calls = [i for i, sha in enumerate(after) if sha in flood_shas]
+    fiftieth = flood_calls[49] if len(flood_calls) >= 50 else len(after)  # not reached yet: all of it
     # every one of globex's quotes was priced before acme's 50th after globex arrived (FIFO: after 300)
     assert {(await queue.job(i) or {}).get("sha256") for i in globex} <= set(after[:fiftieth])
     assert len(calls_per_model(log)) >= 5
