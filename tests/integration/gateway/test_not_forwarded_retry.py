@@ -11,10 +11,9 @@ received each request.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 from devstack.ports import free_port
 from tests.integration.gateway.partner_api_support import ALL_SCOPES, NEW_ORDER, partner_api_config
 from tests.integration.sidecar.sidecar_support import run_sidecar, sample, sidecar_config
+from tests.support.dropping_server import drops_after_reading
 from tests.support.gateway import GatewayUnderTest, run_gateway
 from tests.support.legacy import mes_processes
 from tests.support.partner_edge import make_keys
@@ -44,24 +44,6 @@ class Edge:
 
 def unsent_retries() -> float:
     return sample("gateway_upstream_retries_unsent_total", cluster="mes", reason="upstream-connect-failure")
-
-
-@asynccontextmanager
-async def resets_after_reading() -> AsyncIterator[tuple[str, list[bytes]]]:
-    """A "MES" that reads each request head and drops the connection unanswered (the sidecar: reset)."""
-    heads: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with suppress(ConnectionError, asyncio.IncompleteReadError):
-            heads.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", heads
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @asynccontextmanager
@@ -129,13 +111,19 @@ def cancellations(dsn: str, order_id: int) -> int:
                           "AND new_status = 'CANCELLED'", order_id)
 
 
+async def creations_and_changes(tmp_path: Path, pg_dsn: str, *, trust: bool) -> tuple[
+        Edge, list[tuple[int, str | None]], list[int], list[tuple[int, str | None]]]:
+    """REQUESTS partner creations, then REQUESTS operator status changes, through the edge."""
+    async with edge(tmp_path, pg_dsn, trust=trust) as e, aiohttp.ClientSession() as s:
+        created = await create_orders(s, e)
+        ids = await seed_orders(s, e.mes)
+        return e, created, ids, await cancel_orders(s, e, ids)
+
+
 async def test_trusted_not_forwarded_502_is_retried_on_the_other_instance_exactly_once(
         tmp_path: Path, pg_dsn: str) -> None:
     before = unsent_retries()
-    async with edge(tmp_path, pg_dsn, trust=True) as e, aiohttp.ClientSession() as s:
-        created = await create_orders(s, e)
-        ids = await seed_orders(s, e.mes)
-        changed = await cancel_orders(s, e, ids)
+    e, created, ids, changed = await creations_and_changes(tmp_path, pg_dsn, trust=True)
     assert created == [(201, None)] * REQUESTS  # partner order creation: none lost, header never seen
     assert changed == [(200, None)] * REQUESTS  # operator status change
     assert mes_count(pg_dsn, "SELECT count(*) FROM orders WHERE partner_id = %s", e.partner) == REQUESTS
@@ -150,10 +138,7 @@ async def test_trusted_not_forwarded_502_is_retried_on_the_other_instance_exactl
 async def test_without_the_option_the_sidecars_502_reaches_the_client_as_before(
         tmp_path: Path, pg_dsn: str) -> None:
     before = unsent_retries()
-    async with edge(tmp_path, pg_dsn, trust=False) as e, aiohttp.ClientSession() as s:
-        created = await create_orders(s, e)
-        ids = await seed_orders(s, e.mes)
-        changed = await cancel_orders(s, e, ids)
+    e, created, _, changed = await creations_and_changes(tmp_path, pg_dsn, trust=False)
     assert sorted(created) == [(201, None)] * (REQUESTS // 2) + [(502, None)] * (REQUESTS // 2)
     assert sorted(changed) == [(200, None)] * (REQUESTS // 2) + [(502, None)] * (REQUESTS // 2)
     assert mes_count(pg_dsn, "SELECT count(*) FROM orders WHERE partner_id = %s", e.partner) == REQUESTS // 2
@@ -163,7 +148,7 @@ async def test_without_the_option_the_sidecars_502_reaches_the_client_as_before(
 async def test_a_502_with_reason_reset_is_not_retried(tmp_path: Path, pg_dsn: str) -> None:
     """The MES read the request, then the connection broke: it may have acted on it, never twice."""
     before = unsent_retries()
-    async with resets_after_reading() as (broken, heads), \
+    async with drops_after_reading() as (broken, heads), \
             edge(tmp_path, pg_dsn, trust=True, broken_mes=broken) as e, aiohttp.ClientSession() as s:
         ids = await seed_orders(s, e.mes)
         changed = await cancel_orders(s, e, ids)

@@ -6,10 +6,6 @@ raw server that reads a request and drops the connection unanswered (reset after
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-
 import pytest
 from prometheus_client import REGISTRY
 
@@ -17,6 +13,7 @@ from gateway.errors import UpstreamError
 from gateway.upstreams.config import RetryBudgetConfig, RetryPolicy
 from gateway.upstreams.transport import ServerDisconnected
 from tests.integration.upstreams.conftest import ClusterFactory
+from tests.support.dropping_server import drops_after_reading
 from tests.support.fake_upstream import FakeUpstream
 
 FAST_RETRY = RetryPolicy(attempts=2, backoff_base=0.001, backoff_max=0.005)
@@ -26,24 +23,6 @@ NO_BUDGET = RetryBudgetConfig(budget_percent=0.0, min_retry_concurrency=0)
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@asynccontextmanager
-async def drops_after_reading() -> AsyncIterator[tuple[str, list[bytes]]]:
-    """An endpoint that reads each request head, then closes the connection without an answer."""
-    heads: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with suppress(ConnectionError, asyncio.IncompleteReadError):
-            heads.append(await reader.readuntil(b"\r\n\r\n"))
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", heads
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def request(cluster: object, method: str, body: bytes | None = None) -> int:
