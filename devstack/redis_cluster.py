@@ -4,7 +4,9 @@ Each node is ``redis-server --cluster-enabled yes`` on ephemeral ports (client a
 folder of its own; ``redis-cli --cluster create … --cluster-yes`` assigns the slots; every node
 is stopped by PID. ``replicas=1`` gives the full topology of issue 16 (3 primaries + 3 replicas,
 ``--cluster-replicas 1``) that tests/integration/sharedstate connects every user to.
-``primary_of(key)``, ``kill(port)`` and ``reshard(...)`` are what bench.failover does to it.
+``primary_of(key)``, ``kill(port)`` and ``reshard(...)`` are what bench.failover does to it;
+``spare_primary`` (a node joined with no slots) and ``move_slot`` (one slot, step by step, as
+``redis-cli --cluster reshard`` does it) let a test look between the steps of a migration.
 """
 
 from __future__ import annotations
@@ -100,9 +102,9 @@ def _width(slots: str, through: int) -> int:
     return max(0, min(int(high or low), through) - int(low) + 1)
 
 
-def _node(stack: ExitStack, folder: Path, servers: dict[int, ServerProcess]) -> int:
+def _node(stack: ExitStack, folder: Path, servers: dict[int, ServerProcess], bus: int = 0) -> int:
     folder.mkdir(parents=True)
-    port, bus = free_port(), free_port()
+    port, bus = free_port(), bus or free_port()
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server not found: apt-get install redis-server (or `make deps`)")
@@ -145,3 +147,41 @@ def redis_cluster(base_dir: Path, *, primaries: int = 3, replicas: int = 0,
                 raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
             time.sleep(0.1)
         yield ClusterNodes(ports, servers)
+
+
+@contextmanager
+def spare_primary(nodes: ClusterNodes, folder: Path, *, timeout: float = 30.0) -> Iterator[int]:
+    """One more node, met by the cluster, serving no slot yet (so clients do not know it): its port."""
+    with ExitStack() as stack:
+        bus = free_port()
+        port = _node(stack, folder, nodes.servers, bus)
+        _cli(nodes.ports[0], "CLUSTER", "MEET", "127.0.0.1", str(port), str(bus))
+        new_id = _cli(port, "CLUSTER", "MYID").strip()
+        deadline = time.monotonic() + timeout
+        ids = [nodes.node_id(p) for p in nodes.ports]
+        while not (all(new_id in _cli(p, "CLUSTER", "NODES") for p in nodes.ports) and _state_ok(port)
+                   and all(i in _cli(port, "CLUSTER", "NODES") for i in ids)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the spare node did not join the cluster")
+            time.sleep(0.1)
+        yield port
+        nodes.servers.pop(port, None)
+
+
+def move_slot(nodes: ClusterNodes, slot: int, source: int, target: int) -> Iterator[str]:
+    """Move ``slot`` with its keys from ``source`` to ``target`` with ``CLUSTER SETSLOT`` steps;
+    yields after each step (what it did), so a caller can act between them."""
+    source_id, target_id = nodes.node_id(source), nodes.node_id(target)
+    _cli(target, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id)
+    yield f"slot {slot} importing on {target}"
+    _cli(source, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id)
+    yield f"slot {slot} migrating on {source}"
+    while keys := _cli(source, "CLUSTER", "GETKEYSINSLOT", str(slot), "100").split():
+        out = _cli(source, "MIGRATE", "127.0.0.1", str(target), "", "0", "5000", "KEYS", *keys)
+        if not out.startswith("OK"):
+            raise RuntimeError(f"MIGRATE of slot {slot} to {target}: {out.strip()}")
+        yield f"{len(keys)} keys of slot {slot} migrated to {target}"
+    for port in (target, source, *(p for p in nodes.servers if p not in (source, target))):
+        if nodes.servers[port].alive():
+            _cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+    yield f"slot {slot} assigned to {target}"

@@ -30,6 +30,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.connection import parse_url
 
 from configkit import ConfigError
+from sharedstate.cluster_client import FollowingCluster
 
 Kind = Literal["single", "sentinel", "cluster"]
 KINDS: tuple[Kind, ...] = ("single", "sentinel", "cluster")
@@ -86,8 +87,8 @@ class RedisSpec:
             primary: aioredis.Redis = sentinel.master_for(self.service, db=self.db, **(creds | options))
             return primary
         cluster_options = {k: v for k, v in options.items() if k not in _NOT_FOR_CLUSTER}
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in self.hosts],
-                            **(creds | _tls(self) | cluster_options))
+        return FollowingCluster(startup_nodes=[ClusterNode(h, p) for h, p in self.hosts],
+                                    **(creds | _tls(self) | cluster_options))
 
 
 _NOT_FOR_CLUSTER = frozenset({"db"})

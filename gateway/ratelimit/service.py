@@ -33,6 +33,7 @@ from sharedstate.errors import closed_connection_as_connection_error
 from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 log = logging.getLogger("gateway.ratelimit")
+STILL_DEGRADED_EVERY = 25  # failed probes in a row between two "still degraded" log lines
 # RedisClusterException: a Cluster client that cannot reach any seed (not a RedisError)
 BACKEND_ERRORS = (RedisError, RedisClusterException, RespError, OSError, asyncio.TimeoutError)
 
@@ -49,6 +50,7 @@ class PartnerLimiter:
         self.topology: Topology | None = None
         self.heartbeat: Heartbeat | None = None
         self.degraded = False
+        self.failed_probes = 0  # in a row; with the last error, said every STILL_DEGRADED_EVERY
         self._task: asyncio.Task[None] | None = None
         if config.redis_url:
             spec = parse_redis_spec(config.redis_url, "ratelimit.redis_url")
@@ -117,20 +119,39 @@ class PartnerLimiter:
             with closed_connection_as_connection_error():
                 count = await self.heartbeat.beat()
         except BACKEND_ERRORS as exc:
-            metrics.RATELIMIT_BACKEND_ERRORS.inc()
-            self._switch(degraded=True, reason=exc)
+            self._probe_failed(exc)
             return
+        self.failed_probes = 0
         metrics.RATELIMIT_INSTANCES.set(count)
         if self.topology is not None:
             await self.topology.observe()
         self._switch(degraded=False, reason=None)
 
     async def _beat_forever(self) -> None:
+        """Never ends but by cancellation: an error nobody classified (a client library's bug, a
+        new exception type) is a failed probe, not the end of the only way back to shared mode."""
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
             if self.degraded:
                 metrics.RATELIMIT_DEGRADED_SECONDS.inc(self.config.heartbeat_interval)
-            await self._beat()
+            try:
+                await self._beat()
+            except Exception as exc:
+                if self.failed_probes == 0:  # once per run of failures; the rest say it every N
+                    log.exception("rate-limit heartbeat failed with an unclassified error",
+                                  extra={"event.action": "ratelimit-probe-error"})
+                self._probe_failed(exc)
+
+    def _probe_failed(self, exc: BaseException) -> None:
+        """Degraded (if not yet); every STILL_DEGRADED_EVERY failures in a row, say so with the error."""
+        metrics.RATELIMIT_BACKEND_ERRORS.inc()
+        self._switch(degraded=True, reason=exc)
+        self.failed_probes += 1
+        if self.failed_probes % STILL_DEGRADED_EVERY == 0:
+            log.error("rate limiting still degraded after %d failed probes in a row; last error: %s: %s",
+                      self.failed_probes, type(exc).__name__, exc,
+                      extra={"event.action": "ratelimit-still-degraded",
+                             "gateway.instances": self.instances, "error.type": type(exc).__name__})
 
     def _switch(self, *, degraded: bool, reason: BaseException | None) -> None:
         if degraded == self.degraded:
