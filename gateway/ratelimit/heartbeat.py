@@ -70,13 +70,21 @@ class Heartbeat:
         """Refresh our membership and return the number of live instances (ours included)."""
         # EVAL, not EVALSHA: after an ASK to a node the client does not know yet, NOSCRIPT there
         # could not be repaired by redis-py's script loading (it loads on the primaries it knows)
-        members = await self.client.eval(BEAT_SCRIPT, 1, INSTANCES_KEY, self.instance_id, self.ttl_ms)
-        live = {_text(m) for m in members}
+        legacy_key = LEGACY_PREFIX + self.instance_id
         if isinstance(self.client, RedisCluster):
+            members = await self.client.eval(BEAT_SCRIPT, 1, INSTANCES_KEY, self.instance_id, self.ttl_ms)
             # the probe must cover every shard the counters live on, not only the set's
             await self.client.ping(target_nodes=RedisCluster.PRIMARIES)
+            if self.legacy_keys:
+                await self.client.set(legacy_key, "1", px=self.ttl_ms)
+        else:  # one server: the script and the old key in one round trip
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.eval(BEAT_SCRIPT, 1, INSTANCES_KEY, self.instance_id, self.ttl_ms)
+                if self.legacy_keys:
+                    pipe.set(legacy_key, "1", px=self.ttl_ms)
+                members = (await pipe.execute())[0]
+        live = {_text(m) for m in members}
         if self.legacy_keys:
-            await self.client.set(LEGACY_PREFIX + self.instance_id, "1", px=self.ttl_ms)
             async for key in self.client.scan_iter(match=LEGACY_PREFIX + "*", count=1000):
                 live.add(_text(key).removeprefix(LEGACY_PREFIX))
         self.instances = max(1, len(live))
