@@ -38,9 +38,9 @@ def _summary(values: list[float]) -> str:
             f"max={max(values):6.2f} mean={statistics.fmean(values):6.2f}")
 
 
-async def _submit(submitter: QuoteSubmitter, owner: str, models: list[bytes]) -> list[str]:
-    return [(await submit_checked(submitter, QuoteRequest(model=m, material="PLA", owner=owner,
-                                                          tier="bronze"))).job_id for m in models]
+async def _submit(submitter: QuoteSubmitter, owner: str, models: list[bytes], quantum: int) -> list[str]:
+    return [(await submit_checked(submitter, QuoteRequest(model=m, material="PLA", owner=owner, tier="bronze",
+                                                          weight=quantum))).job_id for m in models]
 
 
 async def _turnarounds(queue: PricingQueue, ids: list[str]) -> list[float]:
@@ -73,11 +73,12 @@ async def one_mode(redis_url: str, args: argparse.Namespace, window: int, tmp: P
         while await queue.redis.zcard(queue.keys.workers) < args.workers:  # noqa: ASYNC110 (start-up)
             await asyncio.sleep(0.05)
         submitter = QuoteSubmitter(queue, SubmitSettings(backlog_bound=100_000, fair_window=window))
+        q = args.quantum
         idle = await _turnarounds(queue, await _submit(submitter, "partner-b",
-                                                       [box_stl_binary(7, 7, 3 + i) for i in range(5)]))
-        flood_ids = await _submit(submitter, "partner-a",
-                                  [box_stl_binary(10 + i, 15 + i % 9, 5 + i % 13) for i in range(args.flood)])
-        b_ids = await _submit(submitter, "partner-b", [box_stl_binary(8, 8, 3 + i) for i in range(5)])
+                                                       [box_stl_binary(7, 7, 3 + i) for i in range(5)], q))
+        flood = [box_stl_binary(10 + i, 15 + i % 9, 5 + i % 13) for i in range(args.flood)]
+        flood_ids = await _submit(submitter, "partner-a", flood, q)
+        b_ids = await _submit(submitter, "partner-b", [box_stl_binary(8, 8, 3 + i) for i in range(5)], q)
         b = await _turnarounds(queue, b_ids)
         a = await _turnarounds(queue, flood_ids)
     finally:
@@ -90,7 +91,8 @@ async def one_mode(redis_url: str, args: argparse.Namespace, window: int, tmp: P
 async def run(redis_url: str, args: argparse.Namespace, tmp: Path) -> int:
     """Every mode in turn; exit 1 when fair scheduling misses the target."""
     print(f"# flood {args.flood} (partner A) + 5 (partner B), {args.workers} worker(s) x concurrency "
-          f"{args.concurrency}, legacy {args.delay} s per calculation; load average "
+          f"{args.concurrency}, fair_window {args.window}, fair_quantum {args.quantum}, "
+          f"legacy {args.delay} s per calculation; load average "
           f"{os.getloadavg()[0]:.1f} at start")
     failed = False
     for mode in args.modes:
@@ -110,6 +112,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``--fairness`` options of ``bench.pricing``."""
     p.add_argument("--flood", type=int, default=500, help="partner A's jobs (fairness)")
     p.add_argument("--concurrency", type=int, default=2, help="per worker (fairness)")
-    p.add_argument("--window", type=int, default=4, help="fair_window (fairness)")
+    p.add_argument("--window", type=int, default=2, help="quotes.fair_window (fairness)")
+    p.add_argument("--quantum", type=int, default=5, help="quotes.fair_quantum: jobs per turn (fairness)")
     p.add_argument("--modes", type=lambda s: s.split(","), default=["fair", "fifo"],
                    help="fair,fifo (fairness)")

@@ -212,6 +212,8 @@ class Platform:
                          "--name", f"pricing-worker-{i + 1}",
                          "--usage-redis-url", redis_url.rsplit("/", 1)[0] + "/4",  # priced models per partner
                          "--metrics-port", str(self.ports.pricing_metrics + i),
+                         # config/gateway.yaml's tiers (docs/pricing.md, fair scheduling); internal: operators
+                         "--wait-objectives", "gold=600,silver=1200,bronze=1800,internal=600",
                          env={"LOG_FILE": str(self.logs / f"pricing-worker-{i + 1}.json.log"),
                               # per-partner secrets, written by `python -m gateway.api_keys create`
                               "PRICING_WEBHOOK_SECRETS_FILE": str(self.root / "webhook-secrets.json")})

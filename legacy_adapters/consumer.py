@@ -117,17 +117,21 @@ class QuoteWorker:
         entry per lane per pass, and a blocking read on the next lane when a pass found nothing."""
         s = self.settings
         got: list[Delivery] = []
+        listed = False  # jobs wait in a fair-scheduling list: never block long on an empty stream
         for lane in lanes:
             if reclaim and len(got) < free:
                 got += await self._guarded(lane, self._reclaim, lane, free - len(got)) or []
             await self._guarded(lane, lane.promote_due)
             # fair scheduling: the next jobs move from the per-owner lists into the stream now, in
             # deficit-round-robin order — never more than this worker is about to read
-            await self._guarded(lane, lane.dispatch, free)
+            dispatched = await self._guarded(lane, lane.dispatch, free)
+            listed |= bool(dispatched and dispatched[1])
         if got:
             return got
+        # another worker may read what this one just dispatched: then dispatch again soon, not in 1 s
+        block_ms = min(s.block_ms, 10) if listed else s.block_ms
         if len(lanes) == 1:
-            return await self._read(lanes[0], free, s.block_ms)
+            return await self._read(lanes[0], free, block_ms)
         while len(got) < free:
             before = len(got)
             for lane in self._lanes.order.order(lanes):
@@ -136,7 +140,7 @@ class QuoteWorker:
             if len(got) == before:
                 break
         if not got:
-            got = await self._read(self._lanes.order.order(lanes)[0], free, s.block_ms)
+            got = await self._read(self._lanes.order.order(lanes)[0], free, block_ms)
         return got
 
     async def _read(self, lane: PricingQueue, count: int, block_ms: int | None) -> list[Delivery]:

@@ -118,10 +118,11 @@ class PricingQueue:
         """Move retries whose back-off has passed back into the stream."""
         return int(await self.run("PROMOTE", now_ms(), limit))
 
-    async def dispatch(self, window: int) -> int:
+    async def dispatch(self, window: int) -> tuple[int, int]:
         """Fair scheduling: top the stream up to ``window`` unread entries from the per-owner lists
-        (operators first, then partners by deficit round robin); returns how many moved."""
-        return int(await self.run("DISPATCH", window))
+        (operators first, then partners by deficit round robin); returns (moved, still listed)."""
+        moved, waiting = await self.run("DISPATCH", window)
+        return int(moved), int(waiting)
 
     async def extend(self, entry: str, consumer: str) -> bool:
         """Reset the idle time of our entry; False when another worker reclaimed it."""

@@ -31,7 +31,7 @@ class QueueState:
 
 async def read_queue_state(queue: PricingQueue | ShardedQueue) -> QueueState:
     """Summed over every shard (and the unsharded layout while it exists): one pipelined round trip
-    (per shard XLEN, ZCARD x2, XRANGE first, XPENDING summary, GET; once ZCOUNT of the workers). On a
+    (per shard XLEN, ZCARD x2, XRANGE first, XPENDING summary, GET x2; once ZCOUNT of the workers). On a
     Cluster the pipeline sends each shard's commands to its node."""
     sharded = ShardedQueue.of(queue)
     lanes = await sharded.lanes()
@@ -45,16 +45,17 @@ async def read_queue_state(queue: PricingQueue | ShardedQueue) -> QueueState:
             pipe.xpending(k.stream, GROUP)
             pipe.zcard(k.dead)
             pipe.get(k.model_bytes)
+            pipe.get(k.fair_waiting)
         pipe.zcount(sharded.keys.workers, now - WORKER_ALIVE_MS, "+inf")
         *per_lane, alive = await pipe.execute()
     depth = delayed_total = in_flight = dead_total = stored = 0
     oldest = 0.0
-    for i in range(0, len(per_lane), 6):
-        stream_len, delayed, first, pending, dead, model_bytes = per_lane[i:i + 6]
+    for i in range(0, len(per_lane), 7):
+        stream_len, delayed, first, pending, dead, model_bytes, waiting = per_lane[i:i + 7]
         if first:
             entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else str(first[0][0])
             oldest = max(oldest, (now - int(entry_id.split("-")[0])) / 1000)
-        depth += int(stream_len) + int(delayed)
+        depth += int(stream_len) + int(delayed) + int(waiting or 0)  # as SUBMIT's backlog
         delayed_total += int(delayed)
         in_flight += int(pending["pending"])
         dead_total += int(dead)

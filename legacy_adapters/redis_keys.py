@@ -82,6 +82,11 @@ class QueueKeys:
         return f"{self.prefix}:webhooks:owner:{owner}"
 
     @property
+    def fair_waiting(self) -> str:
+        """STRING: jobs waiting in the fair-scheduling lists, not yet in the stream (docs/pricing.md)."""
+        return f"{self.prefix}:fair:waiting"
+
+    @property
     def model_bytes(self) -> str:
         """STRING: bytes of every stored model together (the scripts keep it; the budget's counter)."""
         return f"{self.prefix}:models:bytes"

@@ -308,9 +308,10 @@ return 1
 """
 
 #: Move fairly scheduled jobs into the stream (a worker, before it reads). ARGV: prefix, group, window.
-#: Returns how many moved.
+#: Returns {moved, still waiting in the lists}.
 DISPATCH = _COMMON + r"""
-return fair_dispatch(tonumber(ARGV[3]))
+local moved = fair_dispatch(tonumber(ARGV[3]))
+return {moved, tonumber(redis.call('GET', P .. ':fair:waiting') or '0')}
 """
 
 #: Operator re-queue of a failed (or stuck) job. ARGV: prefix, group, job_id, now, inflight_ttl.

@@ -62,7 +62,7 @@ class QuoteRequest:
     material: str
     owner: str  # partner id, or "internal"
     tier: str = ""  # the partner's tier (a bounded metric label); "" for internal quotes
-    weight: int = 1  # the tier's share in fair scheduling (jobs per turn)
+    weight: int = 1  # the owner's quantum in fair scheduling: jobs per turn (the gateway: by tier)
     callback_url: str = ""
     idempotency_key: str = ""
     request_id: str = ""

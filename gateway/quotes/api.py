@@ -154,7 +154,7 @@ class QuoteService:
         req = QuoteRequest(model=upload.model, material=material,
                            owner=partner.id if partner is not None else "internal",
                            tier=partner.tier if partner is not None else "",
-                           weight=self.config.tier_weights.get(partner.tier, 1) if partner is not None else 1,
+                           weight=self.config.jobs_per_turn(partner.tier) if partner is not None else 1,
                            callback_url=self._callback(upload.fields.get("callback_url")
                                                        or request.query.get("callback_url", "")),
                            idempotency_key=idem, request_id=request.get(REQUEST_ID_KEY) or "",

@@ -24,8 +24,9 @@ YAML::
       upload_partner_bytes: 167772160  # ... of one partner (429 above; operators: upload_bytes only)
       upload_deadline: 300         # s for a whole upload body to arrive (408 after; body_timeout: idle)
       failover_wait: 10            # s a submission/read waits out a Redis failover before its 503 (0: none)
-      fair_window: 4               # fair scheduling across partners: unread stream entries (0: one FIFO)
-      tier_weights: {gold: 4}      # jobs per round-robin turn of a partner of that tier (others: 1)
+      fair_window: 2               # fair scheduling across partners: unread stream entries (0: one FIFO)
+      fair_quantum: 5              # jobs per round-robin turn of a partner of weight 1
+      tier_weights: {gold: 4}      # a tier's weight: turns of fair_quantum jobs (others: 1)
     routes:
       - {name: partner-quotes, listener: external, prefix: /partner/v1/quotes, methods: [GET, POST],
          handler: quotes, max_body_bytes: 52428800,
@@ -49,7 +50,8 @@ HANDLERS = frozenset({"quotes", "usage"})  # usage: gateway/usage/api.py
 _INTS = {"backlog_bound": 1, "job_ttl": 60, "model_ttl": 60, "idempotency_ttl": 60, "inflight_ttl": 60,
          "model_store_bytes": 1 << 20, "parse_workers": 1, "parse_cpu_seconds": 1,
          "parse_memory_bytes": 256 << 20, "ascii_max_bytes": 1024, "max_triangles": 1,
-         "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20, "fair_window": 0}
+         "upload_bytes": 1 << 20, "upload_partner_bytes": 1 << 20, "fair_window": 0,
+         "fair_quantum": 1}
 _NUMBERS = {"retry_after": 1, "probe_interval": 0.1, "parse_timeout": 0.1, "upload_deadline": 1,
             "failover_wait": 0}
 
@@ -83,8 +85,13 @@ class QuotesConfig:
     upload_partner_bytes: int = 160 << 20
     upload_deadline: float = 300.0
     failover_wait: float = 10.0  # s a submission/read waits out a Redis failover before its 503
-    fair_window: int = 4  # docs/pricing.md, "Fair scheduling across partners" (0: one FIFO)
-    tier_weights: dict[str, int] = field(default_factory=dict)  # tier → jobs per turn (others: 1)
+    fair_window: int = 2  # docs/pricing.md, "Fair scheduling across partners" (0: one FIFO)
+    fair_quantum: int = 5  # jobs per turn of weight 1
+    tier_weights: dict[str, int] = field(default_factory=dict)  # tier → weight (others: 1)
+
+    def jobs_per_turn(self, tier: str) -> int:
+        """A partner's quantum in the deficit round robin: ``fair_quantum`` x its tier's weight."""
+        return self.fair_quantum * self.tier_weights.get(tier, 1)
 
 
 def parse_quotes_section(data: Any) -> QuotesConfig | None:

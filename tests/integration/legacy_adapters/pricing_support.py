@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,6 +17,8 @@ from stl import mesh as stl_mesh
 
 from devstack.process import ServerProcess
 from gateway.quotes.model_check import StlLimits, model_fingerprint
+from legacy_adapters.queue import PricingQueue
+from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, Submission
 from legacy_sim.pricing.samples import box_stl_binary, box_triangles
 
@@ -89,3 +92,26 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float, w
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not reached within {timeout} s")
         await asyncio.sleep(0.05)
+
+
+async def sigkill_busy_worker_then_finish(queue: PricingQueue | ShardedQueue, job_ids: list[str],
+                                          workers: list[ServerProcess], timeout: float
+                                          ) -> list[dict[str, str]]:
+    """SIGKILL worker ``w0`` (``workers[0]``) while it runs one of ``job_ids``, wait until every job
+    is done; returns the jobs' fields."""
+
+    async def jobs() -> list[dict[str, str]]:
+        return [await queue.job(j) or {} for j in job_ids]
+
+    async def victim_is_busy() -> bool:
+        return any(j.get("status") == "running" and j.get("worker") == "w0" for j in await jobs())
+
+    async def all_done() -> bool:
+        return all(j.get("status") == "done" for j in await jobs())
+
+    await wait_until(victim_is_busy, timeout, "worker w0 running a job")
+    assert workers[0].proc is not None
+    workers[0].proc.send_signal(signal.SIGKILL)  # no chance to hand anything back
+    workers[0].proc.wait(5)
+    await wait_until(all_done, timeout, f"all {len(job_ids)} jobs done")
+    return await jobs()

@@ -3,18 +3,19 @@ robin by tier weight — on real Redis, and with real worker processes (a flood,
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from legacy_adapters.queue import PricingQueue
+from legacy_adapters.queue_state import read_queue_state
 from legacy_adapters.redis_keys import GROUP
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, SubmitSettings
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.integration.legacy_adapters.pricing_support import (
     calls_per_model,
+    sigkill_busy_worker_then_finish,
     submit_checked,
     wait_until,
     worker_processes,
@@ -54,7 +55,7 @@ async def test_dispatch_serves_operators_first_then_partners_by_tier_weight(queu
     await _submit(submitter, "globex", _models("globex", 6), weight=3, tier="gold")
     await _submit(submitter, "internal", _models("internal", 2))
     await queue.redis.xreadgroup(GROUP, "t", {queue.keys.stream: ">"}, count=1)  # read: window free
-    assert await queue.dispatch(10) == 10
+    assert await queue.dispatch(10) == (10, 12 - 1 - 2)  # acme's rest
     owners = await _stream_owners(queue)
     # acme's first (window), operators' two, globex (newcomer, weight 3), acme 1, globex 3, acme 1
     assert owners == ["acme", "internal", "internal", *["globex"] * 3, "acme", *["globex"] * 3, "acme"]
@@ -65,7 +66,7 @@ async def test_an_owner_leaves_the_schedule_when_it_has_nothing_waiting(queue: P
     await _submit(submitter, "acme", _models("acme", 3))
     await _submit(submitter, "globex", _models("globex", 2))
     assert await queue.redis.zcard(f"{queue.keys.prefix}:fair:active") == 2
-    assert await queue.dispatch(100) == 4  # the first one went straight into the stream
+    assert await queue.dispatch(100) == (4, 0)  # the first one went straight into the stream
     fair = f"{queue.keys.prefix}:fair"
     assert await queue.redis.keys(f"{fair}:*") == [f"{fair}:waiting".encode()]
     assert await queue.redis.get(f"{queue.keys.prefix}:fair:waiting") == b"0"
@@ -78,6 +79,7 @@ async def test_waiting_jobs_count_against_the_backlog_bound(queue: PricingQueue)
                 for m in _models("acme", 4)]
     assert outcomes == ["queued", "queued", "queued", "full"]
     assert await queue.redis.xlen(queue.keys.stream) == 1
+    assert (await read_queue_state(queue)).depth == 3  # the gauge sees the listed jobs too
 
 
 @pytest.mark.slow
@@ -120,26 +122,11 @@ async def test_sigkill_with_fair_scheduling_loses_nothing_and_records_each_job_o
     env = {"PRICING_LOCAL_DELAY": "0.15", "PRICING_CALL_LOG": str(log)}
     with worker_processes(redis_url, tmp_path, 2, env=env, concurrency=2,
                           extra=("--visibility-timeout", "1.5", "--retry-base", "0.1")) as workers:
-
-        async def victim_is_busy() -> bool:
-            jobs = [await queue.job(j) for j in job_ids]
-            return any(j and j["status"] == "running" and j.get("worker") == "w0" for j in jobs)
-
-        await wait_until(victim_is_busy, 20, "worker w0 running a job")
-        assert workers[0].proc is not None
-        workers[0].proc.send_signal(signal.SIGKILL)
-        workers[0].proc.wait(5)
-
-        async def all_done() -> bool:
-            jobs = [await queue.job(j) for j in job_ids]
-            return all(j is not None and j["status"] == "done" for j in jobs)
-
-        await wait_until(all_done, 60, "all 36 jobs done")
-    jobs = [await queue.job(j) for j in job_ids]
-    assert [j["completions"] for j in jobs if j] == ["1"] * 36
+        jobs = await sigkill_busy_worker_then_finish(queue, job_ids, workers, 60)
+    assert [j["completions"] for j in jobs] == ["1"] * 36
     calls = calls_per_model(log)
     assert len(calls) == 36
     assert sum(calls.values()) - 36 <= 2  # only what w0 held may run twice
-    assert max(int(j.get("attempts", "0")) for j in jobs if j) >= 2  # a reclaimed job
+    assert max(int(j.get("attempts", "0")) for j in jobs) >= 2  # a reclaimed job
     assert await queue.redis.xlen(queue.keys.stream) == 0
     assert await queue.redis.zcard(f"{queue.keys.prefix}:fair:active") == 0

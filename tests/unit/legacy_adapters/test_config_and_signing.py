@@ -26,7 +26,7 @@ def test_handler_route_parses_without_a_cluster() -> None:
     assert cfg.quotes is not None
     assert cfg.quotes.backlog_bound == 5
     assert cfg.quotes.rules_version == "3"
-    assert cfg.quotes.fair_window == 4  # fair scheduling across partners by default
+    assert cfg.quotes.fair_window == 2  # fair scheduling across partners by default
     assert cfg.quotes.tier_weights == {}
 
 
@@ -34,6 +34,7 @@ def test_tier_weights_and_wait_objectives_parse() -> None:
     cfg = parse_config(_cfg({"handler": "quotes"}, quotes={"tier_weights": {"gold": 4}, "fair_window": 0}))
     assert cfg.quotes is not None
     assert (cfg.quotes.tier_weights, cfg.quotes.fair_window) == ({"gold": 4}, 0)
+    assert (cfg.quotes.jobs_per_turn("gold"), cfg.quotes.jobs_per_turn("bronze")) == (20, 5)
     assert parse_objectives("gold=60, bronze=600") == {"gold": 60.0, "bronze": 600.0}
     for bad in ("gold", "gold=0", "Gold Tier=5"):
         with pytest.raises(ConfigError, match="--wait-objectives"):
