@@ -6,7 +6,7 @@ redis-py 8.1's ``_execute_command`` calls ``execute_command`` on ``None``: an ``
 that is not a Redis error at all (a 500 on the hot path; the end of any loop that catches only
 Redis errors). ``MOVED`` to an unknown node is handled (``NodesManager.move_slot`` adds it); here
 ``get_node`` by name adds an unknown node the same way, as a primary (only primaries import slots).
-Found by tests/integration/sharedstate/test_heartbeat_cluster.py.
+Found and kept by tests/integration/sharedstate/test_heartbeat_cluster.py (the hot-path test).
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@ import pytest
 from redis.crc import key_slot
 
 from devstack.redis_cluster import move_slot, spare_primary
+from gateway.ratelimit import PartnerLimiter, RateLimitConfig
 from gateway.ratelimit.heartbeat import Heartbeat
+from gateway.ratelimit.policy import parse_windows
+from gateway.ratelimit.shared import counter_keys
 from sharedstate.redis_spec import parse_redis_spec
 from tests.support.redis_cluster_keys import redis_cluster
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -50,3 +54,33 @@ async def test_the_count_stays_exact_while_the_heartbeat_slots_move(tmp_path: Pa
         finally:
             for c in clients:
                 await c.aclose()
+
+
+async def test_the_hot_path_follows_a_partner_slot_to_a_new_primary(tmp_path: Path) -> None:
+    """The same moves for a partner's counters, checked through the limiter between every step:
+    redis-py 8.1 raised AttributeError on the ASK to the node it did not know (a 500)."""
+    windows = parse_windows({"rate": "1000000/minute"}, "t")
+    ids = (("partner", "acme"),)
+    key = counter_keys("gateway:rl", windows[0], ids[0])[1]
+    with redis_cluster(tmp_path / "cluster") as nodes:
+        limiter = PartnerLimiter(RateLimitConfig(redis_url=nodes.spec, heartbeat_interval=0.2,
+                                                 socket_timeout=1.0))
+        await limiter.start()
+        try:
+            assert await limiter.check(windows, ids) is not None
+            with spare_primary(nodes, tmp_path / "spare") as spare:
+                slot = key_slot(key.encode())
+                for step in move_slot(nodes, slot, nodes.primary_of(key), spare):
+                    decision = await limiter.check(windows, ids)
+                    assert decision is not None, step  # degraded is fine (TRYAGAIN while half moved)
+                    assert decision.allowed, step
+                assert nodes.primary_of(key) == spare
+
+                async def shared() -> bool:
+                    return not limiter.degraded
+
+                await eventually(shared, timeout=30, what="shared mode with the slot on the new primary")
+                assert await limiter.check(windows, ids) is not None
+                assert not limiter.degraded
+        finally:
+            await limiter.aclose()
