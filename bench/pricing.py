@@ -129,7 +129,6 @@ def main() -> int:
     args = p.parse_args()
     if args.fairness:
         args.workers = (args.workers or [2])[0]
-        args.delay = args.delay if "--delay" in sys.argv else 0.1
     else:
         args.workers = args.workers or [1, 2, 4]
     return asyncio.run(main_async(args))
