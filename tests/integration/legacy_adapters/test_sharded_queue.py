@@ -4,7 +4,8 @@ Each owner's jobs live in shard ``crc16(owner) mod S`` under ``{pricing:<s>}`` (
 shards spread over the primaries, and one worker serves them all: submit, read by id, complete,
 dedup and idempotent replay per shard, dead letters and re-queue per shard, webhooks of every
 shard, a flooded shard does not starve another, a SIGKILLed worker's jobs are reclaimed in every
-shard, and a step-1 queue (``{pricing}``) is still read and priced after the switch.
+shard, a step-1 queue (``{pricing}``) is still read and priced after the switch, and fair scheduling
+keeps each owner's lists in its shard's slot.
 """
 
 from __future__ import annotations
@@ -279,3 +280,30 @@ async def test_sigkill_mid_job_loses_nothing_in_any_shard(
     assert (state.depth, state.in_flight) == (0, 0)
     assert json.loads(jobs[0]["result"])["price_eur"]
 
+
+
+async def test_fair_scheduling_keeps_each_owners_lists_in_its_shards_slot_and_prices_everything(
+        sharded: ShardedQueue) -> None:
+    submitter = QuoteSubmitter(sharded, SubmitSettings(backlog_bound=100, fair_window=1))
+    owners = owners_in_distinct_shards(2)
+    models = distinct_models(8)
+    job_ids = [(await submit_as(submitter, owners[i % 2], m)).job_id for i, m in enumerate(models)]
+    for owner in owners:  # each owner's list and the round sit in its shard's slot (one script each)
+        prefix = f"{{pricing:{shard_of_owner(owner, SHARDS)}}}"
+        keys = [f"{prefix}:fair:q:{owner}", f"{prefix}:fair:active", f"{prefix}:stream"]
+        assert len({sharded.redis.keyslot(k) for k in keys}) == 1
+        assert await sharded.redis.llen(keys[0]) == 3  # the first of each went straight to the stream
+    recorder = Recorder()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(sharded, recorder, stop, concurrency=2))
+
+    async def all_done() -> bool:
+        return await fields(sharded, job_ids, "status") == {"done"}
+
+    await eventually(all_done, timeout=60, what="every fairly scheduled job on the Cluster priced")
+    stop.set()
+    await worker
+    assert len(recorder.calls) == 8
+    for owner in owners:
+        prefix = f"{{pricing:{shard_of_owner(owner, SHARDS)}}}"
+        assert await sharded.redis.zcard(f"{prefix}:fair:active") == 0
