@@ -102,14 +102,17 @@ def window(requests: Iterable[Request], start: float, end: float) -> dict[str, C
 
 def recovery_seconds(requests: Sequence[Request], heal: float, end: float, *,
                      clean: float = 5.0) -> float | None:
-    """Seconds from ``heal`` until service resumed: the end of the last non-OK answer (shed
+    """Seconds from ``heal`` until service resumed: the end of the last non-OK answer (503 shed
     included) before the first ``clean`` seconds without one.
 
-    0 when the first ``clean`` seconds after the heal are already clean; None when no such
-    stretch begins before the window ends (not recovered within the window). Sporadic errors
-    later in the window still count in the window's errors, not in the recovery time.
+    A 429 with ``Retry-After`` is a partner over its quota — the steady mix answers some even
+    without a fault (the baseline's own shed column), so it never marks the service as not yet
+    recovered; it stays in the shed column. 0 when the first ``clean`` seconds after the heal
+    are already clean; None when no such stretch begins before the window ends (not recovered
+    within the window). Sporadic errors later in the window still count in the window's
+    errors, not in the recovery time.
     """
-    bad = sorted(r.end for r in requests if heal <= r.start < end and not r.ok)
+    bad = sorted(r.end for r in requests if heal <= r.start < end and not r.ok and not _quota(r))
     cursor = heal
     for t in bad:
         if t - cursor >= clean:
@@ -118,6 +121,10 @@ def recovery_seconds(requests: Sequence[Request], heal: float, end: float, *,
     if end - cursor < clean:
         return None
     return round(cursor - heal, 1)
+
+
+def _quota(r: Request) -> bool:
+    return r.shed and r.status == 429
 
 
 def slowest_ms(requests: Iterable[Request], start: float, end: float) -> float:

@@ -50,6 +50,13 @@ def test_recovery_is_the_last_error_after_heal_followed_by_clean_traffic() -> No
     assert recovery_seconds([_r(10.0 + i, 503, ok=False) for i in range(18)], 10.0, 30.0) is None
 
 
+def test_quota_answers_do_not_delay_recovery_but_shed_503s_do() -> None:
+    quota = [_r(10.0 + i, 429, ok=False, ra=True) for i in range(18)]   # a partner over its limit all along
+    assert recovery_seconds([*quota, _r(12.0, 502, ok=False)], 10.0, 30.0) == 2.0
+    shed = [_r(10.0 + i, 503, ok=False, ra=True) for i in range(18)]
+    assert recovery_seconds(shed, 10.0, 30.0) is None
+
+
 def test_acceptances_are_attributed_to_the_window_they_started_in() -> None:
     times = {"a": 1.0, "b": 5.0, "c": 50.0}
     counts = attribute(times, ["a", "b", "c"], [("baseline", 0.0, 2.0), ("mes-kill", 2.0, 10.0)])
