@@ -18,6 +18,7 @@ from gateway.request_keys import (
     LISTENER_KEY,
     OPERATOR_KEY,
     PARTNER_KEY,
+    REQUEST_BODY_KEY,
     REQUEST_ID_KEY,
     RESPONSE_CAP_KEY,
     ROUTE_KEY,
@@ -69,6 +70,8 @@ def _reject(listener: str, reason: str, exc: Exception) -> Exception:
 async def _request_body(request: web.Request, route: Route, listener: str) -> bytes | _BodyStream | None:
     if UPSTREAM_BODY_KEY in request:
         return request[UPSTREAM_BODY_KEY]
+    if REQUEST_BODY_KEY in request:  # read (and checked) by the contract filter: the stream is spent
+        return request[REQUEST_BODY_KEY]
     if not request.body_exists:
         return None
     length = request.content_length
