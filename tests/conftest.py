@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from devstack import PostgresServer, RedisServer
 from devstack.postgres import pg_bin
@@ -81,6 +82,16 @@ def redis_cluster_nodes(redis_cluster_server: ClusterNodes) -> ClusterNodes:
     for port in redis_cluster_server.ports:  # a replica refuses FLUSHALL (READONLY): ignored
         subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], check=False, capture_output=True)
     return redis_cluster_server
+
+
+@pytest.fixture
+async def cluster_client(redis_cluster_nodes: ClusterNodes) -> AsyncIterator[RedisCluster]:
+    """A redis-py asyncio cluster client on :func:`redis_cluster_nodes`, closed after the test."""
+    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ gets redis-py's ``RedisCluster`` client, so what is tested is the key layout alo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import limits
 import pytest
 from multidict import MultiDict
@@ -22,20 +20,12 @@ from gateway.cache.redis_backend import RedisBackend
 from gateway.ratelimit import Window
 from gateway.ratelimit.pipe import RespPipe
 from gateway.ratelimit.shared import SharedWindows, counter_keys
-from tests.support.redis_cluster_keys import ClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
 KEYS = VersionKeys("cache:")
 
 
 
-@pytest.fixture
-async def cluster_client(redis_cluster_nodes: ClusterNodes) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_multi_window_script_runs_on_the_node_of_the_partners_slot(

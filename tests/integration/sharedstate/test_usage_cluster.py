@@ -3,24 +3,14 @@ CROSSSLOT), applied once per sequence and once per job; the export's index spans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
 from sharedstate.usage_counts import UsageCounts
-from tests.support.redis_cluster_keys import ClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-async def cluster_client(redis_cluster_nodes: ClusterNodes) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster.from_url(redis_cluster_nodes.seed_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_batches_and_jobs_apply_once_on_cluster(cluster_client: RedisCluster) -> None:
