@@ -71,9 +71,11 @@ def test_the_python_services_share_one_image_built_from_the_dockerfile() -> None
     assert {"gateway", "mes-1", "mes-2", "crm", "sidecar-mes-1", "sidecar-mes-2", "sidecar-crm"} <= set(built)
     assert len({s["image"] for s in built.values()}) == 1
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm$", dockerfile, re.M)  # exact version
+    # exact version, pinned by digest too
+    pinned = r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}$"
+    assert re.search(pinned, dockerfile, re.M)
     assert "FROM ${PYTHON_IMAGE} AS runtime" in dockerfile  # multi-stage: the venv built apart
-    assert "pip install ." in dockerfile
+    assert "pip install --only-binary :all: '.[mesdb]'" in dockerfile  # runtime deps only, wheels
 
 
 def test_the_whole_stack_is_there() -> None:
