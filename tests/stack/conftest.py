@@ -549,6 +549,8 @@ def stack_run(
             str(port["pricing-worker"]),
             "--webhook-secrets",  # as make run: webhooks on (the store may stay absent)
             str(root / "webhook-secrets.json"),
+            "--wait-objectives",  # as make run: the per-tier queue-wait objectives the alert reads
+            "gold=600,silver=1200,bronze=1800,internal=600",
         )
         am = start_alertmanager(
             root, port["alertmanager"], PROMETHEUS / "alertmanager.yml", log_path=logs / "alertmanager.out"
