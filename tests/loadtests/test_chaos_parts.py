@@ -11,6 +11,7 @@ from devstack.fault_proxy import FaultProxy
 from loadtests.chaos.figures import Request, recovery_seconds, window
 from loadtests.chaos.ledger import attribute
 from loadtests.chaos.monitoring import compress_expr, compress_rules, seconds
+from loadtests.chaos.run import parser, partner_count, served_rate
 
 
 def test_ranges_and_for_are_divided_by_the_factor_with_a_floor() -> None:
@@ -39,6 +40,19 @@ def test_shed_answers_with_retry_after_are_counted_apart_from_failures() -> None
     assert crm.requests == 4
     assert dict(crm.shed) == {503: 1}
     assert dict(crm.failures) == {503: 1, 0: 1}
+
+
+def test_the_capacity_probe_counts_served_answers_not_shed_ones() -> None:
+    # A rate-limited partner's cheap 429s inflated the probe: the measured run, at half of it, was
+    # then throttled (CI: a fault window accepted no partner order).
+    requests = [_r(1.0), _r(2.0), _r(3.0, 429, ok=False, ra=True), _r(4.0, 503, ok=False, ra=True), _r(5.0),
+                _r(12.0)]
+    assert served_rate(requests, 0.0, 10.0) == 0.3
+
+
+def test_every_user_of_the_probe_and_of_the_run_has_its_own_partner_identity() -> None:
+    args = parser().parse_args(["--short", "--probe-users", "24", "--users", "30"])
+    assert partner_count(args) == 30
 
 
 def test_recovery_is_the_last_error_after_heal_followed_by_clean_traffic() -> None:
