@@ -46,6 +46,8 @@ __all__ = [
     "RATELIMIT_DECISIONS",
     "RATELIMIT_DEGRADED",
     "RATELIMIT_DEGRADED_SECONDS",
+    "RATELIMIT_ERROR_REASONS",
+    "RATELIMIT_FAILED_PROBES",
     "RATELIMIT_INSTANCES",
     "RATELIMIT_MODE_SWITCHES",
     "REDIS_FAILOVERS",
@@ -320,9 +322,19 @@ RATELIMIT_DECISIONS = Counter(
     "Rate-limit decisions by partner tier (never partner id), route and decision (allowed|limited).",
     ("tier", "route", "decision"),
 )
+RATELIMIT_ERROR_REASONS = ("timeout", "connection", "reply", "other")  # gateway.ratelimit.failures
 RATELIMIT_BACKEND_ERRORS = Counter(
     "gateway_ratelimit_backend_errors_total",
-    "Failed calls to the shared rate-limit store (Redis): request path and heartbeat.",
+    "Failed calls to the shared rate-limit store (Redis), request path and heartbeat, by reason: "
+    "timeout (no reply in ratelimit.socket_timeout), connection (refused, reset, closed, auth), "
+    "reply (an error reply: READONLY, CLUSTERDOWN ...), other (unclassified).",
+    ("reason",),
+)
+RATELIMIT_FAILED_PROBES = Gauge(
+    "gateway_ratelimit_failed_probes",
+    "Heartbeat probes of the rate-limit store that failed in a row (0 after one that succeeded); "
+    "the worst process of the instance.",
+    multiprocess_mode="livemax",
 )
 RATELIMIT_DEGRADED = Gauge(
     "gateway_ratelimit_degraded",
@@ -482,6 +494,8 @@ for _outcome in MODEL_CHECK_OUTCOMES:  # every series exists at 0 from start-up
     MODEL_CHECK_DURATION.labels(outcome=_outcome)
 for _kind in REDIS_KINDS:  # gateway_redis_topology: every kind at 0 until a limiter publishes its own
     REDIS_TOPOLOGY.labels(kind=_kind).set(0)
+for _reason in RATELIMIT_ERROR_REASONS:  # GatewayRateLimitBackendUnreachable: rate() sees the first
+    RATELIMIT_BACKEND_ERRORS.labels(reason=_reason)
 for _user in ("ratelimit", "cache_events"):
     REDIS_RECONNECTS.labels(user=_user)
 for _outcome in ("served", "gave_up"):

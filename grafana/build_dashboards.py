@@ -1108,18 +1108,21 @@ def cache_and_ratelimits() -> dict[str, Any]:
         ),
         state_timeline(
             "Degraded mode (local shares)",
-            "1 while a gateway enforces limits locally because the rate-limit Redis is unreachable "
-            "(GatewayRateLimitBackendUnreachable after 5 minutes).",
+            "1 while a gateway enforces limits locally because a call to the rate-limit Redis failed "
+            "(until the next heartbeat probe succeeds). GatewayRateLimitBackendUnreachable fires on "
+            "probes failing in a row for a minute, not on this state.",
             [target("max by (instance) (gateway_ratelimit_degraded)", "{{instance}}")],
             width=8,
             links=[edge_logs],
         ),
         timeseries(
             "Store errors and mode switches",
-            "Failed calls to the rate-limit Redis (request path and heartbeat); transitions into "
+            "Failed calls to the rate-limit Redis (request path and heartbeat) by reason: timeouts "
+            "alone also come from a slow box; connection/reply errors do not. Transitions into "
             "degraded mode and back to shared counters.",
             [
-                target(f"sum(rate(gateway_ratelimit_backend_errors_total[{RATE}]))", "errors/s"),
+                target(f"sum by (reason) (rate(gateway_ratelimit_backend_errors_total[{RATE}]))",
+                       "{{reason}} errors/s"),
                 target(
                     f"sum by (mode) (increase(gateway_ratelimit_mode_switches_total[{RATE}]))",
                     "→ {{mode}}",

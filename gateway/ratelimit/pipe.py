@@ -126,6 +126,9 @@ class _Protocol(asyncio.Protocol):
         self.fail(ConnectionError(f"Redis connection lost: {exc or 'closed'}"))
 
     def fail(self, exc: BaseException) -> None:
+        # aborted now, reported lost only on a later loop iteration: a caller in between must
+        # take a new connection, not wait on this one for "connection lost" (not our timeout)
+        self.lost = True
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():

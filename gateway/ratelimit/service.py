@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.errors import RateLimitUnavailable
 from gateway.ratelimit.client_windows import ClientWindows
 from gateway.ratelimit.decision import Decision
+from gateway.ratelimit.failures import failure_reason
 from gateway.ratelimit.heartbeat import Heartbeat, new_instance_id
 from gateway.ratelimit.local import LocalWindows
 from gateway.ratelimit.pipe import RespError, RespPipe
@@ -69,6 +70,7 @@ class PartnerLimiter:
     async def start(self) -> None:
         """First heartbeat (degraded from the start if Redis is down), then beat in the background."""
         metrics.RATELIMIT_DEGRADED.set(0)
+        metrics.RATELIMIT_FAILED_PROBES.set(0)
         if self.topology is not None:
             self.topology.publish()
         if self.heartbeat is None:
@@ -103,7 +105,7 @@ class PartnerLimiter:
                 with closed_connection_as_connection_error():  # redis-py under uvloop (Cluster kill)
                     return await self.shared.hit(windows, ids)
             except BACKEND_ERRORS as exc:
-                metrics.RATELIMIT_BACKEND_ERRORS.inc()
+                metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
                 self._switch(degraded=True, reason=exc)
         if on_backend_error == "open":
             return None
@@ -122,6 +124,7 @@ class PartnerLimiter:
             self._probe_failed(exc)
             return
         self.failed_probes = 0
+        metrics.RATELIMIT_FAILED_PROBES.set(0)
         metrics.RATELIMIT_INSTANCES.set(count)
         if self.topology is not None:
             await self.topology.observe()
@@ -144,9 +147,10 @@ class PartnerLimiter:
 
     def _probe_failed(self, exc: BaseException) -> None:
         """Degraded (if not yet); every STILL_DEGRADED_EVERY failures in a row, say so with the error."""
-        metrics.RATELIMIT_BACKEND_ERRORS.inc()
+        metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
         self._switch(degraded=True, reason=exc)
         self.failed_probes += 1
+        metrics.RATELIMIT_FAILED_PROBES.set(self.failed_probes)
         if self.failed_probes % STILL_DEGRADED_EVERY == 0:
             log.error("rate limiting still degraded after %d failed probes in a row; last error: %s: %s",
                       self.failed_probes, type(exc).__name__, exc,

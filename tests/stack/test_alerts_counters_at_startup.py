@@ -50,6 +50,7 @@ BOUNDED: dict[str, dict[str, set[str]]] = {
     "gateway_upstream_requests_total": {"status_class": {"5xx", "connect_error", "timeout", "reset"}},
     "gateway_requests_total": {"status_class": {"5xx"}},
     "gateway_ratelimit_decisions_total": {"decision": {"allowed", "limited"}},
+    "gateway_ratelimit_backend_errors_total": {"reason": {"timeout", "connection", "reply", "other"}},
     "mesdb_archiver_passes_total": {"outcome": {"ok", "error"}},
 }
 

@@ -49,3 +49,29 @@ async def test_unreachable_redis_fails_fast_with_a_connection_error() -> None:
     pipe = RespPipe(f"redis://127.0.0.1:{free_port()}/0", timeout=0.1)
     with pytest.raises(ConnectionRefusedError):
         await pipe.call(encode("PING"))
+
+
+async def test_a_call_right_after_a_timeout_waits_on_a_new_connection_not_the_aborted_one() -> None:
+    """A timeout aborts the connection; a caller that comes before the loop has reported the loss
+    must not be queued on it and fail with "connection lost" — on a slow box that turned a late
+    reply into ``reason="connection"``, the reason GatewayRateLimitBackendUnreachable pages on."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+
+    server = await asyncio.start_server(accept_and_never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RespPipe(f"redis://127.0.0.1:{port}/0", timeout=0.05)
+    try:
+        with pytest.raises(TimeoutError):
+            await pipe.call(encode("PING"))
+        with pytest.raises(TimeoutError):  # its own deadline on a fresh connection
+            await pipe.call(encode("PING"))
+        assert len(silent) == 2
+    finally:
+        pipe.close()
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
