@@ -10,6 +10,7 @@ from legacy_adapters import metrics
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.redis_keys import GROUP
 from legacy_adapters.shards import ShardedQueue
+from resilience.cancellation import stop_requested
 from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error
 
 log = logging.getLogger("legacy_adapters.queue_state")
@@ -79,7 +80,7 @@ def publish(state: QueueState, bound: int) -> None:
 async def probe_forever(queue: PricingQueue | ShardedQueue, bound: int, interval: float = 5.0) -> None:
     """Publish the state every ``interval`` s until cancelled; Redis errors are counted, not raised."""
     metrics.BACKLOG_BOUND.set(bound)
-    while True:
+    while not stop_requested():  # a cancel redis-py swallowed (resilience/cancellation.py) ends it too
         try:
             with closed_connection_as_connection_error():
                 publish(await read_queue_state(queue), bound)

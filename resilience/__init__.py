@@ -7,6 +7,8 @@
 * ``resilience.backoff`` — capped exponential backoff with full jitter, the one retry and
   reconnect delay policy;
 * ``resilience.problem`` — RFC 9457 ``application/problem+json`` answers;
+* ``resilience.cancellation`` — ending background loops whose cancellation a library swallowed
+  (``stop_requested``, ``cancel_and_wait``);
 * ``resilience.forwarding`` — hop-by-hop removal and ``X-Forwarded-*`` between a client and
   what is behind us.
 

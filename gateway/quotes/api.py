@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from urllib.parse import urlsplit
 
@@ -39,8 +40,11 @@ from legacy_adapters.submit import (
     Submission,
     SubmitSettings,
 )
+from resilience.cancellation import cancel_and_wait
 from sharedstate.errors import REDIS_ERRORS
 
+log = logging.getLogger("gateway.quotes")
+STOP_WITHIN = 5.0  # seconds the probe gets to stop (a cancel can be lost: resilience/cancellation.py)
 _JOB_ID = re.compile(r"^(?:\d{1,4}-)?[0-9a-f]{32}$")  # <shard>-<uuid hex> with shards > 1
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -106,9 +110,9 @@ class QuoteService:
 
     async def aclose(self) -> None:
         """Stop the probe and close the pool."""
-        if self._probe is not None:
-            self._probe.cancel()
-            await asyncio.gather(self._probe, return_exceptions=True)
+        if not await cancel_and_wait(self._probe, within=STOP_WITHIN):
+            log.error("the pricing queue probe did not stop within %.1f s", STOP_WITHIN,
+                      extra={"event.action": "pricing-probe"})
         await self.checks.aclose()
         await self.queue.aclose()
 

@@ -30,10 +30,12 @@ from gateway.ratelimit.pipe import RespError, RespPipe
 from gateway.ratelimit.policy import RateLimitConfig, Window
 from gateway.ratelimit.shared import SharedWindows
 from gateway.ratelimit.topology import Topology
+from resilience.cancellation import cancel_and_wait, stop_requested
 from sharedstate.errors import closed_connection_as_connection_error
 from sharedstate.redis_spec import AnyRedis, parse_redis_spec
 
 log = logging.getLogger("gateway.ratelimit")
+STOP_WITHIN = 5.0  # seconds the heartbeat gets to stop (a cancel can be lost: resilience/cancellation.py)
 STILL_DEGRADED_EVERY = 25  # failed probes in a row between two "still degraded" log lines
 # RedisClusterException: a Cluster client that cannot reach any seed (not a RedisError)
 BACKEND_ERRORS = (RedisError, RedisClusterException, RespError, OSError, asyncio.TimeoutError)
@@ -79,9 +81,9 @@ class PartnerLimiter:
         self._task = asyncio.get_running_loop().create_task(self._beat_forever())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if not await cancel_and_wait(self._task, within=STOP_WITHIN):
+            log.error("the rate-limit heartbeat did not stop within %.1f s", STOP_WITHIN,
+                      extra={"event.action": "ratelimit-stop"})
         if self.heartbeat is not None and not self.degraded:
             with contextlib.suppress(*BACKEND_ERRORS):
                 await self.heartbeat.leave()
@@ -133,7 +135,7 @@ class PartnerLimiter:
     async def _beat_forever(self) -> None:
         """Never ends but by cancellation: an error nobody classified (a client library's bug, a
         new exception type) is a failed probe, not the end of the only way back to shared mode."""
-        while True:
+        while not stop_requested():  # a cancel redis-py swallowed (resilience/cancellation.py) ends it too
             await asyncio.sleep(self.config.heartbeat_interval)
             if self.degraded:
                 metrics.RATELIMIT_DEGRADED_SECONDS.inc(self.config.heartbeat_interval)

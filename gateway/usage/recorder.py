@@ -25,6 +25,7 @@ from typing import Any
 from gateway import metrics
 from gateway.usage.config import UsageConfig
 from gateway.usage.store import UsageStore, open_usage_store
+from resilience.cancellation import cancel_and_wait, stop_requested
 from sharedstate.errors import REDIS_ERRORS
 from sharedstate.usage_counts import DAY, day_of
 
@@ -73,9 +74,10 @@ class UsageRecorder:
 
     async def aclose(self, *, within: float = 5.0) -> None:
         """Stop the flusher, then flush what is left (bounded); what stays unflushed is counted lost."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if not await cancel_and_wait(self._task, within=within):
+            log.error("usage: the flusher did not stop within %.1f s", within,
+                      extra={"event.action": "usage-stop"})
+        self._task = None
         deadline = time.monotonic() + within
         while self.pending_events and time.monotonic() < deadline:
             if not await self.flush():
@@ -116,7 +118,7 @@ class UsageRecorder:
         return True
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not stop_requested():  # a cancel redis-py swallowed (resilience/cancellation.py) ends it too
             await asyncio.sleep(self.config.flush_interval)
             with contextlib.suppress(*REDIS_ERRORS):
                 await self.flush()

@@ -37,8 +37,7 @@ def _config(tmp_path: Path, redis_url: str, store: Path) -> dict[str, Any]:
                 {"name": "partner-usage", "listener": "external", "prefix": "/partner/v1/usage",
                  "methods": ["GET"], "handler": "usage"}],
         api_keys=api_keys_section(store), quotes={"redis_url": redis_url, "probe_interval": 0.2},
-        usage={"redis_url": redis_url, "flush_interval": 0.05},
-        drain_timeout=2)  # nothing is in flight at the end; a loaded box once took > 30 s to stop
+        usage={"redis_url": redis_url, "flush_interval": 0.05})
 
 
 async def test_quotes_priced_and_deduplicated_models_are_counted_once_each(tmp_path: Path,
