@@ -19,8 +19,8 @@ import aiohttp
 import pytest
 
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import GatewayUnderTest, gateway_config, gateway_process
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.gateway import GatewayUnderTest, gateway_process
+from tests.support.partner_edge import ECHO_PATH, make_keys, partner_echo_config
 
 pytestmark = pytest.mark.timeout(90)
 BUDGET = 30  # the documented default: 30 refused attempts per minute and address
@@ -28,11 +28,9 @@ BAD_KEY = "mes_0123456789ab_" + "x" * 43  # well-formed, unknown key id
 
 
 def _cfg(tmp_path: Path, upstream: str, store: Path, **api_keys: Any) -> dict[str, Any]:
-    return gateway_config(
-        tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                 "cluster": "mes", "rewrite_prefix": "/echo", "ratelimit": False}],
-        api_keys={**api_keys_section(store), **api_keys})
+    cfg = partner_echo_config(tmp_path, upstream, store, route={"ratelimit": False})
+    cfg["api_keys"].update(api_keys)
+    return cfg
 
 
 def _client(source: str) -> aiohttp.ClientSession:
@@ -44,7 +42,7 @@ async def _get(s: aiohttp.ClientSession, gw: GatewayUnderTest, key: str | None,
                **headers: str) -> aiohttp.ClientResponse:
     if key is not None:
         headers["X-API-Key"] = key
-    async with s.get(f"{gw.external}/partner/test/echo", headers=headers) as r:
+    async with s.get(f"{gw.external}{ECHO_PATH}", headers=headers) as r:
         await r.read()
         return r
 
@@ -76,7 +74,7 @@ async def test_refused_attempts_beyond_an_addresss_budget_get_429_before_the_key
                 assert r.content_type == "application/problem+json"
                 assert 1 <= int(r.headers["Retry-After"]) <= 60
                 assert "WWW-Authenticate" not in r.headers
-            async with s.get(f"{gw.external}/partner/test/echo") as r:
+            async with s.get(f"{gw.external}{ECHO_PATH}") as r:
                 body = await r.json(content_type=None)
                 assert body["type"].endswith("/auth-attempts-exceeded")
                 assert body["instance"] == f"urn:request:{r.headers['X-Request-ID']}"

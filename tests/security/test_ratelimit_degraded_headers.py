@@ -15,8 +15,8 @@ import pytest
 
 from devstack import RedisServer
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import gateway_config, gateway_process
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.gateway import gateway_process
+from tests.support.partner_edge import ECHO_PATH, make_keys, partner_echo_config
 
 pytestmark = pytest.mark.timeout(90)
 LIMIT = 20  # "rate" per minute, shared by two instances → a local share of 10
@@ -36,11 +36,8 @@ async def test_degraded_mode_headers_advertise_the_local_share_and_429_comes_at_
                         "PX", "600000"], check=True, capture_output=True, timeout=10)
         store, (key,) = make_keys(tmp_path, ("acme", "gold", ("orders:read",)))
         async with fake_upstream() as up:
-            cfg = gateway_config(
-                tmp_path, clusters={"mes": {"endpoints": [up.url]}},
-                routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                         "cluster": "mes", "rewrite_prefix": "/echo"}],
-                api_keys=api_keys_section(store),
+            cfg = partner_echo_config(
+                tmp_path, up.url, store,
                 ratelimit={"redis_url": redis.url, "default_tier": "gold", "heartbeat_interval": 0.2,
                            "socket_timeout": 0.5,
                            "tiers": {"gold": {"rate": f"{LIMIT}/minute", "quota": "1000/day"}}})
@@ -49,7 +46,7 @@ async def test_degraded_mode_headers_advertise_the_local_share_and_429_comes_at_
                 share = LIMIT // 2
                 policy = f'"rate";q={share};w=60, "quota";q={1000 // 2};w=86400'
                 async with aiohttp.ClientSession() as s:
-                    url, headers = f"{gw.external}/partner/test/echo", {"X-API-Key": key}
+                    url, headers = f"{gw.external}{ECHO_PATH}", {"X-API-Key": key}
                     for expected in range(share - 1, -1, -1):
                         async with s.get(url, headers=headers) as r:
                             assert r.status == 200

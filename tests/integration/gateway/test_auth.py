@@ -11,20 +11,18 @@ import pytest
 
 from gateway.auth.api_keys import ApiKeyStore
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import gateway_config, run_gateway
-from tests.support.partner_edge import PEPPER, api_keys_section, make_keys
+from tests.support.gateway import run_gateway
+from tests.support.partner_edge import ECHO_PATH, PEPPER, make_keys, partner_echo_config
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _cfg(tmp_path: Path, upstream: str, store: Path) -> dict[str, object]:
-    return gateway_config(
-        tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                 "cluster": "mes", "rewrite_prefix": "/echo", "methods": ["GET", "POST"],
-                 "auth": {"scopes": {"GET": ["orders:read"], "POST": "orders:write"}}},
-                {"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes"}],
-        api_keys=api_keys_section(store))
+    return partner_echo_config(
+        tmp_path, upstream, store,
+        route={"methods": ["GET", "POST"],
+               "auth": {"scopes": {"GET": ["orders:read"], "POST": "orders:write"}}},
+        extra_routes=({"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes"},))
 
 
 async def test_auth_paths_answer_401_403_or_proxy_without_forwarding_the_key(
@@ -34,7 +32,7 @@ async def test_auth_paths_answer_401_403_or_proxy_without_forwarding_the_key(
     caplog.set_level(logging.DEBUG)
     async with fake_upstream() as up, run_gateway(_cfg(tmp_path, up.url, store), tmp_path) as gw, \
             aiohttp.ClientSession() as s:
-        url = f"{gw.external}/partner/test/echo"
+        url = f"{gw.external}{ECHO_PATH}"
         async with s.get(url) as r:
             assert r.status == 401
             assert r.content_type == "application/problem+json"
@@ -67,7 +65,7 @@ async def test_revoked_key_is_refused_within_a_second_without_restart(tmp_path: 
     store_path, (key,) = make_keys(tmp_path, ("acme", "gold", ("orders:read",)))
     async with fake_upstream() as up, run_gateway(_cfg(tmp_path, up.url, store_path), tmp_path) as gw, \
             aiohttp.ClientSession() as s:
-        url = f"{gw.external}/partner/test/echo"
+        url = f"{gw.external}{ECHO_PATH}"
         async with s.get(url, headers={"X-API-Key": key}) as r:
             assert r.status == 200
         ApiKeyStore(store_path, PEPPER.encode()).revoke(key.split("_")[1])

@@ -20,14 +20,14 @@ from tests.support.gateway import (
     gateway_config,
     run_gateway,
 )
+from tests.support.partner_edge import ECHO_PATH, partner_echo_route
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def routes() -> list[dict[str, Any]]:
     return [
-        {"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo", "cluster": "mes",
-         "rewrite_prefix": "/echo", "auth": {"required": False}},
+        partner_echo_route(auth={"required": False}),
         {"name": "echo", "listener": "internal", "prefix": "/echo", "cluster": "mes"},
         {"name": "slow", "listener": "internal", "prefix": "/slow", "cluster": "mes", "methods": ["GET"]},
         {"name": "hang", "listener": "internal", "prefix": "/hang", "cluster": "mes", "methods": ["GET"],
@@ -72,7 +72,7 @@ async def test_external_client_asking_for_an_internal_route_gets_404_problem(gw:
 async def test_request_reaches_upstream_with_forwarded_headers_and_request_id(gw: GatewayUnderTest) -> None:
     hostile = {"X-Forwarded-For": "6.6.6.6", "X-Request-ID": "spoofed-request-id", "Connection": "X-Hop",
                "X-Hop": "secret"}
-    async with aiohttp.ClientSession() as s, s.get(f"{gw.external}/partner/test/echo?x=1",
+    async with aiohttp.ClientSession() as s, s.get(f"{gw.external}{ECHO_PATH}?x=1",
                                                     headers=hostile) as resp:
         assert resp.status == 200
         echoed = await resp.json()

@@ -21,8 +21,8 @@ from gateway.ratelimit import Window
 from gateway.ratelimit.pipe import RespPipe
 from gateway.ratelimit.shared import SharedWindows
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.gateway import GatewayUnderTest, run_gateway
+from tests.support.partner_edge import ECHO_PATH, make_keys, partner_echo_config
 
 pytestmark = pytest.mark.timeout(90)
 LIMIT = 200  # "rate": per minute; the tests finish well inside one window, anchored at the first hit
@@ -31,11 +31,8 @@ TIERS = {"gold": {"burst": "5000/second", "rate": f"{LIMIT}/minute", "quota": "1
 
 def _cfg(tmp_path: Path, upstream: str, store: Path, redis_url: str, *, socket_timeout: float = 0.05,
          **route: Any) -> dict[str, Any]:
-    return gateway_config(
-        tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                 "cluster": "mes", "rewrite_prefix": "/echo", **route}],
-        api_keys=api_keys_section(store),
+    return partner_echo_config(
+        tmp_path, upstream, store, route=route,
         ratelimit={"redis_url": redis_url, "default_tier": "gold", "tiers": TIERS,
                    "socket_timeout": socket_timeout, "heartbeat_interval": 0.2})
 
@@ -49,7 +46,7 @@ async def _fire(gateways: list[GatewayUnderTest], key: str, total: int, clients:
     async def client(s: aiohttp.ClientSession) -> None:
         for _ in jobs:
             gw = next(targets)
-            async with s.get(f"{gw.external}/partner/test/echo", headers={"X-API-Key": key}) as r:
+            async with s.get(f"{gw.external}{ECHO_PATH}", headers={"X-API-Key": key}) as r:
                 await r.read()
                 statuses[r.status] += 1
 
@@ -70,7 +67,7 @@ async def test_success_carries_budget_and_excess_gets_429_with_retry_after(
     async with fake_upstream() as up:
         cfg["clusters"]["mes"]["endpoints"] = [up.url]
         async with run_gateway(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
-            url, headers = f"{gw.external}/partner/test/echo", {"X-API-Key": key}
+            url, headers = f"{gw.external}{ECHO_PATH}", {"X-API-Key": key}
             for expected in (2, 1, 0):
                 async with s.get(url, headers=headers) as r:
                     assert r.status == 200
@@ -135,7 +132,7 @@ async def _shared_again(a: GatewayUnderTest, b: GatewayUnderTest, key: str) -> N
         while True:
             seen = []
             for gw in (a, b):
-                async with s.get(f"{gw.external}/partner/test/echo", headers={"X-API-Key": key}) as r:
+                async with s.get(f"{gw.external}{ECHO_PATH}", headers={"X-API-Key": key}) as r:
                     assert r.status == 200
                     seen.append(_remaining(r.headers, "rate"))
             if seen[1] == seen[0] - 1:
@@ -184,7 +181,7 @@ async def test_every_counter_of_one_partner_is_in_one_hash_slot(tmp_path: Path, 
         cfg["clusters"]["mes"]["endpoints"] = [up.url]
         async with run_gateway(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
             for key in keys:
-                async with s.get(f"{gw.external}/partner/test/echo", headers={"X-API-Key": key}) as r:
+                async with s.get(f"{gw.external}{ECHO_PATH}", headers={"X-API-Key": key}) as r:
                     assert r.status == 200
     client = aioredis.Redis.from_url(redis_url)
     try:

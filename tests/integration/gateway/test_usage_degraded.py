@@ -17,8 +17,8 @@ from gateway.usage import UsageConfig, UsageRecorder
 from gateway.usage.store import RedisUsageStore
 from sharedstate.usage_counts import DayCounts, Mode
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import gateway_config, run_gateway
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.gateway import run_gateway
+from tests.support.partner_edge import ECHO_PATH, make_keys, partner_echo_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,16 +86,13 @@ async def test_a_batch_whose_reply_was_lost_is_applied_once(tmp_path: Path, redi
 async def test_requests_are_served_while_the_usage_store_is_unreachable(tmp_path: Path) -> None:
     store, (acme,) = make_keys(tmp_path, ("acme", "gold", ()))
     async with fake_upstream() as up:
-        cfg = gateway_config(
-            tmp_path, clusters={"mes": {"endpoints": [up.url]}},
-            routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                     "cluster": "mes", "rewrite_prefix": "/echo"}],
-            api_keys=api_keys_section(store),
+        cfg = partner_echo_config(
+            tmp_path, up.url, store,
             usage={"redis_url": "redis://127.0.0.1:9/0", "flush_interval": 0.05, "socket_timeout": 0.1})
         failed = _failed()
         async with run_gateway(cfg, tmp_path) as gw, aiohttp.ClientSession() as s:
             for _ in range(5):
-                async with s.get(f"{gw.external}/partner/test/echo", headers={"X-API-Key": acme}) as r:
+                async with s.get(f"{gw.external}{ECHO_PATH}", headers={"X-API-Key": acme}) as r:
                     assert r.status == 200
             async with s.get(f"{gw.admin}/metrics") as r:
                 text = await r.text()

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from tests.support.fake_upstream import fake_upstream
-from tests.support.gateway import GatewayUnderTest, gateway_config, run_gateway
-from tests.support.partner_edge import api_keys_section, make_keys
+from tests.support.gateway import GatewayUnderTest, run_gateway
+from tests.support.partner_edge import ECHO_PATH, make_keys, partner_echo_config
 from tests.support.redis_sentinel import redis_sentinel
 from tests.support.waiting import eventually
 
@@ -24,11 +24,8 @@ TIERS = {"gold": {"burst": "100000/second", "rate": "1000000/minute"}}
 
 def _cfg(tmp_path: Path, upstream: str, store: Path, spec: str) -> dict[str, object]:
     tmp_path.mkdir()
-    return gateway_config(
-        tmp_path, clusters={"mes": {"endpoints": [upstream]}},
-        routes=[{"name": "partner-echo", "listener": "external", "prefix": "/partner/test/echo",
-                 "cluster": "mes", "rewrite_prefix": "/echo"}],
-        api_keys=api_keys_section(store),
+    return partner_echo_config(
+        tmp_path, upstream, store,
         ratelimit={"redis_url": spec, "default_tier": "gold", "tiers": TIERS, "socket_timeout": 0.1,
                    "heartbeat_interval": 0.2})
 
@@ -45,7 +42,7 @@ async def _load(gateways: list[GatewayUnderTest], key: str, statuses: Counter[in
     targets = itertools.cycle(gateways)
     async with aiohttp.ClientSession() as s:
         while True:
-            async with s.get(f"{next(targets).external}/partner/test/echo", headers={"X-API-Key": key}) as r:
+            async with s.get(f"{next(targets).external}{ECHO_PATH}", headers={"X-API-Key": key}) as r:
                 await r.read()
                 statuses[r.status] += 1
 

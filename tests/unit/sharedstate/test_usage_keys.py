@@ -15,6 +15,7 @@ from gateway.errors import RequestInvalid
 from gateway.usage.config import parse_usage_section
 from gateway.usage.report import parse_range
 from sharedstate.usage_counts import UsageKeys, day_of, days_between
+from tests.support.partner_edge import partner_echo_route
 
 
 @pytest.mark.parametrize("partner", ["acme", "a.b-c_1", "a}b", "{x}"])
@@ -65,8 +66,7 @@ def test_only_routes_outside_the_partner_document_may_turn_usage_off() -> None:
     base: dict[str, Any] = {
         "listeners": {"external": {"port": 1}},
         "clusters": {"mes": {"endpoints": ["http://127.0.0.1:1"]}},
-        "routes": [{"name": "echo", "listener": "external", "prefix": "/partner/test/echo", "cluster": "mes",
-                    "usage": False}]}
+        "routes": [partner_echo_route(usage=False)]}
     assert parse_config(base).routes[0].usage is False
     base["routes"][0]["prefix"] = "/partner/v1/orders"
     with pytest.raises(ConfigError, match=r"routes\[0\]\.usage: the partner API's routes"):
