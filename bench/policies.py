@@ -5,6 +5,7 @@ accounting vs. without.
     .venv/bin/python -m bench.policies --rounds 1 --duration 3
     .venv/bin/python -m bench.policies --hot-path redis-py   # the script through redis-py's client
     .venv/bin/python -m bench.policies --topologies single,sentinel,cluster --rounds 1 --duration 5
+    .venv/bin/python -m bench.policies --pair partner,unchecked --pairs 20 --duration 3  # one policy's cost
 
 One gateway process (``--workers 1``) serves four routes to the same static nginx endpoints:
 ``partner`` = external ``/partner/v1/orders`` (API key in ``X-API-Key``, tier with burst/rate/
@@ -23,6 +24,11 @@ Targets, ratios within the run (machines differ 2-3x in speed): partner/plain sa
 the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %), and the
 usage accounting cost: unchecked/uncounted saturation req/s >= 0.95 (our target: at most 5 %).
 
+``--pair A,B`` measures only two routes, at saturation, in interleaved pairs, and reports the
+per-pair ratios' median and spread from req/s and from the gateway's CPU seconds per request (the
+figure a shared machine does not move): ``bench/policy_pairs.py``. ``partner,unchecked`` is the
+OpenAPI validation's cost, ``unchecked,uncounted`` the usage accounting's.
+
 ``--topologies single,sentinel,cluster`` measures the same on each Redis topology in one run, each
 started here on ephemeral ports (``bench/policy_topologies.py``; on ``single`` both clients, the
 hand pipe and redis-py, with ``--hot-path both``, the default then), and prints them side by side:
@@ -37,10 +43,11 @@ import contextlib
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench import nginx
+from bench.policy_pairs import Run, interleaved, measured, report
 from bench.policy_topologies import TOPOLOGIES, RedisUnderTest, hot_paths, started, summary
 from bench.processes import ROOT, ManagedProcess, free_ports, group_cpu_seconds
 from bench.targets import STEADY_FRACTION, Target, per_thread_rate
@@ -116,9 +123,13 @@ def _endpoints(stack: contextlib.ExitStack, workdir: Path) -> tuple[int, int]:
     return e1, e2
 
 
-def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot_path: str,
-             args: argparse.Namespace) -> tuple[_Medians, float]:
-    """One gateway on ``redis`` with ``hot_path``: both routes, both shapes; (medians, steady req/s)."""
+_Variants = dict[str, tuple[str, str | None]]  # route name → (URL, API key)
+
+
+@contextlib.contextmanager
+def _gateway(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot_path: str
+             ) -> Iterator[tuple[ManagedProcess, _Variants]]:
+    """One gateway process (``--workers 1``) on ``redis`` with ``hot_path``, ready; its four routes."""
     workdir.mkdir(parents=True)
     admin, external, internal = free_ports(3)
     key, _ = ApiKeyStore(workdir / "keys.json", PEPPER.encode()).create(
@@ -131,10 +142,18 @@ def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
     try:
         gateway.start()
         gateway.wait_http_ok(admin, "/readyz", 30)
-        variants = {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
-                    "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
-                    "uncounted": (f"http://127.0.0.1:{external}/partner/bench/uncounted{QUERY}", key),
-                    "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
+        yield gateway, {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
+                        "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
+                        "uncounted": (f"http://127.0.0.1:{external}/partner/bench/uncounted{QUERY}", key),
+                        "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
+    finally:
+        gateway.stop()
+
+
+def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot_path: str,
+             args: argparse.Namespace) -> tuple[_Medians, float]:
+    """One gateway on ``redis`` with ``hot_path``: every route, both shapes; (medians, steady req/s)."""
+    with _gateway(workdir, endpoints, redis, hot_path) as (gateway, variants):
         runs: dict[tuple[str, str], list[_Run]] = {}
         cpu: _Cpu = (lambda: group_cpu_seconds(gateway.pid), redis.cpu_seconds)
         rate, steady_rps = "", 0.0
@@ -153,10 +172,32 @@ def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
                     print(f"round {rnd + 1} {shape:<10} {name:<8} {run[0]:>8.0f} req/s  p50 {run[1]:.2f} ms"
                           f"  p99 {run[2]:.2f} ms  gateway {run[3]:.0f} µs/req  redis {run[4]:.0f} µs/req"
                           f"  errors {run[5]}", flush=True)
-    finally:
-        gateway.stop()
     medians = {k: tuple(statistics.median(r[i] for r in v) for i in range(6)) for k, v in runs.items()}
     return medians, steady_rps
+
+
+def _pairs(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot_path: str,
+           args: argparse.Namespace) -> list[str]:
+    """``--pair A,B``: the two routes in interleaved pairs at saturation (``bench/policy_pairs.py``)."""
+    pair = tuple(args.pair.split(","))
+    with _gateway(workdir, endpoints, redis, hot_path) as (gateway, variants):
+        if len(pair) != 2 or not set(pair) <= set(variants) or pair[0] == pair[1]:
+            raise SystemExit(f"--pair: two of {', '.join(variants)}, e.g. partner,unchecked")
+
+        def run(name: str) -> Run:
+            url, key = variants[name]
+            headers = ["-H", f"X-API-Key: {key}"] if key else []
+            argv = [WRK, *SHAPES["saturation"], f"-d{args.duration}s", "--latency", *headers, url]
+
+            def wrk() -> tuple[float, int, int]:
+                result, _ = run_wrk(argv, duration_s=args.duration)
+                return result.requests_per_s, result.requests, result.errors
+            return measured(wrk, lambda: group_cpu_seconds(gateway.pid), args.duration)
+
+        for name in pair:  # warm-up: connections, caches and the allocator of each route
+            _wrk(variants[name][0], "saturation", 1, variants[name][1], (lambda: 0.0, lambda: 0.0), "")
+        results = interleaved((pair[0], pair[1]), args.pairs, run, echo=lambda line: print(line, flush=True))
+    return report((pair[0], pair[1]), results)
 
 
 def _report(med: _Medians, steady_rps: float) -> dict[str, float]:
@@ -206,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                              "Redis; default pipe, with --topologies both)")
     parser.add_argument("--topologies", default="single",
                         help=f"comma-separated, each started here: {', '.join(TOPOLOGIES)}")
+    parser.add_argument("--pair", default=None, metavar="A,B",
+                        help="only these two routes, at saturation, in --pairs interleaved pairs: the cost "
+                             "of one policy with its spread (partner,unchecked = OpenAPI validation; "
+                             "unchecked,uncounted = usage accounting)")
+    parser.add_argument("--pairs", type=int, default=12, help="with --pair: how many pairs (default 12)")
     args = parser.parse_args(argv)
     topologies = args.topologies.split(",")
     requested = args.hot_path or ("both" if len(topologies) > 1 else "pipe")
@@ -219,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                 for hot_path in hot_paths(topology, requested):
                     print(f"\n== {topology}, hot path {hot_path}", flush=True)
                     folder = workdir / f"{topology}-{hot_path}"
+                    if args.pair:
+                        print("\n".join(_pairs(folder, endpoints, redis, hot_path, args)))
+                        continue
                     med, steady_rps = _measure(folder, endpoints, redis, hot_path, args)
                     rows[f"{topology}/{hot_path}"] = _report(med, steady_rps)
     if len(rows) > 1:
