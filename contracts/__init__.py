@@ -13,6 +13,8 @@
   one parser).
 * ``contracts.json_file`` — how the key CLI's files (API keys, webhook secrets) are written and
   re-read: atomic replace, 0600, re-read when ``(mtime, inode)`` changes.
+* ``contracts.webhook_secrets`` — the per-partner webhook signing secrets file: the key CLI
+  (gateway) creates and rotates, the pricing workers sign.
 
 Imports only the standard library and small libraries (numpy, numpy-stl); never a deployable
 (``gateway``, ``sidecar``, ``legacy_adapters``) nor the simulator (``legacy_sim``). A test over

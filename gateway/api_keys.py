@@ -25,9 +25,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts.webhook_secrets import STORE_ENV, WebhookSecretStore
 from gateway.auth.api_keys import ApiKeyStore, resolve_pepper
 from gateway.auth.partners import SCOPES
-from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 
 DEFAULT_STORE = ".run/api-keys.json"
 _PARTNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

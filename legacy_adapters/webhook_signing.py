@@ -16,7 +16,7 @@ import hmac
 import time
 from collections.abc import Iterable
 
-from legacy_adapters.webhook_secrets import SECRET_PREFIX
+from contracts.webhook_secrets import SECRET_PREFIX
 
 TOLERANCE = 300  # seconds a receiver accepts between webhook-timestamp and its clock
 

@@ -24,13 +24,13 @@ import time
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
+from contracts.webhook_secrets import WebhookSecretStore
 from legacy_adapters import metrics
 from legacy_adapters.callback_guard import CallbackRefused, PublicOnlyResolver, check_callback_url
 from legacy_adapters.job_view import Audience, job_json
 from legacy_adapters.lanes import Lanes
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.shards import ShardedQueue
-from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhook_signing import signature_header
 from resilience.backoff import backoff_delay
 from sharedstate.errors import REDIS_ERRORS, closed_connection_as_connection_error

@@ -20,12 +20,12 @@ import socket
 import sys
 
 from configkit import ConfigError, check, integer, number
+from contracts.webhook_secrets import STORE_ENV, WebhookSecretStore
 from legacy_adapters import metrics
 from legacy_adapters.backend_spec import backend_from_spec
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.redis_keys import MAX_SHARDS
 from legacy_adapters.shards import ShardedQueue
-from legacy_adapters.webhook_secrets import STORE_ENV, WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_adapters.worker_health import WorkerHealth
 from sharedstate.errors import REDIS_ERRORS

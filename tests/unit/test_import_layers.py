@@ -20,7 +20,11 @@ deployment ships what they name) are read with ``ast``; the graph is closed tran
 * the modules of the cluster manager (``gateway.upstreams``) import one another without cycles,
   and so do the modules of every production package (a lazy import inside a function or a
   ``TYPE_CHECKING`` import closes a cycle as surely as a top-level one);
-* ``configkit`` (the ground, with ``contracts``) imports no other package of the repository.
+* ``configkit`` (the ground, with ``contracts``) imports no other package of the repository;
+* the gateway and the pricing pool (``legacy_adapters``): only the gateway's quote API
+  (``gateway.quotes``) imports the pool's modules — it submits and reads jobs through them —
+  and the pool never reaches the gateway. What else both need (the webhook secrets file the key
+  CLI writes and the workers sign with) is in ``contracts``.
 """
 
 from __future__ import annotations
@@ -305,3 +309,39 @@ def test_a_cycle_through_a_lazy_factory_import_is_reported(tmp_path: Path) -> No
     })
     assert ImportGraph(tmp_path).cycles("legacy_adapters") == [
         ["legacy_adapters.backend", "legacy_adapters.http_backend"]]
+
+
+#: The part of the gateway that may import the pricing pool: the quote API submits and reads jobs.
+PRICING_CLIENT = "gateway.quotes"
+
+
+def _pool_importers_outside_the_quote_api(graph: ImportGraph) -> set[str]:
+    return {m for m in graph.modules
+            if _top(m) == "gateway" and m != PRICING_CLIENT and not m.startswith(f"{PRICING_CLIENT}.")
+            and any(_top(t) == "legacy_adapters" for t in graph.imports(m))}
+
+
+def test_only_the_quote_api_of_the_gateway_imports_the_pricing_pool() -> None:
+    assert _pool_importers_outside_the_quote_api(_graph()) == set()
+
+
+def test_the_pricing_pool_never_reaches_the_gateway() -> None:
+    assert _graph().reached_from("legacy_adapters", outside=frozenset({"gateway"})) == {}
+
+
+def test_the_key_cli_importing_the_workers_secrets_module_is_reported(tmp_path: Path) -> None:
+    """A copy of today's gateway passes; the key CLI's old import of ``legacy_adapters.webhook_secrets``
+    (before the secrets file moved to ``contracts``) is named, and so is one inside a function."""
+    for path in (ROOT / "gateway").rglob("*.py"):
+        target = tmp_path / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(path.read_text())
+    _write(tmp_path, {"legacy_adapters/__init__.py": "", "legacy_adapters/webhook_secrets.py": "",
+                      "legacy_adapters/submit.py": ""})
+    assert _pool_importers_outside_the_quote_api(ImportGraph(tmp_path)) == set()
+    cli = tmp_path / "gateway" / "api_keys.py"
+    cli.write_text(cli.read_text() + "\nfrom legacy_adapters.webhook_secrets import WebhookSecretStore\n")
+    usage = tmp_path / "gateway" / "usage" / "api.py"
+    usage.write_text(usage.read_text() + "\ndef f():\n    from legacy_adapters import submit\n")
+    assert _pool_importers_outside_the_quote_api(ImportGraph(tmp_path)) == {
+        "gateway.api_keys", "gateway.usage.api"}

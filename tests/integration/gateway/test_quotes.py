@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from contracts.webhook_secrets import WebhookSecretStore
 from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.callback_guard import PublicOnlyResolver
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
-from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhook_signing import verify
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_sim.pricing.samples import box_stl_binary, flat_stl_binary

@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio.cluster import RedisCluster
 
+from contracts.webhook_secrets import WebhookSecretStore
 from legacy_adapters.backend import PermanentPricingError, PriceResult
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
@@ -31,7 +32,6 @@ from legacy_adapters.queue_state import read_queue_state
 from legacy_adapters.redis_keys import QueueKeys, shard_of_owner
 from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, Submission, SubmitSettings
-from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
 from tests.integration.legacy_adapters.pricing_support import (
     distinct_models,

@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from contracts.webhook_secrets import WebhookSecretStore
 from legacy_adapters.queue import PricingQueue, now_ms
 from legacy_adapters.submit import QuoteSubmitter
-from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.integration.legacy_adapters.conftest import submit

@@ -23,12 +23,12 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import REGISTRY
 
 from contracts.order_events import OrderEvent
+from contracts.webhook_secrets import WebhookSecretStore
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue_state import probe_forever
 from legacy_adapters.redis_keys import shard_of_owner
 from legacy_adapters.shards import ShardedQueue
 from legacy_adapters.submit import QuoteRequest, QuoteSubmitter, SubmitSettings
-from legacy_adapters.webhook_secrets import WebhookSecretStore
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_sim.crm import CrmConfig, build_crm_app
 from legacy_sim.pricing.samples import box_stl_binary

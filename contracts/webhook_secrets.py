@@ -1,5 +1,9 @@
 """Per-partner webhook signing secrets: one JSON file the key CLI writes and the workers read.
 
+What two deployables exchange, so it lives in the ground both stand on: the key CLI
+(``gateway.api_keys``) creates and rotates secrets, the pricing workers (``legacy_adapters``)
+sign with them; neither imports the other's internals for it (tests/unit/test_import_layers.py).
+
 A secret is ``whsec_<base64 of 32 random bytes>`` (the Standard Webhooks form; the HMAC key is
 the decoded bytes). It is created with the partner's first API key (``python -m gateway.api_keys
 create``) and rotated with ``rotate-webhook-secret``: the new secret signs at once and the old
@@ -25,7 +29,7 @@ from typing import Any
 
 from contracts.json_file import WatchedJsonFile
 
-log = logging.getLogger("legacy_adapters.webhook_secrets")
+log = logging.getLogger("legacy_adapters.webhook_secrets")  # its log lines come from the workers
 SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
 STORE_ENV = "PRICING_WEBHOOK_SECRETS_FILE"
 _OWNER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
