@@ -35,16 +35,21 @@ PROBES = ("active_orders", "terminal_orders", "new_orders", "pricing")  # the st
 
 
 class BusinessProbes:
-    """The probe cycle; ``run_once()`` for one cycle, ``run()`` forever."""
+    """The probe cycle; ``run_once()`` for one cycle, ``run()`` forever.
+
+    ``new_orders_window``: how old (database clock) an id watermark must be before
+    ``orders_new_per_minute`` scans above it; a minute and a second, tests shorten it.
+    """
 
     def __init__(self, pool: asyncpg.Pool, runner: ProbeRunner, *, terminal_count_interval: float = 300.0,
-                 instance: str | None = None) -> None:
+                 instance: str | None = None, new_orders_window: timedelta = NEW_ORDERS_WINDOW) -> None:
         self._pool = pool
         self._runner = runner
         runner.declare(*PROBES)
         self._terminal_interval = terminal_count_interval
         self._terminal_due = 0.0  # monotonic time of the next terminal count; 0 = now
         self._order_marks: collections.deque[tuple[datetime, int]] = collections.deque(maxlen=64)
+        self._new_orders_window = new_orders_window
         self._pricing_from = 0
         # the probing sidecar's own legacy instance reads 0 from the first cycle, not "no data"
         self._pricing_labels: set[str] = {instance} if instance else set()
@@ -88,10 +93,11 @@ class BusinessProbes:
         mark = await self._pool.fetchrow(sql.ORDERS_WATERMARK)
         now, max_id = mark["at"], mark["max_id"] or 0
         watermark = 0
+        window = self._new_orders_window
         for at, marked_id in self._order_marks:  # oldest first: keep the newest old-enough one
-            if at <= now - NEW_ORDERS_WINDOW:
+            if at <= now - window:
                 watermark = marked_id
-        while len(self._order_marks) > 1 and self._order_marks[1][0] <= now - NEW_ORDERS_WINDOW:
+        while len(self._order_marks) > 1 and self._order_marks[1][0] <= now - window:
             self._order_marks.popleft()
         self._order_marks.append((now, max_id))
         metrics.ORDERS_NEW_PER_MINUTE.set(await self._pool.fetchval(sql.NEW_ORDERS, watermark))

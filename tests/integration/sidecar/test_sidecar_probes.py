@@ -17,6 +17,7 @@ from sidecar.db import open_readonly_pool
 from sidecar.probe_runner import ProbeRunner
 from sidecar.probes import BusinessProbes
 from tests.integration.sidecar.sidecar_support import create_orders, mes_config, move_order, sample
+from tests.support.waiting import eventually
 
 LABELS = {"kind": "mes", "legacy_instance": "mes-probe"}
 
@@ -111,15 +112,29 @@ async def test_watermarks_keep_later_cycles_exact(mes: TestClient[Any, Any], db:
     assert sample("orders_by_status", status="SUBMITTED") == 5
 
 
-async def test_new_orders_use_an_id_watermark_from_a_minute_ago(
-        mes: TestClient[Any, Any], db: asyncpg.Connection, probes: BusinessProbes) -> None:
-    old = await create_orders(mes, 4)
-    await db.execute("UPDATE orders SET created_at = now() - interval '2 minutes' WHERE id = ANY($1)", old)
-    db_now = await db.fetchval("SELECT now()")
-    probes._order_marks.append((db_now - timedelta(minutes=2), old[-1]))  # as if probed 2 minutes ago
-    await create_orders(mes, 2)
-    await probes.run_once()
-    assert sample("orders_new_per_minute") == 2
+async def test_new_orders_scan_above_the_id_watermark_of_a_probe_one_window_ago(
+        pg_dsn: str, mes: TestClient[Any, Any], db: asyncpg.Connection) -> None:
+    """The second probe counts only ids above the max id the first one saw (a window earlier on
+    the database's clock): the 4 orders seen then are not counted again, although their
+    ``created_at`` is made recent (a full scan would count all 6)."""
+    window = timedelta(milliseconds=300)  # a minute and a second in production
+    pool = await open_readonly_pool(pg_dsn, instance="mes-probe")
+    try:
+        probes = BusinessProbes(pool, ProbeRunner(kind="mes", instance="mes-probe"), new_orders_window=window)
+        old = await create_orders(mes, 4)
+        await probes.run_once()  # marks (now, max id = old[-1])
+        marked_at = await db.fetchval("SELECT now()")
+
+        async def window_passed() -> bool:
+            return bool(await db.fetchval("SELECT now() > $1::timestamptz + $2::interval", marked_at, window))
+
+        await eventually(window_passed, timeout=10, what="the database clock one window past the mark")
+        await create_orders(mes, 2)
+        await db.execute("UPDATE orders SET created_at = now() WHERE id = ANY($1)", old)
+        await probes.run_once()
+        assert sample("orders_new_per_minute") == 2
+    finally:
+        await pool.close()
 
 
 async def test_database_down_counts_probe_errors_and_keeps_running() -> None:
