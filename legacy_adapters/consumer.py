@@ -112,36 +112,46 @@ class QuoteWorker:
         keeper.cancel()
 
     async def _collect(self, lanes: list[PricingQueue], free: int, reclaim: bool) -> list[Delivery]:
-        """Due retries promoted and (every few seconds) stale entries reclaimed in each lane, then new
-        entries: one blocking read when there is one lane (as ever), else fair passes taking one
-        entry per lane per pass, and a blocking read on the next lane when a pass found nothing."""
+        """Due retries promoted and (every few seconds) stale entries reclaimed in each lane, then work
+        claimed: unread entries, then fairly scheduled jobs moved from the per-owner lists and read in
+        the same script (the round decides when a slot is free, never earlier) — with one lane all at
+        once, else in fair passes taking one entry per lane per pass. Nothing anywhere: a blocking read
+        on the next lane, registered as waiting there by the claim that found it empty, so a
+        submission moves its job in for this worker (``CLAIM`` in scripts.py)."""
         s = self.settings
         got: list[Delivery] = []
-        listed = False  # jobs wait in a fair-scheduling list: never block long on an empty stream
         for lane in lanes:
             if reclaim and len(got) < free:
                 got += await self._guarded(lane, self._reclaim, lane, free - len(got)) or []
             await self._guarded(lane, lane.promote_due)
-            # fair scheduling: the next jobs move from the per-owner lists into the stream now, in
-            # deficit-round-robin order — never more than this worker is about to read
-            dispatched = await self._guarded(lane, lane.dispatch, free)
-            listed |= bool(dispatched and dispatched[1])
         if got:
             return got
-        # another worker may read what this one just dispatched: then dispatch again soon, not in 1 s
-        block_ms = min(s.block_ms, 10) if listed else s.block_ms
         if len(lanes) == 1:
-            return await self._read(lanes[0], free, block_ms)
+            got = await self._claim(lanes[0], free, s.block_ms)
+        else:
+            got = await self._fair_passes(lanes, free)
+            if not got:  # registered in the lane it blocks on, by the claim that finds that lane empty
+                got = await self._claim(self._lanes.order.order(lanes)[0], free, s.block_ms)
+        return got or await self._read(self._lanes.order.order(lanes)[0], free, s.block_ms)
+
+    async def _fair_passes(self, lanes: list[PricingQueue], free: int) -> list[Delivery]:
+        """One entry per lane per pass until ``free`` are taken or a pass finds none."""
+        got: list[Delivery] = []
         while len(got) < free:
             before = len(got)
             for lane in self._lanes.order.order(lanes):
                 if len(got) < free:
-                    got += await self._read(lane, 1, None)
+                    got += await self._claim(lane, 1, 0)
             if len(got) == before:
                 break
-        if not got:
-            got = await self._read(self._lanes.order.order(lanes)[0], free, block_ms)
         return got
+
+    async def _claim(self, lane: PricingQueue, count: int, idle_ms: int) -> list[Delivery]:
+        claimed = await self._guarded(lane, lane.claim, self.settings.name, count, idle_ms)
+        if not claimed or not claimed[0]:
+            return []
+        self._lanes.order.served(lane)
+        return [(lane, entry, fields) for entry, fields in claimed[0]]
 
     async def _read(self, lane: PricingQueue, count: int, block_ms: int | None) -> list[Delivery]:
         batch = await self._guarded(lane, lane.read, self.settings.name, count, block_ms) or []

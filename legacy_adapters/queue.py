@@ -32,6 +32,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _entry(raw: Any) -> tuple[str, Mapping[str, str]]:
+    """A stream entry as a script returns it: ``[id, [field, value, …]]``."""
+    eid, flat = raw
+    return _text(eid), {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
 class PricingQueue:
     """One layout of the queue (one prefix): Redis Streams + consumer group ``pricing-workers``; the
     scripts keep every step atomic. A deployment with ``shards > 1`` has one per shard
@@ -44,7 +50,7 @@ class PricingQueue:
         self.shard = shard
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
-                                      "PROMOTE", "EXTEND", "REQUEUE", "DISPATCH", "WEBHOOK_CLAIM",
+                                      "PROMOTE", "EXTEND", "REQUEUE", "CLAIM", "WEBHOOK_CLAIM",
                                       "WEBHOOK_SETTLE")}
 
     @classmethod
@@ -118,11 +124,15 @@ class PricingQueue:
         """Move retries whose back-off has passed back into the stream."""
         return int(await self.run("PROMOTE", now_ms(), limit))
 
-    async def dispatch(self, window: int) -> tuple[int, int]:
-        """Fair scheduling: top the stream up to ``window`` unread entries from the per-owner lists
-        (operators first, then partners by deficit round robin); returns (moved, still listed)."""
-        moved, waiting = await self.run("DISPATCH", window)
-        return int(moved), int(waiting)
+    async def claim(self, consumer: str, count: int, idle_ms: int = 0
+                    ) -> tuple[list[tuple[str, Mapping[str, str]]], int]:
+        """Up to ``count`` entries for ``consumer`` at once: unread ones, then fairly scheduled jobs
+        moved from the per-owner lists (operators first, then partners by deficit round robin) and
+        read in the same script. Nothing found and ``idle_ms`` > 0: registered as waiting that long,
+        so a submission moves its job in (the caller blocks on :meth:`read` next). Returns (entries,
+        jobs still listed)."""
+        got, waiting = await self.run("CLAIM", consumer, count, idle_ms)
+        return [_entry(e) for e in got], int(waiting)
 
     async def extend(self, entry: str, consumer: str) -> bool:
         """Reset the idle time of our entry; False when another worker reclaimed it."""
@@ -167,8 +177,12 @@ class PricingQueue:
         """New entries for ``consumer`` (XREADGROUP >; ``block_ms`` None: answer at once)."""
         answer: Any = await self.redis.xreadgroup(GROUP, consumer, {self.keys.stream: ">"},
                                                   count=count, block=block_ms)
-        return [(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
-                for _stream, entries in answer or [] for eid, fields in entries]
+        got: list[tuple[str, Mapping[str, str]]] = [
+            (_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+            for _stream, entries in answer or [] for eid, fields in entries]
+        if got and block_ms is not None:  # woken: no longer waiting for a job moved in (CLAIM)
+            await self.redis.zrem(self.keys.fair_idle, consumer)
+        return got
 
     async def reclaim(self, consumer: str, min_idle_ms: int, count: int, *, start: str = "0-0"
                       ) -> tuple[list[tuple[str, Mapping[str, str]]], str]:
@@ -190,6 +204,7 @@ class PricingQueue:
 
     async def leave_group(self, worker: str) -> None:
         """Forget the consumer ``worker`` of this layout's group when it holds no entries."""
+        await self.redis.zrem(self.keys.fair_idle, worker)
         try:
             pending = await self.redis.xpending_range(self.keys.stream, GROUP, min="-", max="+", count=1,
                                                       consumername=worker)

@@ -87,6 +87,11 @@ class QueueKeys:
         return f"{self.prefix}:fair:waiting"
 
     @property
+    def fair_idle(self) -> str:
+        """ZSET worker → until when (ms) it waits on an empty stream (fair jobs are moved in for it)."""
+        return f"{self.prefix}:fair:idle"
+
+    @property
     def model_bytes(self) -> str:
         """STRING: bytes of every stored model together (the scripts keep it; the budget's counter)."""
         return f"{self.prefix}:models:bytes"

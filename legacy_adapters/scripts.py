@@ -32,10 +32,6 @@ local function fair_push(id)
     redis.call('HSET', P .. ':fair:weight', o, redis.call('HGET', jk(id), 'weight') or '1')
   end
 end
-local function enqueue(id)
-  if redis.call('HGET', jk(id), 'fair') == '1' then return fair_push(id) end
-  return to_stream(id)
-end
 local function fair_pop(o)   -- the owner's next job still queued (others were ended meanwhile)
   while true do
     local id = redis.call('LPOP', fq(o))
@@ -79,6 +75,24 @@ local function fair_dispatch(window)   -- top the stream up to `window` unread e
     end
   end
   return moved
+end
+-- workers blocked on an empty stream right now: :fair:idle ZSET worker -> until when (ms, Redis TIME)
+-- its blocking read lasts; CLAIM registers a worker that found nothing, atomically with finding nothing
+local function idle_workers()
+  local t = redis.call('TIME')
+  redis.call('ZREMRANGEBYSCORE', P .. ':fair:idle', '-inf', tonumber(t[1]) * 1000 + math.floor(t[2] / 1000))
+  return redis.call('ZCARD', P .. ':fair:idle')
+end
+-- a listed job is moved into the stream only for a worker that waits for it (late binding): an entry
+-- nobody reads yet would be one more a newcomer's quote waits behind
+local function wake(cap)
+  local n = idle_workers()
+  if cap and cap < n then n = cap end
+  if n > 0 then fair_dispatch(n) end
+end
+local function enqueue(id, cap)
+  if redis.call('HGET', jk(id), 'fair') == '1' then fair_push(id); return wake(cap) end
+  return to_stream(id)
 end
 local function webhook(id, now)
   if (redis.call('HGET', jk(id), 'callback_url') or '') ~= '' then
@@ -126,8 +140,8 @@ end
 
 #: Submit a job (see :mod:`legacy_adapters.submit`). ARGV: prefix, group, job_id, fp ('' = only try the
 #: exact-bytes index), bound, now_ms, idem_key ('' = none), idem_value, idem_ttl, job_ttl,
-#: inflight_ttl, model_ttl, model store budget (bytes), model bytes, dispatch window (fair jobs: the
-#: stream is topped up to this many unread entries), then field/value pairs of the new job.
+#: inflight_ttl, model_ttl, model store budget (bytes), model bytes, dispatch cap (fair jobs: at most
+#: this many unread entries, and only for workers waiting on an empty stream), then field/value pairs.
 #: Returns {outcome, detail}: replay|cached|attached|queued|full|store_full|miss.
 SUBMIT = _COMMON + r"""
 local id, fp, bound, now = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
@@ -198,8 +212,7 @@ redis.call('ZADD', P .. ':models', 'GT', tonumber(now) + model_ttl * 1000, sha)
 redis.call('HINCRBY', P .. ':models:refs', sha, 1)
 create({'status', 'queued', 'attempts', '0'})
 redis.call('SET', P .. ':inflight:' .. fp, id, 'EX', inflight_ttl)
-enqueue(id)
-if job['fair'] == '1' then fair_dispatch(tonumber(ARGV[15])) end
+enqueue(id, tonumber(ARGV[15]))
 return {'queued', ''}
 """
 
@@ -307,11 +320,29 @@ redis.call('XCLAIM', P .. ':stream', ARGV[2], ARGV[4], 0, ARGV[3], 'JUSTID')
 return 1
 """
 
-#: Move fairly scheduled jobs into the stream (a worker, before it reads). ARGV: prefix, group, window.
-#: Returns {moved, still waiting in the lists}.
-DISPATCH = _COMMON + r"""
-local moved = fair_dispatch(tonumber(ARGV[3]))
-return {moved, tonumber(redis.call('GET', P .. ':fair:waiting') or '0')}
+#: A worker with ``count`` free slots takes work: unread entries first (FIFO jobs, ones moved for a
+#: waiting worker), then fairly scheduled jobs moved from the lists and read *in the same step* — the
+#: round decides at the moment a slot is free, so no partner's job waits unread ahead of a newcomer.
+#: Found nothing and ``idle_ms`` > 0: the worker is registered as waiting for that long (it blocks on
+#: the stream next; a submission moves a job in for it). ARGV: prefix, group, consumer, count, idle_ms.
+#: Returns {entries (XREADGROUP shape), still waiting in the lists}.
+CLAIM = _COMMON + r"""
+local consumer, count, idle_ms = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREM', P .. ':fair:idle', consumer)
+local got = {}
+local function read(n)
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[2], consumer, 'COUNT', n, 'STREAMS', P .. ':stream', '>')
+  if r then for _, e in ipairs(r[1][2]) do got[#got + 1] = e end end
+end
+read(count)
+if #got < count and fair_dispatch(count - #got) > 0 then read(count - #got) end
+if #got > 0 then
+  wake()   -- what it read may have been moved for another waiting worker: move that one's again
+elseif idle_ms > 0 then
+  local t = redis.call('TIME')
+  redis.call('ZADD', P .. ':fair:idle', tonumber(t[1]) * 1000 + math.floor(t[2] / 1000) + idle_ms, consumer)
+end
+return {got, tonumber(redis.call('GET', P .. ':fair:waiting') or '0')}
 """
 
 #: Operator re-queue of a failed (or stuck) job. ARGV: prefix, group, job_id, now, inflight_ttl.

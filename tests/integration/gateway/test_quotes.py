@@ -19,6 +19,7 @@ from legacy_adapters.callable_backend import CallableBackend
 from legacy_adapters.callback_guard import PublicOnlyResolver
 from legacy_adapters.consumer import QuoteWorker, WorkerSettings
 from legacy_adapters.queue import PricingQueue
+from legacy_adapters.queue_state import read_queue_state
 from legacy_adapters.webhook_signing import verify
 from legacy_adapters.webhooks import WebhookNotifier
 from legacy_sim.pricing.samples import box_stl_binary, flat_stl_binary
@@ -171,7 +172,7 @@ async def test_idempotency_key_returns_the_same_job_per_partner(
     assert ids[0] == ids[1] != ids[2]
     assert replayed is None
     # dedup is per partner (no cross-tenant oracle): globex's job is its own computation
-    assert await queue.redis.xlen(queue.keys.stream) == 2
+    assert (await read_queue_state(queue)).depth == 2  # queued (listed: no worker runs here)
 
 
 async def test_backlog_bound_answers_503_but_duplicates_still_get_through(

@@ -290,9 +290,9 @@ async def test_fair_scheduling_keeps_each_owners_lists_in_its_shards_slot_and_pr
     job_ids = [(await submit_as(submitter, owners[i % 2], m)).job_id for i, m in enumerate(models)]
     for owner in owners:  # each owner's list and the round sit in its shard's slot (one script each)
         prefix = f"{{pricing:{shard_of_owner(owner, SHARDS)}}}"
-        keys = [f"{prefix}:fair:q:{owner}", f"{prefix}:fair:active", f"{prefix}:stream"]
+        keys = [f"{prefix}:fair:{k}" for k in (f"q:{owner}", "active", "idle")] + [f"{prefix}:stream"]
         assert len({sharded.redis.keyslot(k) for k in keys}) == 1
-        assert await sharded.redis.llen(keys[0]) == 3  # the first of each went straight to the stream
+        assert await sharded.redis.llen(keys[0]) == 4  # no worker waits yet: all of them listed
     recorder = Recorder()
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(sharded, recorder, stop, concurrency=2))
