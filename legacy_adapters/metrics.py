@@ -31,11 +31,12 @@ for _outcome in ("ok", "duplicate", "failed"):
     USAGE_WRITES.labels(outcome=_outcome)
 # Queue state as read from Redis by the gateway's queue probe (every few seconds).
 _MODE: Final[Literal["livemax"]] = "livemax"  # every gateway reads the same Redis: max = the reading
-QUEUE_DEPTH = Gauge("pricing_queue_depth", "Jobs queued or running (stream entries + delayed retries)",
+QUEUE_DEPTH = Gauge("pricing_queue_depth",
+                    "Jobs queued or running (stream entries + delayed retries + fair-scheduling lists)",
                     multiprocess_mode=_MODE)
 QUEUE_OLDEST_AGE = Gauge("pricing_queue_oldest_age_seconds",
-                         "Age of the oldest job not finished yet (0 when the queue is empty)",
-                         multiprocess_mode=_MODE)
+                         "Age of the oldest job queued (in the stream or a fair-scheduling list) or running "
+                         "(0 when the queue is empty)", multiprocess_mode=_MODE)
 QUEUE_IN_FLIGHT = Gauge("pricing_jobs_in_flight", "Jobs delivered to a worker and not finished",
                         multiprocess_mode=_MODE)
 QUEUE_DELAYED = Gauge("pricing_jobs_delayed", "Jobs waiting for a retry back-off", multiprocess_mode=_MODE)

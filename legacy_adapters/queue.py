@@ -50,7 +50,7 @@ class PricingQueue:
         self.shard = shard
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("SUBMIT", "START", "COMPLETE", "RETRY", "DEAD_LETTER", "HANDBACK",
-                                      "PROMOTE", "EXTEND", "REQUEUE", "CLAIM", "WEBHOOK_CLAIM",
+                                      "PROMOTE", "EXTEND", "REQUEUE", "CLAIM", "FAIR_OLDEST", "WEBHOOK_CLAIM",
                                       "WEBHOOK_SETTLE")}
 
     @classmethod
@@ -133,6 +133,11 @@ class PricingQueue:
         jobs still listed)."""
         got, waiting = await self.run("CLAIM", consumer, count, idle_ms)
         return [_entry(e) for e in got], int(waiting)
+
+    async def oldest_listed_ms(self) -> int | None:
+        """When (ms) the longest-waiting job in a fair-scheduling list was listed (None: none listed)."""
+        answer = await self.run("FAIR_OLDEST")
+        return int(answer) if answer else None
 
     async def extend(self, entry: str, consumer: str) -> bool:
         """Reset the idle time of our entry; False when another worker reclaimed it."""

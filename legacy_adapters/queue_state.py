@@ -33,7 +33,8 @@ class QueueState:
 async def read_queue_state(queue: PricingQueue | ShardedQueue) -> QueueState:
     """Summed over every shard (and the unsharded layout while it exists): one pipelined round trip
     (per shard XLEN, ZCARD x2, XRANGE first, XPENDING summary, GET x2; once ZCOUNT of the workers). On a
-    Cluster the pipeline sends each shard's commands to its node."""
+    Cluster the pipeline sends each shard's commands to its node. A shard with jobs in its
+    fair-scheduling lists costs one more call: their oldest counts in ``oldest_age_seconds``."""
     sharded = ShardedQueue.of(queue)
     lanes = await sharded.lanes()
     now = now_ms()
@@ -51,11 +52,13 @@ async def read_queue_state(queue: PricingQueue | ShardedQueue) -> QueueState:
         *per_lane, alive = await pipe.execute()
     depth = delayed_total = in_flight = dead_total = stored = 0
     oldest = 0.0
-    for i in range(0, len(per_lane), 7):
+    for lane, i in zip(lanes, range(0, len(per_lane), 7), strict=True):
         stream_len, delayed, first, pending, dead, model_bytes, waiting = per_lane[i:i + 7]
         if first:
             entry_id = first[0][0].decode() if isinstance(first[0][0], bytes) else str(first[0][0])
             oldest = max(oldest, (now - int(entry_id.split("-")[0])) / 1000)
+        if int(waiting or 0) and (listed := await lane.oldest_listed_ms()) is not None:
+            oldest = max(oldest, (now - listed) / 1000)  # fair scheduling: waiting in an owner's list
         depth += int(stream_len) + int(delayed) + int(waiting or 0)  # as SUBMIT's backlog
         delayed_total += int(delayed)
         in_flight += int(pending["pending"])

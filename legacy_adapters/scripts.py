@@ -21,9 +21,14 @@ end
 -- (operators) has its own list, always served first. fair_dispatch moves jobs into the stream by
 -- deficit round robin: workers read the stream as ever (consumer group, XAUTOCLAIM, dead letters).
 local function fq(o) return P .. ':fair:q:' .. o end
+local function clock_ms()   -- Redis's own clock (the scripts replicate their effects, not themselves)
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function fair_push(id)
   local o = redis.call('HGET', jk(id), 'owner') or 'internal'
   redis.call('RPUSH', fq(o), id)
+  redis.call('HSET', jk(id), 'listed_at', clock_ms())   -- each list is oldest first: its head's age counts
   redis.call('INCR', P .. ':fair:waiting')
   if o ~= 'internal' and not redis.call('ZSCORE', P .. ':fair:active', o) then
     -- a newcomer goes first (like FQ-CoDel's new flows): one quantum before the running round
@@ -79,8 +84,7 @@ end
 -- workers blocked on an empty stream right now: :fair:idle ZSET worker -> until when (ms, Redis TIME)
 -- its blocking read lasts; CLAIM registers a worker that found nothing, atomically with finding nothing
 local function idle_workers()
-  local t = redis.call('TIME')
-  redis.call('ZREMRANGEBYSCORE', P .. ':fair:idle', '-inf', tonumber(t[1]) * 1000 + math.floor(t[2] / 1000))
+  redis.call('ZREMRANGEBYSCORE', P .. ':fair:idle', '-inf', clock_ms())
   return redis.call('ZCARD', P .. ':fair:idle')
 end
 -- a listed job is moved into the stream only for a worker that waits for it (late binding): an entry
@@ -339,10 +343,29 @@ if #got < count and fair_dispatch(count - #got) > 0 then read(count - #got) end
 if #got > 0 then
   wake()   -- what it read may have been moved for another waiting worker: move that one's again
 elseif idle_ms > 0 then
-  local t = redis.call('TIME')
-  redis.call('ZADD', P .. ':fair:idle', tonumber(t[1]) * 1000 + math.floor(t[2] / 1000) + idle_ms, consumer)
+  redis.call('ZADD', P .. ':fair:idle', clock_ms() + idle_ms, consumer)
 end
 return {got, tonumber(redis.call('GET', P .. ':fair:waiting') or '0')}
+"""
+
+#: When the longest-waiting job still in a fair-scheduling list was listed (ms, Redis clock; false: none)
+#: — the head of each owner's list, the operators' and every partner's in the round, skipping heads
+#: that ended meanwhile (the queue probe's ``pricing_queue_oldest_age_seconds``). ARGV: prefix, group.
+FAIR_OLDEST = _COMMON + r"""
+local oldest = false
+local owners = redis.call('ZRANGE', P .. ':fair:active', 0, -1)
+owners[#owners + 1] = 'internal'
+for _, o in ipairs(owners) do
+  for _, id in ipairs(redis.call('LRANGE', fq(o), 0, 9)) do
+    local job = redis.call('HMGET', jk(id), 'status', 'listed_at')
+    if job[1] == 'queued' and job[2] then
+      local at = tonumber(job[2])
+      if not oldest or at < oldest then oldest = at end
+      break
+    end
+  end
+end
+return oldest
 """
 
 #: Operator re-queue of a failed (or stuck) job. ARGV: prefix, group, job_id, now, inflight_ttl.

@@ -192,6 +192,21 @@ async def test_waiting_jobs_count_against_the_backlog_bound(queue: PricingQueue)
     assert (await read_queue_state(queue)).depth == 3  # the gauge sees the listed jobs too
 
 
+async def test_the_oldest_age_counts_jobs_waiting_in_the_fair_scheduling_lists(queue: PricingQueue) -> None:
+    submitter = _fair(queue, window=2)
+    await _submit(submitter, "acme", _models("acme", 2))
+    await _submit(submitter, "internal", _models("internal", 1))
+    assert await queue.redis.xlen(queue.keys.stream) == 0  # no worker waits: all three listed
+
+    async def aged() -> bool:
+        return (await read_queue_state(queue)).oldest_age_seconds > 0
+
+    await eventually(aged, timeout=5, what="listed jobs in pricing_queue_oldest_age_seconds")
+    (_entry, fields), = (await queue.claim("t", 1))[0]  # the operators' job first: acme's two still listed
+    assert (await queue.job(fields["job_id"]) or {})["owner"] == "internal"
+    await eventually(aged, timeout=5, what="acme's listed jobs still counted")
+
+
 @pytest.mark.slow
 async def test_a_flooding_partner_does_not_hold_back_another_partners_quotes(
         redis_url: str, queue: PricingQueue, tmp_path: Path) -> None:
