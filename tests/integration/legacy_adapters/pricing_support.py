@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,15 +68,18 @@ def calls_per_model(log: Path) -> collections.Counter[str]:
 @contextmanager
 def worker_processes(redis_url: str, log_dir: Path, count: int, *, backend: str = LOCAL,
                      env: dict[str, str] | None = None, extra: tuple[str, ...] = (),
-                     concurrency: int = 1) -> Iterator[list[ServerProcess]]:
-    """``count`` real ``python -m legacy_adapters.worker`` processes, stopped by PID at the end."""
+                     concurrency: int = 1, env_of: Mapping[int, Mapping[str, str]] | None = None
+                     ) -> Iterator[list[ServerProcess]]:
+    """``count`` real ``python -m legacy_adapters.worker`` processes, stopped by PID at the end;
+    ``env_of[i]``: more environment for worker ``w{i}`` only (e.g. a victim whose calls last)."""
     started: list[ServerProcess] = []
     try:
         for i in range(count):
             argv = [sys.executable, "-m", "legacy_adapters.worker", "--redis-url", redis_url,
                     "--backend", backend, "--concurrency", str(concurrency), "--name", f"w{i}", *extra]
             proc = ServerProcess(argv, log_path=log_dir / f"worker-{i}.log",
-                                 env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+                                 env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {}),
+                                      **(env_of or {}).get(i, {})})
             proc.start()
             started.append(proc)
         yield started
