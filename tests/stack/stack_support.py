@@ -121,17 +121,13 @@ def dashboard_queries() -> list[Query]:
     return queries
 
 
-def metric_names(expr: str) -> set[str]:
-    """Metric names selected by a PromQL expression (parsed, not guessed with a regex)."""
-    names: set[str] = set()
-    stack: list[Any] = [promql_parser.parse(expr)]
+def promql_nodes(node: Any) -> Iterator[Any]:
+    """Every node of a parsed PromQL expression (``promql_parser.parse``), ``node`` first."""
+    stack: list[Any] = [node]
     while stack:
         node = stack.pop()
-        if isinstance(node, promql_parser.VectorSelector):
-            if node.name:
-                names.add(node.name)
-            names.update(m.value for m in node.matchers.matchers if m.name == "__name__")
-        elif isinstance(node, promql_parser.MatrixSelector):
+        yield node
+        if isinstance(node, promql_parser.MatrixSelector):
             stack.append(node.vector_selector)
         elif isinstance(node, promql_parser.BinaryExpr):
             stack += [node.lhs, node.rhs]
@@ -143,6 +139,16 @@ def metric_names(expr: str) -> set[str]:
             stack += list(node.args)
         elif isinstance(node, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
             stack.append(node.expr)
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names selected by a PromQL expression (parsed, not guessed with a regex)."""
+    names: set[str] = set()
+    for node in promql_nodes(promql_parser.parse(expr)):
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            names.update(m.value for m in node.matchers.matchers if m.name == "__name__")
     return names
 
 

@@ -20,7 +20,7 @@ import promql_parser
 import pytest
 from prometheus_client import REGISTRY
 
-from tests.stack.stack_support import REPO, recorded_names
+from tests.stack.stack_support import REPO, promql_nodes, recorded_names
 
 RUNBOOKS = sorted((REPO / "docs" / "runbooks").glob("*.md"))
 METRICS_MODULES = ("gateway.metrics", "sidecar.metrics", "sidecar.relay.metrics", "legacy_adapters.metrics",
@@ -57,44 +57,14 @@ def _expressions(block: str) -> list[str]:
 
 
 def _selectors(node: Any) -> list[Any]:
-    found: list[Any] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, promql_parser.VectorSelector):
-            found.append(n)
-        elif isinstance(n, promql_parser.MatrixSelector):
-            stack.append(n.vector_selector)
-        elif isinstance(n, promql_parser.BinaryExpr):
-            stack += [n.lhs, n.rhs]
-        elif isinstance(n, promql_parser.AggregateExpr):
-            stack.append(n.expr)
-        elif isinstance(n, promql_parser.Call):
-            stack += list(n.args)
-        elif isinstance(n, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
-            stack.append(n.expr)
-    return found
+    return [n for n in promql_nodes(node) if isinstance(n, promql_parser.VectorSelector)]
 
 
 def _groupings(node: Any) -> list[tuple[list[str], Any]]:
     """(``by`` labels, the aggregated expression) of every ``… by (…) (…)`` in the tree."""
-    found = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, promql_parser.AggregateExpr):
-            if n.modifier is not None and str(n.modifier).startswith("by"):
-                found.append((list(n.modifier.labels), n.expr))
-            stack.append(n.expr)
-        elif isinstance(n, promql_parser.BinaryExpr):
-            stack += [n.lhs, n.rhs]
-        elif isinstance(n, promql_parser.Call):
-            stack += list(n.args)
-        elif isinstance(n, promql_parser.ParenExpr | promql_parser.UnaryExpr | promql_parser.SubqueryExpr):
-            stack.append(n.expr)
-        elif isinstance(n, promql_parser.MatrixSelector):
-            stack.append(n.vector_selector)
-    return found
+    return [(list(n.modifier.labels), n.expr) for n in promql_nodes(node)
+            if isinstance(n, promql_parser.AggregateExpr) and n.modifier is not None
+            and str(n.modifier).startswith("by")]
 
 
 def _promql_problems(text: str, exported: dict[str, set[str] | None], recorded: set[str]) -> list[str]:
