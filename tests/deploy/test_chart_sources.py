@@ -79,15 +79,19 @@ def test_the_hpa_metric_is_served_by_the_adapter_rule(objects: list[chart.Obj]) 
     assert f"`{series}`" in (ROOT / "docs" / "metrics-gateway.md").read_text()  # a documented metric
 
 
-def test_the_keda_trigger_names_the_pricing_stream(objects: list[chart.Obj]) -> None:
-    from legacy_adapters.redis_keys import GROUP, QueueKeys
+def test_the_keda_trigger_reads_the_queue_depth_the_gateways_publish(objects: list[chart.Obj]) -> None:
+    """Not the stream's lag: fairly scheduled jobs wait in their partner's list until a worker takes
+    them (docs/pricing.md), so the lag stays 0 under any backlog; pricing_queue_depth counts them
+    (tests/integration/legacy_adapters/test_fair_scheduling.py), summed over the shards."""
+    from legacy_adapters import metrics
 
     [trigger] = chart.of_kind(objects, "ScaledObject")[0]["spec"]["triggers"]
-    assert trigger["type"] == "redis-streams"
-    assert trigger["metadata"]["stream"] == QueueKeys().stream
-    assert trigger["metadata"]["consumerGroup"] == GROUP
+    assert trigger["type"] == "prometheus"
+    gauge = metrics.QUEUE_DEPTH.describe()[0].name
+    assert trigger["metadata"]["query"] == f'max({gauge}{{namespace="mes-edge"}})'
+    assert "fair-scheduling lists" in metrics.QUEUE_DEPTH.describe()[0].documentation
     values = yaml.safe_load(Path(chart.CHART / "values.yaml").read_text())
-    assert trigger["metadata"]["databaseIndex"] == str(values["redis"]["pricingDb"])
+    assert trigger["metadata"]["threshold"] == values["pricingWorker"]["keda"]["queuedPerWorker"]
 
 
 def test_scraped_jobs_carry_the_names_the_rules_select(objects: list[chart.Obj]) -> None:

@@ -49,8 +49,7 @@ def test_built_in_objects_are_valid_from_the_charts_minimum_kubernetes_to_the_ne
 
 def test_custom_kinds_are_checked_against_their_crds(objects: list[chart.Obj]) -> None:
     kinds = {o["kind"] for o in objects if chart.is_custom(o)}
-    assert kinds == {"ScaledObject", "TriggerAuthentication", "PodMonitor", "ServiceMonitor",
-                     "PrometheusRule"}
+    assert kinds == {"ScaledObject", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "ScaledObject", "PrometheusRule"])
