@@ -49,8 +49,8 @@ class SubmitSettings:
     model_store_bytes: int = 256 << 20  # all stored models together; above it: store_full
     idempotency_ttl: int = 86400
     inflight_ttl: int = 7200
-    #: > 0: fair scheduling across owners (docs/pricing.md), the stream topped up to this many unread
-    #: entries; 0: one FIFO stream, as before
+    #: > 0: fair scheduling across owners (docs/pricing.md): jobs wait in their owner's list, and a
+    #: submission moves at most this many into the stream, only for workers waiting on it; 0: one FIFO
     fair_window: int = 0
 
 

@@ -24,7 +24,7 @@ YAML::
       upload_partner_bytes: 167772160  # ... of one partner (429 above; operators: upload_bytes only)
       upload_deadline: 300         # s for a whole upload body to arrive (408 after; body_timeout: idle)
       failover_wait: 10            # s a submission/read waits out a Redis failover before its 503 (0: none)
-      fair_window: 2               # fair scheduling across partners: unread stream entries (0: one FIFO)
+      fair_window: 2               # fair scheduling across partners (> 0; 0: one FIFO stream)
       fair_quantum: 5              # jobs per round-robin turn of a partner of weight 1
       tier_weights: {gold: 4}      # a tier's weight: turns of fair_quantum jobs (others: 1)
     routes:
