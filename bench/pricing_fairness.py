@@ -4,7 +4,8 @@ Partner B submits 5 quotes on an idle system (its reference turnaround), then pa
 ``--flood`` distinct models and B submits 5 more right after. Turnaround is a job's ``created_at`` →
 ``finished_at`` (both written by Redis scripts, ms). Printed for every mode (``fair``: the gateway's
 default scheduling, ``fifo``: ``fair_window: 0``, the one stream of before): B's and A's turnaround
-distributions in one run, and B's p95 under the flood over its idle p95 (target ≤ 2).
+distributions in one run, how much of B's was waiting to start (``created_at`` → ``started_at``),
+and B's p95 under the flood over its idle p95 (target ≤ 2).
 """
 
 from __future__ import annotations
@@ -43,15 +44,16 @@ async def _submit(submitter: QuoteSubmitter, owner: str, models: list[bytes], qu
                                                           weight=quantum))).job_id for m in models]
 
 
-async def _turnarounds(queue: PricingQueue, ids: list[str]) -> list[float]:
-    """Seconds per job once every one is done."""
+async def _turnarounds(queue: PricingQueue, ids: list[str]) -> tuple[list[float], list[float]]:
+    """Seconds per job once every one is done: turnaround, and of it the wait before the (last) start."""
     while True:
         async with queue.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hmget(queue.keys.job(job_id), "status", "created_at", "finished_at")
+                pipe.hmget(queue.keys.job(job_id), "status", "created_at", "started_at", "finished_at")
             rows = await pipe.execute()
         if all(r[0] == b"done" for r in rows):
-            return [(int(r[2]) - int(r[1])) / 1000 for r in rows]
+            return ([(int(r[3]) - int(r[1])) / 1000 for r in rows],
+                    [(int(r[2]) - int(r[1])) / 1000 for r in rows])
         await asyncio.sleep(0.05)
 
 
@@ -74,18 +76,18 @@ async def one_mode(redis_url: str, args: argparse.Namespace, window: int, tmp: P
             await asyncio.sleep(0.05)
         submitter = QuoteSubmitter(queue, SubmitSettings(backlog_bound=100_000, fair_window=window))
         q = args.quantum
-        idle = await _turnarounds(queue, await _submit(submitter, "partner-b",
-                                                       [box_stl_binary(7, 7, 3 + i) for i in range(5)], q))
+        idle, idle_wait = await _turnarounds(queue, await _submit(
+            submitter, "partner-b", [box_stl_binary(7, 7, 3 + i) for i in range(5)], q))
         flood = [box_stl_binary(10 + i, 15 + i % 9, 5 + i % 13) for i in range(args.flood)]
         flood_ids = await _submit(submitter, "partner-a", flood, q)
         b_ids = await _submit(submitter, "partner-b", [box_stl_binary(8, 8, 3 + i) for i in range(5)], q)
-        b = await _turnarounds(queue, b_ids)
-        a = await _turnarounds(queue, flood_ids)
+        b, b_wait = await _turnarounds(queue, b_ids)
+        a, _a_wait = await _turnarounds(queue, flood_ids)
     finally:
         for p in procs:
             p.stop()
         await queue.aclose()
-    return {"idle": idle, "b": b, "a": a}
+    return {"idle": idle, "b": b, "a": a, "idle_wait": idle_wait, "b_wait": b_wait}
 
 
 async def run(redis_url: str, args: argparse.Namespace, tmp: Path) -> int:
@@ -102,7 +104,10 @@ async def run(redis_url: str, args: argparse.Namespace, tmp: Path) -> int:
         verdict = "PASS" if ratio <= TARGET else "FAIL"
         failed |= mode == "fair" and verdict == "FAIL"
         print(f"[{mode}] B idle   {_summary(r['idle'])}\n[{mode}] B flood  {_summary(r['b'])}\n"
-              f"[{mode}] A flood  {_summary(r['a'])}\n[{mode}] B p95 flood/idle = {ratio:.2f}  {verdict} "
+              f"[{mode}] A flood  {_summary(r['a'])}\n"
+              f"[{mode}] of which waiting to start: B idle {_summary(r['idle_wait'])}\n"
+              f"[{mode}]                            B flood {_summary(r['b_wait'])}\n"
+              f"[{mode}] B p95 flood/idle = {ratio:.2f}  {verdict} "
               f"(target <= {TARGET}); {time.perf_counter() - started:.0f} s, load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
     return 1 if failed else 0
