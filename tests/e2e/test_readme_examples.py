@@ -13,6 +13,7 @@ import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,9 +123,35 @@ def test_prometheus_of_a_moved_platform_scrapes_and_alerts_on_its_moved_ports(pl
 
     ports = {int(t["scrapeUrl"].split("/")[2].rsplit(":", 1)[1]) for t in targets}
     # prometheus/prometheus.yml
-    scraped = (9901, 9121, 9122, 9221, 9101, 9102, 9201, 9301, 9302, 9401, 9090, 9093)
+    scraped = (9901, 9121, 9122, 9221, 9101, 9102, 9201, 9301, 9302, 9401, 9501, 9502, 9090, 9093)
     assert ports == {platform.moved[port] for port in scraped}
     assert [a["url"] for a in alertmanagers] == [f"http://127.0.0.1:{platform.moved[9093]}/api/v2/alerts"]
+
+
+def test_make_run_records_redis_ops_and_the_stores_disks_from_its_exporters(platform: MakeRun) -> None:
+    """The Redis and node exporters make run starts feed the capacity model (docs/capacity.md)."""
+    query = urllib.parse.quote('capacity:usage{resource=~"redis_ops|metrics_store_bytes|log_store_bytes"} '
+                               'or capacity:limit{limit_source="live"} or capacity:store_free_bytes')
+    url = f"http://127.0.0.1:{platform.moved[9090]}/api/v1/query?query={query}"
+    wanted = {("capacity:usage", "redis_ops"), ("capacity:usage", "metrics_store_bytes"),
+              ("capacity:usage", "log_store_bytes"), ("capacity:limit", "mes_database_bytes"),
+              ("capacity:limit", "metrics_store_bytes"), ("capacity:limit", "log_store_bytes"),
+              ("capacity:store_free_bytes", "metrics"), ("capacity:store_free_bytes", "logs"),
+              ("capacity:store_free_bytes", "mes_database")}
+
+    def complete() -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = _get_json(url)["data"]["result"]
+        seen = {(r["metric"]["__name__"], r["metric"].get("resource") or r["metric"].get("store"))
+                for r in result}
+        return result if wanted <= seen else []
+
+    # a rate needs two scrapes (15 s apart) and then a rule evaluation
+    result = _first_non_empty(complete, timeout=90)
+    assert result, f"not recorded within 90 s: {wanted}"
+    values = {(r["metric"]["__name__"], r["metric"].get("resource") or r["metric"].get("store")):
+              float(r["value"][1]) for r in result}
+    assert values[("capacity:usage", "redis_ops")] > 0  # the platform's own commands
+    assert values[("capacity:limit", "log_store_bytes")] > values[("capacity:usage", "log_store_bytes")] > 0
 
 
 def _first_non_empty(fetch: Callable[[], list[dict[str, Any]]], timeout: float = 30) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from devstack import RedisServer
+from devstack.exporters import start_node_exporter, start_redis_exporter
 from devstack.monitoring import start_alertmanager, start_prometheus, wait_ready
 from devstack.ports import free_port, wait_for_port
 from devstack.process import ServerProcess
@@ -233,7 +234,7 @@ def _prometheus_config(path: Path, targets: dict[str, list[str]], alertmanager: 
             job.pop("file_sd_configs", None)
             labels = job.get("static_configs", [{}])[0].get("labels", {})
             job["static_configs"] = [{"targets": targets[name], "labels": labels}]
-        else:  # prometheus/alertmanager self-scrapes are not part of this check
+        else:  # the alertmanager self-scrape and make run's absent Elasticsearch are not part of this check
             continue
         jobs.append(job)
     assert set(targets) <= {j["job_name"] for j in jobs}, "prometheus.yml lost a job"
@@ -464,6 +465,8 @@ def stack_run(
             "alertmanager",
             "pricing-worker",
             "mesdb-archiver",
+            "redis-exporter",
+            "node-exporter",
         )
     }
     try:
@@ -580,6 +583,12 @@ def stack_run(
             str(port["mesdb-archiver"]),
         )
         wait_for_port(port["mesdb-archiver"], timeout=30)
+        # the capacity model's exporters, as make run starts them (devstack/exporters.py)
+        procs.add("redis-exporter", start_redis_exporter(logs, port["redis-exporter"],
+                                                         f"redis://127.0.0.1:{redis_server.port}"))
+        stores = {"metrics": root / "prometheus", "logs": logs, "mes_database": root}
+        procs.add("node-exporter", start_node_exporter(root, port["node-exporter"], stores,
+                                                       log_path=logs / "node-exporter.log"))
         gw_dir = root / "gateway"
         gw_dir.mkdir()
         store, plain_keys = make_keys(
@@ -612,6 +621,9 @@ def stack_run(
                 "legacy-crm": [f"127.0.0.1:{port['crm']}"],
                 "pricing-workers": [f"127.0.0.1:{port['pricing-worker']}"],
                 "mesdb-archiver": [f"127.0.0.1:{port['mesdb-archiver']}"],
+                "redis": [f"127.0.0.1:{port['redis-exporter']}"],
+                "node": [f"127.0.0.1:{port['node-exporter']}"],
+                "prometheus": [f"127.0.0.1:{port['prometheus']}"],  # its TSDB: the metrics store
             },
             alertmanager=f"127.0.0.1:{port['alertmanager']}",
         )

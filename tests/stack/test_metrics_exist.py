@@ -21,6 +21,9 @@ def test_every_target_of_the_shipped_jobs_is_scraped(stack_run: StackRun) -> Non
         "legacy-crm",
         "pricing-workers",
         "mesdb-archiver",
+        "redis",
+        "node",
+        "prometheus",
     }
 
 
@@ -31,7 +34,7 @@ def test_every_metric_used_by_rules_and_dashboards_is_scraped(stack_run: StackRu
     error); Prometheus still learns their family from the scrape's metadata, which is what
     proves the name is not invented.
     """
-    used = referenced_metrics()
+    used = {name: where for name, where in referenced_metrics().items() if name not in NOT_IN_MAKE_RUN}
     unknown = {
         name: sorted(where)
         for name, where in used.items()
@@ -58,8 +61,19 @@ EVENT_ONLY = {
 }
 
 
+#: Metrics the capacity model reads where they exist, that make run cannot have (docs/capacity.md):
+#: validated by promtool tests (prometheus/tests/capacity-stores_test.yml) only.
+NOT_IN_MAKE_RUN = {
+    # Elasticsearch (the log store of compose and production) does not run here
+    "elasticsearch_filesystem_data_size_bytes",
+    "elasticsearch_filesystem_data_available_bytes",
+    # the WAL's size: Prometheus 2.54 (compose) has it, Debian's 2.42 not
+    "prometheus_tsdb_wal_storage_size_bytes",
+}
+
+
 def test_every_used_metric_has_samples_after_the_traffic_unless_event_only(stack_run: StackRun) -> None:
-    no_samples = set(referenced_metrics()) - stack_run.metric_names
+    no_samples = set(referenced_metrics()) - stack_run.metric_names - NOT_IN_MAKE_RUN
     assert no_samples <= EVENT_ONLY, f"never sampled despite the traffic: {sorted(no_samples - EVENT_ONLY)}"
 
 
