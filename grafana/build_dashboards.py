@@ -1427,9 +1427,11 @@ def capacity() -> dict[str, Any]:
                                                        {"color": "red", "value": 0},
                                                        {"color": "orange", "value": 3},
                                                        {"color": "green", "value": WARNING_DAYS}]}),
-        stat("Measured capacity", "capacity:limit: the figures of prometheus/capacity.yml, each from "
-             "a named load test, bench or provisioning decision.",
-             [target("capacity:limit", "{{resource}}")], width=8, colorMode="none"),
+        stat("Capacity (where it comes from)",
+             "capacity:limit, its limit_source label: measured (a load test or bench named in "
+             "prometheus/capacity.yml), provisioned (a figure the operator set there) or live (PromQL: "
+             "a store's size + its disk's free bytes, a retention limit).",
+             [target("capacity:limit", "{{resource}} ({{limit_source}})")], width=8, colorMode="none"),
         timeseries("Utilization: usage / capacity", "Live usage over the measured capacity, per "
                    "resource (1 = the capacity).",
                    [target("capacity:utilization:ratio", "{{resource}}"), target("vector(1)", "capacity")],
@@ -1474,6 +1476,13 @@ def capacity() -> dict[str, Any]:
                    "request rate of the last day.",
                    [target('capacity:usage:max_1d{resource="gateway_rps"}', "peak req/s")], unit="reqps",
                    width=6),
+        timeseries("Free share of each store's disk",
+                   "capacity:store_free_bytes / capacity:store_size_bytes: the filesystem holding the "
+                   "metrics store, the logs and the MES database (node_exporter; Elasticsearch's disks up "
+                   "to flood stage for the logs in production). StoreDiskFullSoon pages under 25 % when "
+                   "the last day's line empties it within 4 days.",
+                   [target("capacity:store_free_bytes / on (store) capacity:store_size_bytes", "{{store}}")],
+                   unit="percentunit", width=12, min=0),
     ]
     return dashboard("mes-edge-capacity", "mes-edge / Capacity",
                      "Capacity headroom per resource, trends and when each reaches its measured capacity "

@@ -31,6 +31,9 @@ CRITICAL_DAYS = 3
 #: the classic "disk full": the raw usage of a storage resource, a day's line, 4 days ahead
 STORAGE_WINDOW = "1d"
 STORAGE_DAYS = 4
+#: ``StoreDiskFullSoon`` also needs the store's filesystem below this share free: a disk with room
+#: to spare is a ticket for the capacity alerts, not a page
+STORE_FREE_SHARE = 0.25
 DAYS_SHOWN = 365  # capacity:forecast:days_to_limit is clamped to 0 … this (a year: "not in sight")
 
 
@@ -42,13 +45,30 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _series_rules(record: str, resource: Resource, expr: str, comment: str) -> str:
+def _series_rules(record: str, resource: Resource, expr: str, comment: str, source: str = "") -> str:
+    extra = f", limit_source: {source}" if source else ""
     return (
         f"      # {comment}\n"
         f"      - record: {record}\n"
         f"        expr: {_quoted(expr)}\n"
-        f"        labels: {{resource: {resource.name}, kind: {resource.kind}}}\n"
+        f"        labels: {{resource: {resource.name}, kind: {resource.kind}{extra}}}\n"
     )
+
+
+def _limit_rules(resource: Resource, capacity: Capacity | None) -> str:
+    """``capacity:limit``: live (``resource.limit``), the capacity file's figure, or both — the
+    figure then only while the live one has no series; ``limit_source`` says which one it is."""
+    rules = ""
+    if resource.limit is not None:
+        rules += _series_rules("capacity:limit", resource, resource.limit,
+                               f"live: {resource.per}", "live")
+    if capacity is not None:
+        figure = f"vector({_number(capacity.value)})"
+        if resource.limit is not None:
+            figure += f" unless on () ({resource.limit})"
+        comment = f"{_number(capacity.value)} {resource.unit}: {capacity.source}".replace("\n", " ")
+        rules += _series_rules("capacity:limit", resource, figure, comment, capacity.origin)
+    return rules
 
 
 def _forecast_alert(name: str, days: int, *, limit: str, wait: str, severity: str, description: str) -> str:
@@ -94,10 +114,7 @@ def render(resources: tuple[Resource, ...] = RESOURCES, capacities: dict[str, Ca
     capacities = load_capacities() if capacities is None else capacities
     usage = "".join(_series_rules("capacity:usage", r, r.usage, f"{r.title} ({r.unit}), {r.per}")
                     for r in resources)
-    limits = "".join(
-        _series_rules("capacity:limit", r, f"vector({_number(capacities[r.name].value)})",
-                      f"{_number(capacities[r.name].value)} {r.unit}: {capacities[r.name].source}".replace("\n", " "))
-        for r in resources)
+    limits = "".join(_limit_rules(r, capacities.get(r.name)) for r in resources)
     active = "|".join(ACTIVE_STATUS_NAMES)
 
     return f"""\
@@ -144,6 +161,37 @@ groups:
         expr: max(mes_orders_archive_rows)
       - record: mes:database_bytes:per_day
         expr: max(delta(mes_database_size_bytes[1d]))
+
+  - name: capacity-disks
+    rules:
+      # The filesystem holding each store (node_exporter; mes_edge_store_mountpoint_info names it):
+      # free bytes (what an unprivileged writer can still use) and size.
+      - record: capacity:store_free_bytes
+        expr: max by (store) (mes_edge_store_mountpoint_info * on (instance, mountpoint) group_left () max by (instance, mountpoint) (node_filesystem_avail_bytes))
+      - record: capacity:store_size_bytes
+        expr: max by (store) (mes_edge_store_mountpoint_info * on (instance, mountpoint) group_left () max by (instance, mountpoint) (node_filesystem_size_bytes))
+      # Production's log store: Elasticsearch's data disks, all nodes (elasticsearch_exporter), up
+      # to the flood-stage watermark (95 %: every index turns read-only there).
+      - record: capacity:store_free_bytes
+        expr: sum(elasticsearch_filesystem_data_available_bytes) - 0.05 * sum(elasticsearch_filesystem_data_size_bytes)
+        labels: {{store: logs}}
+      - record: capacity:store_size_bytes
+        expr: 0.95 * sum(elasticsearch_filesystem_data_size_bytes)
+        labels: {{store: logs}}
+
+      # after its recording rules, in their group: it reads this evaluation's samples
+      - alert: StoreDiskFullSoon
+        expr: |
+          predict_linear(capacity:store_free_bytes[{STORAGE_WINDOW}], {STORAGE_DAYS} * 86400) < 0
+          and capacity:store_free_bytes / capacity:store_size_bytes < {STORE_FREE_SHARE}
+        for: 1h
+        labels:
+          severity: page
+          service: capacity
+        annotations:
+          summary: "The disk of the {{{{ $labels.store }}}} store is full within {STORAGE_DAYS} days at the last day's rate"
+          description: "The filesystem holding the {{{{ $labels.store }}}} store has less than {STORE_FREE_SHARE:.0%} free and, at the rate of the last day (whatever writes to it), has none left within {STORAGE_DAYS} days ({{{{ $value | humanize1024 }}}}B predicted)."
+          runbook_url: docs/runbooks/StoreDiskFullSoon.md
 
   - name: capacity-forecast
     rules:

@@ -71,6 +71,8 @@ class Forecast:
     crossing_earliest: float | None
     crossing_latest: float | None
     notes: list[str] = field(default_factory=list)
+    #: where the capacity comes from: measured (a run), provisioned (set by the operator), live (PromQL)
+    capacity_source: str = ""
 
     @property
     def confident(self) -> bool:

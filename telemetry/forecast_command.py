@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +60,11 @@ class Prometheus:
         return {r["metric"].get("resource", ""): float(r["value"][1])
                 for r in self._get("/api/v1/query", {"query": query, "time": str(at)})}
 
+    def label(self, query: str, at: float, name: str) -> dict[str, str]:
+        """``resource`` label → the value of label ``name``."""
+        return {r["metric"].get("resource", ""): r["metric"].get(name, "")
+                for r in self._get("/api/v1/query", {"query": query, "time": str(at)})}
+
     def series(self, query: str, start: float, end: float, step: float) -> dict[str, Points]:
         """``resource`` label → points."""
         params = {"query": query, "start": str(start), "end": str(end), "step": str(step)}
@@ -69,6 +75,7 @@ class Prometheus:
 def collect(prom: Prometheus, now: float) -> list[Forecast]:
     """A forecast for every resource that has a capacity in Prometheus, in the model's order first."""
     limits = prom.instant("capacity:limit", now)
+    sources = prom.label("capacity:limit", now, "limit_source")
     usage = prom.instant("capacity:usage", now)
     history = prom.series("capacity:usage", now - HISTORY_DAYS * DAY, now, 3600)
     peaks = prom.series("capacity:usage:p99_1w", now - STEADY_WEEKS * WEEK, now, PEAK_STEP)
@@ -77,8 +84,9 @@ def collect(prom: Prometheus, now: float) -> list[Forecast]:
     for name in names:
         points = history.get(name, [])
         days = max(now - points[0][0], 0.0) / DAY if points else 0.0
-        out.append(forecast(name, capacity=limits[name], usage=usage.get(name),
-                            peak_points=peaks.get(name, []), history_days=days, now=now))
+        found = forecast(name, capacity=limits[name], usage=usage.get(name), peak_points=peaks.get(name, []),
+                         history_days=days, now=now)
+        out.append(replace(found, capacity_source=sources.get(name, "")))
     return out
 
 
@@ -101,8 +109,8 @@ def _number(value: float | None) -> str:
 
 
 def render_text(forecasts: list[Forecast], now: float, horizon_days: float) -> str:
-    header = ("resource", "unit", "usage now", "weekly peak", "capacity", "headroom", "growth/week",
-              "reaches capacity", "range (±2 se)", "confidence")
+    header = ("resource", "unit", "usage now", "weekly peak", "capacity", "capacity from", "headroom",
+              "growth/week", "reaches capacity", "range (±2 se)", "confidence")
     rows = [header]
     for f in forecasts:
         unit = BY_NAME[f.resource].unit if f.resource in BY_NAME else ""
@@ -110,13 +118,16 @@ def render_text(forecasts: list[Forecast], now: float, horizon_days: float) -> s
         growth = "-" if f.growth_per_week is None else f"{f.growth_per_week:+.3g}"
         span = ("-" if f.crossing is None or f.crossing <= now else
                 f"{_day(f.crossing_earliest)} … {_day(f.crossing_latest)}")
-        rows.append((f.resource, unit, _number(f.usage), _number(f.peak), _number(f.capacity), headroom,
-                     growth, _date(f.crossing, now), span, "ok" if f.confident else "LOW"))
+        rows.append((f.resource, unit, _number(f.usage), _number(f.peak), _number(f.capacity),
+                     f.capacity_source or "-", headroom, growth, _date(f.crossing, now), span,
+                     "ok" if f.confident else "LOW"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
     lines.append(f"at {datetime.fromtimestamp(now, UTC):%Y-%m-%d %H:%M} UTC; horizon {horizon_days:g} days; "
                  "weekly peak = 99th percentile of a week of usage, its trend = a line through the last week")
+    lines.append("capacity from: measured (a run), provisioned (set by the operator), live (PromQL: a disk's "
+                 "size, a retention limit)")
     for f in forecasts:
         lines += [f"{f.resource}: low confidence: {note}" for note in f.notes]
     return "\n".join(lines) + "\n"
@@ -127,7 +138,8 @@ def as_json(forecasts: list[Forecast], now: float) -> list[dict[str, Any]]:
         return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
     return [{"resource": f.resource, "unit": BY_NAME[f.resource].unit if f.resource in BY_NAME else None,
-             "usage": f.usage, "weekly_peak": f.peak, "capacity": f.capacity, "headroom_ratio": f.headroom,
+             "usage": f.usage, "weekly_peak": f.peak, "capacity": f.capacity,
+             "capacity_source": f.capacity_source or None, "headroom_ratio": f.headroom,
              "growth_per_week": f.growth_per_week, "history_days": round(f.history_days, 2),
              "crossing": iso(f.crossing), "crossing_earliest": iso(f.crossing_earliest),
              "crossing_latest": iso(f.crossing_latest),
