@@ -110,3 +110,23 @@ def test_scraped_jobs_carry_the_names_the_rules_select(objects: list[chart.Obj])
     selected = set(re.findall(r'job="([\w-]+)"', "".join(
         p.read_text() for p in (ROOT / "prometheus" / "rules").glob("*.yml"))))
     assert selected <= relabelled
+
+
+def test_exporter_monitors_scrape_as_the_capacity_models_jobs() -> None:
+    """redis_exporter and elasticsearch_exporter are not the chart's: a ServiceMonitor each when
+    their Service's labels are given, relabelled to the job names of prometheus/prometheus.yml."""
+    objects = chart.render(set_values={"monitoring.exporters.redis.selector.app": "redis-exporter",
+                                       "monitoring.exporters.elasticsearch.selector.app": "es-exporter",
+                                       "monitoring.exporters.elasticsearch.namespace": "logging"})
+    monitors = {m["metadata"]["name"]: m for m in chart.of_kind(objects, "ServiceMonitor")}
+    redis, es = monitors["mes-edge-redis-exporter"], monitors["mes-edge-elasticsearch-exporter"]
+    for monitor in (redis, es):
+        chart.validate(monitor)
+    assert redis["spec"]["selector"]["matchLabels"] == {"app": "redis-exporter"}
+    assert "namespaceSelector" not in redis["spec"]
+    assert es["spec"]["namespaceSelector"] == {"matchNames": ["logging"]}
+    config = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"] for j in config["scrape_configs"]}
+    for monitor, job in ((redis, "redis"), (es, "elasticsearch")):
+        [relabel] = [r for r in monitor["spec"]["endpoints"][0]["relabelings"] if r["targetLabel"] == "job"]
+        assert relabel["replacement"] == job in jobs
