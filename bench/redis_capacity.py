@@ -13,9 +13,9 @@ no pipelining) with each operation the platform sends:
 * ``queue_xadd`` / ``queue_xreadgroup``: the pricing stream's append and a worker's read.
 
 For each it records operations/s (redis-benchmark) and commands/s (``INFO`` deltas on the
-server); the mix's commands/s is the harmonic combination with ``--mix`` (operations per 100, by
-default ``make run``'s own: ``INFO commandstats`` of its Redis after a load test, see
-``--mix-from``). Plain ``redis-benchmark -t get,set`` runs in the same session for the ratio.
+server); the mix's commands/s is the harmonic combination with ``--mix`` (operations per 100:
+:data:`DEFAULT_MIX`, or your gateway's). Plain GET/SET as ``redis-benchmark -t get,set`` sends
+them run in the same session for the ratio.
 Writes ``redis_ops`` into ``prometheus/capacity.yml`` with ``--write`` (then re-render the rules).
 The load generator shares the machine's cores with the server: say the load average with it.
 """
@@ -39,13 +39,12 @@ from devstack.redis import RedisServer
 from gateway.ratelimit.shared import MULTI_WINDOW_SCRIPT
 from telemetry.capacity_model import CAPACITY_FILE, Capacity, load_capacities, write_capacities
 
-#: operations per 100 in make run's Redis after ``python -m loadtests.capacity`` (12/05, see
-#: docs/capacity.md "Redis operations/s"): EVALSHA of the limiter, GET/SET of the cache, the stream
+#: operations per 100, as the gateway sends them: every partner request runs the limiter's script
+#: once, a list request looks the cache up (and stores on a miss), a quote appends to the pricing
+#: stream and a worker reads it. INFO commandstats cannot give this mix: it counts a script's inner
+#: calls too (make run after loadtests.capacity, 12/05: EVALSHA 40,928, INCRBY 182,022, GET 54,733)
 DEFAULT_MIX = {"ratelimit": 45.0, "cache_get": 40.0, "cache_set": 5.0, "queue_xadd": 5.0,
                "queue_xreadgroup": 5.0}
-#: INFO commandstats names counted for each operation by ``--mix-from``
-MIX_COMMANDS = {"ratelimit": ("evalsha", "eval"), "cache_get": ("get",), "cache_set": ("set",),
-                "queue_xadd": ("xadd",), "queue_xreadgroup": ("xreadgroup",)}
 STREAM, GROUP = "bench:{pricing}:stream", "workers"
 
 
@@ -89,17 +88,6 @@ def run_benchmark(port: int, tail: list[str], *, requests: int, clients: int, ke
     return Result(tail[0].lower(), _rps(out), commands / elapsed)
 
 
-def mix_from(url: str) -> dict[str, float]:
-    """Operations per 100 from a live Redis's INFO commandstats (its calls since start)."""
-    stats = redis.Redis.from_url(url).info("commandstats")
-    calls = {name: sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in cmds)
-             for name, cmds in MIX_COMMANDS.items()}
-    total = sum(calls.values())
-    if not total:
-        raise SystemExit(f"{url}: none of the mix's commands were called yet")
-    return {name: round(100 * n / total, 1) for name, n in calls.items()}
-
-
 def mix_capacity(results: dict[str, Result], mix: dict[str, float]) -> tuple[float, float]:
     """(operations/s, commands/s) of the mix when every operation runs at its measured rate."""
     weight = sum(mix.values())
@@ -135,8 +123,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keyspace", type=int, default=10_000, help="partners / cache keys (10,000)")
     p.add_argument("--entry-bytes", type=int, default=24_696, help="a cached order list (docs/redis.md)")
     p.add_argument("--mix", default=",".join(f"{k}={v:g}" for k, v in DEFAULT_MIX.items()),
-                   help="operation=weight,… (default: make run's, see DEFAULT_MIX)")
-    p.add_argument("--mix-from", metavar="REDIS_URL", help="take the mix from a live Redis's commandstats")
+                   help="operation=weight,… (operations per 100; default: DEFAULT_MIX)")
     p.add_argument("--write", action="store_true", help="write redis_ops into prometheus/capacity.yml")
     p.add_argument("--capacity-file", type=Path, default=CAPACITY_FILE)
     return p
@@ -145,12 +132,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = "python -m bench.redis_capacity " + " ".join(argv if argv is not None else sys.argv[1:])
-    if args.mix_from:
-        mix = mix_from(args.mix_from)
-    else:
-        mix = {k: float(v) for k, v in (item.split("=", 1) for item in args.mix.split(",") if item)}
-    if set(mix) - set(MIX_COMMANDS):
-        raise SystemExit(f"--mix: unknown operations {sorted(set(mix) - set(MIX_COMMANDS))}")
+    mix = {k: float(v) for k, v in (item.split("=", 1) for item in args.mix.split(",") if item)}
+    if set(mix) - set(DEFAULT_MIX):
+        raise SystemExit(f"--mix: unknown operations {sorted(set(mix) - set(DEFAULT_MIX))}")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="redis-capacity-") as tmp:
         platform, plain = measure(args, Path(tmp))
