@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                     generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     args.out.write_text(render(report))
     print(f"wrote {args.out}", flush=True)
-    found = capacity_limits.measured(steps, command=command, generated=report.generated)
+    found = capacity_limits.measured(steps, command=command, generated=report.generated,
+                                     load=(report.load_before[0], report.load_after[0]))
     updated = capacity_limits.update(found, capacity_file=args.capacity_file)
     print(f"capacities updated in {args.capacity_file}: "
           f"{', '.join(updated) or 'none (no legacy step passed)'}", flush=True)

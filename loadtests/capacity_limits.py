@@ -27,8 +27,10 @@ def mes_rps(m: Measurement) -> float:
     return requests / max(m.duration, 1e-9)
 
 
-def measured(steps: list[Measurement], *, command: str, generated: str) -> dict[str, Capacity]:
-    """The capacities this run measured (none when no legacy step passed)."""
+def measured(steps: list[Measurement], *, command: str, generated: str,
+             load: tuple[float, float] | None = None) -> dict[str, Capacity]:
+    """The capacities this run measured (none when no legacy step passed); ``load``: the machine's
+    1-minute load average before and after the run, said next to the figure."""
     legacy = [m for m in steps if m.target == "legacy"]
     passed = [m for m in legacy if m.passed]
     if not passed:
@@ -41,7 +43,9 @@ def measured(steps: list[Measurement], *, command: str, generated: str) -> dict[
         resource="mes_rps", value=round(mes_rps(best), 1),
         source=f"{command}, {generated} ({best.report_prefix})",
         method=f"requests/s MES #1 answered (partner and operator calls, legacy direct) at the largest "
-               f"passing step, {best.users} users{beyond}")}
+               f"passing step, {best.users} users{beyond}"
+               + (f"; load average {load[0]:.1f} -> {load[1]:.1f} on a shared machine (the load "
+                  "generator, the platform and PostgreSQL on the same cores)" if load else ""))}
 
 
 def update(found: dict[str, Capacity], *, capacity_file: Path = CAPACITY_FILE,

@@ -74,3 +74,8 @@ def test_docs_capacity_md_carries_the_model_section_naming_every_resource() -> N
     assert section in (REPO / "docs" / "capacity.md").read_text(), "the model section of docs/capacity.md"
     for resource in RESOURCES:
         assert f"`{resource.name}`" in section, resource.name
+
+
+def test_the_machine_load_is_said_next_to_the_figure() -> None:
+    found = capacity_limits.measured([_step(40, True, MIX)], command="c", generated="g", load=(3.29, 8.42))
+    assert "load average 3.3 -> 8.4 on a shared machine" in found["mes_rps"].method
