@@ -68,7 +68,8 @@ def _shipped_groups() -> dict[str, dict[str, Any]]:
 def _limits_group() -> dict[str, Any]:
     return {"name": "synthetic-limits", "rules": [
         {"record": "capacity:limit", "expr": f"vector({CAPACITY:g})",
-         "labels": {"resource": s.resource, "kind": "throughput"}} for s in SHAPES]}
+         "labels": {"resource": s.resource, "kind": "throughput", "limit_source": "measured"}}
+        for s in SHAPES]}
 
 
 def _live_rules(root: Path) -> Path:
@@ -99,7 +100,7 @@ def _recorded(url: str, start: float, end: float) -> str:
         lines += [f"{PEAK_RULE}{labels} {v:.6g} {t:.0f}" for t, v in points]
     lines.append("# TYPE capacity:limit gauge")
     for shape in SHAPES:
-        labels = f'{{kind="throughput",resource="{shape.resource}"}}'
+        labels = f'{{kind="throughput",limit_source="measured",resource="{shape.resource}"}}'
         lines += [f"capacity:limit{labels} {CAPACITY:g} {t}"
                   for t in range(int(start), int(end) + 1, RECORDED_STEP)]
     return "\n".join([*lines, "# EOF"]) + "\n"
@@ -153,6 +154,7 @@ def _forecasts(history: History, at: float | None = None) -> dict[str, dict[str,
     prom = forecast_command.Prometheus(history.url, timeout=120)
     now = history.end if at is None else at
     rows = forecast_command.as_json(forecast_command.collect(prom, now), now)
+    assert {r["capacity_source"] for r in rows} == {"measured"}  # capacity:limit's limit_source label
     return {str(r["resource"]).removeprefix("synthetic_"): r for r in rows}
 
 
