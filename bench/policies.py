@@ -187,7 +187,10 @@ def _pairs(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot
         def run(name: str) -> Run:
             url, key = variants[name]
             headers = ["-H", f"X-API-Key: {key}"] if key else []
-            argv = [WRK, *SHAPES["saturation"], f"-d{args.duration}s", "--latency", *headers, url]
+            shape = [*SHAPES["steady"], f"-d{args.duration}s", *headers, url, "--",
+                     per_thread_rate(args.rate, WRK_THREADS)] if args.rate else [
+                *SHAPES["saturation"], f"-d{args.duration}s", *headers, url]
+            argv = [WRK, "--latency", *shape]
 
             def wrk() -> tuple[float, int, int]:
                 result, _ = run_wrk(argv, duration_s=args.duration)
@@ -197,7 +200,7 @@ def _pairs(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot
         for name in pair:  # warm-up: connections, caches and the allocator of each route
             _wrk(variants[name][0], "saturation", 1, variants[name][1], (lambda: 0.0, lambda: 0.0), "")
         results = interleaved((pair[0], pair[1]), args.pairs, run, echo=lambda line: print(line, flush=True))
-    return report((pair[0], pair[1]), results)
+    return report((pair[0], pair[1]), results, paced=bool(args.rate))
 
 
 def _report(med: _Medians, steady_rps: float) -> dict[str, float]:
@@ -252,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
                              "of one policy with its spread (partner,unchecked = OpenAPI validation; "
                              "unchecked,uncounted = usage accounting)")
     parser.add_argument("--pairs", type=int, default=12, help="with --pair: how many pairs (default 12)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="with --pair: both routes at this steady req/s (bench/steady.lua, -c8) instead "
+                             "of saturation: the same work per second for both, so their CPU per request "
+                             "compares at equal batching (pick a rate both sustain on the loaded machine)")
     args = parser.parse_args(argv)
     topologies = args.topologies.split(",")
     requested = args.hot_path or ("both" if len(topologies) > 1 else "pipe")

@@ -41,3 +41,10 @@ def test_a_throughput_ratio_whose_pairs_disagree_gives_no_verdict() -> None:
     pairs = [(_run(rps, 200), _run(1000, 200)) for rps in (440, 920, 1220, 1800)]
     text = "\n".join(report(("partner", "unchecked"), pairs))
     assert "saturation req/s: OpenAPI validation: SKIPPED (IQR" in text
+
+
+def test_at_a_steady_rate_the_cost_is_cpu_only() -> None:
+    pairs = [(_run(1000, 404), _run(1000, 400)), (_run(1000, 410), _run(1000, 400))]
+    text = "\n".join(report(("partner", "unchecked"), pairs, paced=True))
+    assert "gateway CPU partner minus unchecked per pair: +7.0" in text
+    assert "SKIPPED (both ran at one steady rate (--rate): no saturation figure)" in text
