@@ -104,8 +104,8 @@ class Spread:
         return cls(statistics.median(values), q1, q3, min(values), max(values))
 
     def text(self, fmt: str = ".3f") -> str:
-        return (f"{self.median:{fmt}} (IQR {self.q1:{fmt}}-{self.q3:{fmt}}, "
-                f"range {self.low:{fmt}}-{self.high:{fmt}})")
+        return (f"{self.median:{fmt}} (IQR {self.q1:{fmt}} to {self.q3:{fmt}}, "
+                f"range {self.low:{fmt}} to {self.high:{fmt}})")
 
 
 def report(pair: tuple[str, str], results: list[tuple[Run, Run]], *, paced: bool = False) -> list[str]:

@@ -25,9 +25,11 @@ from gateway import metrics
 from gateway.cache.backends import CacheBackendError
 from gateway.cache.invalidation import Invalidator
 from resilience.backoff import Backoff
+from resilience.cancellation import cancel_and_wait, stop_requested
 from sharedstate.redis_spec import parse_redis_spec
 
 log = logging.getLogger("gateway.cache")
+STOP_WITHIN = 5.0  # seconds the feed gets to stop (a cancel can be lost: resilience/cancellation.py)
 
 
 class EventListener:
@@ -75,7 +77,7 @@ class EventListener:
             self.connected, self.subscriptions = True, self.subscriptions + 1
             metrics.CACHE_EVENTS_CONNECTED.set(1)
             log.info("cache invalidation feed subscribed", extra={"event.action": "cache-subscribe"})
-            while True:
+            while not stop_requested():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                 if message is not None and message["type"] == "message":
                     await self._handle(message["data"])
@@ -90,7 +92,7 @@ class EventListener:
 
     async def _run(self) -> None:
         backoff = Backoff(base=0.1, cap=2.0)  # full jitter: many gateway workers lose Redis at once
-        while True:
+        while not stop_requested():  # a cancel redis-py swallowed (resilience/cancellation.py) ends it too
             before = self.subscriptions
             try:
                 await self._session()
@@ -103,8 +105,7 @@ class EventListener:
             await asyncio.sleep(backoff.next_delay())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if not await cancel_and_wait(self._task, within=STOP_WITHIN):
+            log.error("the cache invalidation feed did not stop within %.1f s", STOP_WITHIN,
+                      extra={"event.action": "cache-subscribe"})
+        self._task = None
