@@ -32,6 +32,8 @@ if ((${#need[@]})); then
   # refuses every start keeps them from starting at all (removed after, unless it was there).
   guard=/usr/sbin/policy-rc.d
   if [[ ! -e $guard ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$guard"
+    chmod 755 "$guard"
     trap 'rm -f "$guard"' EXIT
   fi
   apt-get update -q >/dev/null
