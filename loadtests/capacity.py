@@ -30,7 +30,7 @@ from loadtests.capacity_report import Measurement, Report, render
 from loadtests.partner_keys import ensure_partner_keys
 from loadtests.runner import ROOT, run_locust, wait_up
 from loadtests.settings import TARGETS, load
-from telemetry.capacity_model import CAPACITY_FILE
+from telemetry.capacity_model import CAPACITY_FILE, load_capacities
 
 DSN = "postgresql://postgres@127.0.0.1:55432/mes"
 SETTLE = 11.0  # s: PostgreSQL 15 flushes idle backends' statistics within 10 s
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = "python -m loadtests.capacity " + " ".join(argv if argv is not None else sys.argv[1:])
     cfg = load()
+    try:  # before a 15-minute run, not after it: the figures are merged into this file at the end
+        load_capacities(args.capacity_file)
+    except (OSError, ValueError) as exc:
+        print(f"--capacity-file: {exc}", file=sys.stderr)
+        return 2
     for url in (f"{args.admin_url}/readyz", *(f"{u}/healthz" for u in cfg.targets.mes_urls),
                 f"{cfg.targets.crm_url}/healthz"):
         if not wait_up(url):

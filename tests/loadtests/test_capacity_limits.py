@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
-from loadtests import capacity_limits
+from loadtests import capacity, capacity_limits
 from loadtests.capacity_report import Measurement
 from loadtests.pg_activity import DbRate
 from telemetry.capacity_model import CAPACITY_FILE, load_capacities
@@ -79,3 +80,12 @@ def test_docs_capacity_md_carries_the_model_section_naming_every_resource() -> N
 def test_the_machine_load_is_said_next_to_the_figure() -> None:
     found = capacity_limits.measured([_step(40, True, MIX)], command="c", generated="g", load=(3.29, 8.42))
     assert "load average 3.3 -> 8.4 on a shared machine" in found["mes_rps"].method
+
+
+def test_the_capacity_run_refuses_a_capacity_file_it_could_not_update_before_it_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file lacking a resource (an older copy) used to fail only after the whole run."""
+    stale = tmp_path / "capacity.yml"
+    stale.write_text("capacities: {gateway_rps: {value: 1, source: s, method: m}}\n")
+    assert capacity.main(["--capacity-file", str(stale), "--admin-url", "http://127.0.0.1:1"]) == 2
+    assert "missing" in capsys.readouterr().err
