@@ -10,7 +10,7 @@ import time
 from devstack.fault_proxy import FaultProxy
 from loadtests.chaos.figures import Request, recovery_seconds, window
 from loadtests.chaos.ledger import attribute
-from loadtests.chaos.monitoring import compress_expr, compress_rules, seconds
+from loadtests.chaos.monitoring import compress_expr, compress_rules, compressible, seconds
 from loadtests.chaos.run import parser, partner_count, served_rate
 
 
@@ -25,6 +25,12 @@ def test_ranges_and_for_are_divided_by_the_factor_with_a_floor() -> None:
     assert doc["groups"][0]["rules"][0]["for"] == "15s"
     assert doc["groups"][0]["rules"][1]["expr"] == "vector(3600)"
     assert seconds("1h30m") == 5400
+
+
+def test_capacity_forecasts_are_not_run_on_the_compressed_clock() -> None:
+    # Compressed, a 6 h predict_linear read 18 min of load-test growth: CapacityStorageFullSoon fired.
+    assert not compressible("/x/prometheus/rules/capacity.yml")
+    assert compressible("/x/prometheus/rules/pricing.yml")
 
 
 def _r(start: float, status: int = 200, *, ok: bool = True, ra: bool = False, name: str = "crm POST /orders",
