@@ -32,6 +32,7 @@ from contracts.crm_queue import ConsumerStats
 from contracts.crm_status import DeliveryStatus
 from resilience.adaptive import AdaptiveLimiter, GradientLimit
 from resilience.backoff import Backoff
+from resilience.cancellation import stop_requested
 from resilience.shedding import LoadShed
 from sharedstate.errors import REDIS_ERRORS
 from sharedstate.redis_spec import AnyRedis
@@ -50,12 +51,6 @@ def _log(message: str, *, action: str, outcome: str = "success", level: int = lo
     extra: dict[str, object] = {"event.action": action, "event.outcome": outcome}
     extra.update({key.replace("__", "."): value for key, value in fields.items() if value is not None})
     logger.log(level, message, extra=extra)
-
-
-def _stopping() -> bool:
-    """True if this task was asked to stop: redis-py may turn a cancellation into a connection error."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def build_limiter(config: RelayConfig, name: str) -> AdaptiveLimiter:
@@ -102,12 +97,12 @@ class CrmRelay:
         lag_task = asyncio.get_running_loop().create_task(self._lag_loop(), name="relay-lag")
         backoff = Backoff(base=self.config.backoff_initial, cap=self.config.backoff_max)
         try:
-            while not _stopping():
+            while not stop_requested():
                 try:
                     await self._step()
                     backoff.reset()
                 except REDIS_ERRORS as exc:
-                    if _stopping():
+                    if stop_requested():
                         raise asyncio.CancelledError from exc
                     self._queue_error(exc, "CRM queue read failed")
                 except Exception as exc:  # a bug must not silently end the relay
@@ -339,11 +334,11 @@ class CrmRelay:
              db__system="redis", error__type=type(exc).__name__, error__message=str(exc)[:500])
 
     async def _lag_loop(self) -> None:
-        while not _stopping():
+        while not stop_requested():
             try:
                 lag = await self.queue.lag()
             except REDIS_ERRORS as exc:
-                if _stopping():
+                if stop_requested():
                     raise asyncio.CancelledError from exc
                 self._queue_error(exc, "CRM queue lag probe failed")
             else:
