@@ -233,9 +233,11 @@ def _report(med: _Medians, steady_rps: float) -> dict[str, float]:
     for target in verdicts(ratio, partner_p50, plain_p50, steady_rps):
         print(target.line())
     print(Target(label="partner / unchecked (saturation req/s): OpenAPI validation", value=validation,
-                 limit=VALIDATION_LIMIT, at_least=True).line())
+                 limit=VALIDATION_LIMIT, at_least=True, detail="medians of unpaired rounds").line())
     print(Target(label="unchecked / uncounted (saturation req/s): usage accounting", value=usage,
-                 limit=USAGE_LIMIT, at_least=True).line())
+                 limit=USAGE_LIMIT, at_least=True, detail="medians of unpaired rounds").line())
+    print("(one policy's cost with its spread, in interleaved pairs: --pair partner,unchecked or "
+          "--pair unchecked,uncounted)")
     sat, plain = med[("partner", "saturation")], med[("plain", "saturation")]
     return {"rps": sat[0], "ratio": ratio, "p50": partner_p50, "gw_us": sat[3], "redis_us": sat[4],
             "idle_ms": plain[4] * plain[0] / 1000}  # Redis CPU ms per s while no request reaches it
