@@ -25,6 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import PostgresServer, RedisServer
+from devstack.exporters import start_redis_exporter
 from devstack.ports import free_port, wait_for_port
 from devstack.postgres import pg_bin
 from devstack.process import ServerProcess, wait_ready
@@ -86,7 +87,8 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
     dsn = _fresh_database(pg_server, "alerts_counters")
     with ExitStack() as stack:
         redis = stack.enter_context(RedisServer(tmp / "redis"))
-        names = ("mes", "crm", "mes_sc", "mes_adm", "crm_sc", "crm_adm", "worker", "archiver")
+        names = ("mes", "crm", "mes_sc", "mes_adm", "crm_sc", "crm_adm", "worker", "archiver",
+                 "redis_exporter")
         port = {name: free_port() for name in names}
         _python(stack, logs, "mes-1", "-m", "legacy_sim", "mes", "--port", str(port["mes"]), "--dsn", dsn,
                 "--instance-id", "mes-1")
@@ -119,6 +121,10 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
         gateway = _python(stack, logs, "gateway", "-m", "gateway", "--config", str(tmp / "gateway.yaml"),
                           "--workers", "2", env={"PROMETHEUS_MULTIPROC_DIR": str(tmp / "gateway-metrics")})
         wait_ready(f"{admin}/readyz", gateway, timeout=60)
+        # make run's Redis exporter (devstack/exporters.py): redis_commands_processed_total
+        exporter = start_redis_exporter(logs, port["redis_exporter"], base)
+        stack.callback(exporter.stop)
+        wait_for_port(port["redis_exporter"], timeout=30)
         yield {
             "legacy-mes": _scrape(f"http://127.0.0.1:{port['mes']}/metrics"),
             "legacy-crm": _scrape(f"http://127.0.0.1:{port['crm']}/metrics"),
@@ -127,6 +133,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer
             "pricing-worker": _scrape(f"http://127.0.0.1:{port['worker']}/metrics"),
             "gateway": _scrape(f"{admin}/metrics"),
             "mesdb-archiver": _scrape(f"http://127.0.0.1:{port['archiver']}/metrics"),
+            "redis-exporter": _scrape(f"http://127.0.0.1:{port['redis_exporter']}/metrics"),
         }
 
 
