@@ -24,6 +24,10 @@ Targets, ratios within the run (machines differ 2-3x in speed): partner/plain sa
 the validation cost: partner/unchecked saturation req/s >= 0.95 (issue 20: at most 5 %), and the
 usage accounting cost: unchecked/uncounted saturation req/s >= 0.95 (our target: at most 5 %).
 
+``order`` / ``order-unchecked`` (``--pair`` only, at saturation): ``partner`` / ``unchecked`` with a
+POSTed NewOrder JSON body (``bench/post_order.lua``), the body validated against the document on
+the first; nginx answers any method on ``/orders``, so nothing is created.
+
 ``--pair A,B`` measures only two routes, at saturation, in interleaved pairs, and reports the
 per-pair ratios' median and spread from req/s and from the gateway's CPU seconds per request (the
 figure a shared machine does not move): ``bench/policy_pairs.py``. ``partner,unchecked`` is the
@@ -72,10 +76,10 @@ ratelimit:
   tiers: {{bench: {{burst: 1000000/second, rate: 60000000/minute, quota: 1000000000/day}}}}
 usage: {{redis_url: "{redis}"}}
 routes:
-  - {{name: partner, listener: external, prefix: /partner/v1/orders, methods: [GET], cluster: mes,
-     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
-  - {{name: unchecked, listener: external, prefix: /partner/bench/orders, methods: [GET], cluster: mes,
-     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}}}
+  - {{name: partner, listener: external, prefix: /partner/v1/orders, methods: [GET, POST], cluster: mes,
+     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read], POST: [orders:write]}}}}}}
+  - {{name: unchecked, listener: external, prefix: /partner/bench/orders, methods: [GET, POST], cluster: mes,
+     rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read], POST: [orders:write]}}}}}}
   - {{name: uncounted, listener: external, prefix: /partner/bench/uncounted, methods: [GET], cluster: mes,
      rewrite_prefix: /orders, auth: {{scopes: {{GET: [orders:read]}}}}, usage: false}}
   - {{name: plain, listener: internal, prefix: /orders, methods: [GET], cluster: mes}}
@@ -124,6 +128,9 @@ def _endpoints(stack: contextlib.ExitStack, workdir: Path) -> tuple[int, int]:
 
 
 _Variants = dict[str, tuple[str, str | None]]  # route name → (URL, API key)
+#: variants that send a body (with --pair only, at saturation): their wrk script
+POSTS = {"order": ROOT / "bench/post_order.lua", "order-unchecked": ROOT / "bench/post_order.lua"}
+ROUND_VARIANTS = ("partner", "unchecked", "uncounted", "plain")  # the rounds of the full run
 
 
 @contextlib.contextmanager
@@ -133,7 +140,7 @@ def _gateway(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
     workdir.mkdir(parents=True)
     admin, external, internal = free_ports(3)
     key, _ = ApiKeyStore(workdir / "keys.json", PEPPER.encode()).create(
-        partner="bench", tier="bench", scopes=("orders:read",))
+        partner="bench", tier="bench", scopes=("orders:read", "orders:write"))
     (workdir / "gateway.yaml").write_text(CONFIG.format(
         admin=admin, external=external, internal=internal, e1=endpoints[0], e2=endpoints[1], workdir=workdir,
         pepper=PEPPER, redis=redis.spec, hot_path=hot_path))
@@ -145,7 +152,10 @@ def _gateway(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
         yield gateway, {"partner": (f"http://127.0.0.1:{external}/partner/v1/orders{QUERY}", key),
                         "unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders{QUERY}", key),
                         "uncounted": (f"http://127.0.0.1:{external}/partner/bench/uncounted{QUERY}", key),
-                        "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None)}
+                        "plain": (f"http://127.0.0.1:{internal}/orders{QUERY}", None),
+                        # POST of a NewOrder body (bench/post_order.lua), with and without the document
+                        "order": (f"http://127.0.0.1:{external}/partner/v1/orders", key),
+                        "order-unchecked": (f"http://127.0.0.1:{external}/partner/bench/orders", key)}
     finally:
         gateway.stop()
 
@@ -163,7 +173,7 @@ def _measure(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, h
                 rate = per_thread_rate(steady_rps, WRK_THREADS)
                 print(f"steady rate: {steady_rps:,.0f} req/s ({STEADY_FRACTION:g} x plain saturation)")
             for rnd in range(args.rounds):
-                order = list(variants) if rnd % 2 == 0 else list(reversed(variants))
+                order = list(ROUND_VARIANTS) if rnd % 2 == 0 else list(reversed(ROUND_VARIANTS))
                 for name in order:
                     url, api_key = variants[name]
                     _wrk(url, shape, 1, api_key, cpu, rate)  # warm-up
@@ -183,10 +193,14 @@ def _pairs(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot
     with _gateway(workdir, endpoints, redis, hot_path) as (gateway, variants):
         if len(pair) != 2 or not set(pair) <= set(variants) or pair[0] == pair[1]:
             raise SystemExit(f"--pair: two of {', '.join(variants)}, e.g. partner,unchecked")
+        if args.rate and set(pair) & set(POSTS):
+            raise SystemExit(f"--pair {args.pair}: {', '.join(POSTS)} run at saturation only (no --rate)")
 
         def run(name: str) -> Run:
             url, key = variants[name]
             headers = ["-H", f"X-API-Key: {key}"] if key else []
+            if name in POSTS:
+                headers += ["-s", str(POSTS[name])]
             shape = [*SHAPES["steady"], f"-d{args.duration}s", *headers, url, "--",
                      per_thread_rate(args.rate, WRK_THREADS)] if args.rate else [
                 *SHAPES["saturation"], f"-d{args.duration}s", *headers, url]
@@ -198,7 +212,7 @@ def _pairs(workdir: Path, endpoints: tuple[int, int], redis: RedisUnderTest, hot
             return measured(wrk, lambda: group_cpu_seconds(gateway.pid), args.duration)
 
         for name in pair:  # warm-up: connections, caches and the allocator of each route
-            _wrk(variants[name][0], "saturation", 1, variants[name][1], (lambda: 0.0, lambda: 0.0), "")
+            run(name)
         results = interleaved((pair[0], pair[1]), args.pairs, run, echo=lambda line: print(line, flush=True))
     return report((pair[0], pair[1]), results, paced=bool(args.rate))
 

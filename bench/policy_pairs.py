@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.policies --pair partner,unchecked --pairs 12 --duration 3  # OpenAPI validation
     .venv/bin/python -m bench.policies --pair partner,unchecked --pairs 20 --rate 1000   # at a steady rate
     .venv/bin/python -m bench.policies --pair unchecked,uncounted                       # usage accounting
+    .venv/bin/python -m bench.policies --pair order,order-unchecked --pairs 12 --duration 3  # a POSTed body
 
 At saturation (wrk -t2 -c64) unless ``--rate``. A pair runs both routes back to back, in
 alternating order (AB, BA, AB, …): a change of the machine's load during a pair falls on both,
@@ -37,7 +38,8 @@ from bench.processes import box_busy_seconds
 from bench.targets import Target
 
 #: The variant pairs the issue asks about: (A with the policy, B without it) → what A adds.
-POLICIES = {("partner", "unchecked"): "OpenAPI validation", ("unchecked", "uncounted"): "usage accounting"}
+POLICIES = {("partner", "unchecked"): "OpenAPI validation", ("unchecked", "uncounted"): "usage accounting",
+            ("order", "order-unchecked"): "OpenAPI validation of a JSON body"}
 COST_LIMIT = 0.95  # B/A at least: the policy costs at most 5 % (issue 20)
 
 

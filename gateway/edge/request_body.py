@@ -15,6 +15,12 @@ async def read_json_body(request: web.Request, limit: int, body_timeout: float) 
     too_large = f"the body must be at most {limit} bytes of JSON"
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(too_large)
+    content = request.content
+    if content.is_eof():  # all of it arrived with the headers (a small JSON body): take it, no timer
+        raw = content.read_nowait()
+        if len(raw) > limit:
+            raise PayloadTooLarge(too_large)
+        return raw
     chunks, size = [], 0
     try:
         async with asyncio.timeout(body_timeout):

@@ -117,6 +117,8 @@ class Operation:
     def check_request(self, path: Mapping[str, str], request: web.Request) -> list[Violation]:
         """``check_parameters`` of the request, remembered for its query string, path values and
         declared headers (a pure function of them)."""
+        if not self.parameters and not request.query_string:  # nothing to check (createOrder)
+            return []
         key = (request.query_string, tuple(path.values()),
                tuple(tuple(request.headers.getall(name, ())) for name in self.header_names))
         found = self._memo.get(key)
@@ -181,17 +183,49 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: a member name's end: its closing quote and the colon (JSON whitespace between). Every member of
+#: every object in a document matches exactly once; a string value can only add matches.
+_MEMBER_END = re.compile(rb'"[ \t\n\r]*:')
+
+
+#: deepest nesting of arrays and objects a partner's JSON may have: no document of the partner API
+#: comes near it, and the legacy's own parser (Python's json: about 1,000) must never be the limit
+MAX_JSON_DEPTH = 64
+
+
+def _members(value: Any) -> int:
+    """How many members the objects in ``value`` have, all levels (iterative: no recursion limit);
+    ``ValueError`` if it nests deeper than ``MAX_JSON_DEPTH``."""
+    count, todo = 0, [(value, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(node, dict):
+            count += len(node)
+            node = node.values()
+        for child in node:
+            if isinstance(child, (dict, list)):
+                todo.append((child, depth + 1))
+    return count
+
+
 def parse_json(raw: bytes) -> Any:
     """Strict JSON (RFC 8259, orjson): UTF-8 only, no NaN/Infinity, no lone surrogates, at most
-    1024 levels deep — and, what no schema can say, no object with the same member twice (parsers
-    disagree on which one wins: the gateway would check one value and the MES might use the
-    other). ``ValueError`` names what is wrong."""
+    ``MAX_JSON_DEPTH`` levels deep — and, what no schema can say, no object with the same member
+    twice (parsers disagree on which one wins: the gateway would check one value and the MES might
+    use the other). ``ValueError`` names what is wrong.
+
+    The repeated-member check is exact and mostly free: orjson keeps one member per name, so the
+    parsed objects have fewer members than the text has member ends (``_MEMBER_END``) whenever a
+    name repeats. Only when the two counts differ (a repeat, or a string value containing ``":``)
+    does the slower pass with ``object_pairs_hook`` run to find it."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValueError(str(exc)) from None
-    if isinstance(value, dict | list):
-        try:  # objects inside: look for a repeated member (orjson keeps the last silently)
+    if isinstance(value, dict | list) and _members(value) != len(_MEMBER_END.findall(raw)):
+        try:  # look for the repeated member (orjson keeps the last silently)
             json.loads(raw, object_pairs_hook=_no_duplicates)
         except RecursionError:
             raise ValueError("nested too deeply") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict
 
 from gateway.errors import ConfigError, MethodNotAllowed, RouteNotFound
-from gateway.partner_api.contract import MEMO_ENTRIES, Contract, parse_json
+from gateway.partner_api.contract import MAX_JSON_DEPTH, MEMO_ENTRIES, Contract, parse_json
 from gateway.partner_api.openapi import load_document
 
 NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
@@ -85,10 +86,26 @@ def test_json_bodies_list_every_violation_with_a_pointer(contract: Contract) -> 
 
 
 @pytest.mark.parametrize("raw", [b'{"a": 1, "a": 2}', b'[{"b": {"c": 1, "c": 1}}]', b"[" * 2000, b"NaN",
-                                 b'"\\udc00"', b"\xff", b"1e999"])
+                                 b'"\\udc00"', b"\xff", b"1e999",
+                                 # repeats the fast member count must not miss: whitespace before the
+                                 # colon, a string value with '":' inside, deep in arrays
+                                 b'{"a":1, "a" :2}', b'{"a": "x\\":", "a"\t\r\n: 2, "b": 1}',
+                                 b'[[[{"k": [{"k": 1, "k": 2}]}]]]'])
 def test_strict_json_refuses_what_parsers_disagree_on(raw: bytes) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 — every refusal is a ValueError naming the problem
         parse_json(raw)
+
+
+@pytest.mark.parametrize("raw", [b'{"a": "\\":", "b": {"c" : [1, {"d": "\\"  :"}]}}', b'[]', b'{}',
+                                 b'{"a": {"a": {"a": 1}}}', b'[{"a": 1}, {"a": 1}]'])
+def test_strict_json_accepts_same_names_in_different_objects_and_colons_in_strings(raw: bytes) -> None:
+    assert parse_json(raw) == json.loads(raw)
+
+
+def test_strict_json_nests_at_most_max_json_depth_levels() -> None:
+    assert parse_json(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) is not None
+    with pytest.raises(ValueError, match="levels deep"):
+        parse_json(b'{"a": ' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}")
 
 
 def test_a_document_the_layer_cannot_enforce_fails_at_start_up() -> None:
@@ -112,3 +129,22 @@ def test_parameter_checks_are_remembered_per_request_target_and_bounded(contract
     long = make_mocked_request("GET", "/partner/v1/orders?status=" + "X" * 600)
     assert [v.pointer for v in op.check_request(values, long)] == ["/status"]
     assert op._memo == {}  # a long (hostile) target is checked every time, never remembered
+
+
+def test_the_media_type_is_parsed_once_per_spelling_and_the_memory_stays_bounded() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.filters import contract as contract_filter
+
+    def media(value: str) -> str:
+        return contract_filter._media_type(make_mocked_request("POST", "/", headers={"Content-Type": value}))
+
+    assert media("application/json; charset=utf-8") == "application/json"
+    assert media("Application/JSON") == "application/json"
+    assert media("application/json; charset=utf-8") == "application/json"  # remembered, same answer
+    for n in range(600):
+        media(f"application/x-{n}")
+    assert len(contract_filter._MEDIA_TYPES) <= contract_filter._MEDIA_TYPE_ENTRIES
+    long = "application/json; a=" + "b" * 300
+    assert media(long) == "application/json"
+    assert long not in contract_filter._MEDIA_TYPES
