@@ -63,6 +63,9 @@ class Receivers:
     hanging: dict[str, int] = field(default_factory=dict)  # path → requests waiting now
     most_hanging: dict[str, int] = field(default_factory=dict)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # deliveries taken off the queue while waiting for another path's: kept for their own next_for
+    # (the pricing queue is fair across partners, so two partners' webhooks may come in either order)
+    kept: dict[str, list[Delivery]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
@@ -72,12 +75,15 @@ class Receivers:
         await wait_until(lambda: _true(self.hanging.get(path, 0) == 0), timeout, f"{path} idle")
 
     async def next_for(self, path: str, timeout: float) -> Delivery:
-        """The next delivery to ``path`` (others are dropped), within ``timeout`` seconds."""
+        """The next delivery to ``path`` within ``timeout`` seconds (others are kept for theirs)."""
+        if self.kept.get(path):
+            return self.kept[path].pop(0)
         async with asyncio.timeout(timeout):
             while True:
                 delivery = await self.received.get()
                 if delivery.path == path:
                     return delivery
+                self.kept.setdefault(delivery.path, []).append(delivery)
 
 
 @asynccontextmanager
