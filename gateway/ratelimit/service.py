@@ -109,6 +109,12 @@ class PartnerLimiter:
             except BACKEND_ERRORS as exc:
                 metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
                 self._switch(degraded=True, reason=exc)
+            except Exception as exc:  # redis-py's Cluster client leaks other types mid-reshard: the
+                if not self.degraded:  # store's answer is unknown all the same (was a 500, bench.failover)
+                    log.exception("rate-limit store call failed with an unclassified error",
+                                  extra={"event.action": "ratelimit-store-error"})
+                metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
+                self._switch(degraded=True, reason=exc)
         if on_backend_error == "open":
             return None
         if on_backend_error == "closed":

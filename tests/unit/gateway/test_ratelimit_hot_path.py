@@ -44,3 +44,30 @@ async def test_an_unreachable_cluster_degrades_instead_of_raising() -> None:
     assert decision is not None
     assert decision.allowed
     await limiter.aclose()
+
+
+async def test_an_unclassified_store_error_degrades_instead_of_a_500(redis_url: str) -> None:
+    """A clean-clone run of bench.failover's reshard answered 4 partner requests with 500: redis-py's
+    Cluster client raises types outside the backend errors mid-migration. Any failure of the store
+    call leaves the store's answer unknown: degraded, counted as ``reason="other"``."""
+    from prometheus_client import REGISTRY
+
+    limiter = PartnerLimiter(parse_ratelimit_section({"redis_url": redis_url}))
+    windows = limiter.config.windows_for("acme", "default")
+    await limiter.start()
+    try:
+        assert not limiter.degraded
+
+        async def leaks(*_args: object) -> None:
+            raise KeyError("slot 1234")  # what a client bug mid-reshard looks like
+
+        before = REGISTRY.get_sample_value("gateway_ratelimit_backend_errors_total", {"reason": "other"}) or 0
+        limiter.shared.hit = leaks  # type: ignore[union-attr,method-assign]
+        decision = await limiter.check(windows, (("partner", "acme"),))
+        assert limiter.degraded
+        assert decision is not None
+        assert decision.allowed
+        after = REGISTRY.get_sample_value("gateway_ratelimit_backend_errors_total", {"reason": "other"})
+        assert after == before + 1
+    finally:
+        await limiter.aclose()
