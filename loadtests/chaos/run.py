@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=20, help="users of the measured run")
     p.add_argument("--price-delay", type=float, default=0.5, help="s the MES stand-in takes per price")
     p.add_argument("--compression", type=int, default=20, help="alert clock compression factor")
-    p.add_argument("--drain-seconds", type=float, default=90.0)
+    p.add_argument("--drain-seconds", type=float, default=300.0,
+                   help="bound on waiting, after the load stops, for every accepted job to end (300)")
     p.add_argument("--reports", type=Path, default=ROOT / "reports")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "resilience.md")
     p.add_argument("--keep", action="store_true", help="keep the run dir (logs) after the run")
