@@ -61,10 +61,16 @@ class KillRun:
     unsent_retries: float  # gateway_upstream_retries_unsent_total (0 on code without it)
     budget_exhausted: float  # gateway_upstream_retry_budget_exhausted_total
 
+    @property
+    def possibly_seen(self) -> float:
+        """Failed attempts the endpoint may have seen (written, then reset): retried or refused."""
+        return self.retries - self.unsent_retries + self.budget_exhausted
+
     def line(self) -> str:
         return (f"capacity {self.capacity_rps:7.0f} GET/s  steady {self.rate_rps:6.0f} GET/s  "
                 f"requests {self.requests:6d}  failed {self.failed:3d}  retries {self.retries:4.0f} "
-                f"(unsent {self.unsent_retries:4.0f})  budget exhausted {self.budget_exhausted:3.0f}")
+                f"(unsent {self.unsent_retries:4.0f}, possibly seen {self.possibly_seen:3.0f})  "
+                f"budget exhausted {self.budget_exhausted:3.0f}")
 
 
 def readme_cluster_settings() -> dict[str, Any]:

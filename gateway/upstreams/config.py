@@ -99,10 +99,17 @@ class RetryPolicy:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RetryBudgetConfig:
-    """Active retries may not exceed max(min_retry_concurrency, budget_percent% of active)."""
+    """Active retries may not exceed max(min_retry_concurrency, budget_percent% of active).
+
+    Per gateway worker process. The floor is 10, not Envoy's 3: an endpoint that dies under load
+    resets every request already written to it -- up to ``outlier.consecutive_failures`` (5) per
+    process before it is ejected, all inside one retry backoff -- and those possibly-seen retries
+    ask the budget; a floor below that burst turns an endpoint's death into client errors
+    (docs/configuration.md, "Retries, the retry budget and backoff").
+    """
 
     budget_percent: float = 20.0
-    min_retry_concurrency: int = 3
+    min_retry_concurrency: int = 10
 
     def __post_init__(self) -> None:
         number(self.budget_percent, "budget_percent", minimum=0, maximum=100)

@@ -74,6 +74,11 @@ class Receivers:
         """Until no request to ``path`` is waiting for an answer."""
         await wait_until(lambda: _true(self.hanging.get(path, 0) == 0), timeout, f"{path} idle")
 
+    async def hanging_at_least(self, path: str, count: int, timeout: float) -> None:
+        """Until at least ``count`` requests to ``path`` are waiting for an answer at once."""
+        await wait_until(lambda: _true(self.hanging.get(path, 0) >= count), timeout,
+                         f"{count} requests to {path} waiting")
+
     async def next_for(self, path: str, timeout: float) -> Delivery:
         """The next delivery to ``path`` within ``timeout`` seconds (others are kept for theirs)."""
         if self.kept.get(path):
