@@ -11,11 +11,12 @@ expressions evaluated over the whole history.
 Tolerances (the daily peak is at 14:00 UTC, so the weekly peak lags the trend by up to a day;
 on weekends the weekly shape's peak waits for Monday): forecast dates within 2 days (3 for the
 weekly and the step shapes), the day an alert expression first holds within 1.5 days of the trend's
-crossing minus 14 (or 3) days (3 days for the weekly shape). Measured on 2026-12-05: linear
-day 62.0 for 61, weekly 69 for 70, step 91-92.05 for 90 (the history ends at the time the test
-runs and the daily cycle is fixed to UTC, so the dates move with the time of day: 92.05 at
-12:30 UTC in a clean-clone run, hence 3 days for the step too); alerts linear 47.8 (47) and
-58.7 (58), weekly 57.9 (56).
+crossing minus 14 (or 3) days (3 days for the weekly shape). The history ends on the latest
+Saturday 12:30 UTC (``history_end``), so every run reads the same series and gets the same
+dates; measured on 2026-12-05: linear day 62.2 for 61, weekly 69.0 for 70, step 92.06 for 90
+(the line through the week after the step leans late); alerts linear 48.25 (47) and 59.1 (58),
+weekly 57.75 (56). (With the history ending at the time of the run the step's date moved with
+the hour, 91 to 92.05.)
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ PEAK_RULE = "capacity:usage:p99_1w"
 #: Debian's promtool 2.42 has the flag, hidden from --help
 BLOCKS = ("--quiet", "--max-block-duration=1440h")
 RECORDED_STEP = 1800  # s between the backfilled samples of the recording rules
+
+
+#: The history ends on a Saturday at 12:30 UTC: the daily and weekly cycles are fixed to UTC, so
+#: with an end at the time of the run the forecast dates moved with the time of day (step: day 91
+#: to 92.05 for 90 in runs at different hours); now every run reads the same series.
+END_AFTER_EPOCH = 2 * DAY + 12 * 3600 + 1800  # 1970-01-01 was a Thursday: +2 days is a Saturday
+WEEK = 7 * DAY
+
+
+def history_end(now: float) -> float:
+    """The latest Saturday 12:30 UTC at least two samples before ``now``."""
+    return ((now - 2 * STEP - END_AFTER_EPOCH) // WEEK) * WEEK + END_AFTER_EPOCH
 
 
 @dataclass(frozen=True)
@@ -131,7 +144,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     import time
 
     root = tmp_path_factory.mktemp("capacity-history")
-    end = (time.time() // STEP) * STEP - 2 * STEP
+    end = history_end(time.time())
     start = end - DAYS * DAY
     source = root / "history.om"
     source.write_text(openmetrics(SHAPES, start))
