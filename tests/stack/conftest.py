@@ -357,7 +357,16 @@ def _read_until_cache_hit(url: str, headers: dict[str, str] | None = None, timeo
         cache_status = answer.get("Cache-Status", "")
         if status == 200 and "; hit" in cache_status:
             return
-        assert time.monotonic() < deadline, f"{url}: no cache hit ({status}, {cache_status!r})"
+        if time.monotonic() >= deadline:  # the last answer whole, to tell which part failed
+            req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+            try:
+                with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 (loopback)
+                    last = f"{resp.status} {dict(resp.headers)} {resp.read()[:600]!r}"
+            except urllib.error.HTTPError as exc:
+                last = f"{exc.code} {dict(exc.headers)} {exc.read()[:600]!r}"
+            except OSError as exc:
+                last = repr(exc)
+            raise AssertionError(f"{url}: no cache hit ({status}, {cache_status!r}); last answer: {last}")
         time.sleep(0.1)
 
 
@@ -634,14 +643,19 @@ def stack_run(
         wait_ready(f"http://127.0.0.1:{port['alertmanager']}/-/ready", am)
 
         lst = cfg["listeners"]
-        _drive_traffic(
-            f"http://127.0.0.1:{lst['internal']['port']}",
-            f"http://127.0.0.1:{lst['external']['port']}",
-            f"http://127.0.0.1:{port['sc-broken']}",
-            redis_server.port,
-            redis_db,
-            keys,
-        )
+        try:
+            _drive_traffic(
+                f"http://127.0.0.1:{lst['internal']['port']}",
+                f"http://127.0.0.1:{lst['external']['port']}",
+                f"http://127.0.0.1:{port['sc-broken']}",
+                redis_server.port,
+                redis_db,
+                keys,
+            )
+        except AssertionError as exc:  # with what the gateway logged: the answer alone rarely says why
+            gateway_log = logs / "gateway.log"
+            tail = gateway_log.read_text(errors="replace")[-4000:] if gateway_log.exists() else "(no log)"
+            raise AssertionError(f"{exc}\n--- {gateway_log} (tail) ---\n{tail}") from exc
         procs.check_alive()
         names, missing = _wait_for_scrapes(prom, set(referenced_metrics()))
         run = StackRun(
