@@ -37,7 +37,7 @@ import yaml
 from devstack import RedisServer
 from devstack.exporters import start_node_exporter, start_redis_exporter
 from devstack.monitoring import start_alertmanager, start_prometheus, wait_ready
-from devstack.ports import free_port, wait_for_port
+from devstack.ports import free_port, refusing_port, wait_for_port
 from devstack.process import ServerProcess
 from legacy_sim.pricing.samples import box_stl_binary
 from tests.stack.consoles_browser import ConsolePage, console_page_names, record_consoles
@@ -469,7 +469,6 @@ def stack_run(
             "adm-mes-2",
             "adm-crm",
             "adm-broken",
-            "closed",
             "prometheus",
             "alertmanager",
             "pricing-worker",
@@ -478,6 +477,10 @@ def stack_run(
             "node-exporter",
         )
     }
+    # the upstream that refuses connections: held bound (never listening) while the stack runs,
+    # so no server of this run or of another process can be started on it
+    refusing = refusing_port()
+    port["closed"] = refusing.__enter__()
     try:
         # MES #1 creates the schema; #2 waits for it (startup_wait) — start both, then the CRM
         for i in (1, 2):
@@ -674,5 +677,6 @@ def stack_run(
         run.console_pages, run.console_problem = record_consoles(prom, console_page_names())
     finally:
         procs.stop()
+        refusing.__exit__(None, None, None)
     run.log_lines = _read_log_lines(logs)  # after the stop: buffered access logs are flushed
     return run
