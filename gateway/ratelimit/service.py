@@ -106,11 +106,10 @@ class PartnerLimiter:
             try:
                 with closed_connection_as_connection_error():  # redis-py under uvloop (Cluster kill)
                     return await self.shared.hit(windows, ids)
-            except BACKEND_ERRORS as exc:
-                metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
-                self._switch(degraded=True, reason=exc)
-            except Exception as exc:  # redis-py's Cluster client leaks other types mid-reshard: the
-                if not self.degraded:  # store's answer is unknown all the same (was a 500, bench.failover)
+            except Exception as exc:  # any failure: the store's answer is unknown, decide locally
+                # redis-py's Cluster client leaks unclassified types mid-reshard (was a 500,
+                # bench.failover): those are logged with their traceback, once per switch
+                if not isinstance(exc, BACKEND_ERRORS) and not self.degraded:
                     log.exception("rate-limit store call failed with an unclassified error",
                                   extra={"event.action": "ratelimit-store-error"})
                 metrics.RATELIMIT_BACKEND_ERRORS.labels(reason=failure_reason(exc)).inc()
